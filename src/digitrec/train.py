@@ -1,0 +1,209 @@
+"""One training run: data, model, fit, save, evaluate, charts, metadata, all in one run folder."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import csv
+import io
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import DigitrecError, __version__, data, evaluate, store
+from .config import TrainConfig, save_config
+from ._tf import keras as _keras, tensorflow as _tensorflow
+
+PREPROCESSING = {
+    "scale": "pixel / 255 as float32 (0-1)",
+    "layout": "NHWC (images, height, width, channels)",
+    "labels": "one-hot, categorical cross-entropy",
+    "foreground": "light digit on dark background (MNIST polarity)",
+}
+
+
+@dataclass
+class RunResult:
+    """What a finished run left behind."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: dict[str, list[float]]
+    train_seconds: float
+    metadata: dict[str, Any]
+
+
+def set_determinism(seed: int) -> None:
+    """Seed Python, numpy and TensorFlow, and make TensorFlow's ops deterministic.
+
+    With these, the same seed on the same machine and versions gives the same weights.
+    """
+    _keras().utils.set_random_seed(seed)
+    _tensorflow().config.experimental.enable_op_determinism()
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """The configured optimizer, with its learning-rate schedule over the whole run."""
+    optimizers = _keras().optimizers
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * config.epochs))
+    factory = {"adam": optimizers.Adam, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop,
+               "adadelta": optimizers.Adadelta}[config.optimizer]
+    return factory(learning_rate=rate)
+
+
+def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
+    """One line per epoch, for logs and pipes where a progress bar would be noise."""
+    keras = _keras()
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            fields = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "learning_rate")
+            log(f"epoch {epoch + 1}/{total_epochs}  {fields}  {time.perf_counter() - self._start:.1f}s")
+
+    return EpochLine()
+
+
+def _history_csv(history: dict[str, list[float]]) -> str:
+    keys = list(history)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for i in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
+    return out.getvalue()
+
+
+def versions() -> dict[str, str]:
+    return {
+        "digitrec": __version__,
+        "tensorflow": _tensorflow().__version__,
+        "keras": _keras().__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
+                       runs_root: str | Path | None = None, data_dir: str | Path | None = None,
+                       progress: bool | None = None, log: Callable[[str], None] = print,
+                       command: str | None = None) -> RunResult:
+    """Train `config` and write the complete run folder.
+
+    Args:
+      config: the resolved training settings.
+      run_dir: the run folder; a new `<runs root>/<time>-<dataset>-<model>` when None.
+      runs_root: where new run folders go (default ./runs or $DIGITREC_RUNS).
+      data_dir: the dataset cache folder.
+      progress: a progress bar (True) or one line per epoch (False); default: bar on a terminal.
+      log: where progress lines go.
+      command: the command line that started the run, recorded in metadata.json.
+    """
+    config = config.validated()
+    keras = _keras()
+    set_determinism(config.seed)
+
+    dataset = data.load_dataset(config.dataset, data_dir, data_file=config.data_file)
+    info = dataset.info
+    x_train, y_train, x_val, y_val = data.split_train_validation(
+        dataset.x_train, dataset.y_train, config.validation_split, config.seed, config.limit_train)
+    x_test, y_test = dataset.x_test[:config.limit_test], dataset.y_test[:config.limit_test]
+
+    if run_dir is None:
+        run_dir = store.new_run_dir(runs_root, store.default_run_name(info.name, config.model))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.json")
+
+    from .models import build_model
+
+    model = build_model(config.model, info.image_shape, info.num_classes)
+    steps_per_epoch = -(-len(x_train) // config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+
+    if progress is None:
+        progress = sys.stdout.isatty()
+    callbacks = [] if progress else [_epoch_line_callback(config.epochs, log)]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=0,
+                                                     write_graph=False))
+    log(f"training {config.model} on {len(x_train)} {info.name} images "
+        f"({len(x_val)} held out for validation), {config.epochs} epochs, batch {config.batch_size}")
+    validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
+    start = time.perf_counter()
+    fit = model.fit(data.scale_images(x_train), data.one_hot(y_train, info.num_classes),
+                    batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
+                    shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
+    train_seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+
+    store.save_model(model, run_dir)
+    store.write_text(run_dir / "history.csv", _history_csv(history))
+    store.write_json(run_dir / "history.json", history)
+
+    result = evaluate.Evaluation(info.class_names, y_test.astype(np.int64),
+                                 evaluate.predict_probabilities(model, data.scale_images(x_test)))
+    metrics = evaluate.write_evaluation(result, x_test, run_dir, history,
+                                        title=f"{config.model} on {info.name} test set")
+    metadata = {
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "model": {"name": config.model, "parameters": int(model.count_params()),
+                  "files": {"keras": "model.keras", "h5": "model.h5"}},
+        "dataset": {"name": info.name, "checksum": dataset.checksum, "source": dataset.source,
+                    "train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
+                    "test_samples": int(len(x_test))},
+        "input_shape": list(info.image_shape),
+        "class_names": list(info.class_names),
+        "preprocessing": PREPROCESSING,
+        "training": {"seconds": round(train_seconds, 2), "epochs": len(history.get("loss", [])),
+                     "seconds_per_epoch": round(train_seconds / max(1, len(history.get("loss", []))), 2),
+                     "seed": config.seed},
+        "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
+    }
+    store.write_json(run_dir / "metadata.json", metadata)
+    store.mark_latest(run_dir)
+    return RunResult(run_dir, metrics, history, train_seconds, metadata)
+
+
+def evaluate_saved_model(target: str | Path | None, out_dir: str | Path | None = None,
+                         dataset_name: str | None = None, data_file: str | Path | None = None,
+                         data_dir: str | Path | None = None, limit_test: int | None = None,
+                         runs_root: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Recompute metrics and charts for a saved model, in any format, without retraining.
+
+    The dataset comes from the model's metadata.json when it has one. Results go to the model's
+    run folder, or `out_dir`, or a new `runs/<time>-eval-<name>` folder for a loose model file.
+    """
+    path = store.find_model_file(target, runs_root)
+    folder = path if path.is_dir() else path.parent
+    meta_file = folder / "metadata.json"
+    metadata = store.read_json(meta_file) if meta_file.is_file() else {}
+    name = dataset_name or metadata.get("dataset", {}).get("name") or "mnist"
+    model = store.load_model(path)
+    dataset = data.load_dataset(name, data_dir, data_file=data_file)
+    expected = tuple(int(d) for d in model.input_shape[1:])
+    if expected != tuple(dataset.info.image_shape):
+        raise DigitrecError(f"{path} takes images of shape {expected}, but {dataset.name} has {dataset.info.image_shape}; "
+                            "pass the dataset it was trained on with --dataset")
+    x_test, y_test = dataset.x_test[:limit_test], dataset.y_test[:limit_test]
+    result = evaluate.Evaluation(dataset.info.class_names, y_test.astype(np.int64),
+                                 evaluate.predict_probabilities(model, data.scale_images(x_test)))
+    if out_dir is None:
+        out_dir = folder if meta_file.is_file() else store.new_run_dir(runs_root, f"{_dt.datetime.now():%Y%m%d-%H%M%S}-eval-{path.stem}")
+    history_file = folder / "history.json"
+    history = store.read_json(history_file) if history_file.is_file() else None
+    metrics = evaluate.write_evaluation(result, x_test, out_dir, history,
+                                        title=f"{path.name} on {dataset.name} test set")
+    return Path(out_dir), metrics

@@ -1,0 +1,54 @@
+"""Shared fixtures: a private dataset cache and one tiny trained run for the whole session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Every test sees its own dataset cache and runs folder, never the user's.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="digitrec-tests-"))
+os.environ["DIGITREC_DATA_DIR"] = str(_SESSION_TMP / "data")
+os.environ["DIGITREC_RUNS"] = str(_SESSION_TMP / "runs")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, what: str) -> None:
+    """Skip when a tool or data source is missing, but fail in CI, where the Makefile installs it."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is missing in CI (the Makefile should have installed it)")
+    pytest.skip(f"{what} is not installed")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300
+            ) -> subprocess.CompletedProcess:
+    """Run the real `digitrec` entry point in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "digitrec.cli", *args], cwd=cwd or REPO, text=True,
+                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from digitrec import data
+
+    return data.load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One real training run on 300 MNIST images, shared by the tests that need a saved model."""
+    from digitrec.config import resolve_config
+    from digitrec.train import train_and_evaluate
+
+    config = resolve_config("seed", {"epochs": 1, "limit_train": 300, "limit_test": 200, "seed": 7})
+    root = tmp_path_factory.mktemp("runs")
+    return train_and_evaluate(config, runs_root=root, progress=False, log=lambda msg: None)

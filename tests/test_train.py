@@ -1,0 +1,91 @@
+"""End to end on a few hundred images: every artifact, reloads, reproducibility, evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from digitrec import DigitrecError, store
+from digitrec.config import resolve_config
+from digitrec.train import evaluate_saved_model, train_and_evaluate
+
+ARTIFACTS = ["config.json", "metadata.json", "history.csv", "history.json", "metrics.json", "report.txt",
+             "model.keras", "model.h5", "training_curves.png", "confusion_matrix.png", "misclassified.png"]
+
+
+def test_a_run_folder_holds_every_artifact(tiny_run):
+    run = tiny_run.run_dir
+    for name in ARTIFACTS:
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+    assert any((run / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
+    for png in ("training_curves.png", "confusion_matrix.png", "misclassified.png"):
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert store.latest_run(run.parent) == run.resolve()
+
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["versions"]["keras"].startswith("3.")
+    assert meta["dataset"]["name"] == "mnist" and len(meta["dataset"]["checksum"]) == 64
+    assert meta["dataset"]["train_samples"] == 270 and meta["dataset"]["validation_samples"] == 30
+    assert meta["input_shape"] == [28, 28, 1] and meta["class_names"] == [str(d) for d in range(10)]
+    assert meta["test_metrics"]["accuracy"] == tiny_run.metrics["test_accuracy"]
+    assert "scale" in meta["preprocessing"] and meta["training"]["epochs"] == 1
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_samples"] == 200 and len(metrics["per_class"]) == 10
+    assert np.array(metrics["confusion_matrix"]).sum() == 200
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1"] and {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+    assert json.loads((run / "config.json").read_text())["limit_train"] == 300
+    # Even one epoch on 270 images learns something: far above the 10 % of guessing.
+    assert tiny_run.metrics["test_accuracy"] > 0.3
+
+
+def test_the_same_seed_gives_the_same_weights(tmp_path):
+    config = resolve_config("seed", {"epochs": 1, "limit_train": 256, "limit_test": 50, "seed": 3,
+                                     "tensorboard": False})
+    runs = [train_and_evaluate(config, runs_root=tmp_path / str(i), progress=False, log=lambda m: None)
+            for i in range(2)]
+    weights = [store.load_model(r.run_dir / "model.keras").get_weights() for r in runs]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert runs[0].history == runs[1].history
+    other = train_and_evaluate(config.replace(seed=4), runs_root=tmp_path / "other", progress=False, log=lambda m: None)
+    assert not np.array_equal(store.load_model(other.run_dir).get_weights()[0], weights[0][0])
+
+
+def test_fashion_mnist_trains_with_the_same_builders(tmp_path):
+    from pathlib import Path
+
+    from conftest import need
+    from digitrec import data
+
+    need(Path(data.FASHION_MNIST_DIRS[0]).is_dir(), "Debian package dataset-fashion-mnist")
+    config = resolve_config("seed", {"dataset": "fashion_mnist", "epochs": 1, "limit_train": 200,
+                                     "limit_test": 100, "tensorboard": False})
+    result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
+    meta = json.loads((result.run_dir / "metadata.json").read_text())
+    assert meta["class_names"][0] == "T-shirt/top" and result.metrics["test_samples"] == 100
+
+
+def test_evaluate_a_saved_model_without_retraining(tiny_run, tmp_path):
+    out, metrics = evaluate_saved_model(tiny_run.run_dir / "model.h5", out_dir=tmp_path / "eval", limit_test=200)
+    assert metrics["test_accuracy"] == pytest.approx(tiny_run.metrics["test_accuracy"], abs=1e-9)
+    for name in ("metrics.json", "report.txt", "confusion_matrix.png", "misclassified.png", "training_curves.png"):
+        assert (out / name).is_file(), name
+    # A loose model file (no run folder around it) gets a fresh folder of its own.
+    loose = tmp_path / "loose" / "digits.keras"
+    loose.parent.mkdir()
+    loose.write_bytes((tiny_run.run_dir / "model.keras").read_bytes())
+    out2, metrics2 = evaluate_saved_model(loose, limit_test=50, runs_root=tmp_path / "runs")
+    assert out2.parent == tmp_path / "runs" and metrics2["test_samples"] == 50
+
+
+def test_evaluate_refuses_a_model_of_another_shape(tiny_run, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "colour.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), y_train=np.arange(4),
+             x_test=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), y_test=np.arange(4))
+    with pytest.raises(DigitrecError, match=r"takes images of shape \(28, 28, 1\)"):
+        evaluate_saved_model(tiny_run.run_dir, dataset_name="colour", data_file=path, out_dir=tmp_path / "o")
