@@ -8,7 +8,8 @@ from digitrec.config import PRESETS, TrainConfig, load_config, resolve_config, s
 
 def test_seed_preset_is_the_classic_tutorial():
     config = resolve_config("seed")
-    assert (config.model, config.epochs, config.batch_size, config.optimizer) == ("seed_cnn", 5, 128, "adam")
+    assert (config.model, config.epochs, config.batch_size, config.optimizer) == ("seed_cnn", 5, 64, "adam")
+    assert config.lr_schedule == "cosine"
     assert config.dataset == "mnist" and config.validation_split == 0.1
 
 

@@ -89,3 +89,15 @@ def test_evaluate_refuses_a_model_of_another_shape(tiny_run, tmp_path):
              x_test=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), y_test=np.arange(4))
     with pytest.raises(DigitrecError, match=r"takes images of shape \(28, 28, 1\)"):
         evaluate_saved_model(tiny_run.run_dir, dataset_name="colour", data_file=path, out_dir=tmp_path / "o")
+
+
+def test_cosine_schedule_decays_to_zero_over_the_run():
+    from digitrec.train import make_optimizer
+
+    config = resolve_config("seed", {"epochs": 2, "learning_rate": 0.01})
+    schedule = make_optimizer(config, steps_per_epoch=10).learning_rate
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(10)) == pytest.approx(0.005, rel=1e-4)
+    assert float(schedule(20)) == pytest.approx(0.0, abs=1e-9)
+    constant = make_optimizer(config.replace(lr_schedule="constant"), steps_per_epoch=10)
+    assert float(constant.learning_rate) == pytest.approx(0.01)
