@@ -92,12 +92,13 @@ def test_evaluate_refuses_a_model_of_another_shape(tiny_run, tmp_path):
 
 
 def test_cosine_schedule_decays_to_zero_over_the_run():
-    from digitrec.train import make_optimizer
+    from digitrec.train import make_learning_rate, make_optimizer
 
     config = resolve_config("seed", {"epochs": 2, "learning_rate": 0.01})
-    schedule = make_optimizer(config, steps_per_epoch=10).learning_rate
+    schedule = make_learning_rate(config, steps_per_epoch=10)
     assert float(schedule(0)) == pytest.approx(0.01)
     assert float(schedule(10)) == pytest.approx(0.005, rel=1e-4)
     assert float(schedule(20)) == pytest.approx(0.0, abs=1e-9)
-    constant = make_optimizer(config.replace(lr_schedule="constant"), steps_per_epoch=10)
-    assert float(constant.learning_rate) == pytest.approx(0.01)
+    assert make_learning_rate(config.replace(lr_schedule="constant"), 10) == 0.01
+    optimizer = make_optimizer(config.replace(optimizer="sgd"), steps_per_epoch=10)
+    assert type(optimizer).__name__ == "SGD" and float(optimizer.learning_rate) == pytest.approx(0.01)

@@ -42,9 +42,7 @@ def plot_training_curves(history: dict[str, Sequence[float]], path: str | Path) 
             values = history.get(key)
             if values:
                 epochs = np.arange(1, len(values) + 1)
-                ax.plot(epochs, values, style, label=name)
-                ax.annotate(f"{values[-1]:.4f}", (epochs[-1], values[-1]), textcoords="offset points",
-                            xytext=(4, 4), fontsize=8)
+                ax.plot(epochs, values, style, label=f"{name} (last {values[-1]:.4f})")
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)

@@ -46,15 +46,20 @@ def set_determinism(seed: int) -> None:
     _tensorflow().config.experimental.enable_op_determinism()
 
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int):
-    """The configured optimizer, with its learning-rate schedule over the whole run."""
-    optimizers = _keras().optimizers
-    rate = config.learning_rate
+def make_learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """The learning rate: a number, or a schedule over every step of the run."""
     if config.lr_schedule == "cosine":
-        rate = optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * config.epochs))
+        return _keras().optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, steps_per_epoch * config.epochs))
+    return config.learning_rate
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """The configured optimizer with its learning-rate schedule."""
+    optimizers = _keras().optimizers
     factory = {"adam": optimizers.Adam, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop,
                "adadelta": optimizers.Adadelta}[config.optimizer]
-    return factory(learning_rate=rate)
+    return factory(learning_rate=make_learning_rate(config, steps_per_epoch))
 
 
 def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):

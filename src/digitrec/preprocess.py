@@ -1,0 +1,371 @@
+"""Any image of a digit -> the 28x28 MNIST-style array the model expects. No TensorFlow here.
+
+MNIST digits are light strokes on a black background, fitted into a 20x20 box keeping their
+aspect ratio, and placed in a 28x28 frame so that their centre of mass is at the centre. A photo
+of a digit on paper is none of that: dark ink on light paper, uneven light, any size, anywhere.
+`to_mnist_array` closes the gap, in this order:
+
+1. read (path, bytes, PIL image or array; any format Pillow reads), refusing decompression bombs;
+2. flatten transparency onto a background that contrasts with the ink, convert to grayscale;
+3. decide the polarity from the image itself (the border is paper) and make the ink light;
+4. remove the paper's shading (subtract a smooth background estimate) and the noise;
+5. crop to the ink, thicken hair-thin strokes, fit into 20x20 keeping the aspect ratio;
+6. place by centre of mass in 28x28.
+
+`split_digits` reads a row of digits (a whole number) with the same steps, one digit at a time.
+Every front end (CLI, GUI, web, batch) calls these functions; none has its own copy.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from . import DigitrecError
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
+
+# A 20,000 x 20,000 image is 400 M pixels: far beyond any photo of a digit. Refuse it before
+# decoding (Pillow reads the size from the header), so a small file cannot exhaust memory.
+MAX_PIXELS = 40_000_000
+# Work on at most this many pixels on the longer side: plenty for a 20x20 result.
+WORK_SIZE = 512
+
+MNIST_BOX = 20
+MNIST_SIZE = 28
+
+
+class ImageError(DigitrecError):
+    """An input that is not a readable image (missing, not an image, truncated, too large)."""
+
+
+@dataclass
+class Preprocessed:
+    """The model input and, when asked for, what each step made of the image."""
+
+    array: np.ndarray  # (28, 28) float32 in [0, 1], light digit on black
+    ink_fraction: float  # share of the working image that is ink (0 for a blank page)
+    contrast: float  # ink strength against the paper, 0-1
+    components: int  # connected pieces of ink kept
+    inverted: bool  # whether the input was dark-on-light
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- reading
+
+def load_image(source: ImageSource) -> Image.Image:
+    """Open any supported input as a decoded PIL image, with one clear error when it cannot be."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _array_to_image(source)
+    if isinstance(source, (bytes, bytearray)):
+        stream, name = io.BytesIO(bytes(source)), "the image data"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image")
+        stream, name = path, str(path)
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with Image.open(stream) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large (limit {MAX_PIXELS:,})")
+            image.seek(0)  # the first frame of a GIF/TIFF/WebP animation
+            image.load()
+            image = ImageOps.exif_transpose(image) or image  # phone photos carry their rotation in EXIF
+            return image.copy()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: too many pixels to decode safely (limit {MAX_PIXELS:,})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+        raise ImageError(f"{name}: broken or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)) or a.size == 0:
+        raise ImageError(f"an array of shape {a.shape} is not an image (need HxW, HxWx1, HxWx3 or HxWx4)")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ImageError(f"an array of {a.shape[0]}x{a.shape[1]} pixels is too large")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ImageError("the image array holds NaN or infinity")
+        peak = 1.0 if a.max(initial=0) <= 1.0 else 255.0
+        a = np.clip(a / peak * 255.0, 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        peak = 255 if a.max(initial=0) <= 255 else 65535
+        a = (np.clip(a, 0, peak).astype(np.float64) / peak * 255).astype(np.uint8)
+    return Image.fromarray(a)
+
+
+def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Luminance in [0, 1] as float32, and the alpha channel in [0, 1] if the image has one."""
+    alpha = None
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        gray = np.clip(values / peak, 0, 1).astype(np.float32)
+    elif image.mode == "1":
+        gray = np.asarray(image, dtype=np.float32)
+    else:
+        gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return gray, alpha
+
+
+# ---------------------------------------------------------------- the pipeline
+
+def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Composite transparent pixels onto a background that contrasts with the opaque ones."""
+    if alpha is None or alpha.min() >= 0.999:
+        return gray
+    opaque = alpha > 0.5
+    ink_is_dark = gray[opaque].mean() < 0.5 if opaque.any() else True
+    background = 1.0 if ink_is_dark else 0.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def _shrink(gray: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
+    h, w = gray.shape
+    scale = size / max(h, w)
+    if scale >= 1.0:
+        return gray
+    small = Image.fromarray(gray).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32)
+
+
+def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Make the ink light on a dark background, deciding from the border (which is paper)."""
+    h, w = gray.shape
+    band = max(1, min(h, w) // 20)
+    border = np.concatenate([gray[:band].ravel(), gray[-band:].ravel(), gray[:, :band].ravel(), gray[:, -band:].ravel()])
+    paper = float(np.median(border))
+    if abs(paper - 0.5) < 0.1:  # an ambiguous border: the bulk of the image is the paper
+        paper = float(np.median(gray))
+    inverted = paper > 0.5
+    return (1.0 - gray if inverted else gray), inverted
+
+
+def _remove_background(ink: np.ndarray) -> np.ndarray:
+    """Subtract a smooth estimate of the paper (uneven light, shadows, tint), then stretch."""
+    h, w = ink.shape
+    # A grey opening larger than any stroke removes the ink and keeps the lighting.
+    size = max(3, min(h, w) // 8)
+    background = ndimage.grey_opening(ink, size=(size, size))
+    background = ndimage.uniform_filter(background, size=size)
+    flat = np.clip(ink - background, 0.0, None)
+    peak = float(np.percentile(flat, 99.9)) if flat.size else 0.0
+    if peak <= 1e-6:
+        return np.zeros_like(flat)
+    return np.clip(flat / peak, 0.0, 1.0)
+
+
+def _otsu(values: np.ndarray) -> float:
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    centers = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(hist)
+    total = weight[-1]
+    if total == 0:
+        return 0.5
+    mean = np.cumsum(hist * centers)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1e-12)
+    return float(centers[int(np.argmax(between[:-1]))]) if len(between) > 1 else 0.5
+
+
+def ink_mask(flat: np.ndarray) -> tuple[np.ndarray, float]:
+    """The ink pixels (Otsu's threshold, never below a floor) with specks removed; and the threshold."""
+    threshold = max(0.25, _otsu(flat))
+    mask = flat > threshold
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count > 1:
+        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+        keep = sizes >= max(4, 0.02 * sizes.max())
+        mask = keep[labels - 1] & mask
+    return mask, threshold
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the median distance from the stroke's middle to its edge."""
+    if not mask.any():
+        return 0.0
+    distance = ndimage.distance_transform_edt(mask)
+    ridge = distance[(distance >= ndimage.maximum_filter(distance, size=3)) & mask]
+    return float(2 * np.median(ridge)) if ridge.size else 1.0
+
+
+def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Crop `soft` to the ink in `mask`, fit it into 20x20 keeping the aspect, centre by mass in 28x28."""
+    if not mask.any():
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = np.where(ndimage.binary_dilation(mask, iterations=1), soft, 0.0)[top:bottom, left:right]
+    crop_mask = mask[top:bottom, left:right]
+    h, w = crop.shape
+    scale = MNIST_BOX / max(h, w)
+    # MNIST strokes are about 2-3 px wide after the fit; thicken thinner ones before shrinking so
+    # that a fine pen in a large photo does not fade away.
+    width_after = _stroke_width(crop_mask) * scale
+    if width_after < 2.0 and scale < 1.0:
+        grow = int(round((2.0 - width_after) / scale / 2))
+        if grow >= 1:
+            pad = grow + 1
+            padded_soft = np.pad(crop, pad)
+            padded_mask = np.pad(crop_mask, pad)
+            crop = ndimage.grey_dilation(padded_soft, footprint=_disk(grow))
+            crop_mask = ndimage.binary_dilation(padded_mask, structure=_disk(grow))
+            rows, cols = np.flatnonzero(crop_mask.any(axis=1)), np.flatnonzero(crop_mask.any(axis=0))
+            crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            h, w = crop.shape
+            scale = MNIST_BOX / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    resample = Image.Resampling.BOX if scale < 1.0 else Image.Resampling.BILINEAR
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize((new_w, new_h), resample), dtype=np.float32)
+    small = np.clip(small / max(float(small.max()), 1e-6), 0.0, 1.0)
+
+    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    top0, left0 = (MNIST_SIZE - new_h) // 2, (MNIST_SIZE - new_w) // 2
+    canvas[top0:top0 + new_h, left0:left0 + new_w] = small
+    cy, cx = ndimage.center_of_mass(canvas)
+    dy, dx = int(round(MNIST_SIZE / 2 - 0.5 - cy)), int(round(MNIST_SIZE / 2 - 0.5 - cx))
+    # Shift by the centre of mass, but never push ink out of the frame.
+    dy = int(np.clip(dy, -top0, MNIST_SIZE - (top0 + new_h)))
+    dx = int(np.clip(dx, -left0, MNIST_SIZE - (left0 + new_w)))
+    return np.roll(canvas, (dy, dx), axis=(0, 1))
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    return x * x + y * y <= radius * radius
+
+
+def _prepare(source: ImageSource, keep_steps: bool) -> tuple[np.ndarray, np.ndarray, bool, float, dict]:
+    """Steps 1-4 shared by single digits and numbers: the flattened ink image and its mask."""
+    image = load_image(source)
+    gray, alpha = to_grayscale(image)
+    steps: dict[str, np.ndarray] = {}
+    gray = _shrink(_flatten_alpha(gray, alpha))
+    if keep_steps:
+        steps["grayscale"] = gray.copy()
+    ink, inverted = _ink_up(gray)
+    if keep_steps:
+        steps["ink_light"] = ink.copy()
+    contrast = float(np.percentile(ink, 99.5) - np.median(ink))
+    flat = _remove_background(ink) if contrast > 0.08 else np.zeros_like(ink)
+    if keep_steps:
+        steps["background_removed"] = flat.copy()
+    mask, _ = ink_mask(flat)
+    if keep_steps:
+        steps["ink_mask"] = mask.astype(np.float32)
+    return flat, mask, inverted, contrast, steps
+
+
+def to_mnist_array(source: ImageSource, return_steps: bool = False) -> np.ndarray | Preprocessed:
+    """Turn any image of one digit into a (28, 28) float32 array in [0, 1], MNIST-style.
+
+    Args:
+      source: a path, encoded bytes, a PIL image or an array (HxW, HxWx3, HxWx4; uint8, uint16,
+        float 0-1, bool).
+      return_steps: return a `Preprocessed` with the intermediate images and the ink measures
+        (used for "no digit" decisions and for showing what happened) instead of the bare array.
+
+    Raises:
+      ImageError: the input is not a readable image.
+    """
+    flat, mask, inverted, contrast, steps = _prepare(source, return_steps)
+    array = fit_to_mnist(flat, mask)
+    if return_steps:
+        steps["mnist"] = array
+    if not return_steps:
+        return array
+    components = int(ndimage.label(mask, structure=np.ones((3, 3)))[1])
+    return Preprocessed(array, float(mask.mean()), contrast, components, inverted, steps)
+
+
+def split_digits(source: ImageSource, max_digits: int = 32) -> list[Preprocessed]:
+    """Read a row of digits left to right: one MNIST-style array per digit.
+
+    Connected pieces of ink are digits; pieces that overlap another one horizontally (a broken
+    stroke, the two parts of a 5) join it; a piece much wider than the others (digits that touch)
+    is cut at the thinnest columns into as many digits as its width suggests.
+    """
+    flat, mask, inverted, contrast, _ = _prepare(source, False)
+    if not mask.any():
+        return []
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    boxes = [(sl[1].start, sl[1].stop, sl[0].start, sl[0].stop, i + 1)
+             for i, sl in enumerate(ndimage.find_objects(labels))]
+    boxes.sort()
+    groups: list[list] = []  # [x0, x1, y0, y1, [label ids]]
+    for x0, x1, y0, y1, lab in boxes:
+        if groups:
+            g = groups[-1]
+            overlap = min(g[1], x1) - max(g[0], x0)
+            if overlap > 0.5 * min(x1 - x0, g[1] - g[0]):
+                g[0], g[1], g[2], g[3] = min(g[0], x0), max(g[1], x1), min(g[2], y0), max(g[3], y1)
+                g[4].append(lab)
+                continue
+        groups.append([x0, x1, y0, y1, [lab]])
+
+    height = float(np.median([g[3] - g[2] for g in groups]))
+    pieces: list[np.ndarray] = []
+    for x0, x1, y0, y1, labs in groups:
+        part = np.isin(labels, labs)
+        width = x1 - x0
+        # Handwritten digits are at most about as wide as tall; wider groups are touching digits.
+        n = max(1, int(round(width / (0.8 * max(height, 1.0))))) if width > 1.1 * height else 1
+        if n == 1:
+            pieces.append(part)
+            continue
+        columns = part[:, x0:x1].sum(axis=0)
+        cuts = [x0]
+        for k in range(1, n):
+            guess = x0 + round(k * width / n)
+            lo, hi = max(cuts[-1] + 1, guess - width // (3 * n)), min(x1 - 1, guess + width // (3 * n))
+            best = lo + int(np.argmin(columns[lo - x0:hi - x0 + 1])) if hi >= lo else guess
+            cuts.append(best)
+        cuts.append(x1)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            piece = np.zeros_like(part)
+            piece[:, a:b] = part[:, a:b]
+            if piece.any():
+                pieces.append(piece)
+    if len(pieces) > max_digits:
+        raise ImageError(f"found {len(pieces)} separate marks: more than {max_digits} digits, or noise")
+    return [Preprocessed(fit_to_mnist(flat, piece), float(piece.mean()), contrast,
+                         int(ndimage.label(piece, structure=np.ones((3, 3)))[1]), inverted)
+            for piece in pieces]
+
+
+def to_image(array: np.ndarray, scale: int = 1) -> Image.Image:
+    """A (28, 28) array in [0, 1] as an 8-bit grayscale PIL image, optionally magnified."""
+    image = Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8))
+    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST) if scale > 1 else image
+
+
+def describe(pre: Preprocessed) -> dict[str, Any]:
+    return {"ink_fraction": pre.ink_fraction, "contrast": pre.contrast, "components": pre.components,
+            "inverted": pre.inverted}
