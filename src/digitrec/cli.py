@@ -12,6 +12,7 @@ import os
 import shlex
 import sys
 import typing
+from pathlib import Path
 from typing import Any, Sequence
 
 from . import DigitrecError, __version__
@@ -118,6 +119,145 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- predict
+
+def _unique_path(folder: Path, stem: str, used: set[str]) -> Path:
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return folder / name
+
+
+def _save_png(image, path: Path) -> None:
+    from .store import atomic_path
+
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def _predict_random(args: argparse.Namespace, predictor) -> int:
+    from . import plots
+    from .predict import random_test
+    from .store import latest_run
+
+    index, images, truth, probs = random_test(predictor, args.random, args.seed, args.dataset)
+    answers = [predictor.answer(row) for row in probs]
+    right = 0
+    records = []
+    for i, t, a in zip(index, truth, answers):
+        ok = a.best_guess == t
+        right += ok
+        records.append({"index": int(i), "true": int(t), **{k: v for k, v in a.to_dict().items() if k != "file"},
+                        "correct": bool(ok)})
+        if not args.json:
+            mark = "" if ok else "   <- wrong"
+            print(f"test #{i:<5d}  true {t}  predicted {a.best_guess}  ({a.confidence:.1%}){mark}")
+    folder = Path(predictor.source)
+    folder = folder if folder.is_dir() else folder.parent
+    grid = Path(args.grid) if args.grid else (folder / "random_test.png" if (folder / "metadata.json").is_file()
+                                              else Path("random_test.png"))
+    plots.plot_predictions(images, truth, [a.best_guess for a in answers], [a.confidence for a in answers], grid)
+    if args.json:
+        _print_json({"accuracy": right / len(records), "correct": right, "count": len(records), "grid": str(grid),
+                     "predictions": records})
+    else:
+        print(f"accuracy {right}/{len(records)} = {right / len(records):.1%}   grid: {grid}")
+    return 0
+
+
+def _predict_text(result) -> str:
+    from .predict import Failure, NumberPrediction
+
+    if isinstance(result, Failure):
+        return f"{result.file}: error: {result.error}"
+    if isinstance(result, NumberPrediction):
+        if result.number is None:
+            return f"{result.file}: no number ({result.reason})"
+        conf = min(d.confidence for d in result.digits)
+        return f"{result.file}: {result.number}  (least sure digit {conf:.1%})"
+    if result.digit is None:
+        return f"{result.file}: no digit ({result.reason})"
+    top = ", ".join(f"{d} {p:.1%}" for d, p in result.top_k(3))
+    return f"{result.file}: {result.digit}  ({result.confidence:.1%}; top {top})"
+
+
+def _csv_rows(results, number: bool) -> list[list]:
+    from .predict import Failure
+
+    if number:
+        rows = [["file", "number", "digits", "confidences", "reason", "error"]]
+        for r in results:
+            if isinstance(r, Failure):
+                rows.append([r.file, "", "", "", "", r.error])
+            else:
+                rows.append([r.file, r.number or "", " ".join("-" if d.digit is None else str(d.digit) for d in r.digits),
+                             " ".join(f"{d.confidence:.4f}" for d in r.digits), r.reason or "", ""])
+        return rows
+    rows = [["file", "digit", "confidence", *[f"p{d}" for d in range(10)], "reason", "error"]]
+    for r in results:
+        if isinstance(r, Failure):
+            rows.append([r.file, "", "", *[""] * 10, "", r.error])
+        else:
+            rows.append([r.file, "" if r.digit is None else r.digit, f"{r.confidence:.6f}",
+                         *[f"{p:.6f}" for p in r.probabilities], r.reason or "", ""])
+    return rows
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import MIN_CONFIDENCE, Failure, Predictor, expand_inputs
+
+    if args.min_confidence is None:
+        args.min_confidence = MIN_CONFIDENCE
+    if not args.random and not args.inputs:
+        raise DigitrecError("give image files or folders, or --random N")
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise DigitrecError("--min-confidence must be between 0 and 1")
+    files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
+    predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)
+    if args.random:
+        return _predict_random(args, predictor)
+
+    save_dir = Path(args.save_preprocessed) if args.save_preprocessed else None
+    used: set[str] = set()
+    results = list(problems)
+    for problem in problems:
+        print(f"digitrec: error: {problem.error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(problem.to_dict()), flush=True)
+    for result in predictor.predict_files(files, number=args.number):
+        results.append(result)
+        if isinstance(result, Failure):
+            print(f"digitrec: error: {result.error}", file=sys.stderr)
+        elif save_dir is not None:
+            from .preprocess import to_image
+
+            stem = Path(result.file).stem
+            arrays = [d.preprocessed for d in result.digits] if args.number else [result.preprocessed]
+            for k, array in enumerate(arrays):
+                if array is not None:
+                    _save_png(to_image(array), _unique_path(save_dir, stem if len(arrays) == 1 else f"{stem}-{k + 1}", used))
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        elif not isinstance(result, Failure):
+            print(_predict_text(result), flush=True)
+    if args.csv:
+        import csv
+        import io
+
+        from .store import write_text
+
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(_csv_rows(results, args.number))
+        write_text(args.csv, out.getvalue())
+    failed = sum(isinstance(r, Failure) for r in results)
+    if failed:
+        print(f"digitrec: {failed} of {len(results)} inputs could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write metrics and charts (default: the model's run folder)")
     p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", parents=[common], help="read digits in images, or test on random MNIST images",
+                       description="Predict the digit in each image (any photo, scan or drawing), or compare "
+                                   "predictions with the truth on random test images (--random N).")
+    p.add_argument("inputs", nargs="*", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
+    p.add_argument("--model", help="a model file or run folder (default: the newest run)")
+    p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
+    p.add_argument("--random", type=int, metavar="N", help="predict N random test images and compare with the truth")
+    p.add_argument("--seed", type=int, help="seed for --random (default: a new draw each time)")
+    p.add_argument("--dataset", default="mnist", help="the test set for --random (default: mnist)")
+    p.add_argument("--grid", help="where --random saves its image grid (default: the run folder's random_test.png)")
+    p.add_argument("--number", action="store_true", help="read each image as a whole number (digits in a row)")
+    p.add_argument("--csv", metavar="PATH", help="also write the answers as a CSV table")
+    p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="answer 'uncertain' (no digit) below this probability (default: 0.80)")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -81,13 +81,12 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str 
     return _save(fig, path)
 
 
-def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int],
-                       confidence: Sequence[float], class_names: Sequence[str], path: str | Path,
-                       limit: int = 36) -> Path:
-    """A grid of wrong answers: each image with its true and predicted label."""
+def plot_image_grid(images: np.ndarray, captions: Sequence[str], colours: Sequence[str], title: str,
+                    path: str | Path, columns: int = 9) -> Path:
+    """Images in a grid, each with a caption in its colour."""
     plt = _pyplot()
-    n = min(limit, len(images))
-    cols = min(9, max(n, 1))
+    n = len(images)
+    cols = min(columns, max(n, 1))
     rows = max(1, math.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.35 * cols, 1.6 * rows + 0.5), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -98,9 +97,30 @@ def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequen
         if img.ndim == 3 and img.shape[-1] == 1:
             img = img[..., 0]
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
-        ax.set_title(f"true {class_names[int(y_true[i])]}\npred {class_names[int(y_pred[i])]} {confidence[i]:.0%}",
-                     fontsize=7, color="crimson")
-    fig.suptitle(f"Misclassified test images ({len(images)} in all, most confident first)" if n
-                 else "No misclassified test images", fontsize=10)
+        ax.set_title(captions[i], fontsize=7, color=colours[i])
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int],
+                       confidence: Sequence[float], class_names: Sequence[str], path: str | Path,
+                       limit: int = 36) -> Path:
+    """A grid of wrong answers: each image with its true and predicted label."""
+    n = min(limit, len(images))
+    captions = [f"true {class_names[int(y_true[i])]}\npred {class_names[int(y_pred[i])]} {confidence[i]:.0%}"
+                for i in range(n)]
+    title = (f"Misclassified test images ({len(images)} in all, most confident first)" if n
+             else "No misclassified test images")
+    return plot_image_grid(images[:n], captions, ["crimson"] * n, title, path)
+
+
+def plot_predictions(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int | None],
+                     confidence: Sequence[float], path: str | Path) -> Path:
+    """The random-test grid: every image with true and predicted labels, wrong ones in red."""
+    right = [p is not None and int(p) == int(t) for t, p in zip(y_true, y_pred)]
+    captions = [f"true {t}  pred {'-' if p is None else p}\n{c:.0%}{'' if ok else '  WRONG'}"
+                for t, p, c, ok in zip(y_true, y_pred, confidence, right)]
+    colours = ["darkgreen" if ok else "crimson" for ok in right]
+    title = f"{sum(right)} of {len(right)} right ({sum(right) / max(1, len(right)):.0%})"
+    return plot_image_grid(images, captions, colours, title, path, columns=min(10, max(1, len(images))))

@@ -38,6 +38,10 @@ MAX_PIXELS = 40_000_000
 # Work on at most this many pixels on the longer side: plenty for a 20x20 result.
 WORK_SIZE = 512
 
+# Ink weaker than this against the paper is shading or noise, not writing (measured on the
+# realistic set: blank pages reach 0.12, pencil starts at 0.30).
+MIN_CONTRAST = 0.18
+
 MNIST_BOX = 20
 MNIST_SIZE = 28
 
@@ -169,18 +173,32 @@ def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     return (1.0 - gray if inverted else gray), inverted
 
 
-def _remove_background(ink: np.ndarray) -> np.ndarray:
-    """Subtract a smooth estimate of the paper (uneven light, shadows, tint), then stretch."""
+def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """Subtract a smooth estimate of the paper (uneven light, shadows, tint), then stretch.
+
+    Returns the flattened ink in [0, 1] and the ink's contrast against the paper before the
+    stretch (about 0.3 for pencil, 0.8 for a pen, under 0.13 for a blank page's shading and noise).
+    """
     h, w = ink.shape
-    # A grey opening larger than any stroke removes the ink and keeps the lighting.
-    size = max(3, min(h, w) // 8)
-    background = ndimage.grey_opening(ink, size=(size, size))
-    background = ndimage.uniform_filter(background, size=size)
+    # Estimate the lighting on a 64-pixel thumbnail with a grey opening a third of its size:
+    # wider than any stroke (so even a thick marker digit is not hollowed out), and fine enough
+    # for light that changes across the page.
+    scale = 64 / max(h, w)
+    small = ink if scale >= 1 else np.asarray(
+        Image.fromarray(ink).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX),
+        dtype=np.float32)
+    size = max(3, max(small.shape) // 3)
+    background = ndimage.uniform_filter(ndimage.grey_opening(small, size=(size, size)), size=max(3, size // 2))
+    if background.shape != ink.shape:
+        background = np.asarray(Image.fromarray(background.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR),
+                                dtype=np.float32)
     flat = np.clip(ink - background, 0.0, None)
-    peak = float(np.percentile(flat, 99.9)) if flat.size else 0.0
-    if peak <= 1e-6:
-        return np.zeros_like(flat)
-    return np.clip(flat / peak, 0.0, 1.0)
+    # The ink's strength: the brightest stroke, after a light blur so one hot pixel does not count.
+    # (A percentile would miss a small digit in a big frame, whose ink is under 0.1 % of pixels.)
+    peak = float(ndimage.gaussian_filter(flat, 1.0).max()) if flat.size else 0.0
+    if peak < MIN_CONTRAST:
+        return np.zeros_like(flat), peak
+    return np.clip(flat / peak, 0.0, 1.0), peak
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -205,6 +223,39 @@ def ink_mask(flat: np.ndarray) -> tuple[np.ndarray, float]:
         keep = sizes >= max(4, 0.02 * sizes.max())
         mask = keep[labels - 1] & mask
     return mask, threshold
+
+
+def main_cluster(mask: np.ndarray) -> np.ndarray:
+    """The ink of one digit: the largest piece and the pieces near it (broken strokes), without
+    stray marks elsewhere or long thin lines along the border (page edges, shadows)."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count <= 1:
+        return mask
+    boxes = ndimage.find_objects(labels)
+    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    h, w = mask.shape
+    keep = np.zeros(count, bool)
+    for i, (rows, cols) in enumerate(boxes):
+        bh, bw = rows.stop - rows.start, cols.stop - cols.start
+        on_border = rows.start == 0 or cols.start == 0 or rows.stop == h or cols.stop == w
+        keep[i] = not (on_border and max(bh, bw) > 10 * max(1, min(bh, bw)))
+    if not keep.any():
+        return mask
+    main = int(np.argmax(np.where(keep, sizes, -1)))
+    top, bottom = boxes[main][0].start, boxes[main][0].stop
+    left, right = boxes[main][1].start, boxes[main][1].stop
+    chosen = {main}
+    for _ in range(3):  # grow the digit's box by the pieces close to it, a few times
+        margin = 0.3 * max(bottom - top, right - left)
+        for i, (rows, cols) in enumerate(boxes):
+            if i in chosen or not keep[i]:
+                continue
+            if (rows.start < bottom + margin and rows.stop > top - margin
+                    and cols.start < right + margin and cols.stop > left - margin):
+                chosen.add(i)
+                top, bottom = min(top, rows.start), max(bottom, rows.stop)
+                left, right = min(left, cols.start), max(right, cols.stop)
+    return np.isin(labels, [i + 1 for i in chosen])
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -273,8 +324,7 @@ def _prepare(source: ImageSource, keep_steps: bool) -> tuple[np.ndarray, np.ndar
     ink, inverted = _ink_up(gray)
     if keep_steps:
         steps["ink_light"] = ink.copy()
-    contrast = float(np.percentile(ink, 99.5) - np.median(ink))
-    flat = _remove_background(ink) if contrast > 0.08 else np.zeros_like(ink)
+    flat, contrast = _remove_background(ink)
     if keep_steps:
         steps["background_removed"] = flat.copy()
     mask, _ = ink_mask(flat)
@@ -296,7 +346,7 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False) -> np.ndarra
       ImageError: the input is not a readable image.
     """
     flat, mask, inverted, contrast, steps = _prepare(source, return_steps)
-    array = fit_to_mnist(flat, mask)
+    array = fit_to_mnist(flat, main_cluster(mask))
     if return_steps:
         steps["mnist"] = array
     if not return_steps:
@@ -305,59 +355,126 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False) -> np.ndarra
     return Preprocessed(array, float(mask.mean()), contrast, components, inverted, steps)
 
 
-def split_digits(source: ImageSource, max_digits: int = 32) -> list[Preprocessed]:
-    """Read a row of digits left to right: one MNIST-style array per digit.
+def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
+    """Pieces of ink grouped into digit candidates, left to right, and the row's digit height."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    boxes = ndimage.find_objects(labels)
+    heights = np.array([b[0].stop - b[0].start for b in boxes], dtype=np.float64)
+    tall = heights[heights >= 0.5 * heights.max()]
+    height = float(np.median(tall))
+    # [x0, x1, y0, y1, label ids], sorted by left edge
+    groups = sorted([[b[1].start, b[1].stop, b[0].start, b[0].stop, [i + 1]] for i, b in enumerate(boxes)])
 
-    Connected pieces of ink are digits; pieces that overlap another one horizontally (a broken
-    stroke, the two parts of a 5) join it; a piece much wider than the others (digits that touch)
-    is cut at the thinnest columns into as many digits as its width suggests.
+    def join(a, b):
+        return [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]]
+
+    # Pieces that mostly overlap another horizontally belong to it (the two parts of a 5, a broken 4).
+    merged: list[list] = []
+    for g in groups:
+        if merged:
+            last = merged[-1]
+            overlap = min(last[1], g[1]) - max(last[0], g[0])
+            if overlap > 0.5 * min(g[1] - g[0], last[1] - last[0]):
+                merged[-1] = join(last, g)
+                continue
+        merged.append(g)
+    # Pieces much shorter or lighter than a digit (a detached bar, a stroke's tail, dots) join
+    # their nearest neighbour.
+    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+
+    def ink(g):
+        return float(sum(sizes[i - 1] for i in g[4]))
+
+    changed = True
+    while changed and len(merged) > 1:
+        changed = False
+        typical = float(np.median([ink(g) for g in merged]))
+        for i, g in enumerate(merged):
+            if g[3] - g[2] >= 0.5 * height and ink(g) >= 0.2 * typical:
+                continue
+            gaps = []
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(merged):
+                    o = merged[j]
+                    gaps.append((max(o[0], g[0]) - min(o[1], g[1]), j))
+            _, j = min(gaps)
+            merged[min(i, j)] = join(merged[i], merged[j])
+            del merged[max(i, j)]
+            changed = True
+            break
+    return [np.isin(labels, g[4]) for g in merged], height
+
+
+def _cut(part: np.ndarray, n: int) -> list[np.ndarray]:
+    """Cut one group of touching digits into `n` pieces at the thinnest columns near even cuts."""
+    cols = np.flatnonzero(part.any(axis=0))
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    width = x1 - x0
+    column_ink = part[:, x0:x1].sum(axis=0)
+    cuts = [x0]
+    for k in range(1, n):
+        guess = x0 + round(k * width / n)
+        lo, hi = max(cuts[-1] + 1, guess - width // (3 * n)), min(x1 - 1, guess + width // (3 * n))
+        cuts.append(lo + int(np.argmin(column_ink[lo - x0:hi - x0 + 1])) if hi >= lo else guess)
+    cuts.append(x1)
+    pieces = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        piece = np.zeros_like(part)
+        piece[:, a:b] = part[:, a:b]
+        if piece.any():
+            pieces.append(piece)
+    return pieces
+
+
+def segment_number(source: ImageSource, max_digits: int = 32) -> list[list[list[Preprocessed]]]:
+    """Read a row of digits into candidate digits, left to right, with alternatives.
+
+    Returns one entry per group of ink; each entry lists ways to read it (as one digit, or cut
+    into 2, 3… touching digits), each a list of MNIST-style digits. `Predictor.predict_number`
+    lets the model choose among them; `split_digits` chooses by shape alone.
     """
     flat, mask, inverted, contrast, _ = _prepare(source, False)
     if not mask.any():
         return []
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    boxes = [(sl[1].start, sl[1].stop, sl[0].start, sl[0].stop, i + 1)
-             for i, sl in enumerate(ndimage.find_objects(labels))]
-    boxes.sort()
-    groups: list[list] = []  # [x0, x1, y0, y1, [label ids]]
-    for x0, x1, y0, y1, lab in boxes:
-        if groups:
-            g = groups[-1]
-            overlap = min(g[1], x1) - max(g[0], x0)
-            if overlap > 0.5 * min(x1 - x0, g[1] - g[0]):
-                g[0], g[1], g[2], g[3] = min(g[0], x0), max(g[1], x1), min(g[2], y0), max(g[3], y1)
-                g[4].append(lab)
-                continue
-        groups.append([x0, x1, y0, y1, [lab]])
+    parts, height = _number_groups(mask)
+    groups = []
+    for part in parts:
+        cols = np.flatnonzero(part.any(axis=0))
+        width = cols[-1] + 1 - cols[0]
+        # Handwritten digits are rarely wider than tall: wider groups may be touching digits.
+        most = 1 if width < 1.0 * height else min(4, max(2, int(round(width / (0.55 * height)))))
+        alternatives = []
+        for n in range(1, most + 1):
+            pieces = [part] if n == 1 else _cut(part, n)
+            alternatives.append([Preprocessed(fit_to_mnist(flat, p), float(p.mean()), contrast,
+                                              int(ndimage.label(p, structure=np.ones((3, 3)))[1]), inverted)
+                                 for p in pieces])
+        groups.append(alternatives)
+    if len(groups) > max_digits:
+        raise ImageError(f"found {len(groups)} separate marks: more than {max_digits} digits, or noise")
+    return groups
 
-    height = float(np.median([g[3] - g[2] for g in groups]))
-    pieces: list[np.ndarray] = []
-    for x0, x1, y0, y1, labs in groups:
-        part = np.isin(labels, labs)
-        width = x1 - x0
-        # Handwritten digits are at most about as wide as tall; wider groups are touching digits.
-        n = max(1, int(round(width / (0.8 * max(height, 1.0))))) if width > 1.1 * height else 1
-        if n == 1:
-            pieces.append(part)
-            continue
-        columns = part[:, x0:x1].sum(axis=0)
-        cuts = [x0]
-        for k in range(1, n):
-            guess = x0 + round(k * width / n)
-            lo, hi = max(cuts[-1] + 1, guess - width // (3 * n)), min(x1 - 1, guess + width // (3 * n))
-            best = lo + int(np.argmin(columns[lo - x0:hi - x0 + 1])) if hi >= lo else guess
-            cuts.append(best)
-        cuts.append(x1)
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            piece = np.zeros_like(part)
-            piece[:, a:b] = part[:, a:b]
-            if piece.any():
-                pieces.append(piece)
-    if len(pieces) > max_digits:
-        raise ImageError(f"found {len(pieces)} separate marks: more than {max_digits} digits, or noise")
-    return [Preprocessed(fit_to_mnist(flat, piece), float(piece.mean()), contrast,
-                         int(ndimage.label(piece, structure=np.ones((3, 3)))[1]), inverted)
-            for piece in pieces]
+
+def split_digits(source: ImageSource, max_digits: int = 32) -> list[Preprocessed]:
+    """Read a row of digits left to right: one MNIST-style array per digit, chosen by shape alone
+    (a group about twice as wide as tall is two touching digits). See `segment_number`."""
+    digits = []
+    for alternatives in segment_number(source, max_digits):
+        best = alternatives[0]
+        for alt in alternatives[1:]:
+            # Prefer the cut whose pieces are closest to a digit's usual shape (taller than wide).
+            if len(alt) <= len(alternatives) and _mean_aspect(alt) < _mean_aspect(best) and _mean_aspect(best) > 1.2:
+                best = alt
+        digits.extend(best)
+    return digits
+
+
+def _mean_aspect(pieces: list[Preprocessed]) -> float:
+    aspects = []
+    for p in pieces:
+        rows, cols = np.flatnonzero(p.array.any(axis=1)), np.flatnonzero(p.array.any(axis=0))
+        aspects.append((cols[-1] - cols[0] + 1) / max(1, rows[-1] - rows[0] + 1) if rows.size else 1.0)
+    return float(np.mean(aspects))
 
 
 def to_image(array: np.ndarray, scale: int = 1) -> Image.Image:

@@ -1,0 +1,140 @@
+"""Accuracy on realistic images, per kind, with the "no digit" trade-off.
+
+Builds the set of benchmarks/realistic.py from MNIST *test* digits and handwriting fonts, runs the
+Predictor on the encoded files exactly as `digitrec predict` reads them, and reports:
+accuracy per kind of digit image (a "no digit" answer counts as wrong), fonts, whole numbers read
+exactly, non-digits answered "no digit", real digits wrongly answered "no digit", a sweep of the
+confidence threshold, and the plain-resize baseline. Writes benchmarks/results/realistic.json/.md.
+
+    python benchmarks/realistic_accuracy.py [--model PATH] [--per-kind 100] [--seed 0]
+    make bench-realistic
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from realistic import DIGIT_KINDS, make_set, write_set  # noqa: E402
+
+
+def naive_array(encoded: bytes) -> np.ndarray:
+    """What a plain tutorial does: grayscale, resize to 28x28, scale. No polarity, no centring."""
+    import io
+
+    img = Image.open(io.BytesIO(encoded)).convert("L").resize((28, 28))
+    return np.asarray(img, np.float32) / 255.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model or run folder (default: the newest run, then the shipped model)")
+    parser.add_argument("--per-kind", type=int, default=100, help="digit images per kind")
+    parser.add_argument("--numbers", type=int, default=100)
+    parser.add_argument("--non-digits", type=int, default=50, help="non-digit images per kind")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--save-set", type=Path, help="also write the images and labels.csv here")
+    args = parser.parse_args()
+
+    from digitrec import data
+    from digitrec.predict import Predictor
+
+    ds = data.load_dataset("mnist")
+    t0 = time.perf_counter()
+    samples = make_set(ds.x_test, ds.y_test, args.per_kind, args.seed, args.numbers, args.non_digits)
+    build_s = time.perf_counter() - t0
+    if args.save_set:
+        write_set(samples, args.save_set)
+    predictor = Predictor(args.model)
+
+    rows = []
+    t0 = time.perf_counter()
+    for s in samples:
+        if s.kind == "number":
+            ans = predictor.predict_number(s.encoded)
+            rows.append({"kind": s.kind, "label": s.label, "answer": ans.number, "reason": ans.reason})
+        else:
+            ans = predictor.predict_image(s.encoded)
+            rows.append({"kind": s.kind, "label": s.label, "answer": None if ans.digit is None else str(ans.digit),
+                         "confidence": ans.confidence, "best": str(ans.best_guess), "reason": ans.reason,
+                         "ink_reason": ans.reason is not None and not ans.reason.startswith("uncertain"),
+                         "naive": str(int(np.argmax(predictor.predict_arrays(naive_array(s.encoded))[0])))})
+    predict_s = time.perf_counter() - t0
+
+    by_kind = defaultdict(list)
+    for r in rows:
+        by_kind[r["kind"]].append(r)
+    table = {}
+    for kind, rs in by_kind.items():
+        n = len(rs)
+        if kind.startswith("not_digit"):
+            table[kind] = {"n": n, "answered_no_digit": sum(r["answer"] is None for r in rs) / n}
+        else:
+            entry = {"n": n, "accuracy": sum(r["answer"] == r["label"] for r in rs) / n,
+                     "answered_no_digit": sum(r["answer"] is None for r in rs) / n}
+            if kind != "number":
+                entry["accuracy_without_reject"] = sum(r["best"] == r["label"] for r in rs) / n
+                entry["plain_resize_accuracy"] = sum(r["naive"] == r["label"] for r in rs) / n
+            table[kind] = entry
+
+    digit_rows = [r for r in rows if r["kind"] in DIGIT_KINDS or r["kind"] == "font"]
+    mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
+    non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
+    sweep = []
+    for t in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
+        def rejected(r):
+            return r["ink_reason"] or r["confidence"] < t
+        sweep.append({
+            "min_confidence": t,
+            "mnist_photo_accuracy": sum((not rejected(r)) and r["best"] == r["label"] for r in mnist_rows) / len(mnist_rows),
+            "digits_answered_no_digit": sum(rejected(r) for r in digit_rows) / len(digit_rows),
+            "non_digits_answered_no_digit": sum(rejected(r) for r in non_rows) / max(1, len(non_rows)),
+        })
+    summary = {
+        "mnist_photos_accuracy": sum(r["answer"] == r["label"] for r in mnist_rows) / len(mnist_rows),
+        "fonts_accuracy": table.get("font", {}).get("accuracy"),
+        "numbers_exact": table.get("number", {}).get("accuracy"),
+        "non_digits_answered_no_digit": sum(r["answer"] is None for r in non_rows) / max(1, len(non_rows)),
+        "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),
+        "plain_resize_accuracy": sum(r["naive"] == r["label"] for r in mnist_rows) / len(mnist_rows),
+        "min_confidence": predictor.min_confidence,
+    }
+    import digitrec
+
+    result = {"benchmark": "realistic_accuracy", "model": predictor.source, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["python", "benchmarks/realistic_accuracy.py", *sys.argv[1:]]),
+              "digitrec": digitrec.__version__, "images": len(samples), "build_seconds": round(build_s, 1),
+              "predict_seconds": round(predict_s, 1), "summary": summary, "per_kind": table, "threshold_sweep": sweep}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "realistic.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    lines = ["| kind | images | accuracy | answered \"no digit\" | plain resize |", "|---|---|---|---|---|"]
+    for kind, e in table.items():
+        acc = f"{e['accuracy']:.1%}" if "accuracy" in e else "-"
+        naive = f"{e['plain_resize_accuracy']:.1%}" if "plain_resize_accuracy" in e else "-"
+        lines.append(f"| {kind} | {e['n']} | {acc} | {e['answered_no_digit']:.1%} | {naive} |")
+    lines += ["", "| min confidence | MNIST-photo accuracy | digits answered \"no digit\" | non-digits answered \"no digit\" |",
+              "|---|---|---|---|"]
+    for s in sweep:
+        lines.append(f"| {s['min_confidence']:.2f} | {s['mnist_photo_accuracy']:.1%} | {s['digits_answered_no_digit']:.1%} "
+                     f"| {s['non_digits_answered_no_digit']:.1%} |")
+    (args.out / "realistic.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Predictor: load a model once, answer arrays, images, files and folders, digits and numbers.
+
+Every front end (CLI, GUI, web, batch) uses `Predictor` with `digitrec.preprocess`, so an image
+gets the same answer wherever it comes in. A prediction is a digit with its probability and all
+ten probabilities, or "no digit" (`digit` None) with the reason:
+
+- no ink: a blank page, or ink too faint to tell from the paper;
+- scattered: ink over too much of the picture, or in too many pieces (noise, texture, a photo);
+- uncertain: the model's best guess is below `min_confidence`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from . import DigitrecError, preprocess
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+
+# "No digit" rules. Measured on benchmarks/realistic.py's set (README: prediction).
+MIN_CONFIDENCE = 0.80
+MAX_INK_FRACTION = 0.30  # of the working image
+MAX_COMPONENTS = 6
+SPLIT_PENALTY = -0.5  # log-probability cost of reading one group of ink as one more digit
+# In a number the user has told us these are digits: only a real toss-up makes it unreadable.
+NUMBER_MIN_CONFIDENCE = 0.50
+
+
+@dataclass
+class Prediction:
+    """The answer for one digit image."""
+
+    digit: int | None
+    confidence: float
+    probabilities: list[float]
+    reason: str | None = None
+    file: str | None = None
+    preprocessed: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def best_guess(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    def top_k(self, k: int = 3) -> list[tuple[int, float]]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(int(i), float(self.probabilities[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "digit": self.digit, "confidence": round(self.confidence, 6),
+                               "probabilities": [round(p, 6) for p in self.probabilities]}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class NumberPrediction:
+    """The answer for an image of several digits in a row."""
+
+    number: str | None
+    digits: list[Prediction]
+    reason: str | None = None
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "number": self.number,
+                               "digits": [{k: v for k, v in d.to_dict().items() if k != "file"} for d in self.digits]}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class Failure:
+    """An input that could not be read."""
+
+    file: str
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "error": self.error}
+
+
+def no_digit_reason(pre: preprocess.Preprocessed) -> str | None:
+    """Why an image holds no digit, judged from the ink alone (before the model is asked)."""
+    if pre.ink_fraction == 0.0 or not pre.array.any():
+        return "no ink found (a blank or too faint image)"
+    if pre.ink_fraction > MAX_INK_FRACTION:
+        return f"ink covers {pre.ink_fraction:.0%} of the image: noise or a picture, not a digit"
+    if pre.components > MAX_COMPONENTS:
+        return f"ink in {pre.components} scattered pieces: noise, not a digit"
+    return None
+
+
+class Predictor:
+    """A loaded model and the rules that turn its probabilities into answers.
+
+    Args:
+      model: a model path or run folder (None: the newest run), or an already loaded Keras model.
+      min_confidence: below this, the answer is "uncertain" (digit None).
+      runs_root: where to look for the newest run.
+    """
+
+    def __init__(self, model: Any = None, min_confidence: float = MIN_CONFIDENCE,
+                 runs_root: str | os.PathLike | None = None):
+        from . import store
+
+        if model is None or isinstance(model, (str, os.PathLike)):
+            self.source = str(store.find_model_file(model, runs_root))
+            self.model = store.load_model(self.source)
+        else:
+            self.source, self.model = getattr(model, "name", "model"), model
+        shape = tuple(int(d) for d in self.model.input_shape[1:])
+        if shape != (28, 28, 1):
+            raise DigitrecError(f"{self.source} takes images of shape {shape}; digit prediction needs a 28x28x1 model")
+        self.num_classes = int(self.model.output_shape[-1])
+        self.min_confidence = min_confidence
+        self._call = None
+
+    # ------------------------------------------------------------ arrays
+
+    def predict_arrays(self, arrays: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities (N, classes) for MNIST-style arrays (N, 28, 28[, 1]) in [0, 1]."""
+        x = np.asarray(arrays, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.shape[1:] != (28, 28, 1):
+            raise DigitrecError(f"expected arrays of shape (N, 28, 28), got {x.shape}")
+        if self._call is None:
+            from ._tf import tensorflow
+
+            tf = tensorflow()
+            # A compiled call: about 5x faster than an eager one for a single image.
+            self._call = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
+        out = [np.asarray(self._call(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.num_classes))
+
+    def answer(self, probabilities: np.ndarray, pre: preprocess.Preprocessed | None = None,
+               file: str | None = None, min_confidence: float | None = None) -> Prediction:
+        """Turn one row of probabilities (and the ink measures) into a Prediction."""
+        probs = [float(p) for p in probabilities]
+        best = int(np.argmax(probs))
+        threshold = self.min_confidence if min_confidence is None else min_confidence
+        reason = no_digit_reason(pre) if pre is not None else None
+        if reason is None and probs[best] < threshold:
+            reason = f"uncertain: best guess {best} at {probs[best]:.0%} (below {threshold:.0%})"
+        return Prediction(None if reason else best, probs[best], probs, reason, file,
+                          pre.array if pre is not None else None)
+
+    # ------------------------------------------------------------ images
+
+    def predict_image(self, source: preprocess.ImageSource, file: str | None = None) -> Prediction:
+        """One image of one digit (path, bytes, PIL image or array) -> Prediction."""
+        pre = preprocess.to_mnist_array(source, return_steps=True)
+        return self.answer(self.predict_arrays(pre.array)[0], pre, file)
+
+    def predict_number(self, source: preprocess.ImageSource, file: str | None = None) -> NumberPrediction:
+        """One image of a row of digits -> NumberPrediction (number None if any digit is unsure).
+
+        Where a group of ink could be one digit or several touching ones, the model reads every
+        way and the reading it is surest of (highest product of the digits' probabilities) wins.
+        """
+        groups = preprocess.segment_number(source)
+        if not groups:
+            return NumberPrediction(None, [], "no ink found (a blank or too faint image)", file)
+        flat = [piece for alternatives in groups for alt in alternatives for piece in alt]
+        probs = iter(self.predict_arrays(np.stack([p.array for p in flat])))
+        digits: list[Prediction] = []
+        for alternatives in groups:
+            scored = []
+            for alt in alternatives:
+                answers = [self.answer(next(probs), min_confidence=min(self.min_confidence, NUMBER_MIN_CONFIDENCE))
+                           for _ in alt]
+                for answer, piece in zip(answers, alt):
+                    answer.preprocessed = piece.array
+                # Each extra cut must earn its place: a penalty keeps a wide 0 or 8 whole unless
+                # the cut pieces are read far more surely than the whole.
+                score = sum(np.log(max(a.confidence, 1e-9)) for a in answers) + SPLIT_PENALTY * (len(alt) - 1)
+                scored.append((score, answers))
+            digits.extend(max(scored, key=lambda item: item[0])[1])
+        unsure = [i for i, d in enumerate(digits) if d.digit is None]
+        if unsure:
+            return NumberPrediction(None, digits, f"digit {unsure[0] + 1} of {len(digits)} is {digits[unsure[0]].reason}", file)
+        return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file)
+
+    def predict_files(self, paths: Iterable[str | os.PathLike], number: bool = False, batch_size: int = 64
+                      ) -> Iterator[Prediction | NumberPrediction | Failure]:
+        """Answer many files, preprocessing and predicting in batches; unreadable files give a Failure."""
+        paths = list(paths)
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            if number:
+                for path in chunk:
+                    try:
+                        yield self.predict_number(path, file=str(path))
+                    except preprocess.ImageError as exc:
+                        yield Failure(str(path), str(exc))
+                continue
+            ready: list[tuple[str, preprocess.Preprocessed]] = []
+            results: dict[str, Prediction | Failure] = {}
+            for path in chunk:
+                try:
+                    ready.append((str(path), preprocess.to_mnist_array(path, return_steps=True)))
+                except preprocess.ImageError as exc:
+                    results[str(path)] = Failure(str(path), str(exc))
+            if ready:
+                probs = self.predict_arrays(np.stack([pre.array for _, pre in ready]))
+                for (name, pre), row in zip(ready, probs):
+                    results[name] = self.answer(row, pre, name)
+            for path in chunk:
+                yield results[str(path)]
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[Failure]]:
+    """Files as given, and folders read recursively for image files (sorted); problems as Failures."""
+    files: list[Path] = []
+    problems: list[Failure] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(Failure(str(path), f"{path}: folder holds no image files"))
+            files.extend(found)
+        elif not path.exists():
+            problems.append(Failure(str(path), f"{path}: no such file"))
+        else:
+            files.append(path)
+    return files, problems
+
+
+def random_test(predictor: Predictor, count: int, seed: int | None = None, dataset: str = "mnist"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pick `count` test images at random; return indices, images (uint8), true labels, probabilities."""
+    from . import data
+
+    ds = data.load_dataset(dataset)
+    if count < 1:
+        raise DigitrecError("--random needs at least 1 image")
+    rng = np.random.default_rng(seed)
+    index = rng.choice(len(ds.x_test), size=min(count, len(ds.x_test)), replace=False)
+    images = ds.x_test[index]
+    probs = predictor.predict_arrays(data.scale_images(images))
+    return index, images, ds.y_test[index].astype(np.int64), probs

@@ -1,0 +1,196 @@
+"""Predictor: arrays, images, numbers, "no digit", files; and `digitrec predict` as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import REPO, draw_digit, run_cli
+from digitrec import DigitrecError
+from digitrec.predict import Failure, Predictor, expand_inputs
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from realistic import digit_sample, non_digit_sample, number_sample  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def predictor(good_run):
+    return Predictor(good_run.run_dir)
+
+
+def test_probabilities_for_arrays(predictor, mnist):
+    x = mnist.x_test[:50].astype(np.float32) / 255.0
+    probs = predictor.predict_arrays(x)
+    assert probs.shape == (50, 10) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs.argmax(axis=1) == mnist.y_test[:50]).mean() > 0.9
+    assert predictor.predict_arrays(x[0, ..., 0]).shape == (1, 10)  # one 28x28 array
+    with pytest.raises(DigitrecError, match="28, 28"):
+        predictor.predict_arrays(np.zeros((2, 32, 32)))
+
+
+def test_photos_of_mnist_test_digits_are_read(predictor, mnist):
+    rng = np.random.default_rng(0)
+    right = 0
+    for i in range(20):
+        sample = digit_sample(mnist.x_test[i, ..., 0], int(mnist.y_test[i]), "phone_photo", rng)
+        answer = predictor.predict_image(sample.encoded)
+        right += answer.best_guess == int(sample.label)
+        assert len(answer.probabilities) == 10 and answer.preprocessed.shape == (28, 28)
+    assert right >= 17  # a 96 % model on photos with uneven light and JPEG artifacts
+
+
+def test_a_drawn_digit_has_its_answer_and_top_k(predictor):
+    answer = predictor.predict_image(draw_digit("1", size=(200, 260)))
+    assert answer.best_guess == 1
+    top = answer.top_k(3)
+    assert top[0][0] == 1 and top[0][1] >= top[1][1] >= top[2][1]
+    d = answer.to_dict()
+    assert set(d) >= {"file", "digit", "confidence", "probabilities"} and len(d["probabilities"]) == 10
+
+
+def test_blank_and_noise_are_no_digit(predictor):
+    rng = np.random.default_rng(1)
+    blank = predictor.predict_image(non_digit_sample("blank", rng, []).encoded)
+    assert blank.digit is None and "no ink" in blank.reason
+    noise = predictor.predict_image(rng.integers(0, 256, (200, 200), dtype=np.uint8))
+    assert noise.digit is None and ("noise" in noise.reason or "uncertain" in noise.reason)
+
+
+def test_uncertain_below_the_threshold(good_run):
+    strict = Predictor(good_run.run_dir, min_confidence=0.999999)
+    answers = [strict.answer(row) for row in np.full((1, 10), 0.1)]
+    assert answers[0].digit is None and answers[0].reason.startswith("uncertain")
+    assert answers[0].to_dict()["reason"].startswith("uncertain")
+
+
+def test_whole_numbers(predictor, mnist):
+    rng = np.random.default_rng(2)
+    exact = 0
+    for _ in range(6):
+        idx = rng.choice(200, 3, replace=False)
+        sample = number_sample([mnist.x_test[i, ..., 0] for i in idx], [int(mnist.y_test[i]) for i in idx], rng)
+        result = predictor.predict_number(sample.encoded)
+        exact += result.number == sample.label
+        assert set(result.to_dict()) >= {"file", "number", "digits"}
+    assert exact >= 4
+    empty = predictor.predict_number(Image.new("L", (100, 40), 230))
+    assert empty.number is None and empty.digits == [] and "no ink" in empty.reason
+
+
+def test_a_model_for_other_images_is_refused(tmp_path):
+    from digitrec.models import build_model
+
+    with pytest.raises(DigitrecError, match="28x28x1"):
+        Predictor(build_model("seed_cnn", (32, 32, 3), 10))
+
+
+def test_files_and_folders_with_bad_ones_among_them(predictor, tmp_path):
+    draw_digit("7").save(tmp_path / "seven.png")
+    sub = tmp_path / "more"
+    sub.mkdir()
+    draw_digit("0").save(sub / "zero.jpg")
+    (sub / "notes.png").write_text("not an image")
+    (tmp_path / "readme.txt").write_text("ignored: not an image suffix")
+    (tmp_path / "empty").mkdir()
+    files, problems = expand_inputs([tmp_path, tmp_path / "missing.png", tmp_path / "empty"])
+    assert [p.name for p in files] == ["notes.png", "zero.jpg", "seven.png"]
+    assert [p.error.split(": ", 1)[1] for p in problems] == ["no such file", "folder holds no image files"]
+    results = list(predictor.predict_files(files, batch_size=2))
+    assert isinstance(results[0], Failure) and "not an image" in results[0].error
+    assert [r.best_guess for r in results[1:]] == [0, 7]
+
+
+# ---------------------------------------------------------------- the command line
+
+def test_cli_random_mode(good_run, tmp_path):
+    grid = tmp_path / "grid.png"
+    proc = run_cli("predict", "--model", str(good_run.run_dir), "--random", "12", "--seed", "3", "--grid", str(grid))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 13 and lines[-1].startswith("accuracy ") and "true" in lines[0] and "predicted" in lines[0]
+    assert grid.read_bytes()[:4] == b"\x89PNG"
+    again = run_cli("predict", "--model", str(good_run.run_dir), "--random", "12", "--seed", "3", "--json",
+                    "--grid", str(tmp_path / "g2.png"))
+    result = json.loads(again.stdout)
+    assert result["count"] == 12 and [p["index"] for p in result["predictions"]] == [
+        int(line.split()[1].lstrip("#")) for line in lines[:-1]]
+
+
+def test_cli_images_json_csv_and_preprocessed(good_run, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    draw_digit("1", size=(200, 260)).save(folder / "one.png")
+    draw_digit("7").convert("RGB").save(folder / "seven.jpg")
+    (folder / "text.png").write_text("hello")
+    buf = io.BytesIO()
+    draw_digit("0").save(buf, format="PNG")
+    (folder / "cut.png").write_bytes(buf.getvalue()[:200])
+    out_csv, pre_dir = tmp_path / "answers.csv", tmp_path / "seen"
+    proc = run_cli("predict", "--model", str(good_run.run_dir), str(folder), "--json", "--csv", str(out_csv),
+                   "--save-preprocessed", str(pre_dir))
+    assert proc.returncode == 1  # two inputs could not be read; the others are still answered
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("digitrec: error:")]
+    assert len(errors) == 2 and any("text.png" in e for e in errors) and any("cut.png" in e for e in errors)
+    objects = [json.loads(line) for line in proc.stdout.splitlines()]
+    answered = {Path(o["file"]).name: o for o in objects if "error" not in o}
+    assert set(answered) == {"one.png", "seven.jpg"} and answered["one.png"]["digit"] == 1
+    assert len(answered["seven.jpg"]["probabilities"]) == 10
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 4 and {r["file"].rsplit("/", 1)[-1] for r in rows if r["error"]} == {"text.png", "cut.png"}
+    saved = sorted(p.name for p in pre_dir.iterdir())
+    assert saved == ["one.png", "seven.png"]
+    assert Image.open(pre_dir / "one.png").size == (28, 28)
+
+
+def test_cli_number_mode(good_run, tmp_path):
+    row = Image.new("L", (700, 260), 235)
+    for k, d in enumerate("170"):
+        row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
+    row.save(tmp_path / "number.png")
+    proc = run_cli("predict", "--model", str(good_run.run_dir), "--number", "--json", str(tmp_path / "number.png"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert len(result["digits"]) == 3 and result["number"] in ("170", None)
+    assert all(len(d["probabilities"]) == 10 for d in result["digits"])
+
+
+def test_cli_refuses_bad_input_in_one_line(good_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("predict", "--model", str(good_run.run_dir), str(tmp_path / "empty"))
+    assert proc.returncode == 1 and "holds no image files" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("predict", "--model", str(good_run.run_dir))
+    assert proc.returncode == 1 and "give image files" in proc.stderr
+    proc = run_cli("predict", "--model", str(tmp_path / "nope.keras"), "--random", "3")
+    assert proc.returncode == 1 and "no model at" in proc.stderr
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.binary(max_size=3000),
+                          st.tuples(st.integers(1, 90), st.integers(1, 90), st.sampled_from(["L", "RGB", "RGBA", "P"]),
+                                    st.sampled_from(["PNG", "GIF", "BMP", "TIFF"]), st.integers(0, 2**31))),
+                min_size=1, max_size=8))
+def test_property_cli_never_crashes_on_any_files(good_run, tmp_path_factory, items):
+    folder = tmp_path_factory.mktemp("fuzz")
+    for k, item in enumerate(items):
+        if isinstance(item, bytes):
+            (folder / f"{k}.png").write_bytes(item)
+        else:
+            w, h, mode, fmt, seed = item
+            pixels = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+            Image.fromarray(pixels).convert(mode).save(folder / f"{k}.{fmt.lower()}", format=fmt)
+    proc = run_cli("predict", "--model", str(good_run.run_dir), "--json", str(folder))
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr
+    objects = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(objects) == len(items)
+    for o in objects:
+        assert "error" in o or (len(o["probabilities"]) == 10 and (o["digit"] is None) == ("reason" in o))

@@ -1,0 +1,255 @@
+"""Any image -> 28x28 MNIST-style array: formats, modes, polarity, transparency, errors, numbers."""
+
+from __future__ import annotations
+
+import io
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import draw_digit
+from digitrec import preprocess
+from digitrec.preprocess import ImageError, to_mnist_array
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def _check_mnist_style(a: np.ndarray) -> None:
+    assert a.shape == (28, 28) and a.dtype == np.float32
+    assert np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0
+
+
+def test_a_drawing_becomes_an_mnist_style_digit():
+    a = to_mnist_array(draw_digit("7"))
+    _check_mnist_style(a)
+    assert a.max() == pytest.approx(1.0)
+    rows, cols = np.flatnonzero(a.max(axis=1) > 0.05), np.flatnonzero(a.max(axis=0) > 0.05)
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert 19 <= max(height, width) <= 22  # fitted into the 20x20 box (plus antialiasing)
+    cy, cx = _centre_of_mass(a)
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0
+    zero = to_mnist_array(draw_digit("0"))  # a symmetric digit keeps MNIST's black margins
+    assert zero[:3].max() == 0 and zero[-3:].max() == 0 and zero[:, :3].max() == 0 and zero[:, -3:].max() == 0
+
+
+def _centre_of_mass(a):
+    ys, xs = np.mgrid[0:28, 0:28]
+    return (ys * a).sum() / a.sum(), (xs * a).sum() / a.sum()
+
+
+def test_polarity_is_read_from_the_image():
+    ink_on_paper = draw_digit("4")
+    chalk_on_board = draw_digit("4", ink=230, paper=30)
+    a, b = to_mnist_array(ink_on_paper, return_steps=True), to_mnist_array(chalk_on_board, return_steps=True)
+    assert a.inverted and not b.inverted
+    assert _corr(a.array, b.array) > 0.95
+
+
+def test_transparency_is_flattened_onto_a_contrasting_background():
+    reference = to_mnist_array(draw_digit("7"))
+    for ink in (0, 255):  # black strokes and white strokes on a fully transparent canvas
+        layer = draw_digit("7", ink=255, paper=0)  # the strokes as an alpha mask
+        rgba = Image.new("RGBA", layer.size, (ink, ink, ink, 0))
+        rgba.putalpha(layer)
+        assert _corr(to_mnist_array(rgba), reference) > 0.95, ink
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"])
+def test_every_file_format_reads_the_same(fmt):
+    buf = io.BytesIO()
+    draw_digit("0").convert("RGB").save(buf, format=fmt)
+    assert _corr(to_mnist_array(buf.getvalue()), to_mnist_array(draw_digit("0"))) > 0.95
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P", "I;16", "1", "LA", "I", "F"])
+def test_every_image_mode_reads_the_same(mode):
+    base = draw_digit("1", size=(200, 260))
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(base, np.uint16) * 257))
+    elif mode in ("I", "F"):
+        image = base.convert(mode)
+    elif mode == "1":
+        image = base.point(lambda v: 255 if v > 128 else 0).convert("1")  # a bilevel scan, not dithered
+    else:
+        image = base.convert(mode)
+    assert _corr(to_mnist_array(image), to_mnist_array(base)) > 0.9, mode
+
+
+@pytest.mark.parametrize("array", [
+    np.asarray(draw_digit("7")),                                   # uint8 HxW
+    np.asarray(draw_digit("7"), np.float32) / 255.0,               # float 0-1
+    np.asarray(draw_digit("7"), np.uint16) * 257,                  # 16-bit
+    np.asarray(draw_digit("7")) < 128,                             # bool (True = ink)
+    np.asarray(draw_digit("7").convert("RGB")),                    # HxWx3
+    np.asarray(draw_digit("7").convert("RGBA")),                   # HxWx4
+])
+def test_arrays_of_any_dtype(array):
+    _check_mnist_style(to_mnist_array(array))
+    assert _corr(to_mnist_array(array), to_mnist_array(draw_digit("7"))) > 0.9
+
+
+def test_an_mnist_digit_stays_itself(mnist):
+    for i in range(20):
+        original = mnist.x_test[i, ..., 0].astype(np.float32) / 255.0
+        again = to_mnist_array(mnist.x_test[i, ..., 0])
+        # The same digit, placed within a pixel of where MNIST put it (rounding of the centre of mass).
+        best = max(_corr(np.roll(again, (dy, dx), axis=(0, 1)), original) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        assert best > 0.85, i
+
+
+def test_shading_is_removed():
+    digit = np.asarray(draw_digit("4", size=(400, 300)), np.float32) / 255.0
+    light = np.linspace(0.35, 1.0, digit.shape[1])[None, :]  # one side of the page in shadow
+    shaded = (digit * light * 255).astype(np.uint8)
+    assert _corr(to_mnist_array(shaded), to_mnist_array(draw_digit("4", size=(400, 300)))) > 0.9
+
+
+def test_a_small_digit_in_a_big_frame_and_thin_strokes():
+    big = Image.new("L", (1600, 1200), 240)
+    big.paste(draw_digit("7", size=(60, 45), width=2), (1300, 150))
+    a = to_mnist_array(big)
+    assert _corr(a, to_mnist_array(draw_digit("7"))) > 0.6  # the same 7, with a bolder stroke
+    # A hair-thin stroke is thickened to MNIST's 2-3 pixels instead of fading away.
+    assert (a > 0.5).sum() > 40
+
+
+def test_steps_are_returned_for_inspection():
+    pre = to_mnist_array(draw_digit("1"), return_steps=True)
+    assert set(pre.steps) == {"grayscale", "ink_light", "background_removed", "ink_mask", "mnist"}
+    assert pre.steps["mnist"] is pre.array and 0 < pre.ink_fraction < 0.2 and pre.contrast > 0.5
+
+
+def test_a_blank_page_has_no_ink():
+    rng = np.random.default_rng(0)
+    page = (rng.normal(230, 4, (300, 400))).clip(0, 255).astype(np.uint8)
+    pre = to_mnist_array(page, return_steps=True)
+    assert pre.ink_fraction == 0.0 and not pre.array.any()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def test_bad_inputs_are_one_clear_error(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is a text file")
+    buf = io.BytesIO()
+    draw_digit("7").save(buf, format="PNG")
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(20000, 20000))
+    cases = {tmp_path / "missing.png": "no such file", tmp_path: "is a folder", text: "not an image",
+             truncated: "broken or truncated", bomb: "too many pixels|too large"}
+    for source, message in cases.items():
+        with pytest.raises(ImageError, match=message):
+            to_mnist_array(source)
+    with pytest.raises(ImageError, match="not an image"):
+        to_mnist_array(np.zeros((3, 3, 7)))
+    with pytest.raises(ImageError, match="NaN"):
+        to_mnist_array(np.full((10, 10), np.nan))
+
+
+def test_split_digits_reads_left_to_right():
+    row = Image.new("L", (900, 260), 235)
+    for k, d in enumerate("1704"):
+        row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
+    digits = preprocess.split_digits(row)
+    assert len(digits) == 4
+    singles = [to_mnist_array(draw_digit(d, size=(200, 240))) for d in "1704"]
+    for got, want in zip(digits, singles):
+        assert _corr(got.array, want) > 0.85
+    assert preprocess.split_digits(Image.new("L", (50, 50), 200)) == []
+
+
+def test_number_alternatives_offer_cuts_for_wide_groups():
+    zero = draw_digit("0", size=(400, 240))  # a round 0, 112 px wide, 154 px tall
+    pair = Image.new("L", (600, 260), 235)
+    pair.paste(zero, (0, 10))
+    pair.paste(zero, (106, 10), mask=Image.eval(zero, lambda v: 255 - v))  # the second 0 touches the first
+    groups = preprocess.segment_number(pair)
+    assert len(groups) == 1 and len(groups[0]) >= 2  # one group of ink, read whole or cut in two
+    assert [len(alt) for alt in groups[0]][:2] == [1, 2]
+
+
+# ---------------------------------------------------------------- property-based
+
+IMAGE_MODES = ["L", "RGB", "RGBA", "P", "1", "I;16", "LA"]
+
+
+@st.composite
+def random_images(draw):
+    w = draw(st.integers(1, 120))
+    h = draw(st.integers(1, 120))
+    mode = draw(st.sampled_from(IMAGE_MODES))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["noise", "flat", "strokes"]))
+    if kind == "noise":
+        gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    elif kind == "flat":
+        gray = np.full((h, w), draw(st.integers(0, 255)), np.uint8)
+    else:
+        gray = np.full((h, w), 255 if draw(st.booleans()) else 0, np.uint8)
+        for _ in range(3):
+            y, x = rng.integers(0, h), rng.integers(0, w)
+            gray[max(0, y - 3):y + 3, :] = 255 - gray[0, 0]
+            gray[:, max(0, x - 3):x + 3] = 255 - gray[0, 0]
+    image = Image.fromarray(gray)
+    if mode == "I;16":
+        image = Image.fromarray(gray.astype(np.uint16) * 257)
+    elif mode != "L":
+        image = image.convert(mode)
+    fmt = draw(st.sampled_from(["PNG", "TIFF", "BMP", "GIF", "WEBP", None]))
+    if fmt is None or (fmt in ("BMP", "GIF", "WEBP") and mode in ("I;16", "LA")):
+        return image
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except (OSError, ValueError, KeyError):
+        return image
+    return buf.getvalue()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_images())
+def test_property_any_image_gives_a_valid_array(source):
+    result = to_mnist_array(source)
+    _check_mnist_style(result)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(min_size=0, max_size=2000))
+def test_property_garbage_bytes_give_a_clear_error_or_an_array(blob):
+    try:
+        result = to_mnist_array(blob)
+    except ImageError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        _check_mnist_style(result)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=8, max_size=600), st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]))
+def test_property_corrupted_real_files_never_crash(noise, fmt):
+    buf = io.BytesIO()
+    draw_digit("7", size=(64, 48)).convert("RGB").save(buf, format=fmt)
+    data = bytearray(buf.getvalue())
+    start = min(len(data) - 1, 20)
+    data[start:start + len(noise)] = noise[: max(0, len(data) - start)]
+    try:
+        _check_mnist_style(to_mnist_array(bytes(data)))
+    except ImageError:
+        pass
