@@ -7,15 +7,18 @@ EXTRAS ?= cpu,dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.digitrec-installed
 DEB_PACKAGES ?= dataset-fashion-mnist
+# Handwriting-like fonts for the realistic prediction benchmark (benchmarks/realistic.py).
+FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
 
-.PHONY: run test data train gui bench setup sysdeps clean help
+.PHONY: run test data train gui bench bench-realistic setup sysdeps clean help
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
 	@echo "make test   run the whole test suite"
 	@echo "make data   prepare the dataset caches only"
 	@echo "make bench  accuracy benchmark of the seed recipe over several seeds"
+	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
 
 setup: $(STAMP) sysdeps
@@ -49,6 +52,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/seed_accuracy.py $(ARGS)
+
+bench-realistic: setup
+	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES)"
+	$(BIN)/python benchmarks/realistic_accuracy.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -67,7 +67,7 @@ def main() -> int:
             rows.append({"kind": s.kind, "label": s.label, "answer": ans.number, "reason": ans.reason})
         else:
             ans = predictor.predict_image(s.encoded)
-            rows.append({"kind": s.kind, "label": s.label, "answer": None if ans.digit is None else str(ans.digit),
+            rows.append({"kind": s.kind, "label": s.label, "answer": None if ans.digit is None else str(ans.digit), "file_index": len(rows),
                          "confidence": ans.confidence, "best": str(ans.best_guess), "reason": ans.reason,
                          "ink_reason": ans.reason is not None and not ans.reason.startswith("uncertain"),
                          "naive": str(int(np.argmax(predictor.predict_arrays(naive_array(s.encoded))[0])))})

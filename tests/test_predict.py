@@ -135,8 +135,9 @@ def test_cli_images_json_csv_and_preprocessed(good_run, tmp_path):
     draw_digit("0").save(buf, format="PNG")
     (folder / "cut.png").write_bytes(buf.getvalue()[:200])
     out_csv, pre_dir = tmp_path / "answers.csv", tmp_path / "seen"
+    steps_dir = tmp_path / "steps"
     proc = run_cli("predict", "--model", str(good_run.run_dir), str(folder), "--json", "--csv", str(out_csv),
-                   "--save-preprocessed", str(pre_dir))
+                   "--save-preprocessed", str(pre_dir), "--show-steps", str(steps_dir))
     assert proc.returncode == 1  # two inputs could not be read; the others are still answered
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("digitrec: error:")]
@@ -150,6 +151,7 @@ def test_cli_images_json_csv_and_preprocessed(good_run, tmp_path):
     saved = sorted(p.name for p in pre_dir.iterdir())
     assert saved == ["one.png", "seven.png"]
     assert Image.open(pre_dir / "one.png").size == (28, 28)
+    assert sorted(p.name for p in steps_dir.iterdir()) == ["one-steps.png", "seven-steps.png"]
 
 
 def test_cli_number_mode(good_run, tmp_path):

@@ -183,6 +183,18 @@ def _predict_text(result) -> str:
     return f"{result.file}: {result.digit}  ({result.confidence:.1%}; top {top})"
 
 
+def _show_steps(result, folder: Path, used: set[str]) -> None:
+    """A chart of what preprocessing did to one input, and the ten probabilities."""
+    from . import plots, preprocess
+
+    pre = preprocess.to_mnist_array(result.file, return_steps=True)
+    answer = f"{result.digit} ({result.confidence:.0%})" if result.digit is not None else "no digit"
+    original = preprocess.load_image(result.file).convert("RGB")
+    original.thumbnail((512, 512))
+    plots.plot_preprocessing(original, pre.steps, result.probabilities, answer,
+                             _unique_path(folder, Path(result.file).stem + "-steps", used))
+
+
 def _csv_rows(results, number: bool) -> list[list]:
     from .predict import Failure
 
@@ -221,6 +233,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     save_dir = Path(args.save_preprocessed) if args.save_preprocessed else None
     used: set[str] = set()
+    used_steps: set[str] = set()
     results = list(problems)
     for problem in problems:
         print(f"digitrec: error: {problem.error}", file=sys.stderr)
@@ -230,14 +243,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         results.append(result)
         if isinstance(result, Failure):
             print(f"digitrec: error: {result.error}", file=sys.stderr)
-        elif save_dir is not None:
-            from .preprocess import to_image
+        else:
+            if save_dir is not None:
+                from .preprocess import to_image
 
-            stem = Path(result.file).stem
-            arrays = [d.preprocessed for d in result.digits] if args.number else [result.preprocessed]
-            for k, array in enumerate(arrays):
-                if array is not None:
-                    _save_png(to_image(array), _unique_path(save_dir, stem if len(arrays) == 1 else f"{stem}-{k + 1}", used))
+                stem = Path(result.file).stem
+                arrays = [d.preprocessed for d in result.digits] if args.number else [result.preprocessed]
+                for k, array in enumerate(arrays):
+                    if array is not None:
+                        _save_png(to_image(array), _unique_path(save_dir, stem if len(arrays) == 1 else f"{stem}-{k + 1}", used))
+            if args.show_steps and not args.number:
+                _show_steps(result, Path(args.show_steps), used_steps)
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         elif not isinstance(result, Failure):
@@ -311,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--number", action="store_true", help="read each image as a whole number (digits in a row)")
     p.add_argument("--csv", metavar="PATH", help="also write the answers as a CSV table")
     p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
+    p.add_argument("--show-steps", metavar="DIR", help="write a chart per image of each preprocessing step and the answer")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="answer 'uncertain' (no digit) below this probability (default: 0.80)")
     p.set_defaults(func=cmd_predict)

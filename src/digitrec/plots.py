@@ -124,3 +124,33 @@ def plot_predictions(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence
     colours = ["darkgreen" if ok else "crimson" for ok in right]
     title = f"{sum(right)} of {len(right)} right ({sum(right) / max(1, len(right)):.0%})"
     return plot_image_grid(images, captions, colours, title, path, columns=min(10, max(1, len(images))))
+
+
+def plot_preprocessing(original, steps: dict[str, np.ndarray], probabilities: Sequence[float],
+                       answer: str, path: str | Path) -> Path:
+    """What preprocessing made of one image, step by step, and the model's ten probabilities."""
+    plt = _pyplot()
+    titles = {"grayscale": "grayscale", "ink_light": "ink made light", "background_removed": "paper removed",
+              "ink_mask": "ink found", "mnist": "what the model sees (28x28)"}
+    shown = [k for k in titles if k in steps]
+    fig, axes = plt.subplots(1, len(shown) + 2, figsize=(2.3 * (len(shown) + 2), 2.9),
+                             gridspec_kw={"width_ratios": [1] * (len(shown) + 1) + [1.6]})
+    axes[0].imshow(original)
+    axes[0].set_title("input", fontsize=9)
+    for ax, key in zip(axes[1:], shown):
+        ax.imshow(steps[key], cmap="gray", vmin=0, vmax=1, interpolation="nearest" if key == "mnist" else "antialiased")
+        ax.set_title(titles[key], fontsize=9)
+    for ax in axes[:-1]:
+        ax.axis("off")
+    bars = axes[-1]
+    probs = np.asarray(probabilities, dtype=float)
+    colours = ["tab:blue"] * len(probs)
+    colours[int(np.argmax(probs))] = "tab:green"
+    bars.barh(range(len(probs)), probs, color=colours)
+    bars.set_yticks(range(len(probs)), [str(i) for i in range(len(probs))])
+    bars.invert_yaxis()
+    bars.set_xlim(0, 1)
+    bars.set_title(answer, fontsize=10)
+    bars.tick_params(labelsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -6,6 +6,8 @@ ten probabilities, or "no digit" (`digit` None) with the reason:
 
 - no ink: a blank page, or ink too faint to tell from the paper;
 - scattered: ink over too much of the picture, or in too many pieces (noise, texture, a photo);
+- not digit-shaped: more than two closed loops, or a figure of several separate parts (a grid,
+  a face, a scribble);
 - uncertain: the model's best guess is below `min_confidence`.
 """
 
@@ -23,9 +25,11 @@ from . import DigitrecError, preprocess
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
 # "No digit" rules. Measured on benchmarks/realistic.py's set (README: prediction).
-MIN_CONFIDENCE = 0.80
-MAX_INK_FRACTION = 0.30  # of the working image
+MIN_CONFIDENCE = 0.75
+MAX_INK_FRACTION = 0.40  # of the working image (a huge marker digit reaches 0.38)
 MAX_COMPONENTS = 6
+MAX_HOLES = 2  # an 8 has two loops
+MAX_PIECES = 3  # a digit drawn in up to three separate strokes
 SPLIT_PENALTY = -0.5  # log-probability cost of reading one group of ink as one more digit
 # In a number the user has told us these are digits: only a real toss-up makes it unreadable.
 NUMBER_MIN_CONFIDENCE = 0.50
@@ -94,6 +98,10 @@ def no_digit_reason(pre: preprocess.Preprocessed) -> str | None:
         return f"ink covers {pre.ink_fraction:.0%} of the image: noise or a picture, not a digit"
     if pre.components > MAX_COMPONENTS:
         return f"ink in {pre.components} scattered pieces: noise, not a digit"
+    if pre.holes > MAX_HOLES:
+        return f"{pre.holes} closed loops: a drawing, not a digit (an 8 has two)"
+    if pre.pieces > MAX_PIECES:
+        return f"a figure of {pre.pieces} separate parts: a drawing, not a digit"
     return None
 
 

@@ -57,8 +57,10 @@ class Preprocessed:
     array: np.ndarray  # (28, 28) float32 in [0, 1], light digit on black
     ink_fraction: float  # share of the working image that is ink (0 for a blank page)
     contrast: float  # ink strength against the paper, 0-1
-    components: int  # connected pieces of ink kept
+    components: int  # connected pieces of ink in the whole image
     inverted: bool  # whether the input was dark-on-light
+    pieces: int = 1  # connected pieces in the digit itself
+    holes: int = 0  # closed loops in the digit (0 has one, 8 two; a grid many)
     steps: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -258,6 +260,19 @@ def main_cluster(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, [i + 1 for i in chosen])
 
 
+def count_holes(mask: np.ndarray) -> int:
+    """Closed loops in the ink: background regions it encloses, ignoring pin-holes in thick strokes."""
+    if not mask.any():
+        return 0
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = np.pad(mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
+    background, count = ndimage.label(~box)
+    if count <= 1:
+        return 0
+    sizes = ndimage.sum_labels(~box, background, index=np.arange(2, count + 1))  # label 1 is the outside
+    return int((sizes >= 0.003 * box.size).sum())
+
+
 def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width in pixels: twice the median distance from the stroke's middle to its edge."""
     if not mask.any():
@@ -346,13 +361,14 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False) -> np.ndarra
       ImageError: the input is not a readable image.
     """
     flat, mask, inverted, contrast, steps = _prepare(source, return_steps)
-    array = fit_to_mnist(flat, main_cluster(mask))
-    if return_steps:
-        steps["mnist"] = array
+    digit = main_cluster(mask)
+    array = fit_to_mnist(flat, digit)
     if not return_steps:
         return array
-    components = int(ndimage.label(mask, structure=np.ones((3, 3)))[1])
-    return Preprocessed(array, float(mask.mean()), contrast, components, inverted, steps)
+    steps["mnist"] = array
+    eight = np.ones((3, 3))
+    return Preprocessed(array, float(mask.mean()), contrast, int(ndimage.label(mask, structure=eight)[1]),
+                        inverted, steps=steps, pieces=int(ndimage.label(digit, structure=eight)[1]), holes=count_holes(digit))
 
 
 def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
