@@ -6,7 +6,8 @@ VENV   ?= .venv
 EXTRAS ?= cpu,dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.digitrec-installed
-DEB_PACKAGES ?= dataset-fashion-mnist
+# Fashion-MNIST's offline source, and a virtual screen and mouse for the drawing app's tests.
+DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool
 # Handwriting-like fonts for the realistic prediction benchmark (benchmarks/realistic.py).
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
@@ -17,6 +18,7 @@ help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
 	@echo "make test   run the whole test suite"
 	@echo "make data   prepare the dataset caches only"
+	@echo "make gui    open the drawing app"
 	@echo "make bench  accuracy benchmark of the seed recipe over several seeds"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
@@ -49,6 +51,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest $(ARGS)
+
+gui: setup
+	$(BIN)/digitrec gui $(ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/seed_accuracy.py $(ARGS)

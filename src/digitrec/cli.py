@@ -274,6 +274,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- gui
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from .gui import run_gui
+
+    return run_gui(args.model, args.runs_root)
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-confidence", type=float, default=None,
                    help="answer 'uncertain' (no digit) below this probability (default: 0.80)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("gui", help="open the drawing app: draw a digit, see the answer live")
+    p.add_argument("--model", help="a model file or run folder (default: the newest run)")
+    p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
+    p.set_defaults(func=cmd_gui)
     return parser
 
 

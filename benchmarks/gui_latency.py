@@ -1,0 +1,82 @@
+"""How fast the drawing app is, measured on a virtual screen, and its README screenshot.
+
+- launch to window: from starting `digitrec gui` to its window existing (xdotool sees it);
+- launch to usable: until the model is loaded and the title says "draw a digit";
+- stroke end to answer: from the mouse button's release (xdotool returns) to the new answer in
+  the window title (polled every 2 ms; includes xdotool's own round trip).
+
+    python benchmarks/gui_latency.py [--model PATH] [--launches 5] [--strokes 20] [--screenshot docs/images/gui.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from xdriver import XSession, line, polyline  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--launches", type=int, default=5)
+    parser.add_argument("--strokes", type=int, default=20)
+    parser.add_argument("--screenshot", type=Path)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    model = ["--model", args.model] if args.model else []
+
+    window, usable, answer = [], [], []
+    for k in range(args.launches):
+        with XSession() as x:
+            start = time.perf_counter()
+            x.launch_gui(*model)
+            while x.window() is None:
+                time.sleep(0.005)
+            window.append(time.perf_counter() - start)
+            x.wait_title(lambda t: t.endswith("draw a digit"), timeout=120, poll=0.005)
+            usable.append(time.perf_counter() - start)
+            if k == 0:
+                shapes = [line((140, 40), (135, 240)), polyline((60, 50), (220, 50), (120, 250))]
+                for i in range(args.strokes):
+                    x.key("Escape")
+                    x.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+                    x.drag(shapes[i % 2])
+                    released = time.perf_counter()
+                    x.wait_title(lambda t: not t.endswith("draw a digit"), timeout=10, poll=0.002)
+                    answer.append(time.perf_counter() - released)
+                if args.screenshot:
+                    x.key("Escape")
+                    x.key("bracketright")
+                    x.drag(polyline((55, 45), (225, 45), (200, 80), (120, 255)))
+                    x.drag(line((95, 150), (190, 150)))
+                    x.wait_title(lambda t: "— 7" in t, timeout=10)
+                    time.sleep(0.3)
+                    x.screenshot(args.screenshot)
+            print(f"launch {k + 1}: window {window[-1]:.2f} s, usable {usable[-1]:.2f} s", file=sys.stderr, flush=True)
+
+    result = {
+        "benchmark": "gui_latency",
+        "command": " ".join(["python", "benchmarks/gui_latency.py", *sys.argv[1:]]),
+        "launch_to_window_s_median": statistics.median(window),
+        "launch_to_usable_s_median": statistics.median(usable),
+        "stroke_end_to_answer_ms_median": 1000 * statistics.median(answer) if answer else None,
+        "stroke_end_to_answer_ms_max": 1000 * max(answer) if answer else None,
+        "launches": window and [{"window_s": w, "usable_s": u} for w, u in zip(window, usable)],
+        "answers_ms": [1000 * a for a in answer],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gui_latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("launches", "answers_ms")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

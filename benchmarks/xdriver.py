@@ -1,0 +1,130 @@
+"""Drive the real drawing app on a virtual screen: Xvfb for the display, xdotool for a real
+mouse and keyboard, the window title for the answer. Used by tests/test_gui.py and by
+benchmarks/gui_latency.py (which also takes the README's screenshot).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CANVAS_ORIGIN = (11, 11)  # the window's padding (10) and the canvas border (1); no window manager
+
+
+class XSession:
+    """An Xvfb display of our own, stopped on close."""
+
+    def __init__(self, width: int = 1024, height: int = 768):
+        for tool in ("Xvfb", "xdotool"):
+            if shutil.which(tool) is None:
+                raise FileNotFoundError(f"{tool} is not installed (Debian: apt-get install xvfb xdotool)")
+        for number in range(90, 140):
+            if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+                break
+        self.display = f":{number}"
+        self.process = subprocess.Popen(["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise RuntimeError(f"Xvfb did not start on {self.display}")
+            time.sleep(0.05)
+        self.env = {**os.environ, "DISPLAY": self.display}
+        self.app: subprocess.Popen | None = None
+
+    def launch_gui(self, *args: str) -> subprocess.Popen:
+        self.app = subprocess.Popen([sys.executable, "-m", "digitrec.cli", "gui", *args], env=self.env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return self.app
+
+    def xdotool(self, *args: str) -> str:
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    def window(self) -> str | None:
+        found = self.xdotool("search", "--name", "^digitrec")
+        return found.splitlines()[0] if found else None
+
+    def title(self) -> str:
+        win = self.window()
+        return self.xdotool("getwindowname", win) if win else ""
+
+    def wait_title(self, predicate, timeout: float = 30.0, poll: float = 0.005) -> str:
+        deadline = time.monotonic() + timeout
+        title = ""
+        while time.monotonic() < deadline:
+            title = self.title()
+            if predicate(title):
+                return title
+            if self.app is not None and self.app.poll() is not None:
+                raise RuntimeError(f"the app exited: {self.app.stderr.read()}")
+            time.sleep(poll)
+        raise TimeoutError(f"window title stayed {title!r}")
+
+    def drag(self, points: list[tuple[float, float]], step_delay: float = 0.004) -> None:
+        """Press, move through `points` (canvas coordinates), release: one real mouse stroke."""
+        ox, oy = CANVAS_ORIGIN
+        args = ["mousemove", str(int(ox + points[0][0])), str(int(oy + points[0][1])), "mousedown", "1"]
+        for x, y in points[1:]:
+            args += ["mousemove", str(int(ox + x)), str(int(oy + y)), "sleep", str(step_delay)]
+        args += ["mouseup", "1"]
+        self.xdotool(*args)
+
+    def key(self, *keys: str) -> None:
+        win = self.window()
+        self.xdotool("windowfocus", "--sync", win)
+        self.xdotool("key", "--window", win, *keys)
+
+    def screenshot(self, path: str | Path, box: tuple[int, int, int, int] | None = None) -> Path:
+        from PIL import ImageGrab
+
+        image = ImageGrab.grab(xdisplay=self.display)
+        if box is None:
+            geometry = self.xdotool("getwindowgeometry", "--shell", self.window())
+            values = dict(line.split("=") for line in geometry.splitlines() if "=" in line)
+            x, y, w, h = (int(values[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+            box = (x, y, x + w, y + h)
+        image.crop(box).save(path)
+        return Path(path)
+
+    def close(self) -> None:
+        for proc in (self.app, self.process):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def line(a: tuple[float, float], b: tuple[float, float], steps: int = 12) -> list[tuple[float, float]]:
+    return [(a[0] + (b[0] - a[0]) * t / steps, a[1] + (b[1] - a[1]) * t / steps) for t in range(steps + 1)]
+
+
+def polyline(*corners: tuple[float, float], steps: int = 12) -> list[tuple[float, float]]:
+    points = [corners[0]]
+    for a, b in zip(corners, corners[1:]):
+        points += line(a, b, steps)[1:]
+    return points
+
+
+def ellipse(cx: float, cy: float, rx: float, ry: float, steps: int = 40, wobble: float = 0.0) -> list[tuple[float, float]]:
+    import math
+
+    return [(cx + rx * (1 + wobble * math.sin(3 * t)) * math.sin(2 * math.pi * t / steps),
+             cy - ry * math.cos(2 * math.pi * t / steps)) for t in range(steps + 3)]
+
+
+def scaled(points, scale: float, dx: float = 0.0, dy: float = 0.0):
+    return [(x * scale + dx, y * scale + dy) for x, y in points]

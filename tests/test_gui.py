@@ -1,0 +1,161 @@
+"""The drawing app: the drawing-to-array path in process, and the real app on a virtual screen."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, need
+from digitrec import preprocess
+from digitrec.gui import BRUSHES, CANVAS, Drawing, describe
+from digitrec.predict import NumberPrediction, Prediction
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import xdriver  # noqa: E402
+from xdriver import ellipse, line, polyline, scaled  # noqa: E402
+
+
+# ---------------------------------------------------------------- without a display
+
+def test_strokes_are_drawn_with_round_pens_into_an_image():
+    d = Drawing()
+    assert d.empty and np.asarray(d.image).min() == 255
+    d.begin(140, 40, 16)
+    for y in range(40, 241, 10):
+        d.extend(140, y)
+    pixels = np.asarray(d.image)
+    assert pixels[140, 140] == 0 and pixels[140, 100] == 255  # on the stroke, beside it
+    assert pixels[40 - 7, 140] == 0  # the round cap reaches above the first point
+    assert not d.empty and d.image.size == (CANVAS, CANVAS)
+
+
+def test_a_drawn_one_becomes_a_vertical_bar_for_the_model():
+    d = Drawing()
+    d.begin(150, 30, BRUSHES[2])
+    for y in range(30, 251, 5):
+        d.extend(150, y)
+    array = preprocess.to_mnist_array(d.image)
+    cols = np.flatnonzero(array.max(axis=0) > 0.5)
+    rows = np.flatnonzero(array.max(axis=1) > 0.5)
+    assert rows[-1] - rows[0] >= 18 and cols[-1] - cols[0] <= 6  # tall and thin, as MNIST's 1s
+
+
+def test_undo_and_clear_and_eraser():
+    d = Drawing()
+    d.begin(50, 50, 10)
+    d.extend(200, 50)
+    first = np.asarray(d.image).copy()
+    d.begin(50, 150, 10)
+    d.extend(200, 150)
+    assert not np.array_equal(np.asarray(d.image), first)
+    assert d.undo() and np.array_equal(np.asarray(d.image), first)
+    d.begin(125, 50, 30, erase=True)  # rub out the middle of the first stroke
+    assert np.asarray(d.image)[50, 125] == 255
+    d.clear()
+    assert d.empty and np.asarray(d.image).min() == 255 and not d.undo()
+
+
+def test_an_opened_image_is_a_base_that_undo_keeps(tmp_path):
+    from conftest import draw_digit
+
+    d = Drawing()
+    d.load(draw_digit("7"))
+    base = np.asarray(d.image).copy()
+    assert not d.empty and base.min() < 50
+    d.begin(10, 10, 10)
+    d.undo()
+    assert np.array_equal(np.asarray(d.image), base)
+
+
+def test_titles_say_the_answer():
+    p = Prediction(7, 0.981, [0.0] * 7 + [0.981] + [0.0] * 2)
+    assert describe(p) == ("7", "digitrec — 7 (98%)")
+    assert describe(Prediction(None, 0.4, [0.1] * 10, "uncertain"))[1] == "digitrec — no digit"
+    n = NumberPrediction("42", [Prediction(4, 0.9, [0.1] * 10), Prediction(2, 0.8, [0.1] * 10)])
+    assert describe(n) == ("42", "digitrec — 42 (80%)")
+
+
+def test_no_display_is_one_clear_line(tmp_path):
+    from conftest import run_cli
+
+    proc = run_cli("gui", env={"DISPLAY": ""})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "no display" in proc.stderr or "tkinter is missing" in proc.stderr
+
+
+# ---------------------------------------------------------------- the real app, on Xvfb
+
+@pytest.fixture(scope="module")
+def screen(good_run):
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    with xdriver.XSession() as session:
+        session.launch_gui("--model", str(good_run.run_dir))
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=90)
+        yield session
+
+
+def _answer(screen, digit: str) -> str:
+    return screen.wait_title(lambda t: re.search(r"— (\d|no digit)", t) is not None, timeout=10)
+
+
+def _clear(screen):
+    screen.key("Escape")
+    screen.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+
+
+def test_draw_a_one_thick_and_centred(screen):
+    _clear(screen)
+    screen.drag(line((140, 40), (135, 240), steps=20))
+    assert _answer(screen, "1").startswith("digitrec — 1 ")
+
+
+def test_draw_a_zero_small_thin_and_off_centre(screen):
+    _clear(screen)
+    screen.key("bracketleft", "bracketleft")  # the thinnest brush
+    screen.drag(ellipse(70, 70, 28, 42, steps=36))
+    title = _answer(screen, "0")
+    screen.key("bracketright", "bracketright")
+    assert title.startswith("digitrec — 0 "), title
+
+
+def test_draw_a_seven_large_and_thick(screen):
+    _clear(screen)
+    screen.key("bracketright", "bracketright")  # the thickest brush
+    screen.drag(polyline((50, 40), (230, 40), (120, 260)))
+    title = _answer(screen, "7")
+    screen.key("bracketleft", "bracketleft")
+    assert title.startswith("digitrec — 7 "), title
+
+
+def test_draw_a_seven_as_people_do_in_two_strokes_off_centre(screen):
+    _clear(screen)
+    screen.drag(scaled(polyline((60, 60), (200, 60), (110, 250)), 0.6, 90, 30))
+    screen.drag(scaled(line((95, 155), (175, 155)), 0.6, 90, 30))  # the continental bar
+    assert _answer(screen, "7").startswith("digitrec — 7 ")
+
+
+def test_clear_and_undo(screen):
+    _clear(screen)
+    screen.drag(line((140, 40), (140, 240), steps=20))
+    assert _answer(screen, "1").startswith("digitrec — 1 ")
+    screen.drag(polyline((60, 60), (230, 60), (230, 250), (60, 250), (60, 60)))  # a box around it
+    screen.wait_title(lambda t: not t.startswith("digitrec — 1 "), timeout=10)
+    screen.key("ctrl+z")
+    assert screen.wait_title(lambda t: t.startswith("digitrec — 1 "), timeout=10)
+    screen.key("Escape")
+    assert screen.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+
+
+def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    with xdriver.XSession() as session:
+        app = session.launch_gui("--runs-root", str(tmp_path / "no-runs"))
+        session.wait_title(lambda t: t.endswith("no model"), timeout=90)
+        dialog = session.xdotool("search", "--name", "digitrec: no model")
+        assert dialog, "the error dialog is open"
+        assert app.poll() is None  # the app is still up, showing the dialog
+    assert "Traceback" not in app.stderr.read()
