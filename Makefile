@@ -3,11 +3,12 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,web,dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.digitrec-installed
-# Fashion-MNIST's offline source, and a virtual screen and mouse for the drawing app's tests.
-DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool
+# Fashion-MNIST's offline source; a virtual screen and mouse for the drawing app's tests;
+# Chromium for the web page's browser test (Playwright's own browser download cannot work here).
+DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
 # Handwriting-like fonts for the realistic prediction benchmark (benchmarks/realistic.py).
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=

@@ -282,6 +282,33 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_gui(args.model, args.runs_root)
 
 
+# ---------------------------------------------------------------- serve and export
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import Limits, serve
+
+    for name in ("max_body_bytes", "max_pixels", "max_batch"):
+        if getattr(args, name) < 1:
+            raise DigitrecError(f"--{name.replace('_', '-')} must be at least 1")
+    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
+    return serve(args.model, args.host, args.port, limits, args.runs_root)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    report = export_model(args.model, args.format, args.out, runs_root=args.runs_root, check=not args.no_check,
+                          limit_test=args.limit_test)
+    if args.json:
+        _print_json(report)
+        return 0
+    for fmt, item in report["exports"].items():
+        agree = item.get("agreement")
+        check = f"; agrees with Keras on {agree:.2%} of {item['checked']} test images" if agree is not None else ""
+        print(f"{fmt:<11} {item['path']}{check}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,6 +371,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a model file or run folder (default: the newest run)")
     p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
     p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("serve", help="run the web service and its drawing page")
+    p.add_argument("--model", help="a model file or run folder (default: the newest run)")
+    p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="largest request body (default: 10 MiB)")
+    p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest image, in pixels (default: 16 M)")
+    p.add_argument("--max-batch", type=int, default=64, help="most images in one /predict/batch (default: 64)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", parents=[common], help="write the model for serving: SavedModel, LiteRT/TFLite")
+    p.add_argument("--model", help="a model file or run folder (default: the newest run)")
+    p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
+    p.add_argument("--format", choices=("savedmodel", "tflite", "all"), default="all")
+    p.add_argument("--out", help="folder to write into (default: <run folder>/export)")
+    p.add_argument("--no-check", action="store_true", help="skip comparing the exports with Keras on the test set")
+    p.add_argument("--limit-test", type=int, help="check on the first N test images only")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -115,7 +115,7 @@ class Predictor:
     """
 
     def __init__(self, model: Any = None, min_confidence: float = MIN_CONFIDENCE,
-                 runs_root: str | os.PathLike | None = None):
+                 runs_root: str | os.PathLike | None = None, max_pixels: int = preprocess.MAX_PIXELS):
         from . import store
 
         if model is None or isinstance(model, (str, os.PathLike)):
@@ -128,6 +128,7 @@ class Predictor:
             raise DigitrecError(f"{self.source} takes images of shape {shape}; digit prediction needs a 28x28x1 model")
         self.num_classes = int(self.model.output_shape[-1])
         self.min_confidence = min_confidence
+        self.max_pixels = max_pixels
         self._call = None
 
     # ------------------------------------------------------------ arrays
@@ -166,7 +167,7 @@ class Predictor:
 
     def predict_image(self, source: preprocess.ImageSource, file: str | None = None) -> Prediction:
         """One image of one digit (path, bytes, PIL image or array) -> Prediction."""
-        pre = preprocess.to_mnist_array(source, return_steps=True)
+        pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=self.max_pixels)
         return self.answer(self.predict_arrays(pre.array)[0], pre, file)
 
     def predict_number(self, source: preprocess.ImageSource, file: str | None = None) -> NumberPrediction:
@@ -175,7 +176,7 @@ class Predictor:
         Where a group of ink could be one digit or several touching ones, the model reads every
         way and the reading it is surest of (highest product of the digits' probabilities) wins.
         """
-        groups = preprocess.segment_number(source)
+        groups = preprocess.segment_number(source, max_pixels=self.max_pixels)
         if not groups:
             return NumberPrediction(None, [], "no ink found (a blank or too faint image)", file)
         flat = [piece for alternatives in groups for alt in alternatives for piece in alt]
@@ -215,7 +216,8 @@ class Predictor:
             results: dict[str, Prediction | Failure] = {}
             for path in chunk:
                 try:
-                    ready.append((str(path), preprocess.to_mnist_array(path, return_steps=True)))
+                    ready.append((str(path), preprocess.to_mnist_array(path, return_steps=True,
+                                                                      max_pixels=self.max_pixels)))
                 except preprocess.ImageError as exc:
                     results[str(path)] = Failure(str(path), str(exc))
             if ready:

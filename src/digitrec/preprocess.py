@@ -66,12 +66,17 @@ class Preprocessed:
 
 # ---------------------------------------------------------------- reading
 
-def load_image(source: ImageSource) -> Image.Image:
-    """Open any supported input as a decoded PIL image, with one clear error when it cannot be."""
+def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open any supported input as a decoded PIL image, with one clear error when it cannot be.
+
+    Images of more than `max_pixels` pixels are refused from their header, before decoding.
+    """
     if isinstance(source, Image.Image):
+        if source.width * source.height > max_pixels:
+            raise ImageError(f"a {source.width}x{source.height} image is too large (limit {max_pixels:,} pixels)")
         return source
     if isinstance(source, np.ndarray):
-        return _array_to_image(source)
+        return _array_to_image(source, max_pixels)
     if isinstance(source, (bytes, bytearray)):
         stream, name = io.BytesIO(bytes(source)), "the image data"
     else:
@@ -81,12 +86,10 @@ def load_image(source: ImageSource) -> Image.Image:
         if path.is_dir():
             raise ImageError(f"{path}: is a folder, not an image")
         stream, name = path, str(path)
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(stream) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large (limit {MAX_PIXELS:,})")
+            if image.width * image.height > max_pixels:
+                raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large (limit {max_pixels:,})")
             image.seek(0)  # the first frame of a GIF/TIFF/WebP animation
             image.load()
             image = ImageOps.exif_transpose(image) or image  # phone photos carry their rotation in EXIF
@@ -94,23 +97,21 @@ def load_image(source: ImageSource) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: too many pixels to decode safely (limit {MAX_PIXELS:,})") from None
+        raise ImageError(f"{name}: too many pixels to decode safely (limit {max_pixels:,})") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
         raise ImageError(f"{name}: broken or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
 
 
-def _array_to_image(array: np.ndarray) -> Image.Image:
+def _array_to_image(array: np.ndarray, max_pixels: int = MAX_PIXELS) -> Image.Image:
     a = np.asarray(array)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)) or a.size == 0:
         raise ImageError(f"an array of shape {a.shape} is not an image (need HxW, HxWx1, HxWx3 or HxWx4)")
-    if a.shape[0] * a.shape[1] > MAX_PIXELS:
-        raise ImageError(f"an array of {a.shape[0]}x{a.shape[1]} pixels is too large")
+    if a.shape[0] * a.shape[1] > max_pixels:
+        raise ImageError(f"an array of {a.shape[0]}x{a.shape[1]} pixels is too large (limit {max_pixels:,})")
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif np.issubdtype(a.dtype, np.floating):
@@ -328,9 +329,10 @@ def _disk(radius: int) -> np.ndarray:
     return x * x + y * y <= radius * radius
 
 
-def _prepare(source: ImageSource, keep_steps: bool) -> tuple[np.ndarray, np.ndarray, bool, float, dict]:
+def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
+             ) -> tuple[np.ndarray, np.ndarray, bool, float, dict]:
     """Steps 1-4 shared by single digits and numbers: the flattened ink image and its mask."""
-    image = load_image(source)
+    image = load_image(source, max_pixels)
     gray, alpha = to_grayscale(image)
     steps: dict[str, np.ndarray] = {}
     gray = _shrink(_flatten_alpha(gray, alpha))
@@ -348,7 +350,8 @@ def _prepare(source: ImageSource, keep_steps: bool) -> tuple[np.ndarray, np.ndar
     return flat, mask, inverted, contrast, steps
 
 
-def to_mnist_array(source: ImageSource, return_steps: bool = False) -> np.ndarray | Preprocessed:
+def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS
+                   ) -> np.ndarray | Preprocessed:
     """Turn any image of one digit into a (28, 28) float32 array in [0, 1], MNIST-style.
 
     Args:
@@ -356,11 +359,12 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False) -> np.ndarra
         float 0-1, bool).
       return_steps: return a `Preprocessed` with the intermediate images and the ink measures
         (used for "no digit" decisions and for showing what happened) instead of the bare array.
+      max_pixels: refuse larger images (from the header, before decoding).
 
     Raises:
       ImageError: the input is not a readable image.
     """
-    flat, mask, inverted, contrast, steps = _prepare(source, return_steps)
+    flat, mask, inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
     digit = main_cluster(mask)
     array = fit_to_mnist(flat, digit)
     if not return_steps:
@@ -442,14 +446,15 @@ def _cut(part: np.ndarray, n: int) -> list[np.ndarray]:
     return pieces
 
 
-def segment_number(source: ImageSource, max_digits: int = 32) -> list[list[list[Preprocessed]]]:
+def segment_number(source: ImageSource, max_digits: int = 32, max_pixels: int = MAX_PIXELS
+                   ) -> list[list[list[Preprocessed]]]:
     """Read a row of digits into candidate digits, left to right, with alternatives.
 
     Returns one entry per group of ink; each entry lists ways to read it (as one digit, or cut
     into 2, 3… touching digits), each a list of MNIST-style digits. `Predictor.predict_number`
     lets the model choose among them; `split_digits` chooses by shape alone.
     """
-    flat, mask, inverted, contrast, _ = _prepare(source, False)
+    flat, mask, inverted, contrast, _ = _prepare(source, False, max_pixels)
     if not mask.any():
         return []
     parts, height = _number_groups(mask)

@@ -1,0 +1,309 @@
+"""The web service: a REST API over the one Predictor, and a drawing page it serves itself.
+
+    POST /predict          an image upload (multipart, field "file") or JSON {"pixels": 28x28}
+    POST /predict/number   an image of several digits in a row
+    POST /predict/batch    several images (multipart, field "files")
+    GET  /health           liveness, and whether the model is loaded
+    GET  /model            name, format, dataset, test accuracy, versions
+    GET  /                 the drawing page (no build step, no CDN)
+    GET  /docs             the OpenAPI schema, with examples
+
+Answers are the objects `digitrec predict --json` prints. Bad input gets a 4xx status with a JSON
+`{"detail": …}`, never a 500: bodies, pixel counts and batches are capped (all configurable), and
+anything that is not an image is refused. Predictions run in a thread pool, so the event loop
+keeps serving while the model works. Nothing in a request names a path on the server.
+"""
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import DigitrecError, __version__, preprocess
+
+try:  # the [web] extra; create_app says how to install it when it is missing
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse
+except ImportError:  # pragma: no cover - exercised only without the extra
+    FastAPI = None
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@dataclass
+class Limits:
+    """What one request may carry."""
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 16_000_000
+    max_batch: int = 64
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a body over `limit` bytes with 413, by header or while it streams."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                too_big = True
+            if too_big:
+                return await _json_response(send, 413, f"request body over {self.limit:,} bytes")
+        seen = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _json_response(send, 413, f"request body over {self.limit:,} bytes")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _json_response(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def model_info(predictor) -> dict[str, Any]:
+    """What /model says: from the model's metadata.json where it has one."""
+    source = Path(predictor.source)
+    folder = source if source.is_dir() else source.parent
+    meta: dict[str, Any] = {}
+    if (folder / "metadata.json").is_file():
+        try:
+            meta = json.loads((folder / "metadata.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+    return {
+        "name": meta.get("model", {}).get("name", source.stem),
+        "format": "savedmodel" if source.is_dir() else source.suffix.lstrip("."),
+        "file": source.name,
+        "dataset": meta.get("dataset", {}).get("name"),
+        "test_accuracy": meta.get("test_metrics", {}).get("accuracy"),
+        "versions": meta.get("versions", {"digitrec": __version__}),
+        "min_confidence": predictor.min_confidence,
+    }
+
+
+EXAMPLE_PREDICTION = {"file": "seven.png", "digit": 7, "confidence": 0.9987,
+                      "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004]}
+EXAMPLE_NO_DIGIT = {"file": "blank.jpg", "digit": None, "confidence": 0.31, "probabilities": [0.1] * 10,
+                    "reason": "no ink found (a blank or too faint image)"}
+
+
+def create_app(predictor=None, model: str | None = None, limits: Limits | None = None,
+               runs_root: str | None = None):
+    """Build the FastAPI app. The model loads once, here (not per request).
+
+    Args:
+      predictor: an already loaded Predictor (tests pass one in).
+      model: else a model path or run folder (None: the newest run).
+      limits: request limits.
+      runs_root: where to look for the newest run.
+    """
+    if FastAPI is None:
+        raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)")
+
+    from ..predict import Predictor
+
+    limits = limits or Limits()
+    if predictor is None:
+        predictor = Predictor(model, runs_root=runs_root, max_pixels=limits.max_pixels)
+    predictor.max_pixels = limits.max_pixels
+    predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))  # compile the fast path before serving
+    started = time.time()
+
+    app = FastAPI(title="digitrec", version=__version__,
+                  description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
+                              "and all ten probabilities, or 'no digit' with the reason.")
+    app.state.predictor = predictor
+    app.state.limits = limits
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request, exc):  # FastAPI's own 422, kept short and JSON
+        return JSONResponse(status_code=422, content={"detail": "invalid request: " + "; ".join(
+            str(e.get("msg")) for e in exc.errors()[:3])})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc):  # never a bare 500 page; the worker carries on
+        return JSONResponse(status_code=400, content={"detail": f"could not process the request ({type(exc).__name__})"})
+
+    async def _images(request: Request, field: str, many: bool) -> list[tuple[str | None, Any]]:
+        """The images in a request: uploads (multipart) or 28x28 pixel arrays (JSON)."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "multipart/form-data":
+            try:
+                form = await request.form(max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16)
+            except Exception:  # noqa: BLE001 - any malformed multipart body
+                raise HTTPException(400, "malformed multipart body") from None
+            uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and hasattr(v, "read")]
+            if not uploads:
+                raise HTTPException(422, f"no image in the form: send the file in the field '{field}'")
+            if len(uploads) > (limits.max_batch if many else 1):
+                raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request")
+            return [(u.filename or None, await u.read()) for u in uploads]
+        if ctype == "application/json":
+            raw = await request.body()
+            try:
+                payload = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise HTTPException(400, "the body is not valid JSON") from None
+            items = payload.get("images") if many and isinstance(payload, dict) else [payload]
+            if not isinstance(items, list) or not items:
+                raise HTTPException(422, 'send {"pixels": [[…28 rows of 28 numbers…]]}' + (' in "images": [...]' if many else ""))
+            if len(items) > limits.max_batch:
+                raise HTTPException(413, f"at most {limits.max_batch} images per request")
+            return [(None, _pixels(item)) for item in items]
+        raise HTTPException(415, "send an image as multipart/form-data (field 'file') or JSON 28x28 pixels")
+
+    def _pixels(item: Any) -> np.ndarray:
+        pixels = item.get("pixels") if isinstance(item, dict) else None
+        if not isinstance(pixels, list) or len(pixels) != 28:
+            raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers (0-1 or 0-255, light digit on dark)')
+        try:
+            array = np.array(pixels, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers') from None
+        if array.shape != (28, 28) or not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+            raise HTTPException(422, '"pixels" must be 28 rows of 28 finite numbers between 0 and 255')
+        return (array / 255.0 if array.max() > 1.0 else array).astype(np.float32)
+
+    def _answer_one(name: str | None, item: Any, with_view: bool = False) -> dict[str, Any]:
+        if isinstance(item, np.ndarray):  # already MNIST-style: straight to the model
+            answer = predictor.answer(predictor.predict_arrays(item)[0], file=name)
+            answer.preprocessed = item
+        else:
+            answer = predictor.predict_image(item, file=name)
+        out = answer.to_dict()
+        if with_view and answer.preprocessed is not None:
+            out["preprocessed"] = np.round(answer.preprocessed, 3).tolist()
+        return out
+
+    async def _run(fn, *args):
+        try:
+            return await run_in_threadpool(fn, *args)
+        except preprocess.ImageError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except DigitrecError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    responses = {413: {"description": "body, image or batch over the limits"},
+                 415: {"description": "not an image upload nor JSON"},
+                 422: {"description": "not a readable image, or pixels of the wrong shape"}}
+
+    @app.post("/predict", summary="Read one digit", responses={
+        200: {"description": "the digit, or null with a reason",
+              "content": {"application/json": {"examples": {"digit": {"value": EXAMPLE_PREDICTION},
+                                                            "no digit": {"value": EXAMPLE_NO_DIGIT}}}}}, **responses},
+              openapi_extra={"requestBody": {"content": {
+                  "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                                                     "required": ["file"]}},
+                  "application/json": {"schema": {"type": "object", "properties": {"pixels": {
+                      "type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
+                      "example": {"pixels": [[0] * 28] * 28}}}}})
+    async def predict(request: Request, preprocessed: bool = False):
+        """Add `?preprocessed=true` to get the 28x28 image the model saw, as `preprocessed`."""
+        (name, item), = await _images(request, "file", many=False)
+        return await _run(_answer_one, name, item, preprocessed)
+
+    @app.post("/predict/number", summary="Read a row of digits as one number", responses={
+        200: {"content": {"application/json": {"example": {"file": "42.png", "number": "42", "digits": [
+            {"digit": 4, "confidence": 0.99, "probabilities": [0.0] * 10},
+            {"digit": 2, "confidence": 0.98, "probabilities": [0.0] * 10}]}}}}, **responses},
+              openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
+                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}}}}})
+    async def predict_number(request: Request):
+        (name, item), = await _images(request, "file", many=False)
+        if isinstance(item, np.ndarray):
+            raise HTTPException(422, "/predict/number reads an image upload, not pixels")
+        return await _run(lambda: predictor.predict_number(item, file=name).to_dict())
+
+    @app.post("/predict/batch", summary="Read several images, one digit each", responses={
+        200: {"content": {"application/json": {"example": {"predictions": [EXAMPLE_PREDICTION, EXAMPLE_NO_DIGIT]}}}},
+        **responses},
+              openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
+                  "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                  "required": ["files"]}}}}})
+    async def predict_batch(request: Request):
+        items = await _images(request, "files", many=True)
+
+        def work():
+            out = []
+            for name, item in items:
+                try:
+                    out.append(_answer_one(name, item))
+                except preprocess.ImageError as exc:
+                    out.append({"file": name, "error": str(exc)})
+            return out
+
+        return {"predictions": await _run(work)}
+
+    @app.get("/health", summary="Liveness and readiness")
+    async def health():
+        return {"status": "ok", "model_loaded": app.state.predictor is not None,
+                "uptime_s": round(time.time() - started, 1)}
+
+    @app.get("/model", summary="The model being served")
+    async def model_endpoint():
+        return model_info(predictor)
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str):
+        path = (STATIC / name).resolve()
+        if path.parent != STATIC or not path.is_file():  # only the files shipped beside this module
+            raise HTTPException(404, "not found")
+        media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}.get(path.suffix, "application/octet-stream")
+        return FileResponse(path, media_type=media)
+
+    return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
+
+
+def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
+          runs_root: str | None = None, log_level: str = "warning") -> int:
+    """Run the service with uvicorn until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)") from None
+    app = create_app(model=model, limits=limits, runs_root=runs_root)
+    print(f"digitrec serve: http://{host}:{port}/  (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    return 0

@@ -1,0 +1,199 @@
+"""The web service: API through FastAPI's test client, a real `digitrec serve` on loopback, the
+drawing page in a real browser (Playwright driving Debian's Chromium), and the exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, draw_digit, need, run_cli
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from serverproc import Server, multipart  # noqa: E402
+
+pytest.importorskip("fastapi") if not os.environ.get("CI") else None
+from fastapi.testclient import TestClient  # noqa: E402
+
+from digitrec.predict import Predictor  # noqa: E402
+from digitrec.web import Limits, create_app  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def predictor(good_run):
+    return Predictor(good_run.run_dir)
+
+
+@pytest.fixture(scope="module")
+def client(predictor):
+    return TestClient(create_app(predictor=predictor, limits=Limits(max_body_bytes=2_000_000, max_pixels=4_000_000,
+                                                                   max_batch=4)))
+
+
+def test_predict_an_upload(client):
+    r = client.post("/predict", files={"file": ("seven.png", png(draw_digit("7")), "image/png")})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["file"] == "seven.png" and body["digit"] == 7 and len(body["probabilities"]) == 10
+    assert body["confidence"] == max(body["probabilities"])
+    r = client.post("/predict?preprocessed=true", files={"file": ("one.jpg", png(draw_digit("1"), "JPEG"), "image/jpeg")})
+    assert r.json()["digit"] == 1 and np.array(r.json()["preprocessed"]).shape == (28, 28)
+
+
+def test_predict_json_pixels(client, mnist):
+    right = 0
+    for i in range(10):
+        r = client.post("/predict", json={"pixels": mnist.x_test[i, ..., 0].tolist()})  # 0-255
+        assert r.status_code == 200
+        right += r.json()["digit"] == int(mnist.y_test[i])
+    assert right >= 9
+    r = client.post("/predict", json={"pixels": (mnist.x_test[0, ..., 0] / 255).tolist()})  # 0-1
+    assert r.json()["digit"] == 7
+
+
+def test_no_digit_has_a_reason(client):
+    blank = Image.new("L", (200, 200), 230)
+    body = client.post("/predict", files={"file": ("blank.png", png(blank), "image/png")}).json()
+    assert body["digit"] is None and "no ink" in body["reason"]
+
+
+def test_number_and_batch(client):
+    row = Image.new("L", (700, 260), 235)
+    for k, d in enumerate("170"):
+        row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
+    body = client.post("/predict/number", files={"file": ("n.png", png(row), "image/png")}).json()
+    assert len(body["digits"]) == 3 and body["number"] in ("170", None)
+    files = [("files", ("a.png", png(draw_digit("1")), "image/png")), ("files", ("b.png", png(draw_digit("7")), "image/png")),
+             ("files", ("bad.png", b"not an image", "image/png"))]
+    body = client.post("/predict/batch", files=files).json()
+    assert [p.get("digit") for p in body["predictions"][:2]] == [1, 7]
+    assert "not an image" in body["predictions"][2]["error"]
+    body = client.post("/predict/batch", json={"images": [{"pixels": [[0] * 28] * 28}] * 2}).json()
+    assert len(body["predictions"]) == 2
+
+
+def test_health_and_model(client):
+    assert client.get("/health").json()["model_loaded"] is True
+    info = client.get("/model").json()
+    assert info["format"] == "keras" and info["dataset"] == "mnist" and 0.9 < info["test_accuracy"] <= 1
+    assert info["versions"]["keras"].startswith("3.")
+
+
+def test_the_page_and_its_files_are_served_and_nothing_else(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
+    assert "http" not in page.text.split("<main>")[0].replace('name="viewport"', "")  # no CDN
+    assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    for path in ("/static/..%2Fapp.py", "/static/../app.py", "/static/nothing.js", "/static/%2e%2e%2f__init__.py"):
+        assert client.get(path).status_code == 404, path
+    schema = client.get("/openapi.json").json()
+    assert "/predict" in schema["paths"] and "examples" in json.dumps(schema["paths"]["/predict"])
+
+
+@pytest.mark.parametrize("kwargs, status, detail", [
+    ({"files": {"file": ("x.png", b"hello, not an image", "image/png")}}, 422, "not an image"),
+    ({"files": {"file": ("x.png", png(draw_digit("7"))[:300], "image/png")}}, 422, "truncated"),
+    ({"files": {"other": ("x.png", png(draw_digit("7")), "image/png")}}, 422, "no image in the form"),
+    ({"content": b"plain words", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+    ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+    ({"content": b"[" * 100000 + b"]" * 100000, "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+    ({"json": {"pixels": [[0] * 27] * 28}}, 422, "28 rows"),
+    ({"json": {"pixels": "a picture"}}, 422, "28 rows"),
+    ({"content": json.dumps({"pixels": [[float("nan")] * 28] * 28}).encode(), "headers": {"content-type": "application/json"}},
+     422, "finite"),
+    ({"files": {"file": ("big.png", png(Image.new("L", (2100, 2000), 255)), "image/png")}}, 422, "too large"),
+    ({"content": b"x" * 2_100_000, "headers": {"content-type": "application/octet-stream"}}, 413, "over"),
+])
+def test_bad_requests_are_4xx_json(client, kwargs, status, detail):
+    r = client.post("/predict", **kwargs)
+    assert r.status_code == status, r.text
+    assert detail in r.json()["detail"]
+
+
+def test_batch_limit(client):
+    files = [("files", (f"{i}.png", png(draw_digit("1")), "image/png")) for i in range(5)]
+    r = client.post("/predict/batch", files=files)
+    assert r.status_code == 413 and "at most 4" in r.json()["detail"]
+
+
+def test_a_real_server_on_loopback(good_run):
+    with Server("--model", str(good_run.run_dir)) as server:
+        body, ctype = multipart([("seven.png", "image/png", png(draw_digit("7")))])
+        request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert json.loads(r.read())["digit"] == 7
+        junk = urllib.request.Request(server.url + "/predict", data=b"\x00" * 5000, headers={"Content-Type": "image/png"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(junk, timeout=30)
+        assert err.value.code == 415
+        with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
+            assert json.loads(r.read())["status"] == "ok"
+        assert server.alive()
+
+
+def test_serve_refuses_bad_options_in_one_line(tmp_path):
+    proc = run_cli("serve", "--max-batch", "0")
+    assert proc.returncode == 1 and "--max-batch must be at least 1" in proc.stderr
+    proc = run_cli("serve", "--runs-root", str(tmp_path / "none"))
+    assert proc.returncode == 1 and "no trained model found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
+    need(os.path.exists(CHROMIUM), "Debian's chromium")
+    playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
+        "playwright.sync_api", fromlist=["sync_playwright"])
+    with Server("--model", str(good_run.run_dir)) as server, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 700, "height": 520})
+        page.goto(server.url + "/")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 140, box["y"] + 40)
+        page.mouse.down()
+        for k in range(1, 21):
+            page.mouse.move(box["x"] + 138, box["y"] + 40 + 10 * k)
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('answer').textContent === '1'", timeout=20000)
+        assert page.title().startswith("digitrec — 1")
+        assert page.locator(".bar.best").get_attribute("data-digit") == "1"
+        page.screenshot(path=str(tmp_path / "page.png"))
+        page.click("#clear")
+        assert page.locator("#answer").text_content() == "…"
+        # Upload a file through the page's button: the same API, the original image.
+        (tmp_path / "seven.png").write_bytes(png(draw_digit("7")))
+        page.set_input_files("#file", str(tmp_path / "seven.png"))
+        page.wait_for_function("document.getElementById('answer').textContent === '7'", timeout=20000)
+        browser.close()
+    assert (tmp_path / "page.png").stat().st_size > 5000
+
+
+def test_export_savedmodel_and_tflite_agree_with_keras(tiny_run, tmp_path):
+    proc = run_cli("export", "--model", str(tiny_run.run_dir), "--out", str(tmp_path / "exp"), "--limit-test", "300",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (tmp_path / "exp" / "savedmodel" / "1" / "saved_model.pb").is_file()
+    assert (tmp_path / "exp" / "model.tflite").stat().st_size > 100_000
+    for fmt in ("savedmodel", "tflite"):
+        assert report["exports"][fmt]["checked"] == 300 and report["exports"][fmt]["agreement"] >= 0.99
+    from digitrec import store
+
+    served = store.load_model(tmp_path / "exp" / "savedmodel" / "1")  # the one loader reads it back
+    assert served.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0).shape == (2, 10)
