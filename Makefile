@@ -13,13 +13,14 @@ DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
 
-.PHONY: run test data train gui bench bench-realistic setup sysdeps clean help
+.PHONY: run test data train gui serve bench bench-realistic setup sysdeps clean help
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
 	@echo "make test   run the whole test suite"
 	@echo "make data   prepare the dataset caches only"
 	@echo "make gui    open the drawing app"
+	@echo "make serve  run the web service on http://127.0.0.1:8000/"
 	@echo "make bench  accuracy benchmark of the seed recipe over several seeds"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
@@ -55,6 +56,9 @@ test: setup
 
 gui: setup
 	$(BIN)/digitrec gui $(ARGS)
+
+serve: setup
+	$(BIN)/digitrec serve $(ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/seed_accuracy.py $(ARGS)

@@ -197,3 +197,14 @@ def test_export_savedmodel_and_tflite_agree_with_keras(tiny_run, tmp_path):
 
     served = store.load_model(tmp_path / "exp" / "savedmodel" / "1")  # the one loader reads it back
     assert served.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0).shape == (2, 10)
+
+
+def test_several_workers_serve_the_same_model(good_run):
+    with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
+        body, ctype = multipart([("one.png", "image/png", png(draw_digit("1", size=(200, 260))))])
+        for _ in range(4):  # connections spread over the workers; every one answers
+            request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+            with urllib.request.urlopen(request, timeout=30) as r:
+                assert json.loads(r.read())["digit"] == 1
+        with urllib.request.urlopen(server.url + "/model", timeout=5) as r:
+            assert json.loads(r.read())["file"] == "model.keras"

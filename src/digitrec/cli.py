@@ -287,11 +287,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import Limits, serve
 
-    for name in ("max_body_bytes", "max_pixels", "max_batch"):
+    for name in ("max_body_bytes", "max_pixels", "max_batch", "workers"):
         if getattr(args, name) < 1:
             raise DigitrecError(f"--{name.replace('_', '-')} must be at least 1")
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
-    return serve(args.model, args.host, args.port, limits, args.runs_root)
+    return serve(args.model, args.host, args.port, limits, args.runs_root, workers=args.workers)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -380,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="largest request body (default: 10 MiB)")
     p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest image, in pixels (default: 16 M)")
     p.add_argument("--max-batch", type=int, default=64, help="most images in one /predict/batch (default: 64)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with the model (default: 1; "
+                                                           "use one per CPU core for throughput)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", parents=[common], help="write the model for serving: SavedModel, LiteRT/TFLite")

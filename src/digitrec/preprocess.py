@@ -196,17 +196,26 @@ def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
         background = np.asarray(Image.fromarray(background.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR),
                                 dtype=np.float32)
     flat = np.clip(ink - background, 0.0, None)
-    # The ink's strength: the brightest stroke, after a light blur so one hot pixel does not count.
-    # (A percentile would miss a small digit in a big frame, whose ink is under 0.1 % of pixels.)
-    peak = float(ndimage.gaussian_filter(flat, 1.0).max()) if flat.size else 0.0
+    # The ink's strength: the brightest 2x2 block, so one hot pixel does not count. (A percentile
+    # would miss a small digit in a big frame, whose ink is under 0.1 % of the pixels.)
+    peak = _block_peak(flat)
     if peak < MIN_CONTRAST:
         return np.zeros_like(flat), peak
     return np.clip(flat / peak, 0.0, 1.0), peak
 
 
+def _block_peak(a: np.ndarray) -> float:
+    """The largest mean over 2x2 blocks (the whole array when it is smaller)."""
+    h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
+    if h == 0 or w == 0:
+        return float(a.mean()) if a.size else 0.0
+    return float(a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).max())
+
+
 def _otsu(values: np.ndarray) -> float:
-    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
-    centers = (edges[:-1] + edges[1:]) / 2
+    bins = 64
+    hist = np.bincount(np.minimum((values.ravel() * bins).astype(np.int64), bins - 1), minlength=bins)
+    centers = (np.arange(bins) + 0.5) / bins
     weight = np.cumsum(hist)
     total = weight[-1]
     if total == 0:
@@ -218,24 +227,40 @@ def _otsu(values: np.ndarray) -> float:
 
 def ink_mask(flat: np.ndarray) -> tuple[np.ndarray, float]:
     """The ink pixels (Otsu's threshold, never below a floor) with specks removed; and the threshold."""
+    mask, _, _, threshold = _label_ink(flat)
+    return mask, threshold
+
+
+def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Ink mask, its labelled pieces (specks dropped), which labels are kept, and the threshold."""
     threshold = max(0.25, _otsu(flat))
     mask = flat > threshold
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    keep = np.ones(count, bool)
     if count > 1:
         sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
         keep = sizes >= max(4, 0.02 * sizes.max())
         mask = keep[labels - 1] & mask
-    return mask, threshold
+    return mask, labels, keep, threshold
 
 
 def main_cluster(mask: np.ndarray) -> np.ndarray:
     """The ink of one digit: the largest piece and the pieces near it (broken strokes), without
     stray marks elsewhere or long thin lines along the border (page edges, shadows)."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    return _main_cluster(mask, labels, np.arange(1, count + 1))[0]
+
+
+def _main_cluster(mask: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The digit's ink, the number of pieces of ink in all, and how many of them are the digit's.
+
+    `labels` numbers the pieces of `mask`; `ids` are the labels that are ink (others were specks)."""
+    count = len(ids)
     if count <= 1:
-        return mask
-    boxes = ndimage.find_objects(labels)
-    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+        return mask, count, count
+    every = ndimage.find_objects(labels)
+    boxes = [every[i - 1] for i in ids]
+    sizes = ndimage.sum_labels(mask, labels, index=ids)
     h, w = mask.shape
     keep = np.zeros(count, bool)
     for i, (rows, cols) in enumerate(boxes):
@@ -243,7 +268,7 @@ def main_cluster(mask: np.ndarray) -> np.ndarray:
         on_border = rows.start == 0 or cols.start == 0 or rows.stop == h or cols.stop == w
         keep[i] = not (on_border and max(bh, bw) > 10 * max(1, min(bh, bw)))
     if not keep.any():
-        return mask
+        return mask, count, count
     main = int(np.argmax(np.where(keep, sizes, -1)))
     top, bottom = boxes[main][0].start, boxes[main][0].stop
     left, right = boxes[main][1].start, boxes[main][1].stop
@@ -258,7 +283,7 @@ def main_cluster(mask: np.ndarray) -> np.ndarray:
                 chosen.add(i)
                 top, bottom = min(top, rows.start), max(bottom, rows.stop)
                 left, right = min(left, cols.start), max(right, cols.stop)
-    return np.isin(labels, [i + 1 for i in chosen])
+    return np.isin(labels, ids[sorted(chosen)]), count, len(chosen)
 
 
 def count_holes(mask: np.ndarray) -> int:
@@ -289,7 +314,9 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = np.where(ndimage.binary_dilation(mask, iterations=1), soft, 0.0)[top:bottom, left:right]
+    # The ink and a one-pixel rim of its soft edge (antialiasing), nothing else.
+    near = ndimage.binary_dilation(np.pad(mask[top:bottom, left:right], 1))[1:-1, 1:-1]
+    crop = np.where(near, soft[top:bottom, left:right], 0.0)
     crop_mask = mask[top:bottom, left:right]
     h, w = crop.shape
     scale = MNIST_BOX / max(h, w)
@@ -330,8 +357,10 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
-             ) -> tuple[np.ndarray, np.ndarray, bool, float, dict]:
-    """Steps 1-4 shared by single digits and numbers: the flattened ink image and its mask."""
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, float, dict]:
+    """Steps 1-4 shared by single digits and numbers: the flattened ink image, its mask, the
+    mask's labelled pieces (labels, and the ids that are ink), the polarity, the contrast, and
+    (if asked) the intermediate images."""
     image = load_image(source, max_pixels)
     gray, alpha = to_grayscale(image)
     steps: dict[str, np.ndarray] = {}
@@ -344,10 +373,10 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     flat, contrast = _remove_background(ink)
     if keep_steps:
         steps["background_removed"] = flat.copy()
-    mask, _ = ink_mask(flat)
+    mask, labels, keep, _ = _label_ink(flat)
     if keep_steps:
         steps["ink_mask"] = mask.astype(np.float32)
-    return flat, mask, inverted, contrast, steps
+    return flat, mask, (labels, np.flatnonzero(keep) + 1), inverted, contrast, steps
 
 
 def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS
@@ -364,15 +393,14 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
     Raises:
       ImageError: the input is not a readable image.
     """
-    flat, mask, inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
-    digit = main_cluster(mask)
+    flat, mask, (labels, ids), inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
+    digit, components, pieces = _main_cluster(mask, labels, ids)
     array = fit_to_mnist(flat, digit)
     if not return_steps:
         return array
     steps["mnist"] = array
-    eight = np.ones((3, 3))
-    return Preprocessed(array, float(mask.mean()), contrast, int(ndimage.label(mask, structure=eight)[1]),
-                        inverted, steps=steps, pieces=int(ndimage.label(digit, structure=eight)[1]), holes=count_holes(digit))
+    return Preprocessed(array, float(mask.mean()), contrast, components, inverted, steps=steps,
+                        pieces=pieces, holes=count_holes(digit))
 
 
 def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
@@ -454,7 +482,7 @@ def segment_number(source: ImageSource, max_digits: int = 32, max_pixels: int = 
     into 2, 3… touching digits), each a list of MNIST-style digits. `Predictor.predict_number`
     lets the model choose among them; `split_digits` chooses by shape alone.
     """
-    flat, mask, inverted, contrast, _ = _prepare(source, False, max_pixels)
+    flat, mask, _, inverted, contrast, _ = _prepare(source, False, max_pixels)
     if not mask.any():
         return []
     parts, height = _number_groups(mask)

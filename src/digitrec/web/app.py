@@ -296,13 +296,38 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
     return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
 
 
+def app_from_env():
+    """The app for uvicorn's worker processes, configured by $DIGITREC_SERVE (set by `serve`)."""
+    config = json.loads(os.environ.get("DIGITREC_SERVE", "{}"))
+    return create_app(model=config.get("model"), limits=Limits(**config.get("limits", {})),
+                      runs_root=config.get("runs_root"))
+
+
 def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
-          runs_root: str | None = None, log_level: str = "warning") -> int:
-    """Run the service with uvicorn until interrupted."""
+          runs_root: str | None = None, workers: int = 1, log_level: str = "warning") -> int:
+    """Run the service with uvicorn until interrupted.
+
+    With `workers` > 1, each worker process loads the model once and uvicorn spreads the
+    connections over them (Python runs one thread at a time per process, so on a machine with
+    N cores, N workers serve up to N times as many requests).
+    """
     try:
         import uvicorn
     except ImportError:
         raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)") from None
+    limits = limits or Limits()
+    if workers > 1:
+        from .. import store
+
+        # Resolve the model here so that every worker serves the same file, and a missing one
+        # is one clear line before any worker starts.
+        model = str(store.find_model_file(model, runs_root))
+        os.environ["DIGITREC_SERVE"] = json.dumps({"model": model, "runs_root": runs_root,
+                                                   "limits": limits.__dict__})
+        print(f"digitrec serve: http://{host}:{port}/  ({workers} workers; API docs at /docs)", flush=True)
+        uvicorn.run("digitrec.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False)
+        return 0
     app = create_app(model=model, limits=limits, runs_root=runs_root)
     print(f"digitrec serve: http://{host}:{port}/  (API docs at /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

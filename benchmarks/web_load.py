@@ -1,0 +1,170 @@
+"""Load test of `digitrec serve` on loopback, and the README screenshot of its drawing page.
+
+Starts a real server on 127.0.0.1, then for each concurrency level sends a bounded number of
+real image uploads (PNG drawings like the page sends, and JPEG photos) from that many client
+threads over keep-alive connections, within a bounded time. Reports requests per second,
+p50/p99 latency and errors. Only loopback is ever contacted.
+
+    python benchmarks/web_load.py [--model PATH] [--requests 2000] [--clients 1 4 16 32] [--screenshot docs/images/web.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import io
+import json
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from serverproc import Server, multipart  # noqa: E402
+
+
+def sample_uploads(count: int = 16) -> list[tuple[bytes, str]]:
+    """Canvas-like PNG drawings (280x280) and phone-photo JPEGs of MNIST test digits."""
+    from PIL import Image, ImageDraw
+
+    from digitrec import data
+    from realistic import digit_sample
+
+    uploads = []
+    rng = np.random.default_rng(0)
+    for k in range(count // 2):
+        image = Image.new("L", (280, 280), 255)
+        draw = ImageDraw.Draw(image)
+        x0 = 80 + int(rng.integers(0, 80))
+        draw.line([(x0, 50), (x0 + 90, 50), (x0 + 30, 240)], fill=0, width=18, joint="curve")
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        uploads.append(multipart([(f"draw{k}.png", "image/png", buf.getvalue())]))
+    ds = data.load_dataset("mnist")
+    for k in range(count - count // 2):
+        s = digit_sample(ds.x_test[k, ..., 0], int(ds.y_test[k]), "phone_photo", rng)
+        uploads.append(multipart([(f"photo{k}.jpg", "image/jpeg", s.encoded)]))
+    return uploads
+
+
+def run_level(port: int, uploads, clients: int, requests: int, time_limit: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(requests))
+    deadline = time.monotonic() + time_limit
+
+    def connect() -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as browsers and load tools do
+        return conn
+
+    def worker(seed: int):
+        conn = connect()
+        i = seed
+        while time.monotonic() < deadline:
+            with lock:
+                if next(counter, None) is None:
+                    break
+            body, ctype = uploads[i % len(uploads)]
+            i += clients
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/predict", body=body, headers={"Content-Type": ctype})
+                response = conn.getresponse()
+                payload = response.read()
+                ok = response.status == 200 and b'"probabilities"' in payload
+                problem = None if ok else f"HTTP {response.status}"
+            except (OSError, http.client.HTTPException) as exc:
+                problem = type(exc).__name__
+                conn.close()
+                conn = connect()
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                if problem:
+                    errors.append(problem)
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    lat = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "seconds": round(wall, 2),
+            "requests_per_s": round(len(latencies) / wall, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "errors": len(errors), "error_kinds": sorted(set(errors))}
+
+
+def screenshot(url: str, path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 660, "height": 560})
+        page.goto(url + "/")
+        box = page.locator("#pad").bounding_box()
+        for stroke in ([(60, 50), (220, 50), (200, 80), (120, 250)], [(95, 150), (190, 150)]):
+            page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+            page.mouse.down()
+            for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+                for t in range(1, 11):
+                    page.mouse.move(box["x"] + x0 + (x1 - x0) * t / 10, box["y"] + y0 + (y1 - y0) * t / 10)
+            page.mouse.up()
+        page.wait_for_function("document.getElementById('answer').textContent === '7'", timeout=20000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(path))
+        browser.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 32])
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per level, at most")
+    parser.add_argument("--screenshot", type=Path)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("serve_args", nargs="*", help="more `digitrec serve` flags, after --")
+    args = parser.parse_args()
+
+    uploads = sample_uploads()
+    with Server(*(["--model", args.model] if args.model else []), *args.serve_args) as server:
+        if args.screenshot:
+            screenshot(server.url, args.screenshot)
+        run_level(server.port, uploads, 4, 100, 30)  # warm-up
+        levels = []
+        for clients in args.clients:
+            levels.append(run_level(server.port, uploads, clients, args.requests, args.time_limit))
+            print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
+        alive = server.alive()
+    result = {"benchmark": "web_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]), "cpus": os.cpu_count(),
+              "server_alive_after": alive, "levels": levels}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "web_load.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("| clients | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|")
+    for level in levels:
+        print(f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "
+              f"| {level['p99_ms']} | {level['errors']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
