@@ -13,7 +13,7 @@ DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
 
-.PHONY: run test data train gui serve bench bench-realistic setup sysdeps clean help
+.PHONY: run test data train gui serve pretrained bench bench-realistic setup sysdeps clean help
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
@@ -21,6 +21,7 @@ help:
 	@echo "make data   prepare the dataset caches only"
 	@echo "make gui    open the drawing app"
 	@echo "make serve  run the web service on http://127.0.0.1:8000/"
+	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  accuracy benchmark of the seed recipe over several seeds"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
@@ -56,6 +57,9 @@ test: setup
 
 gui: setup
 	$(BIN)/digitrec gui $(ARGS)
+
+pretrained: setup
+	$(BIN)/python scripts/make_pretrained.py $(ARGS)
 
 serve: setup
 	$(BIN)/digitrec serve $(ARGS)

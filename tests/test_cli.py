@@ -64,7 +64,6 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_text("not hdf5")
     assert "not an HDF5 model file" in _one_line_error(run_cli("evaluate", "--model", str(junk)))
-    assert "no trained model found" in _one_line_error(run_cli("evaluate", "--runs-root", str(tmp_path / "none")))
     assert "cifar10 is not available" in _one_line_error(run_cli("data", "info", "--dataset", "cifar10", "--offline"))
     usage = run_cli("train", "--epochs", "many")
     assert usage.returncode == 2 and "invalid int value" in usage.stderr
@@ -85,3 +84,14 @@ def test_console_script_is_installed():
     assert script.exists() or shutil.which("digitrec"), "the digitrec console script"
     proc = subprocess.run([str(script) if script.exists() else "digitrec", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "train" in proc.stdout and "evaluate" in proc.stdout
+
+
+def test_without_runs_the_shipped_model_answers(tmp_path):
+    from conftest import need
+    from digitrec.store import PRETRAINED
+
+    need(PRETRAINED.is_file(), "the shipped model (make pretrained)")
+    proc = run_cli("predict", "--runs-root", str(tmp_path / "no-runs"), "--random", "20", "--seed", "0",
+                   "--grid", str(tmp_path / "grid.png"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["correct"] >= 19

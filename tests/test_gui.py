@@ -153,7 +153,7 @@ def test_clear_and_undo(screen):
 def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
     need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
     with xdriver.XSession() as session:
-        app = session.launch_gui("--runs-root", str(tmp_path / "no-runs"))
+        app = session.launch_gui("--model", str(tmp_path / "no-such-model.keras"))
         session.wait_title(lambda t: t.endswith("no model"), timeout=90)
         dialog = session.xdotool("search", "--name", "digitrec: no model")
         assert dialog, "the error dialog is open"

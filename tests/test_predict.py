@@ -196,3 +196,16 @@ def test_property_cli_never_crashes_on_any_files(good_run, tmp_path_factory, ite
     assert len(objects) == len(items)
     for o in objects:
         assert "error" in o or (len(o["probabilities"]) == 10 and (o["digit"] is None) == ("reason" in o))
+
+
+def test_the_shipped_model_loads_and_is_right(mnist):
+    from conftest import need
+    from digitrec.store import PRETRAINED
+
+    need(PRETRAINED.is_file(), "the shipped model (make pretrained)")
+    meta = json.loads((PRETRAINED.parent / "metadata.json").read_text())
+    assert meta["command"].startswith("digitrec train") and meta["test_metrics"]["accuracy"] > 0.99
+    shipped = Predictor(PRETRAINED)
+    probs = shipped.predict_arrays(mnist.x_test[:40].astype(np.float32) / 255.0)
+    assert (probs.argmax(axis=1) == mnist.y_test[:40]).sum() >= 39
+    assert shipped.predict_image(draw_digit("7")).digit == 7

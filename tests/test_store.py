@@ -48,7 +48,7 @@ def test_run_folders_are_unique_and_latest_points_at_the_newest(tmp_path):
 
 def test_find_model_file_explains_what_is_missing(tmp_path):
     with pytest.raises(DigitrecError, match="no trained model found.*digitrec train"):
-        store.find_model_file(None, tmp_path)
+        store.find_model_file(None, tmp_path, pretrained=False)
     with pytest.raises(DigitrecError, match="no model at"):
         store.find_model_file(tmp_path / "nope.keras")
     with pytest.raises(DigitrecError, match="folder without a model"):
@@ -132,3 +132,17 @@ def test_save_model_writes_both_formats_atomically(tiny_run, tmp_path):
     written = store.save_model(model, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.keras"]
     assert written["keras"].stat().st_size > 100_000 and written["h5"].stat().st_size > 100_000
+
+
+def test_no_run_falls_back_to_the_shipped_model(tmp_path, monkeypatch):
+    shipped = tmp_path / "pretrained" / "model.keras"
+    monkeypatch.setattr(store, "PRETRAINED", shipped)
+    with pytest.raises(DigitrecError, match="no trained model found"):
+        store.find_model_file(None, tmp_path / "runs")
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"stand-in")
+    assert store.find_model_file(None, tmp_path / "runs") == shipped
+    run = store.new_run_dir(tmp_path / "runs", "r")
+    (run / "model.keras").write_bytes(b"x")
+    store.mark_latest(run)
+    assert store.find_model_file(None, tmp_path / "runs") == run.resolve() / "model.keras"  # a run wins

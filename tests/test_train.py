@@ -102,3 +102,27 @@ def test_cosine_schedule_decays_to_zero_over_the_run():
     assert make_learning_rate(config.replace(lr_schedule="constant"), 10) == 0.01
     optimizer = make_optimizer(config.replace(optimizer="sgd"), steps_per_epoch=10)
     assert type(optimizer).__name__ == "SGD" and float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_augmentation_changes_images_not_labels(mnist):
+    from digitrec import data
+    from digitrec.train import augmented_dataset, set_determinism
+
+    set_determinism(0)
+    x = data.scale_images(mnist.x_train[:64])
+    y = data.one_hot(mnist.y_train[:64], 10)
+    images, labels = next(iter(augmented_dataset(x, y, batch_size=64, seed=0)))
+    images, labels = np.asarray(images), np.asarray(labels)
+    assert images.shape == (64, 28, 28, 1) and labels.shape == (64, 10)
+    assert images.min() >= 0.0 and images.max() <= 1.0 + 1e-6
+    # Shuffled, so match each augmented image to its label's originals: the labels travel along.
+    assert sorted(labels.argmax(axis=1).tolist()) == sorted(mnist.y_train[:64].tolist())
+    assert not any(np.allclose(images[i], x[j]) for i in range(8) for j in range(64))  # every image moved
+
+
+def test_robust_preset_trains_with_augmentation(tmp_path):
+    config = resolve_config("robust", {"epochs": 1, "limit_train": 256, "limit_test": 64, "tensorboard": False})
+    assert config.model == "deep_cnn" and config.augment
+    result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
+    assert result.metadata["model"]["name"] == "deep_cnn" and len(result.history["loss"]) == 1
+    assert store.load_model(result.run_dir / "model.h5").output_shape == (None, 10)

@@ -150,8 +150,8 @@ def test_a_real_server_on_loopback(good_run):
 def test_serve_refuses_bad_options_in_one_line(tmp_path):
     proc = run_cli("serve", "--max-batch", "0")
     assert proc.returncode == 1 and "--max-batch must be at least 1" in proc.stderr
-    proc = run_cli("serve", "--runs-root", str(tmp_path / "none"))
-    assert proc.returncode == 1 and "no trained model found" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("serve", "--model", str(tmp_path / "none.keras"))
+    assert proc.returncode == 1 and "no model at" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):

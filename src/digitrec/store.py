@@ -21,6 +21,8 @@ from . import DigitrecError
 
 MODEL_FILES = ("model.keras", "model.h5")
 LATEST = "latest"
+# The model that ships inside the package (`make pretrained`), used when no run exists yet.
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "model.keras"
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -161,14 +163,18 @@ def latest_run(root: str | os.PathLike | None = None) -> Path | None:
     return target if target.is_dir() else None
 
 
-def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | None = None) -> Path:
+def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | None = None,
+                    pretrained: bool = True) -> Path:
     """Resolve what a user named (a model file, a run folder, a SavedModel folder or nothing).
 
-    Nothing means the newest run. Raises DigitrecError with the fix when there is no model.
+    Nothing means the newest run, else (with `pretrained`) the model shipped in the package.
+    Raises DigitrecError with the fix when there is no model.
     """
     if target is None:
         run = latest_run(root)
         if run is None:
+            if pretrained and PRETRAINED.is_file():
+                return PRETRAINED
             raise DigitrecError(
                 f"no trained model found in {runs_root(root)}/: train one with `digitrec train` "
                 "(or `make run`), or pass --model PATH")

@@ -62,6 +62,38 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return factory(learning_rate=make_learning_rate(config, steps_per_epoch))
 
 
+def augmenter(seed: int):
+    """Random changes that real handwriting shows and MNIST lacks: small rotations (+-10 degrees),
+    shifts (+-10 %), zoom (+-10 %), and a thicker pen for a quarter of the images."""
+    keras = _keras()
+    tf = _tensorflow()
+    layers = keras.layers
+    geometry = keras.Sequential([
+        layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 1),
+        layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2),
+    ], name="augment")
+    generator = tf.random.Generator.from_seed(seed + 3)
+
+    def augment(images, labels):
+        images = geometry(images, training=True)
+        thicker = tf.nn.max_pool2d(images, ksize=2, strides=1, padding="SAME")
+        pick = generator.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.25
+        return tf.where(pick, thicker, images), labels
+
+    return augment
+
+
+def augmented_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """A tf.data pipeline: shuffle each epoch, batch, augment in parallel, prefetch."""
+    tf = _tensorflow()
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .map(augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
 def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
     """One line per epoch, for logs and pipes where a progress bar would be noise."""
     keras = _keras()
@@ -146,9 +178,14 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
         f"({len(x_val)} held out for validation), {config.epochs} epochs, batch {config.batch_size}")
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
     start = time.perf_counter()
-    fit = model.fit(data.scale_images(x_train), data.one_hot(y_train, info.num_classes),
-                    batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
-                    shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
+    x_fit, y_fit = data.scale_images(x_train), data.one_hot(y_train, info.num_classes)
+    if config.augment:
+        fit = model.fit(augmented_dataset(x_fit, y_fit, config.batch_size, config.seed), epochs=config.epochs,
+                        validation_data=validation, shuffle=False,  # the pipeline shuffles every epoch
+                        callbacks=callbacks, verbose=1 if progress else 0)
+    else:
+        fit = model.fit(x_fit, y_fit, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
+                        shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
     train_seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
 

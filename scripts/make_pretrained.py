@@ -1,0 +1,69 @@
+"""Train the model that ships inside the package (src/digitrec/pretrained/), or ship a run
+already trained with the same command.
+
+    python scripts/make_pretrained.py                 # trains: digitrec train --preset robust --seed 1
+    python scripts/make_pretrained.py --from-run DIR  # ships DIR, which that command produced
+
+The shipped model.keras has no optimizer state (about 3.5 MB). Its metadata.json records the
+exact command, the config, the data checksum, the measured test accuracy and, when
+benchmarks/results/realistic-pretrained.json exists, its accuracy on realistic images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "src" / "digitrec" / "pretrained"
+COMMAND = ["digitrec", "train", "--preset", "robust", "--seed", "1"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-run", type=Path, help="a run folder made by the command above")
+    args = parser.parse_args()
+
+    from digitrec import store
+
+    run = args.from_run
+    if run is None:
+        run = ROOT / "build" / "pretrained-run"
+        subprocess.run([sys.executable, "-m", "digitrec.cli", *COMMAND[1:], "--run-dir", str(run)], check=True)
+    config = json.loads((run / "config.json").read_text())
+    expected = {"preset": "robust", "seed": 1, "limit_train": None}
+    if any(config.get(k) != v for k, v in expected.items()):
+        raise SystemExit(f"{run} was not made by `{' '.join(COMMAND)}` (config {config})")
+    meta = json.loads((run / "metadata.json").read_text())
+
+    model = store.load_model(run / "model.keras")  # loaded without its optimizer
+    TARGET.mkdir(parents=True, exist_ok=True)
+    with store.atomic_path(TARGET / "model.keras") as tmp:
+        model.save(tmp)
+    shipped = {
+        "command": " ".join(COMMAND),
+        "config": config,
+        "dataset": meta["dataset"],
+        "test_metrics": meta["test_metrics"],
+        "training": meta["training"],
+        "versions": meta["versions"],
+        "model": {**meta["model"], "files": {"keras": "model.keras"}},
+        "input_shape": meta["input_shape"],
+        "class_names": meta["class_names"],
+        "preprocessing": meta["preprocessing"],
+    }
+    realistic = ROOT / "benchmarks" / "results" / "realistic-pretrained.json"
+    if realistic.is_file():
+        shipped["realistic_images"] = json.loads(realistic.read_text())["summary"]
+    store.write_json(TARGET / "metadata.json", shipped)
+    size = (TARGET / "model.keras").stat().st_size
+    print(f"shipped {run} as {TARGET / 'model.keras'} ({size / 1e6:.1f} MB), "
+          f"test accuracy {meta['test_metrics']['accuracy']:.2%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
