@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -155,7 +156,9 @@ def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
     with xdriver.XSession() as session:
         app = session.launch_gui("--model", str(tmp_path / "no-such-model.keras"))
         session.wait_title(lambda t: t.endswith("no model"), timeout=90)
-        dialog = session.xdotool("search", "--name", "digitrec: no model")
-        assert dialog, "the error dialog is open"
+        deadline = time.monotonic() + 20  # the dialog opens just after the title changes
+        while not session.xdotool("search", "--name", "digitrec: no model") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.xdotool("search", "--name", "digitrec: no model"), "the error dialog is open"
         assert app.poll() is None  # the app is still up, showing the dialog
     assert "Traceback" not in app.stderr.read()

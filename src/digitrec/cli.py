@@ -73,6 +73,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("\n".join(MODELS))
         return 0
     overrides = {f.name: getattr(args, f.name) for f in fields_for_cli()}
+    if args.resume:
+        if not Path(args.resume, "config.json").is_file():
+            raise DigitrecError(f"{args.resume} is not a run folder (no config.json)")
+        args.run_dir = args.resume
+        args.config = str(Path(args.resume, "config.json"))
     base = load_config(args.config) if args.config else None
     config = resolve_config(args.preset, overrides, base=base)
 
@@ -333,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="seed", help="named settings to start from (seed, quick)")
     p.add_argument("--config", help="start from a saved config.json instead of a preset")
     _add_config_flags(p)
-    p.add_argument("--run-dir", help="write the run here (default: runs/<time>-<dataset>-<model>)")
+    p.add_argument("--run-dir", help="write the run here (default: runs/<time>-<dataset>-<model>); "
+                                     "an unfinished run there is resumed")
+    p.add_argument("--resume", metavar="RUN", help="continue a killed or interrupted run from its last finished epoch")
     p.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar (default on a terminal) or one line per epoch")
@@ -401,8 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except DigitrecError as exc:
-        print(f"digitrec: error: {exc}", file=sys.stderr)
-        return 1
+        interrupted = type(exc).__name__ == "TrainingInterrupted"
+        print(f"digitrec: {'' if interrupted else 'error: '}{exc}", file=sys.stderr)
+        return 130 if interrupted else 1
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import csv
+import json
 import io
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +26,15 @@ PREPROCESSING = {
     "labels": "one-hot, categorical cross-entropy",
     "foreground": "light digit on dark background (MNIST polarity)",
 }
+
+
+class TrainingInterrupted(DigitrecError):
+    """Ctrl+C during training: what is done is kept and the run can be resumed."""
+
+    def __init__(self, run_dir: Path, finished: int, epochs: int):
+        self.run_dir = run_dir
+        super().__init__(f"interrupted after {finished} of {epochs} epochs; the finished epochs are kept: "
+                         f"resume with `digitrec train --resume {run_dir}`")
 
 
 @dataclass
@@ -109,6 +120,67 @@ def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
     return EpochLine()
 
 
+def _progress_callback(path: Path, offset_seconds: float):
+    """After every epoch, record its numbers in `path` (atomically), keyed by epoch, with the
+    training time so far. A resumed run re-runs at most the epoch it was killed in, and that
+    epoch's entry is overwritten, so the final history has every epoch exactly once."""
+    keras = _keras()
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            state = _read_progress(path)
+            state["epochs"][str(epoch + 1)] = {k: float(v) for k, v in (logs or {}).items()}
+            state["seconds"] = offset_seconds + time.perf_counter() - self._start
+            store.write_json(path, state)
+
+    return Progress()
+
+
+def _read_progress(path: Path) -> dict:
+    if path.is_file():
+        try:
+            state = store.read_json(path)
+            if isinstance(state, dict) and isinstance(state.get("epochs"), dict):
+                return state
+        except DigitrecError:
+            pass
+    return {"epochs": {}, "seconds": 0.0}
+
+
+def _usable_checkpoint(folder: Path) -> bool:
+    """Whether `folder` holds a checkpoint Keras can resume from; falls back to the previous one
+    when the latest was being written when the process died, and removes an unusable folder."""
+    import h5py
+
+    def readable(weights: Path, meta: Path) -> bool:
+        try:
+            with h5py.File(weights, "r"):
+                pass
+            return isinstance(json.loads(meta.read_text()), dict)
+        except Exception:  # noqa: BLE001 - any damage means "not usable"
+            return False
+
+    weights, meta = folder / "latest.weights.h5", folder / "training_metadata.json"
+    previous = (folder / "latest.weights.h5.bkp", folder / "training_metadata.json.bkp")
+    if readable(weights, meta):
+        return True
+    if readable(*previous):
+        shutil.copyfile(previous[0], weights)
+        shutil.copyfile(previous[1], meta)
+        return True
+    shutil.rmtree(folder, ignore_errors=True)
+    return False
+
+
+def _history_from(progress: dict, epochs: int) -> dict[str, list[float]]:
+    rows = [progress["epochs"][str(e)] for e in range(1, epochs + 1) if str(e) in progress["epochs"]]
+    keys = [k for k in (rows[0] if rows else {}) if k != "learning_rate"]
+    return {k: [row[k] for row in rows] for k in keys}
+
+
 def _history_csv(history: dict[str, list[float]]) -> str:
     keys = list(history)
     out = io.StringIO()
@@ -158,7 +230,21 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     if run_dir is None:
         run_dir = store.new_run_dir(runs_root, store.default_run_name(info.name, config.model))
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints, progress_file = run_dir / "checkpoints", run_dir / "progress.json"
+    resuming = checkpoints.is_dir() and (run_dir / "config.json").is_file()
+    if resuming:
+        from .config import load_config
+
+        saved = load_config(run_dir / "config.json")
+        if saved != config:
+            raise DigitrecError(f"{run_dir} holds an unfinished run with other settings; resume it with "
+                                f"`digitrec train --resume {run_dir}`, or train into a new --run-dir")
+    elif (run_dir / "metadata.json").is_file():
+        raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DigitrecError(f"cannot create run folder {run_dir}: {exc.strerror or exc}") from None
     save_config(config, run_dir / "config.json")
 
     from .models import build_model
@@ -170,24 +256,43 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
 
     if progress is None:
         progress = sys.stdout.isatty()
-    callbacks = [] if progress else [_epoch_line_callback(config.epochs, log)]
+    if resuming:
+        store.remove_stale_temporaries(run_dir)
+    if resuming and not _usable_checkpoint(checkpoints):
+        log(f"the checkpoint in {run_dir} was cut off while being written; starting the run over")
+        resuming = False
+    if not resuming:
+        progress_file.unlink(missing_ok=True)
+    done = _read_progress(progress_file)
+    if resuming:
+        log(f"resuming {run_dir} after epoch {len(done['epochs'])} of {config.epochs}")
+    # Order matters: the progress file is written before the checkpoint (see _progress_callback).
+    callbacks = [_progress_callback(progress_file, float(done.get("seconds", 0.0))),
+                 keras.callbacks.BackupAndRestore(str(checkpoints), save_freq="epoch", double_checkpoint=True,
+                                                  delete_checkpoint=False)]
+    if not progress:
+        callbacks.append(_epoch_line_callback(config.epochs, log))
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=0,
                                                      write_graph=False))
     log(f"training {config.model} on {len(x_train)} {info.name} images "
         f"({len(x_val)} held out for validation), {config.epochs} epochs, batch {config.batch_size}")
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
-    start = time.perf_counter()
     x_fit, y_fit = data.scale_images(x_train), data.one_hot(y_train, info.num_classes)
-    if config.augment:
-        fit = model.fit(augmented_dataset(x_fit, y_fit, config.batch_size, config.seed), epochs=config.epochs,
-                        validation_data=validation, shuffle=False,  # the pipeline shuffles every epoch
-                        callbacks=callbacks, verbose=1 if progress else 0)
-    else:
-        fit = model.fit(x_fit, y_fit, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
-                        shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
-    train_seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    try:
+        if config.augment:
+            model.fit(augmented_dataset(x_fit, y_fit, config.batch_size, config.seed), epochs=config.epochs,
+                      validation_data=validation, shuffle=False,  # the pipeline shuffles every epoch
+                      callbacks=callbacks, verbose=1 if progress else 0)
+        else:
+            model.fit(x_fit, y_fit, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
+                      shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
+    except KeyboardInterrupt:
+        finished = len(_read_progress(progress_file)["epochs"])
+        raise TrainingInterrupted(run_dir, finished, config.epochs) from None
+    done = _read_progress(progress_file)
+    train_seconds = float(done.get("seconds", 0.0))
+    history = _history_from(done, config.epochs)
 
     store.save_model(model, run_dir)
     store.write_text(run_dir / "history.csv", _history_csv(history))
@@ -216,6 +321,8 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     }
     store.write_json(run_dir / "metadata.json", metadata)
     store.mark_latest(run_dir)
+    # The run is complete: its checkpoints are no longer needed to resume it.
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(run_dir, metrics, history, train_seconds, metadata)
 
 

@@ -1,0 +1,97 @@
+"""Runs survive being killed: SIGKILL mid-epoch or during the model save, and Ctrl+C, resume from
+the last finished epoch with a complete history; bad run folders are one clear error."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, run_cli
+
+ARGS = ["--limit-train", "3000", "--limit-test", "100", "--epochs", "3", "--no-tensorboard", "--seed", "2"]
+
+
+def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "digitrec.cli", "train", *ARGS, "--run-dir", str(run_dir), *extra],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, process: subprocess.Popen, timeout: float = 120.0, poll: float = 0.002) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"training ended before the moment to kill it: {process.stderr.read()[-500:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("timed out waiting for the moment to kill the training")
+        time.sleep(poll)
+
+
+def _epochs(run_dir: Path) -> list[str]:
+    return [row["epoch"] for row in csv.DictReader((run_dir / "history.csv").open())]
+
+
+def _check_complete(run_dir: Path) -> None:
+    from digitrec import store
+
+    assert _epochs(run_dir) == ["1", "2", "3"]  # every epoch, once
+    for name in ("model.keras", "model.h5"):
+        assert store.load_model(run_dir / name).output_shape == (None, 10)
+    assert (run_dir / "metadata.json").is_file() and not (run_dir / "checkpoints").exists()
+
+
+def test_sigkill_mid_epoch_resumes_not_restarts(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for(lambda: (run / "checkpoints" / "training_metadata.json").is_file(), proc)
+    time.sleep(0.3)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = run_cli("train", *ARGS, "--run-dir", str(run))  # the same command, run again
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout and "after epoch" in again.stdout
+    resumed_from = int(again.stdout.split("after epoch ")[1].split()[0])
+    assert resumed_from >= 1
+    assert f"epoch {resumed_from + 1}/3" in again.stdout and "epoch 1/3" not in again.stdout
+    _check_complete(run)
+
+
+def test_sigkill_during_the_model_save_loses_nothing(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for(lambda: any(p.name.startswith((".model.keras.tmp", ".model.h5.tmp")) for p in run.iterdir())
+              if run.is_dir() else False, proc, poll=0.0005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "metadata.json").exists()
+    again = run_cli("train", "--resume", str(run))
+    assert again.returncode == 0, again.stderr
+    assert "after epoch 3 of 3" in again.stdout
+    _check_complete(run)
+    assert not [p for p in run.iterdir() if ".tmp" in p.name]
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for(lambda: (run / "checkpoints" / "training_metadata.json").is_file(), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and f"resume with `digitrec train --resume {run}`" in err
+    again = run_cli("train", "--resume", str(run))
+    assert again.returncode == 0, again.stderr
+    _check_complete(run)
+
+
+def test_bad_run_folders_are_one_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = run_cli("train", *ARGS, "--run-dir", str(blocker / "run"))
+    assert proc.returncode == 1 and "cannot create run folder" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("train", "--resume", str(tmp_path))
+    assert proc.returncode == 1 and "not a run folder" in proc.stderr
