@@ -25,7 +25,7 @@ from . import DigitrecError, preprocess
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
 # "No digit" rules. Measured on benchmarks/realistic.py's set (README: prediction).
-MIN_CONFIDENCE = 0.75
+MIN_CONFIDENCE = 0.90
 MAX_INK_FRACTION = 0.40  # of the working image (a huge marker digit reaches 0.38)
 MAX_COMPONENTS = 6
 MAX_HOLES = 2  # an 8 has two loops

@@ -168,7 +168,9 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
         if ctype == "multipart/form-data":
             try:
                 form = await request.form(max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16)
-            except Exception:  # noqa: BLE001 - any malformed multipart body
+            except Exception as exc:  # noqa: BLE001 - any malformed multipart body
+                if "too many" in str(exc).lower():
+                    raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request") from None
                 raise HTTPException(400, "malformed multipart body") from None
             uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and hasattr(v, "read")]
             if not uploads:
