@@ -80,7 +80,7 @@ def main() -> int:
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     s = result["summary"]
     table = [
-        f"| recipe | dataset | seeds | test accuracy mean (min-max) | training time median | s/epoch median |",
+        "| recipe | dataset | seeds | test accuracy mean (min-max) | training time median | s/epoch median |",
         "|---|---|---|---|---|---|",
         f"| {args.preset} | {args.dataset} | {len(runs)} | {s['test_accuracy_mean']:.2%} "
         f"({s['test_accuracy_min']:.2%}-{s['test_accuracy_max']:.2%}) | {s['train_seconds_median']:.0f} s "

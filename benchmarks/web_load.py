@@ -17,7 +17,6 @@ import io
 import json
 import os
 import socket
-import statistics
 import sys
 import threading
 import time

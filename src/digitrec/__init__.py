@@ -11,3 +11,6 @@ __all__ = ["DigitrecError", "__version__"]
 
 class DigitrecError(Exception):
     """A failure the user can act on; its message is one sentence, shown without a traceback."""
+
+    exit_code = 1  # what the command line exits with
+    label = "error: "  # what the command line puts before the message

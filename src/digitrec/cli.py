@@ -145,7 +145,6 @@ def _save_png(image, path: Path) -> None:
 def _predict_random(args: argparse.Namespace, predictor) -> int:
     from . import plots
     from .predict import random_test
-    from .store import latest_run
 
     index, images, truth, probs = random_test(predictor, args.random, args.seed, args.dataset)
     answers = [predictor.answer(row) for row in probs]
@@ -408,9 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except DigitrecError as exc:
-        interrupted = type(exc).__name__ == "TrainingInterrupted"
-        print(f"digitrec: {'' if interrupted else 'error: '}{exc}", file=sys.stderr)
-        return 130 if interrupted else 1
+        print(f"digitrec: {exc.label}{exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130

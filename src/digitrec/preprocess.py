@@ -22,7 +22,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -223,12 +223,6 @@ def _otsu(values: np.ndarray) -> float:
     mean = np.cumsum(hist * centers)
     between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1e-12)
     return float(centers[int(np.argmax(between[:-1]))]) if len(between) > 1 else 0.5
-
-
-def ink_mask(flat: np.ndarray) -> tuple[np.ndarray, float]:
-    """The ink pixels (Otsu's threshold, never below a floor) with specks removed; and the threshold."""
-    mask, _, _, threshold = _label_ink(flat)
-    return mask, threshold
 
 
 def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -530,8 +524,3 @@ def to_image(array: np.ndarray, scale: int = 1) -> Image.Image:
     """A (28, 28) array in [0, 1] as an 8-bit grayscale PIL image, optionally magnified."""
     image = Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8))
     return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST) if scale > 1 else image
-
-
-def describe(pre: Preprocessed) -> dict[str, Any]:
-    return {"ink_fraction": pre.ink_fraction, "contrast": pre.contrast, "components": pre.components,
-            "inverted": pre.inverted}

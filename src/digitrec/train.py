@@ -31,6 +31,9 @@ PREPROCESSING = {
 class TrainingInterrupted(DigitrecError):
     """Ctrl+C during training: what is done is kept and the run can be resumed."""
 
+    exit_code = 130  # as for any program stopped by Ctrl+C
+    label = ""
+
     def __init__(self, run_dir: Path, finished: int, epochs: int):
         self.run_dir = run_dir
         super().__init__(f"interrupted after {finished} of {epochs} epochs; the finished epochs are kept: "
