@@ -44,6 +44,12 @@ def main() -> int:
     TARGET.mkdir(parents=True, exist_ok=True)
     with store.atomic_path(TARGET / "model.keras") as tmp:
         model.save(tmp)
+    # The same model for LiteRT: `digitrec predict` answers with it without importing TensorFlow.
+    from digitrec.export import export_model
+
+    report = export_model(TARGET / "model.keras", "tflite", out=ROOT / "build" / "pretrained-export", check=True)
+    lite = Path(report["exports"]["tflite"]["path"])
+    store.write_bytes(TARGET / "model.tflite", lite.read_bytes())
     shipped = {
         "command": " ".join(COMMAND),
         "config": config,
@@ -51,7 +57,8 @@ def main() -> int:
         "test_metrics": meta["test_metrics"],
         "training": meta["training"],
         "versions": meta["versions"],
-        "model": {**meta["model"], "files": {"keras": "model.keras"}},
+        "model": {**meta["model"], "files": {"keras": "model.keras", "tflite": "model.tflite"}},
+        "tflite_agreement_with_keras": report["exports"]["tflite"]["agreement"],
         "input_shape": meta["input_shape"],
         "class_names": meta["class_names"],
         "preprocessing": meta["preprocessing"],

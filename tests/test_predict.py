@@ -209,3 +209,35 @@ def test_the_shipped_model_loads_and_is_right(mnist):
     probs = shipped.predict_arrays(mnist.x_test[:40].astype(np.float32) / 255.0)
     assert (probs.argmax(axis=1) == mnist.y_test[:40]).sum() >= 39
     assert shipped.predict_image(draw_digit("7")).digit == 7
+
+
+def test_the_litert_path_agrees_with_keras(tiny_run, mnist, tmp_path):
+    from digitrec.export import export_model
+
+    report = export_model(tiny_run.run_dir, "tflite", out=tmp_path, check=False)
+    lite = Predictor(report["exports"]["tflite"]["path"])
+    keras_predictor = Predictor(tiny_run.run_dir)
+    assert lite.backend == "litert" and keras_predictor.backend == "keras"
+    x = mnist.x_test[:64].astype(np.float32) / 255.0
+    np.testing.assert_allclose(lite.predict_arrays(x), keras_predictor.predict_arrays(x), atol=1e-5)
+    assert lite.predict_arrays(x[:1]).shape == (1, 10)  # batch sizes change freely
+    (tmp_path / "broken.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(DigitrecError, match="not a usable LiteRT"):
+        Predictor(tmp_path / "broken.tflite")
+
+
+def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
+    import subprocess
+
+    from conftest import need
+    from digitrec.store import PRETRAINED
+
+    need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
+    draw_digit("7").save(tmp_path / "seven.png")
+    code = ("import sys; from digitrec.cli import main; "
+            f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(tmp_path / 'none')!r}, '--json']); "
+            "print('tensorflow' in sys.modules, code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    assert json.loads(lines[0])["digit"] == 7
+    assert lines[-1] == "False 0" and proc.stderr == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -20,30 +21,39 @@ def _quiet() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-# Lines TensorFlow's native code writes to stderr on import whatever TF_CPP_MIN_LOG_LEVEL says.
-_IMPORT_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
+# Lines TensorFlow's and LiteRT's native code write to stderr whatever TF_CPP_MIN_LOG_LEVEL says.
+_NATIVE_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
                            r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu|"
-                           r"computation placer already registered|could not find cuda drivers")
+                           r"computation placer already registered|could not find cuda drivers|"
+                           r"Created TensorFlow Lite XNNPACK delegate")
 
 
-def _import_filtered():
-    """Import TensorFlow with its native start-up chatter filtered out of stderr (file descriptor 2)."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+@contextlib.contextmanager
+def filtered_stderr():
+    """Run native code with its known start-up chatter filtered out of stderr (file descriptor 2);
+    anything else it writes there is passed on."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import tensorflow as tf
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
             kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
-                    if line.strip() and not _IMPORT_NOISE.search(line)]
+                    if line.strip() and not _NATIVE_NOISE.search(line)]
             if kept:
                 print("\n".join(kept), file=sys.stderr)
+
+
+def _import_filtered():
+    """Import TensorFlow with its native start-up chatter filtered out of stderr."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with filtered_stderr():
+        import tensorflow as tf
     return tf
 
 

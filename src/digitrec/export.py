@@ -45,22 +45,33 @@ def tflite_bytes(saved_model_dir: str | Path) -> bytes:
 
 
 class TFLiteModel:
-    """A LiteRT/TFLite model behind a predict(x) -> probabilities call (LiteRT if installed)."""
+    """A LiteRT/TFLite model behind a predict(x) -> probabilities call. With `ai-edge-litert`
+    installed this never imports TensorFlow (fast start); else it uses TensorFlow's interpreter."""
 
     def __init__(self, model: bytes | str | Path):
         content = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
+        from ._tf import filtered_stderr
+
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
             Interpreter = tensorflow().lite.Interpreter
-        self.interpreter = Interpreter(model_content=content)
+        with filtered_stderr():
+            self.interpreter = Interpreter(model_content=content)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
+        self._shape: tuple | None = None
+        self.input_shape = (None, *(int(d) for d in self.input["shape"][1:]))
+        self.output_shape = (None, int(self.output["shape"][-1]))
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float32)
-        self.interpreter.resize_tensor_input(self.input["index"], x.shape)
-        self.interpreter.allocate_tensors()
+        x = np.ascontiguousarray(x, np.float32)
+        if x.shape != self._shape:  # re-plan the tensors only when the batch size changes
+            self.interpreter.resize_tensor_input(self.input["index"], x.shape)
+            self.interpreter.allocate_tensors()
+            self._shape = x.shape
         self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
         return np.array(self.interpreter.get_tensor(self.output["index"]))

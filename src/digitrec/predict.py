@@ -119,14 +119,26 @@ class Predictor:
         from . import store
 
         if model is None or isinstance(model, (str, os.PathLike)):
-            self.source = str(store.find_model_file(model, runs_root))
-            self.model = store.load_model(self.source)
+            path = store.find_model_file(model, runs_root)
+            if path == store.PRETRAINED and store.PRETRAINED.with_suffix(".tflite").is_file():
+                path = store.PRETRAINED.with_suffix(".tflite")  # the same model, without importing TensorFlow
+            self.source = str(path)
+            if path.suffix == ".tflite":
+                from .export import TFLiteModel
+
+                try:
+                    self.model = TFLiteModel(path)
+                except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
+                    raise DigitrecError(f"{path} is not a usable LiteRT/TFLite model ({str(exc).splitlines()[0]})") from None
+            else:
+                self.model = store.load_model(path)
         else:
             self.source, self.model = getattr(model, "name", "model"), model
         shape = tuple(int(d) for d in self.model.input_shape[1:])
         if shape != (28, 28, 1):
             raise DigitrecError(f"{self.source} takes images of shape {shape}; digit prediction needs a 28x28x1 model")
         self.num_classes = int(self.model.output_shape[-1])
+        self.backend = "litert" if type(self.model).__name__ == "TFLiteModel" else "keras"
         self.min_confidence = min_confidence
         self.max_pixels = max_pixels
         self._call = None
@@ -143,11 +155,14 @@ class Predictor:
         if x.shape[1:] != (28, 28, 1):
             raise DigitrecError(f"expected arrays of shape (N, 28, 28), got {x.shape}")
         if self._call is None:
-            from ._tf import tensorflow
+            if self.backend == "litert":
+                self._call = self.model.predict
+            else:
+                from ._tf import tensorflow
 
-            tf = tensorflow()
-            # A compiled call: about 5x faster than an eager one for a single image.
-            self._call = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
+                tf = tensorflow()
+                # A compiled call: about 5x faster than an eager one for a single image.
+                self._call = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
         out = [np.asarray(self._call(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.num_classes))
 
