@@ -251,3 +251,14 @@ def test_property_corrupted_real_files_never_crash(noise, fmt):
         _check_mnist_style(to_mnist_array(bytes(data)))
     except ImageError:
         pass
+
+
+def test_a_page_edge_along_the_border_is_not_the_digit():
+    from PIL import ImageDraw
+
+    photo = Image.new("L", (500, 400), 225)
+    photo.paste(draw_digit("1", size=(120, 160), width=6, paper=225), (300, 150))
+    ImageDraw.Draw(photo).polygon([(0, 0), (500, 0), (500, 30), (0, 90)], fill=120)  # the table beyond a tilted page
+    alone = Image.new("L", (500, 400), 225)
+    alone.paste(draw_digit("1", size=(120, 160), width=6, paper=225), (300, 150))
+    assert _corr(to_mnist_array(photo), to_mnist_array(alone)) > 0.95

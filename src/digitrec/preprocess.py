@@ -257,13 +257,20 @@ def _main_cluster(mask: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> tupl
     sizes = ndimage.sum_labels(mask, labels, index=ids)
     h, w = mask.shape
     keep = np.zeros(count, bool)
+    edge_like = np.zeros(count, bool)  # long, thin and touching the border: a page edge, or a 1 at the edge
     for i, (rows, cols) in enumerate(boxes):
+        keep[i] = not _hugs_border(labels[rows, cols] == ids[i], rows, cols, h, w)
         bh, bw = rows.stop - rows.start, cols.stop - cols.start
         on_border = rows.start == 0 or cols.start == 0 or rows.stop == h or cols.stop == w
-        keep[i] = not (on_border and max(bh, bw) > 10 * max(1, min(bh, bw)))
+        edge_like[i] = on_border and max(bh, bw) >= 3 * max(1, min(bh, bw))
     if not keep.any():
         return mask, count, count
     main = int(np.argmax(np.where(keep, sizes, -1)))
+    inner = keep & ~edge_like
+    if edge_like[main] and inner.any() and sizes[inner].max() >= 0.05 * sizes[main]:
+        main = int(np.argmax(np.where(inner, sizes, -1)))  # a real piece of writing beats an edge
+    if not edge_like[main]:
+        keep &= ~edge_like  # and no edge joins the digit
     top, bottom = boxes[main][0].start, boxes[main][0].stop
     left, right = boxes[main][1].start, boxes[main][1].stop
     chosen = {main}
@@ -278,6 +285,25 @@ def _main_cluster(mask: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> tupl
                 top, bottom = min(top, rows.start), max(bottom, rows.stop)
                 left, right = min(left, cols.start), max(right, cols.stop)
     return np.isin(labels, ids[sorted(chosen)]), count, len(chosen)
+
+
+def _hugs_border(piece: np.ndarray, rows: slice, cols: slice, h: int, w: int) -> bool:
+    """Whether a piece of ink (its box cut out of the image) is an edge along the border: a page
+    edge, a table, a shadow. Such a piece is long and thin, and lies along the border for more
+    than half its length; a digit that touches the border meets it only at its tip."""
+    bh, bw = piece.shape
+    if max(bh, bw) < 3 * max(1, min(bh, bw)):
+        return False
+    along = 0
+    if rows.start == 0:
+        along = max(along, int(piece[0].sum()))
+    if rows.stop == h:
+        along = max(along, int(piece[-1].sum()))
+    if cols.start == 0:
+        along = max(along, int(piece[:, 0].sum()))
+    if cols.stop == w:
+        along = max(along, int(piece[:, -1].sum()))
+    return along > 0.5 * max(bh, bw)
 
 
 def count_holes(mask: np.ndarray) -> int:
