@@ -91,7 +91,9 @@ def test_without_runs_the_shipped_model_answers(tmp_path):
     from digitrec.store import PRETRAINED
 
     need(PRETRAINED.is_file(), "the shipped model (make pretrained)")
-    proc = run_cli("predict", "--runs-root", str(tmp_path / "no-runs"), "--random", "20", "--seed", "0",
-                   "--grid", str(tmp_path / "grid.png"), "--json")
+    proc = run_cli("predict", "--runs-root", str(tmp_path / "no-runs"), "--random", "20", "--seed", "0", "--json",
+                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["correct"] >= 19
+    assert (tmp_path / "random_test.png").is_file()  # the grid goes to the working folder,
+    assert not list(PRETRAINED.parent.glob("*.png"))  # never into the installed package

@@ -143,7 +143,7 @@ def _save_png(image, path: Path) -> None:
 
 
 def _predict_random(args: argparse.Namespace, predictor) -> int:
-    from . import plots
+    from . import plots, store
     from .predict import random_test
 
     index, images, truth, probs = random_test(predictor, args.random, args.seed, args.dataset)
@@ -160,8 +160,8 @@ def _predict_random(args: argparse.Namespace, predictor) -> int:
             print(f"test #{i:<5d}  true {t}  predicted {a.best_guess}  ({a.confidence:.1%}){mark}")
     folder = Path(predictor.source)
     folder = folder if folder.is_dir() else folder.parent
-    grid = Path(args.grid) if args.grid else (folder / "random_test.png" if (folder / "metadata.json").is_file()
-                                              else Path("random_test.png"))
+    in_run = (folder / "metadata.json").is_file() and folder != store.PRETRAINED.parent  # never inside the package
+    grid = Path(args.grid) if args.grid else (folder / "random_test.png" if in_run else Path("random_test.png"))
     plots.plot_predictions(images, truth, [a.best_guess for a in answers], [a.confidence for a in answers], grid)
     if args.json:
         _print_json({"accuracy": right / len(records), "correct": right, "count": len(records), "grid": str(grid),
@@ -191,11 +191,10 @@ def _show_steps(result, folder: Path, used: set[str]) -> None:
     """A chart of what preprocessing did to one input, and the ten probabilities."""
     from . import plots, preprocess
 
-    pre = preprocess.to_mnist_array(result.file, return_steps=True)
     answer = f"{result.digit} ({result.confidence:.0%})" if result.digit is not None else "no digit"
     original = preprocess.load_image(result.file).convert("RGB")
     original.thumbnail((512, 512))
-    plots.plot_preprocessing(original, pre.steps, result.probabilities, answer,
+    plots.plot_preprocessing(original, result.steps, result.probabilities, answer,
                              _unique_path(folder, Path(result.file).stem + "-steps", used))
 
 

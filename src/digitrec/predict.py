@@ -45,6 +45,7 @@ class Prediction:
     reason: str | None = None
     file: str | None = None
     preprocessed: np.ndarray | None = field(default=None, repr=False)
+    steps: dict[str, np.ndarray] | None = field(default=None, repr=False)  # what preprocessing did
 
     @property
     def best_guess(self) -> int:
@@ -176,7 +177,7 @@ class Predictor:
         if reason is None and probs[best] < threshold:
             reason = f"uncertain: best guess {best} at {probs[best]:.0%} (below {threshold:.0%})"
         return Prediction(None if reason else best, probs[best], probs, reason, file,
-                          pre.array if pre is not None else None)
+                          pre.array if pre is not None else None, pre.steps if pre is not None else None)
 
     # ------------------------------------------------------------ images
 
