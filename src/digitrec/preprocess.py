@@ -526,14 +526,15 @@ def segment_number(source: ImageSource, max_digits: int = 32, max_pixels: int = 
 
 def split_digits(source: ImageSource, max_digits: int = 32) -> list[Preprocessed]:
     """Read a row of digits left to right: one MNIST-style array per digit, chosen by shape alone
-    (a group about twice as wide as tall is two touching digits). See `segment_number`."""
+    (a group read whole is cut when its pieces come out wider than 1.2 times their height, into
+    the pieces closest to a digit's usual, taller-than-wide shape). See `segment_number`."""
     digits = []
     for alternatives in segment_number(source, max_digits):
-        best = alternatives[0]
+        best, best_aspect = alternatives[0], _mean_aspect(alternatives[0])
         for alt in alternatives[1:]:
-            # Prefer the cut whose pieces are closest to a digit's usual shape (taller than wide).
-            if len(alt) <= len(alternatives) and _mean_aspect(alt) < _mean_aspect(best) and _mean_aspect(best) > 1.2:
-                best = alt
+            aspect = _mean_aspect(alt)
+            if best_aspect > 1.2 and aspect < best_aspect:
+                best, best_aspect = alt, aspect
         digits.extend(best)
     return digits
 

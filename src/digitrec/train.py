@@ -123,18 +123,19 @@ def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
     return EpochLine()
 
 
-def _progress_callback(path: Path, offset_seconds: float):
-    """After every epoch, record its numbers in `path` (atomically), keyed by epoch, with the
-    training time so far. A resumed run re-runs at most the epoch it was killed in, and that
-    epoch's entry is overwritten, so the final history has every epoch exactly once."""
+def _progress_callback(path: Path, state: dict):
+    """After every epoch, record its numbers in `state` and write it to `path` (atomically),
+    keyed by epoch, with the training time so far. A resumed run starts from the state read back
+    and re-runs at most the epoch it was killed in, whose entry is then overwritten, so the final
+    history has every epoch exactly once."""
     keras = _keras()
+    offset_seconds = float(state.get("seconds", 0.0))
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            state = _read_progress(path)
             state["epochs"][str(epoch + 1)] = {k: float(v) for k, v in (logs or {}).items()}
             state["seconds"] = offset_seconds + time.perf_counter() - self._start
             store.write_json(path, state)
@@ -270,7 +271,7 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     if resuming:
         log(f"resuming {run_dir} after epoch {len(done['epochs'])} of {config.epochs}")
     # Order matters: the progress file is written before the checkpoint (see _progress_callback).
-    callbacks = [_progress_callback(progress_file, float(done.get("seconds", 0.0))),
+    callbacks = [_progress_callback(progress_file, done),  # updates `done` as epochs finish
                  keras.callbacks.BackupAndRestore(str(checkpoints), save_freq="epoch", double_checkpoint=True,
                                                   delete_checkpoint=False)]
     if not progress:
@@ -291,9 +292,7 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
             model.fit(x_fit, y_fit, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
                       shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
     except KeyboardInterrupt:
-        finished = len(_read_progress(progress_file)["epochs"])
-        raise TrainingInterrupted(run_dir, finished, config.epochs) from None
-    done = _read_progress(progress_file)
+        raise TrainingInterrupted(run_dir, len(done["epochs"]), config.epochs) from None
     train_seconds = float(done.get("seconds", 0.0))
     history = _history_from(done, config.epochs)
 
