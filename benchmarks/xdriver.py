@@ -65,6 +65,26 @@ class XSession:
             time.sleep(poll)
         raise TimeoutError(f"window title stayed {title!r}")
 
+    def wait_settled(self, predicate, quiet: float = 0.8, timeout: float = 30.0, poll: float = 0.01) -> str:
+        """Wait for a title that `predicate` accepts and that then stays the same for `quiet` seconds.
+
+        The app answers live while a stroke is drawn (one prediction per debounce interval), so the
+        first answer seen after a drag may be the one for half a stroke; the answer to the whole
+        drawing is the one that stays.
+        """
+        deadline = time.monotonic() + timeout
+        title, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            current = self.title()
+            if current != title:
+                title, since = current, time.monotonic()
+            elif predicate(title) and time.monotonic() - since >= quiet:
+                return title
+            if self.app is not None and self.app.poll() is not None:
+                raise RuntimeError(f"the app exited: {self.app.stderr.read()}")
+            time.sleep(poll)
+        raise TimeoutError(f"window title did not settle; last {title!r}")
+
     def drag(self, points: list[tuple[float, float]], step_delay: float = 0.004) -> None:
         """Press, move through `points` (canvas coordinates), release: one real mouse stroke."""
         ox, oy = CANVAS_ORIGIN
