@@ -20,6 +20,13 @@ REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The session's data cache and runs go when it ends (a few hundred MB over many runs)."""
+    import shutil
+
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
 def need(condition: bool, what: str) -> None:
     """Skip when a tool or data source is missing, but fail in CI, where the Makefile installs it."""
     if condition:

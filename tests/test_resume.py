@@ -95,3 +95,47 @@ def test_bad_run_folders_are_one_clear_error(tmp_path):
     assert proc.returncode == 1 and "cannot create run folder" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("train", "--resume", str(tmp_path))
     assert proc.returncode == 1 and "not a run folder" in proc.stderr
+
+
+def _file_size_limit(max_bytes: int):
+    """A child whose every file stops growing at `max_bytes`: writes past it fail (EFBIG) as on a
+    full disk. Python ignores SIGXFSZ, so the write fails instead of the process being killed."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return limit
+
+
+def test_disk_full_mid_training_is_one_line_and_the_run_resumes(tmp_path, mnist):  # the cache is ready
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "digitrec.cli", "train", *ARGS, "--run-dir", str(run)]
+    # The first epoch's checkpoint (weights and optimizer state, ~14 MB) does not fit.
+    full = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_file_size_limit(1_000_000))
+    lines = full.stderr.strip().splitlines()
+    assert full.returncode == 1 and len(lines) == 1, full.stderr
+    assert "cannot write" in lines[0] and "File too large" in lines[0] and f"--resume {run}" in lines[0]
+    assert not (run / "metadata.json").exists() and not [p for p in run.iterdir() if ".tmp" in p.name]
+    again = run_cli("train", "--resume", str(run))  # room again: the same run completes
+    assert again.returncode == 0, again.stderr
+    _check_complete(run)
+
+    # Rewriting a finished run's results on a full disk: one line, and every file is whole.
+    from PIL import Image
+
+    from digitrec import store
+
+    before = (run / "report.txt").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "digitrec.cli", "evaluate", "--model", str(run), "--limit-test", "50"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(4000))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "cannot write" in proc.stderr and "Traceback" not in proc.stderr
+    assert not [p for p in run.iterdir() if ".tmp" in p.name]
+    assert isinstance(store.read_json(run / "metrics.json"), dict) and (run / "report.txt").read_bytes() in (
+        before, (run / "report.txt").read_bytes())
+    for chart in run.glob("*.png"):
+        with Image.open(chart) as image:
+            image.verify()  # a whole PNG: the old one or a complete new one
+    _check_complete(run)

@@ -106,12 +106,12 @@ def test_cosine_schedule_decays_to_zero_over_the_run():
 
 def test_augmentation_changes_images_not_labels(mnist):
     from digitrec import data
-    from digitrec.train import augmented_dataset, set_determinism
+    from digitrec.train import set_determinism, training_dataset
 
     set_determinism(0)
     x = data.scale_images(mnist.x_train[:64])
     y = data.one_hot(mnist.y_train[:64], 10)
-    images, labels = next(iter(augmented_dataset(x, y, batch_size=64, seed=0)))
+    images, labels = next(iter(training_dataset(x, y, batch_size=64, seed=0)))
     images, labels = np.asarray(images), np.asarray(labels)
     assert images.shape == (64, 28, 28, 1) and labels.shape == (64, 10)
     assert images.min() >= 0.0 and images.max() <= 1.0 + 1e-6

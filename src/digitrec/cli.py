@@ -87,6 +87,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train_and_evaluate(config, run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir,
                                 progress=args.progress, log=log,
                                 command=shlex.join(["digitrec", *sys.argv[1:]]))
+    if result.metadata.get("chief") is False:  # a worker of a multi-worker run: the chief reports
+        if args.json:
+            _print_json({"run_dir": str(result.run_dir), "chief": False, "epochs": len(result.history.get("loss", [])),
+                         "train_seconds": round(result.train_seconds, 2)})
+        return 0
     m = result.metrics
     summary = {
         "run_dir": str(result.run_dir),
@@ -412,7 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a disk or permission problem the library did not anticipate
-        print(f"digitrec: error: {exc}", file=sys.stderr)
+        from .store import os_error_text
+
+        print(f"digitrec: error: {os_error_text(exc)}", file=sys.stderr)
         return 1
     except MemoryError:
         print("digitrec: error: out of memory (try a smaller --batch-size or --limit-train)", file=sys.stderr)

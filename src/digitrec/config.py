@@ -41,6 +41,10 @@ class TrainConfig:
     augment: bool = _opt("augment training images on the fly: small rotations, shifts, zoom, thicker strokes",
                          default=False)
     tensorboard: bool = _opt("write TensorBoard logs to <run>/logs", default=True)
+    strategy: str = _opt("tf.distribute strategy: default (one device), mirrored (all GPUs, or --cpu-devices), "
+                         "multiworker (the cluster in TF_CONFIG); --batch-size is then per replica", default="default")
+    cpu_devices: int | None = _opt("split the CPU into N logical devices (to try --strategy mirrored without GPUs)",
+                                   default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +71,8 @@ class TrainConfig:
             (self.limit_test is None or self.limit_test >= 1, "--limit-test must be at least 1"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.lr_schedule in LR_SCHEDULES, f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
+            (self.cpu_devices is None or 1 <= self.cpu_devices <= 64, "--cpu-devices must be between 1 and 64"),
         ]
         for ok, message in checks:
             if not ok:
@@ -76,6 +82,7 @@ class TrainConfig:
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
 LR_SCHEDULES = ("constant", "cosine")
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 # The classic tutorial CNN: Conv32-Conv64-MaxPool-Dropout-Dense128-Dropout-softmax, Adam, 5 epochs.
 # Batch 64 and a cosine learning-rate decay are the two changes from the tutorial's batch 128 at a

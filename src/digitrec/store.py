@@ -27,6 +27,22 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "model.keras"
 
 # ---------------------------------------------------------------- atomic writes
 
+def os_error_text(exc: OSError) -> str:
+    """One line for a failed write or read: the file and the system's reason, even when the error
+    comes from HDF5 or TensorFlow with a multi-line message ("No space left on device", "File too
+    large", "Read-only file system", "Permission denied")."""
+    filename = exc.filename
+    if filename is None:
+        found = re.search(r"(?:filename|file) = '([^']+)'", str(exc))
+        filename = found.group(1) if found else None
+    if isinstance(exc.errno, int) and exc.errno > 0:
+        reason = os.strerror(exc.errno)
+    else:
+        reason = (exc.strerror or "").strip().splitlines()[0] if exc.strerror else _first_line(exc)
+    hint = " (the disk is full)" if exc.errno in (28, 122) else ""  # ENOSPC, EDQUOT
+    return f"cannot write {filename}: {reason}{hint}" if filename else f"{reason}{hint}"
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -65,7 +81,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise DigitrecError(f"cannot write {path}: {exc.strerror or exc}") from None
+            reason = os_error_text(exc)
+            raise DigitrecError(f"cannot write {path}: {reason.split(': ', 1)[-1]}") from None
         raise
 
 

@@ -60,20 +60,21 @@ def set_determinism(seed: int) -> None:
     _tensorflow().config.experimental.enable_op_determinism()
 
 
-def make_learning_rate(config: TrainConfig, steps_per_epoch: int):
-    """The learning rate: a number, or a schedule over every step of the run."""
+def make_learning_rate(config: TrainConfig, steps_per_epoch: int, replicas: int = 1):
+    """The learning rate (scaled by the number of replicas): a number, or a schedule over every
+    step of the run."""
+    rate = config.learning_rate * replicas
     if config.lr_schedule == "cosine":
-        return _keras().optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=max(1, steps_per_epoch * config.epochs))
-    return config.learning_rate
+        return _keras().optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * config.epochs))
+    return rate
 
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+def make_optimizer(config: TrainConfig, steps_per_epoch: int, replicas: int = 1):
     """The configured optimizer with its learning-rate schedule."""
     optimizers = _keras().optimizers
     factory = {"adam": optimizers.Adam, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop,
                "adadelta": optimizers.Adadelta}[config.optimizer]
-    return factory(learning_rate=make_learning_rate(config, steps_per_epoch))
+    return factory(learning_rate=make_learning_rate(config, steps_per_epoch, replicas))
 
 
 def augmenter(seed: int):
@@ -98,14 +99,15 @@ def augmenter(seed: int):
     return augment
 
 
-def augmented_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
-    """A tf.data pipeline: shuffle each epoch, batch, augment in parallel, prefetch."""
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True):
+    """A tf.data pipeline: shuffle each epoch (seeded), batch, augment in parallel, prefetch."""
     tf = _tensorflow()
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size)
-            .map(augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    dataset = (tf.data.Dataset.from_tensor_slices((x, y))
+               .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size))
+    if augment:
+        dataset = dataset.map(augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
@@ -123,11 +125,11 @@ def _epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
     return EpochLine()
 
 
-def _progress_callback(path: Path, state: dict):
-    """After every epoch, record its numbers in `state` and write it to `path` (atomically),
-    keyed by epoch, with the training time so far. A resumed run starts from the state read back
-    and re-runs at most the epoch it was killed in, whose entry is then overwritten, so the final
-    history has every epoch exactly once."""
+def _progress_callback(path: Path, state: dict, write: bool = True):
+    """After every epoch, record its numbers in `state` and write it to `path` (atomically, unless
+    `write` is False), keyed by epoch, with the training time so far. A resumed run starts from the
+    state read back and re-runs at most the epoch it was killed in, whose entry is then
+    overwritten, so the final history has every epoch exactly once."""
     keras = _keras()
     offset_seconds = float(state.get("seconds", 0.0))
 
@@ -138,7 +140,8 @@ def _progress_callback(path: Path, state: dict):
         def on_epoch_end(self, epoch, logs=None):
             state["epochs"][str(epoch + 1)] = {k: float(v) for k, v in (logs or {}).items()}
             state["seconds"] = offset_seconds + time.perf_counter() - self._start
-            store.write_json(path, state)
+            if write:
+                store.write_json(path, state)
 
     return Progress()
 
@@ -223,6 +226,9 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     """
     config = config.validated()
     keras = _keras()
+    from .distribute import fit_distributed, make_distribution
+
+    distribution = make_distribution(config.strategy, config.cpu_devices)  # before TensorFlow starts its runtime
     set_determinism(config.seed)
 
     dataset = data.load_dataset(config.dataset, data_dir, data_file=config.data_file)
@@ -231,77 +237,90 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
         dataset.x_train, dataset.y_train, config.validation_split, config.seed, config.limit_train)
     x_test, y_test = dataset.x_test[:config.limit_test], dataset.y_test[:config.limit_test]
 
+    chief = distribution.chief
     if run_dir is None:
+        if not chief:
+            raise DigitrecError("every worker of a multi-worker run needs the same --run-dir (the chief writes it)")
         run_dir = store.new_run_dir(runs_root, store.default_run_name(info.name, config.model))
     run_dir = Path(run_dir)
-    checkpoints, progress_file = run_dir / "checkpoints", run_dir / "progress.json"
-    resuming = checkpoints.is_dir() and (run_dir / "config.json").is_file()
-    if resuming:
-        from .config import load_config
-
-        saved = load_config(run_dir / "config.json")
-        if saved != config:
-            raise DigitrecError(f"{run_dir} holds an unfinished run with other settings; resume it with "
-                                f"`digitrec train --resume {run_dir}`, or train into a new --run-dir")
-    elif (run_dir / "metadata.json").is_file():
-        raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DigitrecError(f"cannot create run folder {run_dir}: {exc.strerror or exc}") from None
-    save_config(config, run_dir / "config.json")
+    # Only the chief writes the run folder; another worker keeps its checkpoints in a folder of its own.
+    checkpoints = run_dir / "checkpoints" if chief else distribution.worker_dir(run_dir)
+    progress_file = run_dir / "progress.json"
+    resuming = checkpoints.is_dir() and (run_dir / "config.json").is_file() if chief else checkpoints.is_dir()
+    if chief:
+        resuming = _prepare_run_dir(run_dir, config, resuming)
 
     from .models import build_model
 
-    model = build_model(config.model, info.image_shape, info.num_classes)
-    steps_per_epoch = -(-len(x_train) // config.batch_size)
-    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    global_batch = config.batch_size * distribution.replicas
+    steps_per_epoch = -(-len(x_train) // global_batch)
+    with distribution.strategy.scope():
+        model = build_model(config.model, info.image_shape, info.num_classes)
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch, distribution.replicas),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
 
     if progress is None:
         progress = sys.stdout.isatty()
-    if resuming:
+    if resuming and chief:
         store.remove_stale_temporaries(run_dir)
     if resuming and not _usable_checkpoint(checkpoints):
         log(f"the checkpoint in {run_dir} was cut off while being written; starting the run over")
         resuming = False
-    if not resuming:
+    if chief and not resuming:
         progress_file.unlink(missing_ok=True)
-    done = _read_progress(progress_file)
+    done = _read_progress(progress_file) if chief else {"epochs": {}, "seconds": 0.0}
     if resuming:
-        log(f"resuming {run_dir} after epoch {len(done['epochs'])} of {config.epochs}")
+        log(f"resuming {run_dir} after epoch {_checkpoint_epoch(checkpoints, done)} of {config.epochs}")
     # Order matters: the progress file is written before the checkpoint (see _progress_callback).
-    callbacks = [_progress_callback(progress_file, done),  # updates `done` as epochs finish
+    callbacks = [_progress_callback(progress_file, done, write=chief),  # updates `done` as epochs finish
                  keras.callbacks.BackupAndRestore(str(checkpoints), save_freq="epoch", double_checkpoint=True,
                                                   delete_checkpoint=False)]
-    if not progress:
+    distributed = distribution.name == "multiworker"
+    if not progress or distributed:
         callbacks.append(_epoch_line_callback(config.epochs, log))
-    if config.tensorboard:
+    if config.tensorboard and chief and not distributed:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=0,
                                                      write_graph=False))
+    batch_note = (f"batch {config.batch_size}" if distribution.replicas == 1 else
+                  f"batch {config.batch_size} per replica ({global_batch} in all), learning rate "
+                  f"{config.learning_rate * distribution.replicas:g} ({distribution.describe()})")
     log(f"training {config.model} on {len(x_train)} {info.name} images "
-        f"({len(x_val)} held out for validation), {config.epochs} epochs, batch {config.batch_size}")
+        f"({len(x_val)} held out for validation), {config.epochs} epochs, {batch_note}")
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
     x_fit, y_fit = data.scale_images(x_train), data.one_hot(y_train, info.num_classes)
     try:
-        if config.augment:
-            model.fit(augmented_dataset(x_fit, y_fit, config.batch_size, config.seed), epochs=config.epochs,
+        if distributed:
+            fit_distributed(model, training_dataset(x_fit, y_fit, global_batch, config.seed, config.augment),
+                            distribution, config.epochs, global_batch, validation, callbacks)
+        elif config.augment:
+            model.fit(training_dataset(x_fit, y_fit, global_batch, config.seed), epochs=config.epochs,
                       validation_data=validation, shuffle=False,  # the pipeline shuffles every epoch
                       callbacks=callbacks, verbose=1 if progress else 0)
         else:
-            model.fit(x_fit, y_fit, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
+            model.fit(x_fit, y_fit, batch_size=global_batch, epochs=config.epochs, validation_data=validation,
                       shuffle=True, callbacks=callbacks, verbose=1 if progress else 0)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir, len(done["epochs"]), config.epochs) from None
+    except OSError as exc:  # a checkpoint or log could not be written: disk full, read-only, …
+        raise DigitrecError(f"{store.os_error_text(exc)}; the finished epochs are kept: make room and resume with "
+                            f"`digitrec train --resume {run_dir}`") from None
     train_seconds = float(done.get("seconds", 0.0))
     history = _history_from(done, config.epochs)
+    if not chief:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        log(f"{distribution.task_type} {distribution.task_id} finished training; the chief writes {run_dir}")
+        return RunResult(run_dir, {}, history, train_seconds, {"distribution": _distribution_metadata(
+            distribution, config, global_batch), "chief": False})
 
     store.save_model(model, run_dir)
     store.write_text(run_dir / "history.csv", _history_csv(history))
     store.write_json(run_dir / "history.json", history)
 
+    # A model trained under a strategy predicts under it too (on every worker at once); the
+    # saved file, loaded here, is a plain model, and evaluating it checks the file as well.
+    tested = model if distribution.name == "default" else store.load_model(run_dir / "model.keras")
     result = evaluate.Evaluation(info.class_names, y_test.astype(np.int64),
-                                 evaluate.predict_probabilities(model, data.scale_images(x_test)))
+                                 evaluate.predict_probabilities(tested, data.scale_images(x_test)))
     metrics = evaluate.write_evaluation(result, x_test, run_dir, history,
                                         title=f"{config.model} on {info.name} test set")
     metadata = {
@@ -319,6 +338,7 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
         "training": {"seconds": round(train_seconds, 2), "epochs": len(history.get("loss", [])),
                      "seconds_per_epoch": round(train_seconds / max(1, len(history.get("loss", []))), 2),
                      "seed": config.seed},
+        "distribution": _distribution_metadata(distribution, config, global_batch),
         "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
     }
     store.write_json(run_dir / "metadata.json", metadata)
@@ -326,6 +346,40 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     # The run is complete: its checkpoints are no longer needed to resume it.
     shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(run_dir, metrics, history, train_seconds, metadata)
+
+
+def _prepare_run_dir(run_dir: Path, config: TrainConfig, resuming: bool) -> bool:
+    """Check that `run_dir` can take this run, create it and save the config; return whether the
+    run resumes an unfinished one."""
+    if resuming:
+        from .config import load_config
+
+        saved = load_config(run_dir / "config.json")
+        if saved != config:
+            raise DigitrecError(f"{run_dir} holds an unfinished run with other settings; resume it with "
+                                f"`digitrec train --resume {run_dir}`, or train into a new --run-dir")
+    elif (run_dir / "metadata.json").is_file():
+        raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DigitrecError(f"cannot create run folder {run_dir}: {exc.strerror or exc}") from None
+    save_config(config, run_dir / "config.json")
+    return resuming
+
+
+def _checkpoint_epoch(checkpoints: Path, progress: dict) -> int:
+    """The last finished epoch a checkpoint holds."""
+    try:
+        return int(json.loads((checkpoints / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return len(progress["epochs"])
+
+
+def _distribution_metadata(distribution, config: TrainConfig, global_batch: int) -> dict[str, Any]:
+    return {"strategy": distribution.name, "replicas": distribution.replicas, "workers": distribution.workers,
+            "batch_size_per_replica": config.batch_size, "global_batch_size": global_batch,
+            "learning_rate": config.learning_rate * distribution.replicas}
 
 
 def evaluate_saved_model(target: str | Path | None, out_dir: str | Path | None = None,

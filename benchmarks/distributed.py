@@ -1,0 +1,93 @@
+"""The same small training job under each --strategy: one process, MirroredStrategy over two
+logical CPUs, and two MultiWorkerMirroredStrategy workers on 127.0.0.1.
+
+    python benchmarks/distributed.py [--repeats 3] [--limit-train 6000] [--epochs 2]
+
+Wall time of the whole command (start-up, data, training, save, evaluation) and the training
+time each run recorded; medians over the repeats. Writes benchmarks/results/distributed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run(strategy: str, job: list[str], run_dir: Path) -> dict:
+    command = [sys.executable, "-m", "digitrec.cli", "train", *job, "--run-dir", str(run_dir), "--json"]
+    envs = [dict(os.environ)]
+    if strategy == "mirrored":
+        command += ["--strategy", "mirrored", "--cpu-devices", "2"]
+    elif strategy == "multiworker":
+        command += ["--strategy", "multiworker"]
+        workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+        envs = [{**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                                        "task": {"type": "worker", "index": i}})} for i in range(2)]
+    start = time.perf_counter()
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for env in envs]
+    try:
+        outputs = [p.communicate(timeout=1800) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    wall = time.perf_counter() - start
+    if any(p.returncode for p in procs):
+        raise SystemExit(f"{strategy} failed: {outputs[0][1][-500:]} {outputs[-1][1][-500:]}")
+    summary = json.loads(outputs[0][0])
+    return {"wall_s": wall, "train_s": summary["train_seconds"], "test_accuracy": summary["test_accuracy"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit-train", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    job = ["--limit-train", str(args.limit_train), "--limit-test", "1000", "--epochs", str(args.epochs),
+           "--no-tensorboard", "--seed", "1", "--no-progress"]
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="digitrec-dist-") as tmp:
+        for strategy in ("default", "mirrored", "multiworker"):
+            runs = [run(strategy, job, Path(tmp) / f"{strategy}-{k}") for k in range(args.repeats)]
+            rows[strategy] = {
+                "wall_s_median": statistics.median(r["wall_s"] for r in runs),
+                "train_s_median": statistics.median(r["train_s"] for r in runs),
+                "test_accuracy": runs[0]["test_accuracy"],
+                "runs": runs,
+            }
+            print(f"{strategy:12s} wall {rows[strategy]['wall_s_median']:.1f} s  training "
+                  f"{rows[strategy]['train_s_median']:.1f} s  test accuracy {runs[0]['test_accuracy']:.2%}",
+                  flush=True)
+    result = {"benchmark": "distributed", "command": " ".join(["python", "benchmarks/distributed.py", *sys.argv[1:]]),
+              "job": job, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+              "strategies": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "distributed.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
