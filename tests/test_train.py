@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -126,3 +127,66 @@ def test_robust_preset_trains_with_augmentation(tmp_path):
     result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
     assert result.metadata["model"]["name"] == "deep_cnn" and len(result.history["loss"]) == 1
     assert store.load_model(result.run_dir / "model.h5").output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("preset", ["fast", "best"])
+def test_fast_and_best_presets_train_a_step(preset, tmp_path):
+    config = resolve_config(preset, {"epochs": 1, "limit_train": 256, "limit_test": 64, "tensorboard": False})
+    expected = {"fast": ("fast_cnn", False, 128), "best": ("deep_cnn", True, 64)}[preset]
+    assert (config.model, config.augment, config.batch_size) == expected
+    assert config.lr_schedule == "warmup_cosine" and config.validation_split == 0.0  # the full training set
+    result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
+    assert result.metadata["dataset"]["validation_samples"] == 0 and len(result.history["loss"]) == 1
+    assert "val_loss" not in result.history and 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    assert store.load_model(result.run_dir / "model.keras").name == expected[0]
+
+
+def test_warmup_cosine_rises_for_a_quarter_epoch_then_decays_to_zero():
+    from digitrec.train import make_learning_rate
+
+    config = resolve_config("fast", {"epochs": 2, "learning_rate": 0.004})
+    schedule = make_learning_rate(config, steps_per_epoch=40)  # warm-up: 10 steps of 80
+    assert float(schedule(0)) == pytest.approx(0.0004)
+    assert float(schedule(5)) == pytest.approx(0.0022, rel=1e-3)
+    assert float(schedule(10)) == pytest.approx(0.004)
+    assert float(schedule(80)) == pytest.approx(0.0, abs=1e-9)
+    assert float(make_learning_rate(config, 40, replicas=2)(10)) == pytest.approx(0.008)  # scaled per replica
+
+
+def test_an_ensemble_averages_its_members(mnist):
+    from digitrec import data
+    from digitrec.models import build_model
+    from digitrec.train import ensemble_model
+
+    members = [build_model(name, (28, 28, 1), 10) for name in ("fast_cnn", "seed_cnn", "fast_cnn")]
+    x = data.scale_images(mnist.x_test[:16])
+    each = [m.predict(x, verbose=0) for m in members]
+    model = ensemble_model(members, name="three")
+    assert model.name == "three" and model.output_shape == (None, 10)
+    assert np.allclose(model.predict(x, verbose=0), np.mean(each, axis=0), atol=1e-6)
+    with pytest.raises(DigitrecError, match="same shapes"):
+        ensemble_model([members[0], build_model("fast_cnn", (28, 28, 1), 4)])
+
+
+def test_cli_ensemble_trains_members_and_saves_one_model_and_resumes(tmp_path):
+    from conftest import run_cli
+
+    run = tmp_path / "ens"
+    args = ["--preset", "fast", "--epochs", "1", "--limit-train", "600", "--limit-test", "200", "--no-tensorboard"]
+    proc = run_cli("train", *args, "--ensemble", "2", "--seed", "5", "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert "members: " in proc.stdout and "their average: " in proc.stdout
+    meta = json.loads((run / "metadata.json").read_text())
+    members = meta["ensemble"]["members"]
+    assert [m["run"] for m in members] == ["members/1-seed5", "members/2-seed6"]
+    loaded = store.load_model(run / "model.h5")
+    assert loaded.output_shape == (None, 10) and meta["model"]["parameters"] == 2 * 109018
+    assert (run.parent / "latest").resolve() == run.resolve() and not (run / "members" / "latest").exists()
+    # Killed after the first member: the same command skips it and trains the second only.
+    shutil.rmtree(run / "members" / "2-seed6")
+    (run / "metadata.json").unlink()
+    again = run_cli("train", "--resume", str(run))
+    assert again.returncode == 0, again.stderr
+    assert "member 1/2 (seed 5) is already trained" in again.stdout and "member 2/2 (seed 6)" in again.stdout
+    proc = run_cli("train", *args, "--ensemble", "1", "--run-dir", str(tmp_path / "one"))
+    assert proc.returncode == 1 and "at least 2 members" in proc.stderr

@@ -78,15 +78,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise DigitrecError(f"{args.resume} is not a run folder (no config.json)")
         args.run_dir = args.resume
         args.config = str(Path(args.resume, "config.json"))
+        plan = Path(args.resume, "ensemble.json")
+        if plan.is_file() and args.ensemble is None:
+            from .store import read_json
+
+            args.ensemble = int(read_json(plan)["members"])
     base = load_config(args.config) if args.config else None
     config = resolve_config(args.preset, overrides, base=base)
 
-    from .train import train_and_evaluate
+    from .train import train_and_evaluate, train_ensemble
 
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
-    result = train_and_evaluate(config, run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir,
-                                progress=args.progress, log=log,
-                                command=shlex.join(["digitrec", *sys.argv[1:]]))
+    options = dict(run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir, progress=args.progress,
+                   log=log, command=shlex.join(["digitrec", *sys.argv[1:]]))
+    if args.ensemble is not None:
+        result = train_ensemble(config, args.ensemble, **options)
+        members = result.metadata["ensemble"]["members"]
+        log("members: " + ", ".join(f"{m['test_accuracy']:.2%}" for m in members)
+            + f"; their average: {result.metrics['test_accuracy']:.2%}")
+    else:
+        result = train_and_evaluate(config, **options)
     if result.metadata.get("chief") is False:  # a worker of a multi-worker run: the chief reports
         if args.json:
             _print_json({"run_dir": str(result.run_dir), "chief": False, "epochs": len(result.history.get("loss", [])),
@@ -347,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar (default on a terminal) or one line per epoch")
+    p.add_argument("--ensemble", type=int, metavar="K",
+                   help="train K models (seeds seed … seed+K-1) and save their average as one model")
     p.add_argument("--list-models", action="store_true", help="list the model builders and exit")
     p.set_defaults(func=cmd_train)
 

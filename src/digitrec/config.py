@@ -33,7 +33,8 @@ class TrainConfig:
     batch_size: int = _opt("images per gradient step", default=64)
     learning_rate: float = _opt("optimizer learning rate", default=1e-3)
     optimizer: str = _opt("adam, sgd, rmsprop or adadelta", default="adam")
-    lr_schedule: str = _opt("constant, or cosine (decays the learning rate to 0 over the run)", default="cosine")
+    lr_schedule: str = _opt("constant; cosine (decays the learning rate to 0 over the run); warmup_cosine "
+                            "(rises from a tenth of it over the first quarter epoch, then cosine)", default="cosine")
     validation_split: float = _opt("fraction of the training set held out for validation", default=0.1)
     seed: int = _opt("random seed: the same seed on the same machine gives the same weights", default=42)
     limit_train: int | None = _opt("train on the first N images only (after the seeded shuffle): a fast path", default=None)
@@ -81,7 +82,7 @@ class TrainConfig:
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 # The classic tutorial CNN: Conv32-Conv64-MaxPool-Dropout-Dense128-Dropout-softmax, Adam, 5 epochs.
@@ -94,6 +95,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Robust to real handwriting: a deeper CNN with batch normalization, trained on augmented
     # images (the shipped pretrained model is this preset).
     "robust": {"model": "deep_cnn", "augment": True, "epochs": 8, "learning_rate": 2e-3},
+    # The most accurate single model: `robust` trained longer, on all 60,000 training images,
+    # after a short warm-up.
+    "best": {"model": "deep_cnn", "augment": True, "epochs": 20, "learning_rate": 2e-3,
+             "lr_schedule": "warmup_cosine", "validation_split": 0.0},
+    # The quickest way to 99 % on the full training set here: a small CNN with batch
+    # normalization, a large learning rate after a short warm-up, two epochs, nothing held out.
+    "fast": {"model": "fast_cnn", "epochs": 2, "batch_size": 128, "learning_rate": 5e-3,
+             "lr_schedule": "warmup_cosine", "validation_split": 0.0},
 }
 
 

@@ -64,8 +64,13 @@ def make_learning_rate(config: TrainConfig, steps_per_epoch: int, replicas: int 
     """The learning rate (scaled by the number of replicas): a number, or a schedule over every
     step of the run."""
     rate = config.learning_rate * replicas
+    total = max(1, steps_per_epoch * config.epochs)
     if config.lr_schedule == "cosine":
-        return _keras().optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * config.epochs))
+        return _keras().optimizers.schedules.CosineDecay(rate, decay_steps=total)
+    if config.lr_schedule == "warmup_cosine":
+        warmup = max(1, steps_per_epoch // 4)
+        return _keras().optimizers.schedules.CosineDecay(rate / 10, decay_steps=max(1, total - warmup),
+                                                         warmup_target=rate, warmup_steps=warmup)
     return rate
 
 
@@ -212,7 +217,7 @@ def versions() -> dict[str, str]:
 def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
                        runs_root: str | Path | None = None, data_dir: str | Path | None = None,
                        progress: bool | None = None, log: Callable[[str], None] = print,
-                       command: str | None = None) -> RunResult:
+                       command: str | None = None, mark_latest: bool = True) -> RunResult:
     """Train `config` and write the complete run folder.
 
     Args:
@@ -223,6 +228,7 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
       progress: a progress bar (True) or one line per epoch (False); default: bar on a terminal.
       log: where progress lines go.
       command: the command line that started the run, recorded in metadata.json.
+      mark_latest: point `<runs root>/latest` at this run when it is complete.
     """
     config = config.validated()
     keras = _keras()
@@ -342,7 +348,8 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
         "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
     }
     store.write_json(run_dir / "metadata.json", metadata)
-    store.mark_latest(run_dir)
+    if mark_latest:
+        store.mark_latest(run_dir)
     # The run is complete: its checkpoints are no longer needed to resume it.
     shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(run_dir, metrics, history, train_seconds, metadata)
@@ -412,3 +419,102 @@ def evaluate_saved_model(target: str | Path | None, out_dir: str | Path | None =
     metrics = evaluate.write_evaluation(result, x_test, out_dir, history,
                                         title=f"{path.name} on {dataset.name} test set")
     return Path(out_dir), metrics
+
+
+# ---------------------------------------------------------------- ensembles
+
+def ensemble_model(members: list, name: str = "ensemble"):
+    """One Keras model that averages the probabilities of `members` (models with the same input
+    and output shapes). It saves, loads, exports and predicts like any single model."""
+    keras = _keras()
+    if not members:
+        raise DigitrecError("an ensemble needs at least one member")
+    shape = tuple(members[0].input_shape[1:])
+    if any(tuple(m.input_shape[1:]) != shape or m.output_shape != members[0].output_shape for m in members):
+        raise DigitrecError("ensemble members must take and give the same shapes")
+    inputs = keras.Input(shape=shape, name="image")
+    outputs = []
+    for i, member in enumerate(members, start=1):
+        member.name = f"member{i}_{member.name}"  # unique layer names inside the ensemble
+        outputs.append(member(inputs, training=False))
+    averaged = keras.layers.Average(name="probabilities")(outputs) if len(outputs) > 1 else outputs[0]
+    return keras.Model(inputs, averaged, name=name)
+
+
+def train_ensemble(config: TrainConfig, members: int, run_dir: str | Path | None = None,
+                   runs_root: str | Path | None = None, data_dir: str | Path | None = None,
+                   progress: bool | None = None, log: Callable[[str], None] = print,
+                   command: str | None = None) -> RunResult:
+    """Train `members` models of `config` with seeds seed, seed+1, … and save their average as
+    one model in `run_dir`. Each member is a complete run in `<run_dir>/members/`; running the
+    same command again (or --resume) skips finished members and resumes an unfinished one."""
+    config = config.validated()
+    if members < 2:
+        raise DigitrecError("--ensemble needs at least 2 members")
+    if config.strategy != "default":
+        raise DigitrecError("--ensemble trains its members one after the other; use --strategy default")
+    dataset = data.load_dataset(config.dataset, data_dir, data_file=config.data_file)
+    info = dataset.info
+    if run_dir is None:
+        run_dir = store.new_run_dir(runs_root, store.default_run_name(info.name, f"{config.model}-x{members}"))
+    run_dir = Path(run_dir)
+    plan = {"members": members, "seeds": [config.seed + i for i in range(members)]}
+    plan_file = run_dir / "ensemble.json"
+    if plan_file.is_file():
+        if store.read_json(plan_file) != plan or _config_differs(run_dir, config):
+            raise DigitrecError(f"{run_dir} holds another ensemble; choose a new --run-dir")
+        if (run_dir / "metadata.json").is_file():
+            raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise DigitrecError(f"{run_dir} is not empty; choose a new --run-dir")
+    _prepare_run_dir(run_dir, config, resuming=False)
+    store.write_json(plan_file, plan)
+
+    results = []
+    for i, seed in enumerate(plan["seeds"], start=1):
+        member_dir = run_dir / "members" / f"{i}-seed{seed}"
+        if (member_dir / "metadata.json").is_file():
+            log(f"member {i}/{members} (seed {seed}) is already trained")
+            metadata = store.read_json(member_dir / "metadata.json")
+            results.append((member_dir, metadata["test_metrics"]["accuracy"], metadata["training"]["seconds"]))
+            continue
+        log(f"member {i}/{members} (seed {seed})")
+        result = train_and_evaluate(config.replace(seed=seed), run_dir=member_dir, data_dir=data_dir,
+                                    progress=progress, log=log, command=command, mark_latest=False)
+        results.append((member_dir, result.metrics["test_accuracy"], result.train_seconds))
+
+    model = ensemble_model([store.load_model(d / "model.keras") for d, _, _ in results],
+                           name=f"{config.model}_x{members}")
+    store.save_model(model, run_dir)
+    x_test, y_test = dataset.x_test[:config.limit_test], dataset.y_test[:config.limit_test]
+    result = evaluate.Evaluation(info.class_names, y_test.astype(np.int64),
+                                 evaluate.predict_probabilities(model, data.scale_images(x_test)))
+    metrics = evaluate.write_evaluation(result, x_test, run_dir, None,
+                                        title=f"{members} x {config.model} (averaged) on {info.name} test set")
+    train_seconds = sum(seconds for _, _, seconds in results)
+    metadata = {
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "model": {"name": model.name, "parameters": int(model.count_params()),
+                  "files": {"keras": "model.keras", "h5": "model.h5"}},
+        "ensemble": {"members": [{"run": str(d.relative_to(run_dir)), "test_accuracy": acc, "seconds": round(s, 2)}
+                                 for d, acc, s in results], "combine": "mean of the members' probabilities"},
+        "dataset": {"name": info.name, "checksum": dataset.checksum, "source": dataset.source,
+                    "test_samples": int(len(x_test))},
+        "input_shape": list(info.image_shape),
+        "class_names": list(info.class_names),
+        "preprocessing": PREPROCESSING,
+        "training": {"seconds": round(train_seconds, 2), "epochs": config.epochs * members, "seed": config.seed,
+                     "seconds_per_epoch": round(train_seconds / max(1, config.epochs * members), 2)},
+        "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
+    }
+    store.write_json(run_dir / "metadata.json", metadata)
+    store.mark_latest(run_dir)
+    return RunResult(run_dir, metrics, {}, train_seconds, metadata)
+
+
+def _config_differs(run_dir: Path, config: TrainConfig) -> bool:
+    from .config import load_config
+
+    return load_config(run_dir / "config.json") != config
