@@ -13,7 +13,7 @@ DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
 
-.PHONY: run test data train gui serve pretrained bench bench-realistic setup sysdeps clean help
+.PHONY: run test data train gui serve pretrained bench bench-long bench-realistic setup sysdeps clean help
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
@@ -22,7 +22,8 @@ help:
 	@echo "make gui    open the drawing app"
 	@echo "make serve  run the web service on http://127.0.0.1:8000/"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
-	@echo "make bench  accuracy benchmark of the seed recipe over several seeds"
+	@echo "make bench  recipes over seeds, ensemble, input pipelines, inference, strategies (~30 min)"
+	@echo "make bench-long  the best preset, once (~30 min)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
 
@@ -64,8 +65,22 @@ pretrained: setup
 serve: setup
 	$(BIN)/digitrec serve $(ARGS)
 
+# About 30 minutes on 2 cores: each recipe over 3 seeds, a 3-model ensemble of the fast recipe,
+# input pipelines, inference per backend, strategies; then benchmarks/results/summary.md.
 bench: setup
-	$(BIN)/python benchmarks/seed_accuracy.py $(ARGS)
+	$(BIN)/python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3
+	$(BIN)/python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
+	$(BIN)/python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
+	test -f runs/bench-fast/metadata.json || $(BIN)/digitrec train --preset fast --seed 1 --run-dir runs/bench-fast
+	$(BIN)/python benchmarks/inference.py --model shipped=src/digitrec/pretrained/model.keras --model fast=runs/bench-fast
+	$(BIN)/python benchmarks/input_pipeline.py --repeats 2
+	$(BIN)/python benchmarks/distributed.py
+	$(BIN)/python benchmarks/summary.py
+
+# The long trainings, run once and recorded (about 30 minutes per best model here).
+bench-long: setup
+	$(BIN)/python benchmarks/seed_accuracy.py --preset best --seeds 1
+	$(BIN)/python benchmarks/summary.py
 
 bench-realistic: setup
 	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES)"

@@ -4,6 +4,8 @@ Runs `digitrec train` once per seed (each in its own process, as a user would) a
 `benchmarks/results/<preset>-<dataset>.json` and a Markdown table beside it.
 
     python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
+    python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
+    python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed1   # record a long run
     make bench ARGS="--seeds 1 2 3"
 """
 
@@ -28,13 +30,20 @@ def run_one(preset: str, dataset: str, seed: int, runs_root: Path, extra: list[s
            "--seed", str(seed), "--runs-root", str(runs_root), "--json", "--no-tensorboard", *extra]
     print("$", " ".join(cmd), file=sys.stderr, flush=True)
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    summary = json.loads(out)
-    meta = json.loads((Path(summary["run_dir"]) / "metadata.json").read_text())
-    history = json.loads((Path(summary["run_dir"]) / "history.json").read_text())
-    return {"seed": seed, "test_accuracy": summary["test_accuracy"], "test_loss": summary["test_loss"],
-            "train_seconds": summary["train_seconds"], "epochs": summary["epochs"],
-            "seconds_per_epoch": meta["training"]["seconds_per_epoch"],
-            "val_accuracy": history.get("val_accuracy", []), "versions": meta["versions"]}
+    return from_run(Path(json.loads(out)["run_dir"]))
+
+
+def from_run(run_dir: Path) -> dict:
+    """The figures a finished run folder recorded."""
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    history_file = run_dir / "history.json"  # an ensemble has its members' histories
+    history = json.loads(history_file.read_text()) if history_file.is_file() else {}
+    return {"seed": meta["training"]["seed"], "test_accuracy": meta["test_metrics"]["accuracy"],
+            "test_loss": meta["test_metrics"]["loss"], "train_seconds": meta["training"]["seconds"],
+            "epochs": meta["training"]["epochs"], "seconds_per_epoch": meta["training"]["seconds_per_epoch"],
+            "training_command": meta.get("command"),
+            "val_accuracy": history.get("val_accuracy", []), "versions": meta["versions"],
+            "members": [m["test_accuracy"] for m in meta.get("ensemble", {}).get("members", [])]}
 
 
 def main() -> int:
@@ -42,13 +51,21 @@ def main() -> int:
     parser.add_argument("--preset", default="seed")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--ensemble", type=int, metavar="K", help="train K-model ensembles (train --ensemble K)")
+    parser.add_argument("--from-runs", type=Path, nargs="+", metavar="RUN",
+                        help="record finished run folders of --preset instead of training (long runs done once)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("extra", nargs="*", help="more `digitrec train` flags, after --")
     args = parser.parse_args()
 
+    if args.ensemble:
+        args.extra = [*args.extra, "--ensemble", str(args.ensemble)]
+    recipe = f"{args.preset} x{args.ensemble}" if args.ensemble else args.preset
     runs = []
+    for run_dir in args.from_runs or []:
+        runs.append(from_run(run_dir))
     with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as tmp:
-        for seed in args.seeds:
+        for seed in [] if args.from_runs else args.seeds:
             runs.append(run_one(args.preset, args.dataset, seed, Path(tmp), args.extra))
             print(f"seed {seed}: test accuracy {runs[-1]['test_accuracy']:.4f}, "
                   f"{runs[-1]['train_seconds']:.1f} s", file=sys.stderr, flush=True)
@@ -59,6 +76,7 @@ def main() -> int:
     result = {
         "benchmark": "seed_accuracy",
         "preset": args.preset,
+        "recipe": recipe,
         "dataset": args.dataset,
         "command": " ".join(["python", "benchmarks/seed_accuracy.py", *sys.argv[1:]]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -76,13 +94,13 @@ def main() -> int:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.preset}-{args.dataset}"
+    stem = f"{recipe.replace(' ', '-')}-{args.dataset}"
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     s = result["summary"]
     table = [
         "| recipe | dataset | seeds | test accuracy mean (min-max) | training time median | s/epoch median |",
         "|---|---|---|---|---|---|",
-        f"| {args.preset} | {args.dataset} | {len(runs)} | {s['test_accuracy_mean']:.2%} "
+        f"| {recipe} | {args.dataset} | {len(runs)} | {s['test_accuracy_mean']:.2%} "
         f"({s['test_accuracy_min']:.2%}-{s['test_accuracy_max']:.2%}) | {s['train_seconds_median']:.0f} s "
         f"| {s['seconds_per_epoch_median']:.1f} |",
     ]

@@ -48,8 +48,9 @@ class TFLiteModel:
     """A LiteRT/TFLite model behind a predict(x) -> probabilities call. With `ai-edge-litert`
     installed this never imports TensorFlow (fast start); else it uses TensorFlow's interpreter."""
 
-    def __init__(self, model: bytes | str | Path):
+    def __init__(self, model: bytes | str | Path, threads: int | None = None):
         content = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
+        threads = threads or os.cpu_count() or 1  # LiteRT alone would use one core
         from ._tf import filtered_stderr
 
         try:
@@ -57,7 +58,7 @@ class TFLiteModel:
         except ImportError:
             Interpreter = tensorflow().lite.Interpreter
         with filtered_stderr():
-            self.interpreter = Interpreter(model_content=content)
+            self.interpreter = Interpreter(model_content=content, num_threads=threads)
             self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
