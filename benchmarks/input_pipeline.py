@@ -43,9 +43,9 @@ def main() -> None:
         "arrays": lambda model: model.fit(x, y, batch_size=args.batch_size, epochs=2, shuffle=True, verbose=0,
                                           callbacks=[timer]),
         "tf.data": lambda model: model.fit(training_dataset(x, y, args.batch_size, seed=1, augment=False),
-                                           epochs=2, verbose=0, callbacks=[timer]),
+                                           epochs=2, shuffle=False, verbose=0, callbacks=[timer]),
         "tf.data + augmentation": lambda model: model.fit(training_dataset(x, y, args.batch_size, seed=1),
-                                                          epochs=2, verbose=0, callbacks=[timer]),
+                                                          epochs=2, shuffle=False, verbose=0, callbacks=[timer]),
     }
 
     class Timer(keras.callbacks.Callback):

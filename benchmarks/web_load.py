@@ -157,7 +157,9 @@ def main() -> int:
               "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]), "cpus": os.cpu_count(),
               "server_alive_after": alive, "levels": levels}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "web_load.json").write_text(json.dumps(result, indent=2) + "\n")
+    workers = args.serve_args[args.serve_args.index("--workers") + 1] if "--workers" in args.serve_args else "1"
+    name = "web_load.json" if workers == "1" else f"web_load-{workers}workers.json"
+    (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
     print("| clients | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|")
     for level in levels:
         print(f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "

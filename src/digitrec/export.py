@@ -50,7 +50,8 @@ class TFLiteModel:
 
     def __init__(self, model: bytes | str | Path, threads: int | None = None):
         content = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
-        threads = threads or os.cpu_count() or 1  # LiteRT alone would use one core
+        # LiteRT alone would use one core; $DIGITREC_LITERT_THREADS overrides (1 suits many workers).
+        threads = threads or int(os.environ.get("DIGITREC_LITERT_THREADS") or 0) or os.cpu_count() or 1
         from ._tf import filtered_stderr
 
         try:
