@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,16 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run(strategy: str, job: list[str], run_dir: Path) -> dict:
     command = [sys.executable, "-m", "digitrec.cli", "train", *job, "--run-dir", str(run_dir), "--json"]
     envs = [dict(os.environ)]
@@ -41,9 +30,9 @@ def run(strategy: str, job: list[str], run_dir: Path) -> dict:
         command += ["--strategy", "mirrored", "--cpu-devices", "2"]
     elif strategy == "multiworker":
         command += ["--strategy", "multiworker"]
-        workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
-        envs = [{**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
-                                                        "task": {"type": "worker", "index": i}})} for i in range(2)]
+        from digitrec.distribute import loopback_tf_configs
+
+        envs = [{**os.environ, "TF_CONFIG": tf_config} for tf_config in loopback_tf_configs(2)]
     start = time.perf_counter()
     procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for env in envs]

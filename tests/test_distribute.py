@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,23 +16,9 @@ import pytest
 
 from conftest import REPO, run_cli
 from digitrec import DigitrecError
-from digitrec.distribute import Distribution, read_tf_config
+from digitrec.distribute import Distribution, loopback_tf_configs, read_tf_config
 
 TINY = ["--limit-train", "1200", "--limit-test", "200", "--epochs", "2", "--no-tensorboard", "--seed", "3"]
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _tf_config(workers: list[str], index: int) -> str:
-    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
 
 
 def _epoch_lines(text: str) -> list[str]:
@@ -57,12 +42,11 @@ def test_mirrored_over_two_logical_cpus_trains_with_the_global_batch(tmp_path, m
 
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, mnist):
     run = tmp_path / "cluster"
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     procs = []
     try:
         start = time.monotonic()
-        for index in range(2):
-            env = {**os.environ, "TF_CONFIG": _tf_config(workers, index)}
+        for tf_config in loopback_tf_configs(2):
+            env = {**os.environ, "TF_CONFIG": tf_config}
             procs.append(subprocess.Popen([sys.executable, "-m", "digitrec.cli", "train", *TINY, "--strategy",
                                            "multiworker", "--run-dir", str(run)], cwd=REPO, env=env, text=True,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))

@@ -88,6 +88,23 @@ def read_tf_config() -> dict[str, Any]:
     return config
 
 
+def loopback_tf_configs(workers: int) -> list[str]:
+    """TF_CONFIG values for a cluster of `workers` processes on this machine (free ports on
+    127.0.0.1), one per worker: to try `--strategy multiworker` without a cluster."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]
+
+
 def _split_cpu(devices: int) -> None:
     tf = _tensorflow()
     cpu = tf.config.list_physical_devices("CPU")[0]

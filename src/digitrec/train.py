@@ -329,30 +329,39 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
                                  evaluate.predict_probabilities(tested, data.scale_images(x_test)))
     metrics = evaluate.write_evaluation(result, x_test, run_dir, history,
                                         title=f"{config.model} on {info.name} test set")
-    metadata = {
-        "versions": versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "model": {"name": config.model, "parameters": int(model.count_params()),
-                  "files": {"keras": "model.keras", "h5": "model.h5"}},
-        "dataset": {"name": info.name, "checksum": dataset.checksum, "source": dataset.source,
-                    "train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
-                    "test_samples": int(len(x_test))},
-        "input_shape": list(info.image_shape),
-        "class_names": list(info.class_names),
-        "preprocessing": PREPROCESSING,
-        "training": {"seconds": round(train_seconds, 2), "epochs": len(history.get("loss", [])),
-                     "seconds_per_epoch": round(train_seconds / max(1, len(history.get("loss", []))), 2),
-                     "seed": config.seed},
-        "distribution": _distribution_metadata(distribution, config, global_batch),
-        "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
-    }
+    epochs = len(history.get("loss", []))
+    metadata = _run_metadata(command, config.model, model, dataset, metrics, train_seconds, epochs, config.seed,
+                             samples={"train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
+                                      "test_samples": int(len(x_test))},
+                             distribution=_distribution_metadata(distribution, config, global_batch))
     store.write_json(run_dir / "metadata.json", metadata)
     if mark_latest:
         store.mark_latest(run_dir)
     # The run is complete: its checkpoints are no longer needed to resume it.
     shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(run_dir, metrics, history, train_seconds, metadata)
+
+
+def _run_metadata(command: str | None, name: str, model, dataset, metrics: dict[str, Any], train_seconds: float,
+                  epochs: int, seed: int, samples: dict[str, int], **extra: Any) -> dict[str, Any]:
+    """metadata.json of a finished run: versions, command, model, data, training and test figures,
+    and `extra` sections (distribution, ensemble)."""
+    info = dataset.info
+    return {
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "model": {"name": name, "parameters": int(model.count_params()),
+                  "files": {"keras": "model.keras", "h5": "model.h5"}},
+        "dataset": {"name": info.name, "checksum": dataset.checksum, "source": dataset.source, **samples},
+        "input_shape": list(info.image_shape),
+        "class_names": list(info.class_names),
+        "preprocessing": PREPROCESSING,
+        "training": {"seconds": round(train_seconds, 2), "epochs": epochs,
+                     "seconds_per_epoch": round(train_seconds / max(1, epochs), 2), "seed": seed},
+        **extra,
+        "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
+    }
 
 
 def _prepare_run_dir(run_dir: Path, config: TrainConfig, resuming: bool) -> bool:
@@ -492,23 +501,11 @@ def train_ensemble(config: TrainConfig, members: int, run_dir: str | Path | None
     metrics = evaluate.write_evaluation(result, x_test, run_dir, None,
                                         title=f"{members} x {config.model} (averaged) on {info.name} test set")
     train_seconds = sum(seconds for _, _, seconds in results)
-    metadata = {
-        "versions": versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "model": {"name": model.name, "parameters": int(model.count_params()),
-                  "files": {"keras": "model.keras", "h5": "model.h5"}},
-        "ensemble": {"members": [{"run": str(d.relative_to(run_dir)), "test_accuracy": acc, "seconds": round(s, 2)}
-                                 for d, acc, s in results], "combine": "mean of the members' probabilities"},
-        "dataset": {"name": info.name, "checksum": dataset.checksum, "source": dataset.source,
-                    "test_samples": int(len(x_test))},
-        "input_shape": list(info.image_shape),
-        "class_names": list(info.class_names),
-        "preprocessing": PREPROCESSING,
-        "training": {"seconds": round(train_seconds, 2), "epochs": config.epochs * members, "seed": config.seed,
-                     "seconds_per_epoch": round(train_seconds / max(1, config.epochs * members), 2)},
-        "test_metrics": {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]},
-    }
+    metadata = _run_metadata(command, model.name, model, dataset, metrics, train_seconds, config.epochs * members,
+                             config.seed, samples={"test_samples": int(len(x_test))},
+                             ensemble={"members": [{"run": str(d.relative_to(run_dir)), "test_accuracy": acc,
+                                                    "seconds": round(s, 2)} for d, acc, s in results],
+                                       "combine": "mean of the members' probabilities"})
     store.write_json(run_dir / "metadata.json", metadata)
     store.mark_latest(run_dir)
     return RunResult(run_dir, metrics, {}, train_seconds, metadata)
