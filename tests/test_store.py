@@ -145,3 +145,14 @@ def test_no_run_falls_back_to_the_shipped_model(tmp_path, monkeypatch):
     (run / "model.keras").write_bytes(b"x")
     store.mark_latest(run)
     assert store.find_model_file(None, tmp_path / "runs") == run.resolve() / "model.keras"  # a run wins
+
+
+def test_os_errors_are_one_line_with_the_file_and_the_reason():
+    import errno
+
+    hdf5 = OSError(errno.EFBIG, "Can't synchronously write data (file write failed: time = now\n, filename = "
+                   "'/r/checkpoints/latest.weights.h5', file descriptor = 5, errno = 27, error message = 'File too large')")
+    assert store.os_error_parts(hdf5) == ("/r/checkpoints/latest.weights.h5", "File too large")
+    full = OSError(errno.ENOSPC, "No space left on device", "/r/model.h5")
+    assert store.os_error_parts(full) == ("/r/model.h5", "No space left on device (the disk is full)")
+    assert store.os_error_parts(OSError("unable to open\nline two")) == (None, "unable to open")

@@ -430,9 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a disk or permission problem the library did not anticipate
-        from .store import os_error_text
+        from .store import os_error_parts
 
-        print(f"digitrec: error: {os_error_text(exc)}", file=sys.stderr)
+        file, reason = os_error_parts(exc)
+        print(f"digitrec: error: {file + ': ' if file else ''}{reason}", file=sys.stderr)
         return 1
     except MemoryError:
         print("digitrec: error: out of memory (try a smaller --batch-size or --limit-train)", file=sys.stderr)

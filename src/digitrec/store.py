@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import re
@@ -27,20 +28,18 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "model.keras"
 
 # ---------------------------------------------------------------- atomic writes
 
-def os_error_text(exc: OSError) -> str:
-    """One line for a failed write or read: the file and the system's reason, even when the error
-    comes from HDF5 or TensorFlow with a multi-line message ("No space left on device", "File too
-    large", "Read-only file system", "Permission denied")."""
+def os_error_parts(exc: OSError) -> tuple[str | None, str]:
+    """The file and the system's reason of an OSError, one line each, even when HDF5 or TensorFlow
+    wrote a multi-line message ("No space left on device (the disk is full)", "File too large",
+    "Read-only file system", "Permission denied")."""
     filename = exc.filename
     if filename is None:
         found = re.search(r"(?:filename|file) = '([^']+)'", str(exc))
         filename = found.group(1) if found else None
-    if isinstance(exc.errno, int) and exc.errno > 0:
-        reason = os.strerror(exc.errno)
-    else:
-        reason = (exc.strerror or "").strip().splitlines()[0] if exc.strerror else _first_line(exc)
-    hint = " (the disk is full)" if exc.errno in (28, 122) else ""  # ENOSPC, EDQUOT
-    return f"cannot write {filename}: {reason}{hint}" if filename else f"{reason}{hint}"
+    reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else _first_line(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += " (the disk is full)"
+    return (str(filename) if filename is not None else None), reason
 
 
 def _fsync_file(path: Path) -> None:
@@ -81,8 +80,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            reason = os_error_text(exc)
-            raise DigitrecError(f"cannot write {path}: {reason.split(': ', 1)[-1]}") from None
+            raise DigitrecError(f"cannot write {path}: {os_error_parts(exc)[1]}") from None
         raise
 
 

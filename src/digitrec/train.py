@@ -252,7 +252,7 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     # Only the chief writes the run folder; another worker keeps its checkpoints in a folder of its own.
     checkpoints = run_dir / "checkpoints" if chief else distribution.worker_dir(run_dir)
     progress_file = run_dir / "progress.json"
-    resuming = checkpoints.is_dir() and (run_dir / "config.json").is_file() if chief else checkpoints.is_dir()
+    resuming = checkpoints.is_dir() and (not chief or (run_dir / "config.json").is_file())
     if chief:
         resuming = _prepare_run_dir(run_dir, config, resuming)
 
@@ -308,8 +308,9 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir, len(done["epochs"]), config.epochs) from None
     except OSError as exc:  # a checkpoint or log could not be written: disk full, read-only, …
-        raise DigitrecError(f"{store.os_error_text(exc)}; the finished epochs are kept: make room and resume with "
-                            f"`digitrec train --resume {run_dir}`") from None
+        file, reason = store.os_error_parts(exc)
+        raise DigitrecError(f"cannot write {file or run_dir}: {reason}; the finished epochs are kept: make room and "
+                            f"resume with `digitrec train --resume {run_dir}`") from None
     train_seconds = float(done.get("seconds", 0.0))
     history = _history_from(done, config.epochs)
     if not chief:
