@@ -183,6 +183,20 @@ def fit_distributed(model, dataset, distribution: Distribution, epochs: int, glo
     def infer(images):
         return model(images, training=False)
 
+    # Batch normalization's moving statistics are not trained: each replica updates its own copy
+    # from its share of every batch. Averaged over all replicas after each epoch, every worker
+    # (and the checkpoint, and the saved model) holds the statistics of all the data.
+    statistics = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]  # not seed states
+
+    @tf.function
+    def local_statistics():
+        return strategy.run(lambda: [tf.identity(v.value) for v in statistics])
+
+    def sync_statistics():
+        if statistics:
+            for variable, value in zip(statistics, local_statistics()):
+                variable.assign(strategy.reduce("MEAN", value, axis=None))
+
     callback_list = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False
     model._initial_epoch = None  # BackupAndRestore sets it when it restores a checkpoint
@@ -193,6 +207,7 @@ def fit_distributed(model, dataset, distribution: Distribution, epochs: int, glo
         for images, labels in batches:
             step_loss, step_correct, step_seen = (float(t) for t in train_step(images, labels))
             loss_sum, correct, seen = loss_sum + step_loss, correct + step_correct, seen + step_seen
+        sync_statistics()
         logs = {"accuracy": correct / max(seen, 1.0), "loss": loss_sum / max(seen, 1.0)}
         if validation is not None:
             x_val, y_val = validation
