@@ -23,7 +23,7 @@ help:
 	@echo "make serve  run the web service on http://127.0.0.1:8000/"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  recipes over seeds, ensemble, input pipelines, inference, strategies (~30 min)"
-	@echo "make bench-long  the best preset, once (~30 min)"
+	@echo "make bench-long  the best preset, once (~40 min)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
 
@@ -77,7 +77,7 @@ bench: setup
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/summary.py
 
-# The long trainings, run once and recorded (about 30 minutes per best model here).
+# The long trainings, run once and recorded (about 40 minutes per best model here).
 bench-long: setup
 	$(BIN)/python benchmarks/seed_accuracy.py --preset best --seeds 1
 	$(BIN)/python benchmarks/summary.py
