@@ -15,6 +15,7 @@ Writes benchmarks/results/inference.json and inference.md.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -88,7 +89,7 @@ def cold_start(path: Path, image: Path, repeats: int = 5) -> dict:
             raise SystemExit(f"digitrec predict failed on {path}")
         walls.append(float(wall))
         peaks.append(int(peak) / 1024)  # KiB on Linux
-    return {"cold_start_s": statistics.median(walls), "peak_memory_mib": statistics.median(peaks), "answer": eval(answer)}
+    return {"cold_start_s": statistics.median(walls), "peak_memory_mib": statistics.median(peaks), "answer": ast.literal_eval(answer)}
 
 
 def main() -> None:

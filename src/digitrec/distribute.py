@@ -74,7 +74,7 @@ def read_tf_config() -> dict[str, Any]:
     if not text:
         raise DigitrecError("--strategy multiworker needs TF_CONFIG, the cluster and this worker's place in it, e.g. "
                             "TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
-                            "\"task\": {\"type\": \"worker\", \"index\": 0}}' (README: Training on several machines)")
+                            "\"task\": {\"type\": \"worker\", \"index\": 0}}' (README: Several devices or machines)")
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]

@@ -254,7 +254,7 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     progress_file = run_dir / "progress.json"
     resuming = checkpoints.is_dir() and (not chief or (run_dir / "config.json").is_file())
     if chief:
-        resuming = _prepare_run_dir(run_dir, config, resuming)
+        _prepare_run_dir(run_dir, config, resuming)
 
     from .models import build_model
 
@@ -365,24 +365,22 @@ def _run_metadata(command: str | None, name: str, model, dataset, metrics: dict[
     }
 
 
-def _prepare_run_dir(run_dir: Path, config: TrainConfig, resuming: bool) -> bool:
-    """Check that `run_dir` can take this run, create it and save the config; return whether the
-    run resumes an unfinished one."""
+def _prepare_run_dir(run_dir: Path, config: TrainConfig, resuming: bool) -> None:
+    """Check that `run_dir` can take this run (new, or the unfinished run of the same config when
+    `resuming`), create it and save the config."""
+    if (run_dir / "metadata.json").is_file():
+        raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
     if resuming:
         from .config import load_config
 
-        saved = load_config(run_dir / "config.json")
-        if saved != config:
+        if load_config(run_dir / "config.json") != config:
             raise DigitrecError(f"{run_dir} holds an unfinished run with other settings; resume it with "
                                 f"`digitrec train --resume {run_dir}`, or train into a new --run-dir")
-    elif (run_dir / "metadata.json").is_file():
-        raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DigitrecError(f"cannot create run folder {run_dir}: {exc.strerror or exc}") from None
     save_config(config, run_dir / "config.json")
-    return resuming
 
 
 def _checkpoint_epoch(checkpoints: Path, progress: dict) -> int:
@@ -470,14 +468,12 @@ def train_ensemble(config: TrainConfig, members: int, run_dir: str | Path | None
     run_dir = Path(run_dir)
     plan = {"members": members, "seeds": [config.seed + i for i in range(members)]}
     plan_file = run_dir / "ensemble.json"
-    if plan_file.is_file():
-        if store.read_json(plan_file) != plan or _config_differs(run_dir, config):
-            raise DigitrecError(f"{run_dir} holds another ensemble; choose a new --run-dir")
-        if (run_dir / "metadata.json").is_file():
-            raise DigitrecError(f"{run_dir} already holds a finished run; choose a new --run-dir")
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    resuming = plan_file.is_file()
+    if resuming and store.read_json(plan_file) != plan:
+        raise DigitrecError(f"{run_dir} holds another ensemble; choose a new --run-dir")
+    if not resuming and run_dir.exists() and any(run_dir.iterdir()):
         raise DigitrecError(f"{run_dir} is not empty; choose a new --run-dir")
-    _prepare_run_dir(run_dir, config, resuming=False)
+    _prepare_run_dir(run_dir, config, resuming)
     store.write_json(plan_file, plan)
 
     results = []
@@ -511,8 +507,3 @@ def train_ensemble(config: TrainConfig, members: int, run_dir: str | Path | None
     store.mark_latest(run_dir)
     return RunResult(run_dir, metrics, {}, train_seconds, metadata)
 
-
-def _config_differs(run_dir: Path, config: TrainConfig) -> bool:
-    from .config import load_config
-
-    return load_config(run_dir / "config.json") != config
