@@ -241,3 +241,23 @@ def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert json.loads(lines[0])["digit"] == 7
     assert lines[-1] == "False 0" and proc.stderr == ""
+
+
+def test_the_litert_model_answers_from_many_threads_at_once(mnist):
+    """The web service calls the model from a thread pool: one interpreter, many threads. Batch
+    sizes alternate, so an unguarded call would resize the tensors under another's feet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import need
+    from digitrec.export import TFLiteModel
+    from digitrec.store import PRETRAINED
+
+    need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
+    model = TFLiteModel(PRETRAINED.with_suffix(".tflite"))
+    x = mnist.x_test[:24].astype(np.float32) / 255.0
+    batches = [x[i:i + (1 + i % 3)] for i in range(0, 20)]
+    expected = [model.predict(b) for b in batches]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(5):
+            got = list(pool.map(model.predict, batches))
+            assert all(np.allclose(g, e, atol=1e-6) for g, e in zip(got, expected))

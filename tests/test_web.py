@@ -147,6 +147,30 @@ def test_a_real_server_on_loopback(good_run):
         assert server.alive()
 
 
+def test_a_real_server_with_the_shipped_litert_model_under_concurrent_uploads():
+    """What a new user serves: the shipped LiteRT model, many requests at once (its interpreter
+    is shared by the server's threads; unguarded, concurrent uploads got 400s and resets)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digitrec.store import PRETRAINED
+
+    lite = PRETRAINED.with_suffix(".tflite")
+    need(lite.is_file(), "the shipped LiteRT model (make pretrained)")
+    uploads = [multipart([(f"{d}.png", "image/png", png(draw_digit(d, size=(200 + 20 * k, 260))))])
+               for k in range(3) for d in ("1", "7", "0")]
+
+    def post(i):
+        body, ctype = uploads[i % len(uploads)]
+        request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())["digit"]
+
+    with Server("--model", str(lite)) as server, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(64)))
+        assert server.alive()
+    assert answers == [(200, int("170"[i % 3])) for i in range(64)]
+
+
 def test_serve_refuses_bad_options_in_one_line(tmp_path):
     proc = run_cli("serve", "--max-batch", "0")
     assert proc.returncode == 1 and "--max-batch must be at least 1" in proc.stderr
@@ -219,7 +243,7 @@ def test_every_connection_gets_tcp_nodelay_even_on_a_socket_bound_as_uvicorn_wor
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
-    from digitrec.web.protocol import NoDelayH11Protocol
+    from digitrec.web.protocol import NoDelayProtocol
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn binds it: proto 0
     listener.bind(("127.0.0.1", 0))
@@ -234,7 +258,7 @@ def test_every_connection_gets_tcp_nodelay_even_on_a_socket_bound_as_uvicorn_wor
     loop = asyncio.new_event_loop()
     try:
         assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        protocol = NoDelayH11Protocol(Config(app=lambda *a: None), ServerState(), {}, _loop=loop)
+        protocol = NoDelayProtocol(Config(app=lambda *a: None), ServerState(), {}, _loop=loop)
         protocol.connection_made(Transport())
         assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert protocol.client == client.getsockname()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +66,22 @@ class TFLiteModel:
         self.output = self.interpreter.get_output_details()[0]
 
         self._shape: tuple | None = None
+        # One interpreter holds one set of tensors: calls from several threads (the web service's
+        # thread pool) must take turns, or one call's tensors are resized under another's feet.
+        self._lock = threading.Lock()
         self.input_shape = (None, *(int(d) for d in self.input["shape"][1:]))
         self.output_shape = (None, int(self.output["shape"][-1]))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, np.float32)
-        if x.shape != self._shape:  # re-plan the tensors only when the batch size changes
-            self.interpreter.resize_tensor_input(self.input["index"], x.shape)
-            self.interpreter.allocate_tensors()
-            self._shape = x.shape
-        self.interpreter.set_tensor(self.input["index"], x)
-        self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self.output["index"]))
+        with self._lock:
+            if x.shape != self._shape:  # re-plan the tensors only when the batch size changes
+                self.interpreter.resize_tensor_input(self.input["index"], x.shape)
+                self.interpreter.allocate_tensors()
+                self._shape = x.shape
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            return np.array(self.interpreter.get_tensor(self.output["index"]))
 
 
 def _saved_model_predict(folder: Path, x: np.ndarray, batch: int = 1000) -> np.ndarray:

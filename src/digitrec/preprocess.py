@@ -42,6 +42,10 @@ WORK_SIZE = 512
 # realistic set: blank pages reach 0.12, pencil starts at 0.30).
 MIN_CONTRAST = 0.18
 
+# Ink pixels at this share of the strongest ink are "strong": a pen stroke is mostly strong, the
+# soft edge of a shadow or of a page corner hardly at all.
+STRONG_INK = 0.6
+
 MNIST_BOX = 20
 MNIST_SIZE = 28
 
@@ -209,7 +213,9 @@ def _block_peak(a: np.ndarray) -> float:
     h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
     if h == 0 or w == 0:
         return float(a.mean()) if a.size else 0.0
-    return float(a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).max())
+    # Four strided sums: several times faster than a mean over a reshaped view's axes.
+    blocks = a[0:h:2, 0:w:2] + a[1:h:2, 0:w:2] + a[0:h:2, 1:w:2] + a[1:h:2, 1:w:2]
+    return float(blocks.max()) / 4.0
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -225,17 +231,27 @@ def _otsu(values: np.ndarray) -> float:
     return float(centers[int(np.argmax(between[:-1]))]) if len(between) > 1 else 0.5
 
 
-def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Ink mask, its labelled pieces (specks dropped), which labels are kept, and the threshold."""
+def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Ink mask, its labelled pieces, which labels are kept (specks and shading dropped), and how
+    many pieces were dropped as shading (they still count as marks on the page)."""
     threshold = max(0.25, _otsu(flat))
     mask = flat > threshold
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     keep = np.ones(count, bool)
+    shading = 0
     if count > 1:
-        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+        index = np.arange(1, count + 1)
+        sizes = ndimage.sum_labels(mask, labels, index=index)
         keep = sizes >= max(4, 0.02 * sizes.max())
+        # Shading is not ink: a piece with hardly any strong pixels, beside pieces that are mostly
+        # strong, is the soft edge of a shadow or a page corner (the background estimate dips
+        # next to anything darker than the paper), however large it is.
+        strong = ndimage.sum_labels(flat > STRONG_INK, labels, index=index) / np.maximum(sizes, 1)
+        if (strong[keep] >= 0.3).any():
+            shading = int((keep & (strong < 0.08)).sum())
+            keep &= strong >= 0.08
         mask = keep[labels - 1] & mask
-    return mask, labels, keep, threshold
+    return mask, labels, keep, shading
 
 
 def main_cluster(mask: np.ndarray) -> np.ndarray:
@@ -328,6 +344,13 @@ def _stroke_width(mask: np.ndarray) -> float:
     return float(2 * np.median(ridge)) if ridge.size else 1.0
 
 
+def _rough_stroke_width(mask: np.ndarray) -> float:
+    """A quick lower estimate of the stroke width: twice the area over the edge's length (a
+    stroke w wide and L long has w*L pixels and about 2L edge pixels)."""
+    edge = mask & ~ndimage.binary_erosion(mask)
+    return 2.0 * float(mask.sum()) / max(1.0, float(edge.sum()))
+
+
 def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Crop `soft` to the ink in `mask`, fit it into 20x20 keeping the aspect, centre by mass in 28x28."""
     if not mask.any():
@@ -342,7 +365,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     scale = MNIST_BOX / max(h, w)
     # MNIST strokes are about 2-3 px wide after the fit; thicken thinner ones before shrinking so
     # that a fine pen in a large photo does not fade away.
-    width_after = _stroke_width(crop_mask) * scale
+    width_after = _stroke_width(crop_mask) * scale if scale < 1.0 and _rough_stroke_width(crop_mask) * scale < 3.0 else 3.0
     if width_after < 2.0 and scale < 1.0:
         grow = int(round((2.0 - width_after) / scale / 2))
         if grow >= 1:
@@ -393,10 +416,10 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     flat, contrast = _remove_background(ink)
     if keep_steps:
         steps["background_removed"] = flat.copy()
-    mask, labels, keep, _ = _label_ink(flat)
+    mask, labels, keep, shading = _label_ink(flat)
     if keep_steps:
         steps["ink_mask"] = mask.astype(np.float32)
-    return flat, mask, (labels, np.flatnonzero(keep) + 1), inverted, contrast, steps
+    return flat, mask, (labels, np.flatnonzero(keep) + 1, shading), inverted, contrast, steps
 
 
 def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS
@@ -413,8 +436,9 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
     Raises:
       ImageError: the input is not a readable image.
     """
-    flat, mask, (labels, ids), inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
+    flat, mask, (labels, ids, shading), inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
     digit, components, pieces = _main_cluster(mask, labels, ids)
+    components += shading
     array = fit_to_mnist(flat, digit)
     if not return_steps:
         return array

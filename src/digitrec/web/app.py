@@ -316,7 +316,7 @@ def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, l
     try:
         import uvicorn
 
-        from .protocol import NoDelayH11Protocol
+        from .protocol import NoDelayProtocol
     except ImportError:
         raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)") from None
     limits = limits or Limits()
@@ -330,9 +330,9 @@ def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, l
                                                    "limits": limits.__dict__})
         print(f"digitrec serve: http://{host}:{port}/  ({workers} workers; API docs at /docs)", flush=True)
         uvicorn.run("digitrec.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, http=NoDelayH11Protocol)
+                    log_level=log_level, access_log=False, http=NoDelayProtocol)
         return 0
     app = create_app(model=model, limits=limits, runs_root=runs_root)
     print(f"digitrec serve: http://{host}:{port}/  (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, http=NoDelayH11Protocol)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, http=NoDelayProtocol)
     return 0

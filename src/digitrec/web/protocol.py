@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol with TCP_NODELAY set on every connection.
+"""uvicorn's HTTP/1.1 protocol with TCP_NODELAY set on every connection, on the fastest parser here.
 
 With `--workers N`, uvicorn binds the listening socket itself (`socket.socket(family)`, protocol
 number 0), and asyncio only disables Nagle's algorithm on sockets whose protocol number is TCP's,
@@ -6,21 +6,35 @@ so the workers' connections kept Nagle on: a response written in two parts (head
 waited for the client's delayed ACK, about 40 ms, on every request after the first one of a
 keep-alive connection (measured: 44 ms per GET /health with 2 workers, 0.5 ms with 1). Setting
 TCP_NODELAY when each connection is made removes that wait.
+
+The parser: httptools (C, llhttp) when it is installed (the `[web]` extra installs it), else h11
+(pure Python, several times slower per request).
 """
 
 from __future__ import annotations
 
 import socket
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
+
+    PARSER = "httptools"
+except ImportError:  # httptools is not installed: uvicorn's pure-Python parser
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
+
+    PARSER = "h11"
 
 
-class NoDelayH11Protocol(H11Protocol):
+def set_nodelay(transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # not a TCP socket after all: nothing to tune
+            pass
+
+
+class NoDelayProtocol(_Base):
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # not a TCP socket after all: nothing to tune
-                pass
+        set_nodelay(transport)
         super().connection_made(transport)
