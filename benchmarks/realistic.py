@@ -31,6 +31,10 @@ FONT_DIRS = ("/usr/share/fonts/truetype/fifthhorseman", "/usr/share/fonts/truety
 # Debian packages that provide them (the Makefile's bench target installs these).
 FONT_PACKAGES = ("fonts-humor-sans", "fonts-dkg-handwriting", "fonts-breip", "fonts-femkeklaver",
                  "fonts-comic-neue", "fonts-bwht")
+# Outline fonts draw each stroke as two thin contours with nothing between them: hollow digits
+# that no pen writes. Their digits are their own kind ("outline_font"), reported beside the
+# handwriting fonts rather than in them (they still lend their letters to the non-digits).
+OUTLINE_FONTS = ("femkeklaver",)
 # Letters that no reasonable reader would take for a digit (no O, I, l, S, Z, B, G, q, g, b…).
 LETTERS = "AEFHKMNPRWXYkmwx"
 
@@ -300,7 +304,9 @@ def make_set(x_test: np.ndarray, y_test: np.ndarray, per_kind: int = 50, seed: i
     font_list = fonts()
     if font_list:
         for k in range(per_kind * 2):
-            samples.append(font_sample(str(k % 10), font_list[k % len(font_list)], rng))
+            path = font_list[k % len(font_list)]
+            kind = "outline_font" if any(name in Path(path).stem for name in OUTLINE_FONTS) else "font"
+            samples.append(font_sample(str(k % 10), path, rng, kind=kind))
     for _ in range(numbers):
         n = int(rng.integers(2, 6))
         idx = rng.choice(len(x), n, replace=False)

@@ -2,7 +2,8 @@
 
 Builds the set of benchmarks/realistic.py from MNIST *test* digits and handwriting fonts, runs the
 Predictor on the encoded files exactly as `digitrec predict` reads them, and reports:
-accuracy per kind of digit image (a "no digit" answer counts as wrong), fonts, whole numbers read
+accuracy per kind of digit image (a "no digit" answer counts as wrong), handwriting fonts (the
+outline font on its own: see realistic.OUTLINE_FONTS), whole numbers read
 exactly, non-digits answered "no digit", real digits wrongly answered "no digit", a sweep of the
 confidence threshold, and the plain-resize baseline. Writes benchmarks/results/realistic.json/.md.
 
@@ -89,7 +90,7 @@ def main() -> int:
                 entry["plain_resize_accuracy"] = sum(r["naive"] == r["label"] for r in rs) / n
             table[kind] = entry
 
-    digit_rows = [r for r in rows if r["kind"] in DIGIT_KINDS or r["kind"] == "font"]
+    digit_rows = [r for r in rows if r["kind"] in DIGIT_KINDS or r["kind"] in ("font", "outline_font")]
     mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
     non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
     sweep = []
@@ -105,6 +106,7 @@ def main() -> int:
     summary = {
         "mnist_photos_accuracy": sum(r["answer"] == r["label"] for r in mnist_rows) / len(mnist_rows),
         "fonts_accuracy": table.get("font", {}).get("accuracy"),
+        "outline_font_accuracy": table.get("outline_font", {}).get("accuracy"),
         "numbers_exact": table.get("number", {}).get("accuracy"),
         "non_digits_answered_no_digit": sum(r["answer"] is None for r in non_rows) / max(1, len(non_rows)),
         "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),

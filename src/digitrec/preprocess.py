@@ -220,7 +220,9 @@ def _block_peak(a: np.ndarray) -> float:
 
 def _otsu(values: np.ndarray) -> float:
     bins = 64
-    hist = np.bincount(np.minimum((values.ravel() * bins).astype(np.int64), bins - 1), minlength=bins)
+    index = (values.ravel() * np.float32(bins)).astype(np.uint8)  # values are in [0, 1]
+    np.minimum(index, bins - 1, out=index)
+    hist = np.bincount(index, minlength=bins)
     centers = (np.arange(bins) + 0.5) / bins
     weight = np.cumsum(hist)
     total = weight[-1]
