@@ -27,7 +27,7 @@ from .. import DigitrecError, __version__, preprocess
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.concurrency import run_in_threadpool
+    import anyio
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
 except ImportError:  # pragma: no cover - exercised only without the extra
@@ -146,6 +146,9 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
     predictor.max_pixels = limits.max_pixels
     predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))  # compile the fast path before serving
     started = time.time()
+    # Preprocessing is Python and numpy under one interpreter lock: more threads than cores only
+    # take turns slower. Requests beyond this many wait in line instead.
+    threads = anyio.CapacityLimiter(int(os.environ.get("DIGITREC_SERVE_THREADS") or 0) or os.cpu_count() or 1)
 
     app = FastAPI(title="digitrec", version=__version__,
                   description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
@@ -217,7 +220,7 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
 
     async def _run(fn, *args):
         try:
-            return await run_in_threadpool(fn, *args)
+            return await anyio.to_thread.run_sync(fn, *args, limiter=threads)
         except preprocess.ImageError as exc:
             raise HTTPException(422, str(exc)) from None
         except DigitrecError as exc:
