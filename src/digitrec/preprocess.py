@@ -367,7 +367,9 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     scale = MNIST_BOX / max(h, w)
     # MNIST strokes are about 2-3 px wide after the fit; thicken thinner ones before shrinking so
     # that a fine pen in a large photo does not fade away.
-    width_after = _stroke_width(crop_mask) * scale if scale < 1.0 and _rough_stroke_width(crop_mask) * scale < 3.0 else 3.0
+    # (The exact width needs a distance transform; skip it when a quick estimate is clearly wide.)
+    thin = scale < 1.0 and _rough_stroke_width(crop_mask) * scale < 3.0
+    width_after = _stroke_width(crop_mask) * scale if thin else 3.0
     if width_after < 2.0 and scale < 1.0:
         grow = int(round((2.0 - width_after) / scale / 2))
         if grow >= 1:

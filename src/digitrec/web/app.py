@@ -26,8 +26,8 @@ import numpy as np
 from .. import DigitrecError, __version__, preprocess
 
 try:  # the [web] extra; create_app says how to install it when it is missing
-    from fastapi import FastAPI, HTTPException, Request
     import anyio
+    from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
 except ImportError:  # pragma: no cover - exercised only without the extra
