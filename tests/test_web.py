@@ -223,6 +223,21 @@ def test_export_savedmodel_and_tflite_agree_with_keras(tiny_run, tmp_path):
     assert served.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0).shape == (2, 10)
 
 
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+def test_quantized_litert_exports_are_smaller_and_agree_with_keras(good_run, tmp_path, quantize):
+    from digitrec.export import export_model
+
+    plain = export_model(good_run.run_dir, "tflite", out=tmp_path / "float", check=False)["exports"]["tflite"]
+    report = export_model(good_run.run_dir, "tflite", out=tmp_path / quantize, limit_test=300, quantize=quantize)
+    item = report["exports"]["tflite"]
+    assert item["quantize"] == quantize and item["bytes"] < 0.4 * plain["bytes"]  # int8 weights: about a quarter
+    assert item["checked"] == 300 and item["agreement"] >= 0.98
+    lite = Predictor(item["path"])  # float32 in and out, as every front end expects
+    assert lite.backend == "litert" and lite.predict_image(draw_digit("7")).digit == 7
+    proc = run_cli("export", "--model", str(good_run.run_dir), "--quantize", "int4")
+    assert proc.returncode != 0 and "--quantize" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_several_workers_serve_the_same_model(good_run):
     with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
         body, ctype = multipart([("one.png", "image/png", png(draw_digit("1", size=(200, 260))))])

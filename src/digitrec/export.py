@@ -22,6 +22,10 @@ from . import DigitrecError, data, store
 from ._tf import tensorflow
 
 FORMATS = ("savedmodel", "tflite")
+# LiteRT quantization: none (float32), dynamic (int8 weights, activations quantized on the fly;
+# a quarter of the size), int8 (weights and activations, calibrated on training images). The
+# inputs and outputs stay float32 either way, so every front end reads them alike.
+QUANTIZATIONS = ("none", "dynamic", "int8")
 
 
 def _export_savedmodel(model, folder: Path) -> None:
@@ -39,9 +43,16 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def tflite_bytes(saved_model_dir: str | Path) -> bytes:
+def tflite_bytes(saved_model_dir: str | Path, quantize: str = "none", calibration: np.ndarray | None = None) -> bytes:
+    """The SavedModel as a LiteRT flatbuffer; `calibration` (images like the inputs) for int8."""
     tf = tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "int8":
+        if calibration is None or not len(calibration):
+            raise DigitrecError("int8 quantization needs calibration images")
+        converter.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
     return converter.convert()
 
 
@@ -95,8 +106,8 @@ def _saved_model_predict(folder: Path, x: np.ndarray, batch: int = 1000) -> np.n
 
 
 def export_model(target: str | Path | None = None, fmt: str = "all", out: str | Path | None = None,
-                 runs_root: str | Path | None = None, check: bool = True, limit_test: int | None = None
-                 ) -> dict[str, Any]:
+                 runs_root: str | Path | None = None, check: bool = True, limit_test: int | None = None,
+                 quantize: str = "none") -> dict[str, Any]:
     """Export the model as `fmt` (savedmodel, tflite or all) into `out`; return what was written.
 
     Args:
@@ -105,10 +116,13 @@ def export_model(target: str | Path | None = None, fmt: str = "all", out: str | 
       out: the folder (default: `<run folder>/export`, or ./export for a loose model file).
       check: compare each export's answers with the Keras model's on the test set.
       limit_test: check on the first N test images only.
+      quantize: the LiteRT file's quantization (QUANTIZATIONS); int8 calibrates on 500 training images.
     """
     formats = FORMATS if fmt == "all" else (fmt,)
     if any(f not in FORMATS for f in formats):
         raise DigitrecError(f"unknown export format {fmt!r}; choose savedmodel, tflite or all")
+    if quantize not in QUANTIZATIONS:
+        raise DigitrecError(f"unknown quantization {quantize!r}; choose {', '.join(QUANTIZATIONS)}")
     path = store.find_model_file(target, runs_root)
     model = store.load_model(path)
     folder = path if path.is_dir() else path.parent
@@ -119,10 +133,12 @@ def export_model(target: str | Path | None = None, fmt: str = "all", out: str | 
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out) as tmp:
         staged = Path(tmp) / "savedmodel"
         _export_savedmodel(model, staged)
-        tflite = tflite_bytes(staged) if "tflite" in formats else None
+        meta = store.read_json(folder / "metadata.json") if (folder / "metadata.json").is_file() else {}
+        dataset = (data.load_dataset(meta.get("dataset", {}).get("name", "mnist"))
+                   if check or quantize == "int8" else None)
+        calibration = data.scale_images(dataset.x_train[:500]) if quantize == "int8" else None
+        tflite = tflite_bytes(staged, quantize, calibration) if "tflite" in formats else None
         if check:
-            meta = store.read_json(folder / "metadata.json") if (folder / "metadata.json").is_file() else {}
-            dataset = data.load_dataset(meta.get("dataset", {}).get("name", "mnist"))
             x = data.scale_images(dataset.x_test[:limit_test])
             reference = np.asarray(model.predict(x, batch_size=1000, verbose=0)).argmax(axis=1)
         if "savedmodel" in formats:
@@ -136,7 +152,7 @@ def export_model(target: str | Path | None = None, fmt: str = "all", out: str | 
             report["exports"]["savedmodel"] = item
         if tflite is not None:
             target_file = store.write_bytes(out / "model.tflite", tflite)
-            item = {"path": str(target_file), "bytes": len(tflite)}
+            item = {"path": str(target_file), "bytes": len(tflite), "quantize": quantize}
             if check:
                 lite = TFLiteModel(tflite)
                 probs = np.concatenate([lite.predict(x[i:i + 1000]) for i in range(0, len(x), 1000)])
