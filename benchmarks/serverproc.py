@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -20,8 +21,11 @@ class Server:
     def __init__(self, *args: str, timeout: float = 120.0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The server's output goes to a file, not a pipe: nobody reads a pipe while the server
+        # runs, and a full one (a few dozen tracebacks) would block the server mid-request.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen([sys.executable, "-m", "digitrec.cli", "serve", "--port", str(self.port), *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                        stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -31,7 +35,7 @@ class Server:
             except OSError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"digitrec serve exited: {self.process.stderr.read()[-2000:]}")
+                raise RuntimeError(f"digitrec serve exited: {self.output()[-2000:]}")
             if time.monotonic() > deadline:
                 self.close()
                 raise TimeoutError("digitrec serve did not answer /health")
@@ -39,6 +43,11 @@ class Server:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def output(self) -> str:
+        """What the server has printed so far (stdout and stderr)."""
+        self.log.seek(0)
+        return self.log.read()
 
     def close(self) -> str:
         if self.process.poll() is None:
@@ -48,7 +57,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        return self.process.stderr.read() if self.process.stderr else ""
+        if self.log.closed:  # closed already
+            return ""
+        text = self.output()
+        self.log.close()
+        return text
 
     def __enter__(self):
         return self
