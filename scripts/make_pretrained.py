@@ -52,10 +52,12 @@ def realistic_figures() -> dict:
 
 
 def main() -> int:
+    from digitrec.config import QUANTIZATIONS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-run", type=Path, help="a run folder made by the command above")
     parser.add_argument("--litert-only", action="store_true", help="only re-export the shipped model.keras to LiteRT")
-    parser.add_argument("--quantize", choices=("none", "dynamic", "int8"), default=QUANTIZE,
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=QUANTIZE,
                         help=f"the LiteRT file's quantization (default: {QUANTIZE})")
     args = parser.parse_args()
 

@@ -84,6 +84,10 @@ class TrainConfig:
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
 LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 STRATEGIES = ("default", "mirrored", "multiworker")
+# LiteRT quantization (`digitrec export --quantize`): none (float32), dynamic (int8 weights,
+# activations quantized on the fly; a quarter of the size), int8 (weights and activations,
+# calibrated on training images). Inputs and outputs stay float32 either way.
+QUANTIZATIONS = ("none", "dynamic", "int8")
 
 # The classic tutorial CNN: Conv32-Conv64-MaxPool-Dropout-Dense128-Dropout-softmax, Adam, 5 epochs.
 # Batch 64 and a cosine learning-rate decay are the two changes from the tutorial's batch 128 at a

@@ -19,13 +19,10 @@ from typing import Any
 import numpy as np
 
 from . import DigitrecError, data, store
+from .config import QUANTIZATIONS
 from ._tf import tensorflow
 
 FORMATS = ("savedmodel", "tflite")
-# LiteRT quantization: none (float32), dynamic (int8 weights, activations quantized on the fly;
-# a quarter of the size), int8 (weights and activations, calibrated on training images). The
-# inputs and outputs stay float32 either way, so every front end reads them alike.
-QUANTIZATIONS = ("none", "dynamic", "int8")
 
 
 def _export_savedmodel(model, folder: Path) -> None:
