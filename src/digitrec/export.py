@@ -131,9 +131,9 @@ def export_model(target: str | Path | None = None, fmt: str = "all", out: str | 
         staged = Path(tmp) / "savedmodel"
         _export_savedmodel(model, staged)
         meta = store.read_json(folder / "metadata.json") if (folder / "metadata.json").is_file() else {}
-        dataset = (data.load_dataset(meta.get("dataset", {}).get("name", "mnist"))
-                   if check or quantize == "int8" else None)
-        calibration = data.scale_images(dataset.x_train[:500]) if quantize == "int8" else None
+        calibrate = quantize == "int8" and "tflite" in formats
+        dataset = data.load_dataset(meta.get("dataset", {}).get("name", "mnist")) if check or calibrate else None
+        calibration = data.scale_images(dataset.x_train[:500]) if calibrate else None
         tflite = tflite_bytes(staged, quantize, calibration) if "tflite" in formats else None
         if check:
             x = data.scale_images(dataset.x_test[:limit_test])
