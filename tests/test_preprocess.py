@@ -280,3 +280,55 @@ def test_the_soft_edge_beside_a_photo_corner_is_not_the_digit(angle):
     plain = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=230).filter(ImageFilter.GaussianBlur(1))
     # The same 7 (its shaded end fainter); the band instead gave a correlation under 0.1.
     assert _corr(to_mnist_array(photo), to_mnist_array(plain)) > 0.6
+
+
+def test_a_straight_thin_one_is_thickened_like_any_stroke():
+    """A ruler-straight 1 fills its own box, so there is no edge inside the box to measure the
+    stroke from: it was read as 60 pixels wide and left hair-thin in the 28x28 image."""
+    page = Image.new("L", (400, 400), 235)
+    page.paste(0, (200, 50, 203, 350))  # 3 pixels wide, 300 tall
+    a = to_mnist_array(page)
+    assert preprocess._stroke_width(np.ones((300, 3), bool)) == 3.0
+    assert (a.max(axis=0) > 0.5).sum() >= 2  # at least two columns of ink, as MNIST's 1s have
+    assert (a.max(axis=1) > 0.5).sum() >= 19  # and the full height of the 20x20 box
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_size():
+    photo = Image.new("L", (2400, 1800), 230)
+    photo.paste(draw_digit("4", size=(1200, 900), width=60, paper=230, ink=30), (600, 450))
+    data = io.BytesIO()
+    photo.convert("RGB").save(data, "JPEG", quality=90)
+    jpeg = data.getvalue()
+    assert preprocess.load_image(jpeg).size == (2400, 1800)  # whole, unless asked
+    assert preprocess.load_image(jpeg, draft=preprocess.WORK_SIZE).size == (600, 450)  # a quarter: >= 512
+    png = io.BytesIO()
+    photo.save(png, "PNG")
+    assert preprocess.load_image(png.getvalue(), draft=preprocess.WORK_SIZE).size == (2400, 1800)  # PNGs cannot
+    assert _corr(to_mnist_array(jpeg), to_mnist_array(photo)) > 0.95
+
+
+def _exact_stroke_width(mask: np.ndarray) -> float:
+    """The stroke width by brute force: squared distances to the nearest background pixel."""
+    zy, zx = np.nonzero(~mask)
+    yy, xx = np.nonzero(mask)
+    squared = np.zeros(mask.shape)
+    squared[yy, xx] = ((yy[:, None] - zy[None]) ** 2 + (xx[:, None] - zx[None]) ** 2).min(axis=1)
+    pad = np.pad(squared, 1, constant_values=-1)
+    around = np.max([pad[1 + dy:pad.shape[0] - 1 + dy, 1 + dx:pad.shape[1] - 1 + dx]
+                     for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    return float(2 * np.median(np.sqrt(squared[(squared >= around) & mask])))
+
+
+def test_the_stroke_width_is_exact_and_the_same_every_time():
+    """OpenCV's exact distance transform varies in its last bits from call to call
+    (opencv/opencv#24082), enough to change which pixels tie for the stroke's ridge: the width
+    that decides the thickening must be the exact one, every time."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        image = Image.new("L", (90, 90), 0)
+        ImageDraw.Draw(image).line([tuple(rng.integers(5, 85, 2).tolist()) for _ in range(4)], fill=255,
+                                   width=int(rng.integers(4, 14)), joint="curve")
+        mask = np.asarray(image) > 0
+        assert preprocess._stroke_width(mask) == _exact_stroke_width(mask)

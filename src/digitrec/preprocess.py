@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from scipy import ndimage
 
 from . import DigitrecError
 
@@ -70,10 +70,13 @@ class Preprocessed:
 
 # ---------------------------------------------------------------- reading
 
-def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | None = None) -> Image.Image:
     """Open any supported input as a decoded PIL image, with one clear error when it cannot be.
 
     Images of more than `max_pixels` pixels are refused from their header, before decoding.
+    With `draft`, a JPEG at least twice that size on its longer side is decoded at a half, a
+    quarter or an eighth of its size (libjpeg scales while decoding, several times faster than
+    decoding it whole), never below `draft` pixels on that side.
     """
     if isinstance(source, Image.Image):
         if source.width * source.height > max_pixels:
@@ -95,6 +98,9 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             if image.width * image.height > max_pixels:
                 raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large (limit {max_pixels:,})")
             image.seek(0)  # the first frame of a GIF/TIFF/WebP animation
+            longer = max(image.size)
+            if draft and image.format == "JPEG" and longer >= 2 * draft:
+                image.draft(image.mode, (-(-image.width * draft // longer), -(-image.height * draft // longer)))
             image.load()
             image = ImageOps.exif_transpose(image) or image  # phone photos carry their rotation in EXIF
             return image.copy()
@@ -147,6 +153,85 @@ def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return gray, alpha
 
 
+# ---------------------------------------------------------------- image primitives (OpenCV)
+# OpenCV does the pixel work: each call is a few microseconds of overhead where scipy.ndimage
+# and Pillow round trips cost tens, and the web service spends most of its time here.
+
+_SQUARE = np.ones((3, 3), np.uint8)  # 8-connected neighbourhood
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-connected
+
+
+def _u8(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask as the contiguous 0/1 uint8 image OpenCV takes."""
+    return np.ascontiguousarray(mask).view(np.uint8)
+
+
+def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a float32 image: the mean over each target pixel's area when shrinking, bilinear
+    when enlarging."""
+    shrinking = width <= a.shape[1] and height <= a.shape[0]
+    if shrinking:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(a, dtype=np.float32)).resize((width, height), Image.Resampling.BOX), np.float32)
+    return cv2.resize(np.ascontiguousarray(a, dtype=np.float32), (width, height),
+                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _opening(a: np.ndarray, size: int) -> np.ndarray:
+    """Grey opening with a size x size square (the image's own pixels at the border). An even
+    square has no centre: the dilation uses the mirrored window, so nothing shifts."""
+    kernel = np.ones((size, size), np.uint8)
+    back = size - 1 - size // 2
+    return cv2.dilate(cv2.erode(a, kernel), kernel, anchor=(back, back))
+
+
+@dataclass
+class _Pieces:
+    """The connected pieces of a mask: `labels` numbers them 1..count (0 is the background);
+    `stats` has one row per piece: x, y, width, height, area."""
+
+    labels: np.ndarray
+    count: int
+    stats: np.ndarray
+
+    @classmethod
+    def of(cls, mask: np.ndarray, connectivity: int = 8, boxes: bool = True) -> "_Pieces":
+        """Label the pieces of `mask` (8- or 4-connected); without `boxes`, only their sizes."""
+        image = _u8(mask)
+        n, labels = cv2.connectedComponents(image, connectivity=connectivity, ltype=cv2.CV_32S)
+        stats = np.zeros((n - 1, 5), np.int64)
+        if n > 1 and not boxes:
+            stats[:, 4] = np.bincount(labels.ravel(), minlength=n)[1:]
+        elif n > 1:
+            # OpenCV's own statistics take several times longer than the labelling: take the
+            # boxes and areas from the labelled pixels, sorted by label.
+            xy = cv2.findNonZero(image).reshape(-1, 2)
+            ids = labels[xy[:, 1], xy[:, 0]]
+            order = np.argsort(ids, kind="stable")
+            xs, ys = xy[order, 0], xy[order, 1]
+            area = np.bincount(ids, minlength=n)[1:]
+            starts = np.concatenate(([0], np.cumsum(area)[:-1]))
+            top, left = np.minimum.reduceat(ys, starts), np.minimum.reduceat(xs, starts)
+            stats[:, 0], stats[:, 1] = left, top
+            stats[:, 2] = np.maximum.reduceat(xs, starts) + 1 - left
+            stats[:, 3] = np.maximum.reduceat(ys, starts) + 1 - top
+            stats[:, 4] = area
+        return cls(labels, n - 1, stats)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return self.stats[:, cv2.CC_STAT_AREA]
+
+    def box(self, label: int) -> tuple[slice, slice]:
+        x, y, w, h = self.stats[label - 1, :4]
+        return slice(int(y), int(y + h)), slice(int(x), int(x + w))
+
+    def select(self, ids) -> np.ndarray:
+        """The mask of the pieces with these labels."""
+        chosen = np.zeros(self.count + 1, bool)
+        chosen[np.asarray(ids, dtype=np.int64)] = True
+        return chosen[self.labels]
+
+
 # ---------------------------------------------------------------- the pipeline
 
 def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -164,8 +249,7 @@ def _shrink(gray: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     scale = size / max(h, w)
     if scale >= 1.0:
         return gray
-    small = Image.fromarray(gray).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32)
+    return _resize(gray, max(1, round(w * scale)), max(1, round(h * scale)))
 
 
 def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -191,15 +275,13 @@ def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
     # wider than any stroke (so even a thick marker digit is not hollowed out), and fine enough
     # for light that changes across the page.
     scale = 64 / max(h, w)
-    small = ink if scale >= 1 else np.asarray(
-        Image.fromarray(ink).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX),
-        dtype=np.float32)
+    small = ink if scale >= 1 else _resize(ink, max(1, round(w * scale)), max(1, round(h * scale)))
     size = max(3, max(small.shape) // 3)
-    background = ndimage.uniform_filter(ndimage.grey_opening(small, size=(size, size)), size=max(3, size // 2))
+    blur = max(3, size // 2)
+    background = cv2.blur(_opening(small, size), (blur, blur), borderType=cv2.BORDER_REFLECT)
     if background.shape != ink.shape:
-        background = np.asarray(Image.fromarray(background.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR),
-                                dtype=np.float32)
-    flat = np.clip(ink - background, 0.0, None)
+        background = _resize(background, w, h)
+    flat = np.maximum(ink - background, 0.0)
     # The ink's strength: the brightest 2x2 block, so one hot pixel does not count. (A percentile
     # would miss a small digit in a big frame, whose ink is under 0.1 % of the pixels.)
     peak = _block_peak(flat)
@@ -220,9 +302,10 @@ def _block_peak(a: np.ndarray) -> float:
 
 def _otsu(values: np.ndarray) -> float:
     bins = 64
-    index = (values.ravel() * np.float32(bins)).astype(np.uint8)  # values are in [0, 1]
+    index = (values * np.float32(bins)).astype(np.uint8)  # values are in [0, 1]
     np.minimum(index, bins - 1, out=index)
-    hist = np.bincount(index, minlength=bins)
+    # OpenCV counts uint8 directly; np.bincount would first widen every pixel to 64 bits.
+    hist = cv2.calcHist([np.ascontiguousarray(index)], [0], None, [bins], [0, bins]).ravel().astype(np.int64)
     centers = (np.arange(bins) + 0.5) / bins
     weight = np.cumsum(hist)
     total = weight[-1]
@@ -233,46 +316,46 @@ def _otsu(values: np.ndarray) -> float:
     return float(centers[int(np.argmax(between[:-1]))]) if len(between) > 1 else 0.5
 
 
-def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Ink mask, its labelled pieces, which labels are kept (specks and shading dropped), and how
-    many pieces were dropped as shading (they still count as marks on the page)."""
+def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, "_Pieces", np.ndarray, int]:
+    """Ink mask, its pieces, which of them are kept (specks and shading dropped), and how many
+    pieces were dropped as shading (they still count as marks on the page)."""
     threshold = max(0.25, _otsu(flat))
     mask = flat > threshold
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    pieces = _Pieces.of(mask)
+    count = pieces.count
     keep = np.ones(count, bool)
     shading = 0
     if count > 1:
-        index = np.arange(1, count + 1)
-        sizes = ndimage.sum_labels(mask, labels, index=index)
+        sizes = pieces.sizes
         keep = sizes >= max(4, 0.02 * sizes.max())
         # Shading is not ink: a piece with hardly any strong pixels, beside pieces that are mostly
         # strong, is the soft edge of a shadow or a page corner (the background estimate dips
         # next to anything darker than the paper), however large it is.
-        strong = ndimage.sum_labels(flat > STRONG_INK, labels, index=index) / np.maximum(sizes, 1)
+        strong = np.bincount(pieces.labels[flat > STRONG_INK], minlength=count + 1)[1:] / np.maximum(sizes, 1)
         if (strong[keep] >= 0.3).any():
             shading = int((keep & (strong < 0.08)).sum())
             keep &= strong >= 0.08
-        mask = keep[labels - 1] & mask
-    return mask, labels, keep, shading
+        mask = pieces.select(np.flatnonzero(keep) + 1)
+    return mask, pieces, keep, shading
 
 
 def main_cluster(mask: np.ndarray) -> np.ndarray:
     """The ink of one digit: the largest piece and the pieces near it (broken strokes), without
     stray marks elsewhere or long thin lines along the border (page edges, shadows)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    return _main_cluster(mask, labels, np.arange(1, count + 1))[0]
+    pieces = _Pieces.of(mask)
+    return _main_cluster(mask, pieces, np.arange(1, pieces.count + 1))[0]
 
 
-def _main_cluster(mask: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
+def _main_cluster(mask: np.ndarray, pieces: "_Pieces", ids: np.ndarray) -> tuple[np.ndarray, int, int]:
     """The digit's ink, the number of pieces of ink in all, and how many of them are the digit's.
 
-    `labels` numbers the pieces of `mask`; `ids` are the labels that are ink (others were specks)."""
+    `pieces` are the connected pieces of `mask`; `ids` are the labels that are ink (others were specks)."""
     count = len(ids)
     if count <= 1:
         return mask, count, count
-    every = ndimage.find_objects(labels)
-    boxes = [every[i - 1] for i in ids]
-    sizes = ndimage.sum_labels(mask, labels, index=ids)
+    labels = pieces.labels
+    boxes = [pieces.box(i) for i in ids]
+    sizes = pieces.sizes[ids - 1]
     h, w = mask.shape
     keep = np.zeros(count, bool)
     edge_like = np.zeros(count, bool)  # long, thin and touching the border: a page edge, or a 1 at the edge
@@ -302,7 +385,7 @@ def _main_cluster(mask: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> tupl
                 chosen.add(i)
                 top, bottom = min(top, rows.start), max(bottom, rows.stop)
                 left, right = min(left, cols.start), max(right, cols.stop)
-    return np.isin(labels, ids[sorted(chosen)]), count, len(chosen)
+    return pieces.select(ids[sorted(chosen)]), count, len(chosen)
 
 
 def _hugs_border(piece: np.ndarray, rows: slice, cols: slice, h: int, w: int) -> bool:
@@ -330,10 +413,10 @@ def count_holes(mask: np.ndarray) -> int:
         return 0
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = np.pad(mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
-    background, count = ndimage.label(~box)
-    if count <= 1:
+    background = _Pieces.of(~box, connectivity=4, boxes=False)
+    if background.count <= 1:
         return 0
-    sizes = ndimage.sum_labels(~box, background, index=np.arange(2, count + 1))  # label 1 is the outside
+    sizes = np.delete(background.sizes, background.labels[0, 0] - 1)  # the piece at the corner is the outside
     return int((sizes >= 0.003 * box.size).sum())
 
 
@@ -341,15 +424,21 @@ def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width in pixels: twice the median distance from the stroke's middle to its edge."""
     if not mask.any():
         return 0.0
-    distance = ndimage.distance_transform_edt(mask)
-    ridge = distance[(distance >= ndimage.maximum_filter(distance, size=3)) & mask]
-    return float(2 * np.median(ridge)) if ridge.size else 1.0
+    if mask.all():  # a solid bar fills its own box: as wide as the box's short side
+        return float(min(mask.shape))
+    distance = cv2.distanceTransform(_u8(mask), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # The exact distances are square roots of whole numbers; OpenCV's come with a rounding error
+    # that varies from call to call (opencv/opencv#24082), enough to change which pixels tie
+    # for the ridge. Rounded squares are exact, so the answer is the same every time.
+    squared = np.rint(distance * distance)
+    ridge = squared[(squared >= cv2.dilate(squared, _SQUARE)) & mask]
+    return float(2 * np.median(np.sqrt(ridge.astype(np.float64)))) if ridge.size else 1.0
 
 
 def _rough_stroke_width(mask: np.ndarray) -> float:
     """A quick lower estimate of the stroke width: twice the area over the edge's length (a
     stroke w wide and L long has w*L pixels and about 2L edge pixels)."""
-    edge = mask & ~ndimage.binary_erosion(mask)
+    edge = mask & (cv2.erode(_u8(mask), _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
     return 2.0 * float(mask.sum()) / max(1.0, float(edge.sum()))
 
 
@@ -360,7 +449,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     # The ink and a one-pixel rim of its soft edge (antialiasing), nothing else.
-    near = ndimage.binary_dilation(np.pad(mask[top:bottom, left:right], 1))[1:-1, 1:-1]
+    near = cv2.dilate(_u8(mask[top:bottom, left:right]), _CROSS).view(bool)
     crop = np.where(near, soft[top:bottom, left:right], 0.0)
     crop_mask = mask[top:bottom, left:right]
     h, w = crop.shape
@@ -376,21 +465,20 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
             pad = grow + 1
             padded_soft = np.pad(crop, pad)
             padded_mask = np.pad(crop_mask, pad)
-            crop = ndimage.grey_dilation(padded_soft, footprint=_disk(grow))
-            crop_mask = ndimage.binary_dilation(padded_mask, structure=_disk(grow))
+            crop = cv2.dilate(padded_soft.astype(np.float32), _disk(grow))
+            crop_mask = cv2.dilate(_u8(padded_mask), _disk(grow)).view(bool)
             rows, cols = np.flatnonzero(crop_mask.any(axis=1)), np.flatnonzero(crop_mask.any(axis=0))
             crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
             h, w = crop.shape
             scale = MNIST_BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resample = Image.Resampling.BOX if scale < 1.0 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize((new_w, new_h), resample), dtype=np.float32)
+    small = _resize(crop.astype(np.float32), new_w, new_h)
     small = np.clip(small / max(float(small.max()), 1e-6), 0.0, 1.0)
 
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     top0, left0 = (MNIST_SIZE - new_h) // 2, (MNIST_SIZE - new_w) // 2
     canvas[top0:top0 + new_h, left0:left0 + new_w] = small
-    cy, cx = ndimage.center_of_mass(canvas)
+    cy, cx = _centre_of_mass(canvas)
     dy, dx = int(round(MNIST_SIZE / 2 - 0.5 - cy)), int(round(MNIST_SIZE / 2 - 0.5 - cx))
     # Shift by the centre of mass, but never push ink out of the frame.
     dy = int(np.clip(dy, -top0, MNIST_SIZE - (top0 + new_h)))
@@ -400,7 +488,13 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _disk(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    return x * x + y * y <= radius * radius
+    return (x * x + y * y <= radius * radius).astype(np.uint8)
+
+
+def _centre_of_mass(a: np.ndarray) -> tuple[float, float]:
+    total = float(a.sum())
+    return (float(a.sum(axis=1) @ np.arange(a.shape[0])) / total,
+            float(a.sum(axis=0) @ np.arange(a.shape[1])) / total)
 
 
 def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
@@ -408,7 +502,7 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     """Steps 1-4 shared by single digits and numbers: the flattened ink image, its mask, the
     mask's labelled pieces (labels, and the ids that are ink), the polarity, the contrast, and
     (if asked) the intermediate images."""
-    image = load_image(source, max_pixels)
+    image = load_image(source, max_pixels, draft=WORK_SIZE)
     gray, alpha = to_grayscale(image)
     steps: dict[str, np.ndarray] = {}
     gray = _shrink(_flatten_alpha(gray, alpha))
@@ -420,10 +514,10 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     flat, contrast = _remove_background(ink)
     if keep_steps:
         steps["background_removed"] = flat.copy()
-    mask, labels, keep, shading = _label_ink(flat)
+    mask, pieces, keep, shading = _label_ink(flat)
     if keep_steps:
         steps["ink_mask"] = mask.astype(np.float32)
-    return flat, mask, (labels, np.flatnonzero(keep) + 1, shading), inverted, contrast, steps
+    return flat, mask, (pieces, np.flatnonzero(keep) + 1, shading), inverted, contrast, steps
 
 
 def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS
@@ -440,8 +534,8 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
     Raises:
       ImageError: the input is not a readable image.
     """
-    flat, mask, (labels, ids, shading), inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
-    digit, components, pieces = _main_cluster(mask, labels, ids)
+    flat, mask, (ink_pieces, ids, shading), inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
+    digit, components, pieces = _main_cluster(mask, ink_pieces, ids)
     components += shading
     array = fit_to_mnist(flat, digit)
     if not return_steps:
@@ -453,8 +547,9 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
 
 def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
     """Pieces of ink grouped into digit candidates, left to right, and the row's digit height."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    boxes = ndimage.find_objects(labels)
+    pieces = _Pieces.of(mask)
+    count = pieces.count
+    boxes = [pieces.box(i) for i in range(1, count + 1)]
     heights = np.array([b[0].stop - b[0].start for b in boxes], dtype=np.float64)
     tall = heights[heights >= 0.5 * heights.max()]
     height = float(np.median(tall))
@@ -476,7 +571,7 @@ def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
         merged.append(g)
     # Pieces much shorter or lighter than a digit (a detached bar, a stroke's tail, dots) join
     # their nearest neighbour.
-    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    sizes = pieces.sizes
 
     def ink(g):
         return float(sum(sizes[i - 1] for i in g[4]))
@@ -498,7 +593,7 @@ def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
             del merged[max(i, j)]
             changed = True
             break
-    return [np.isin(labels, g[4]) for g in merged], height
+    return [pieces.select(g[4]) for g in merged], height
 
 
 def _cut(part: np.ndarray, n: int) -> list[np.ndarray]:
@@ -544,7 +639,7 @@ def segment_number(source: ImageSource, max_digits: int = 32, max_pixels: int = 
         for n in range(1, most + 1):
             pieces = [part] if n == 1 else _cut(part, n)
             alternatives.append([Preprocessed(fit_to_mnist(flat, p), float(p.mean()), contrast,
-                                              int(ndimage.label(p, structure=np.ones((3, 3)))[1]), inverted)
+                                              _Pieces.of(p, boxes=False).count, inverted)
                                  for p in pieces])
         groups.append(alternatives)
     if len(groups) > max_digits:
