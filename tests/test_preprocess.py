@@ -332,3 +332,16 @@ def test_the_stroke_width_is_exact_and_the_same_every_time():
                                    width=int(rng.integers(4, 14)), joint="curve")
         mask = np.asarray(image) > 0
         assert preprocess._stroke_width(mask) == _exact_stroke_width(mask)
+
+
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation():
+    upright = draw_digit("7", size=(300, 220))
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # as the sensor wrote it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view"
+    data = io.BytesIO()
+    sideways.save(data, "JPEG", quality=95, exif=exif)
+    image = preprocess.load_image(data.getvalue())
+    assert image.size == (300, 220)
+    assert _corr(to_mnist_array(data.getvalue()), to_mnist_array(upright)) > 0.9
+    assert _corr(to_mnist_array(sideways), to_mnist_array(upright)) < 0.5  # without the tag it would be a sideways 7

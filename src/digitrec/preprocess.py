@@ -102,8 +102,9 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | N
             if draft and image.format == "JPEG" and longer >= 2 * draft:
                 image.draft(image.mode, (-(-image.width * draft // longer), -(-image.height * draft // longer)))
             image.load()
-            image = ImageOps.exif_transpose(image) or image  # phone photos carry their rotation in EXIF
-            return image.copy()
+            # Phone photos carry their rotation in EXIF. The answer is a copy either way, free of the file.
+            turned = ImageOps.exif_transpose(image)
+            return turned if turned is not None else image.copy()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
