@@ -168,13 +168,14 @@ def _u8(mask: np.ndarray) -> np.ndarray:
 
 
 def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize a float32 image: the mean over each target pixel's area when shrinking, bilinear
-    when enlarging."""
-    shrinking = width <= a.shape[1] and height <= a.shape[0]
-    if shrinking:
-        return np.asarray(Image.fromarray(np.ascontiguousarray(a, dtype=np.float32)).resize((width, height), Image.Resampling.BOX), np.float32)
-    return cv2.resize(np.ascontiguousarray(a, dtype=np.float32), (width, height),
-                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    """Resize a float32 image: the mean of the pixels whose centres fall in each target pixel
+    when shrinking (Pillow's BOX; OpenCV's INTER_AREA weighs partly covered pixels instead, and
+    gives other arrays than the ones every figure was measured with), bilinear when enlarging
+    (OpenCV's, the same values as Pillow's)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if width <= a.shape[1] and height <= a.shape[0]:
+        return np.asarray(Image.fromarray(a).resize((width, height), Image.Resampling.BOX), np.float32)
+    return cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _opening(a: np.ndarray, size: int) -> np.ndarray:
