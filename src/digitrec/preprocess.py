@@ -307,7 +307,7 @@ def _otsu(values: np.ndarray) -> float:
     index = (values * np.float32(bins)).astype(np.uint8)  # values are in [0, 1]
     np.minimum(index, bins - 1, out=index)
     # OpenCV counts uint8 directly; np.bincount would first widen every pixel to 64 bits.
-    hist = cv2.calcHist([np.ascontiguousarray(index)], [0], None, [bins], [0, bins]).ravel().astype(np.int64)
+    hist = cv2.calcHist([index], [0], None, [bins], [0, bins]).ravel().astype(np.int64)
     centers = (np.arange(bins) + 0.5) / bins
     weight = np.cumsum(hist)
     total = weight[-1]
@@ -319,7 +319,7 @@ def _otsu(values: np.ndarray) -> float:
 
 
 def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, "_Pieces", np.ndarray, int]:
-    """Ink mask, its pieces, which of them are kept (specks and shading dropped), and how many
+    """Ink mask, its pieces, the labels of those kept (specks and shading dropped), and how many
     pieces were dropped as shading (they still count as marks on the page)."""
     threshold = max(0.25, _otsu(flat))
     mask = flat > threshold
@@ -337,8 +337,10 @@ def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, "_Pieces", np.ndarray, int
         if (strong[keep] >= 0.3).any():
             shading = int((keep & (strong < 0.08)).sum())
             keep &= strong >= 0.08
-        mask = pieces.select(np.flatnonzero(keep) + 1)
-    return mask, pieces, keep, shading
+    ids = np.flatnonzero(keep) + 1
+    if len(ids) < count:
+        mask = pieces.select(ids)
+    return mask, pieces, ids, shading
 
 
 def main_cluster(mask: np.ndarray) -> np.ndarray:
@@ -516,10 +518,10 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     flat, contrast = _remove_background(ink)
     if keep_steps:
         steps["background_removed"] = flat.copy()
-    mask, pieces, keep, shading = _label_ink(flat)
+    mask, pieces, ids, shading = _label_ink(flat)
     if keep_steps:
         steps["ink_mask"] = mask.astype(np.float32)
-    return flat, mask, (pieces, np.flatnonzero(keep) + 1, shading), inverted, contrast, steps
+    return flat, mask, (pieces, ids, shading), inverted, contrast, steps
 
 
 def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS
