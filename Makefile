@@ -23,7 +23,7 @@ help:
 	@echo "make serve  run the web service on http://127.0.0.1:8000/"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  recipes over seeds, ensemble, input pipelines, inference, strategies (~30 min)"
-	@echo "make bench-long  the best preset, once (~40 min)"
+	@echo "make bench-long  the best preset, once (~50 min)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
 
