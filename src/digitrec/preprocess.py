@@ -192,7 +192,6 @@ class _Pieces:
     `stats` has one row per piece: x, y, width, height, area."""
 
     labels: np.ndarray
-    count: int
     stats: np.ndarray
 
     @classmethod
@@ -217,7 +216,11 @@ class _Pieces:
             stats[:, 2] = np.maximum.reduceat(xs, starts) + 1 - left
             stats[:, 3] = np.maximum.reduceat(ys, starts) + 1 - top
             stats[:, 4] = area
-        return cls(labels, n - 1, stats)
+        return cls(labels, stats)
+
+    @property
+    def count(self) -> int:
+        return len(self.stats)
 
     @property
     def sizes(self) -> np.ndarray:
