@@ -279,8 +279,7 @@ def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
     # Estimate the lighting on a 64-pixel thumbnail with a grey opening a third of its size:
     # wider than any stroke (so even a thick marker digit is not hollowed out), and fine enough
     # for light that changes across the page.
-    scale = 64 / max(h, w)
-    small = ink if scale >= 1 else _resize(ink, max(1, round(w * scale)), max(1, round(h * scale)))
+    small = _shrink(ink, 64)
     size = max(3, max(small.shape) // 3)
     blur = max(3, size // 2)
     background = cv2.blur(_opening(small, size), (blur, blur), borderType=cv2.BORDER_REFLECT)
@@ -479,7 +478,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
             h, w = crop.shape
             scale = MNIST_BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    small = _resize(crop.astype(np.float32), new_w, new_h)
+    small = _resize(crop, new_w, new_h)
     small = np.clip(small / max(float(small.max()), 1e-6), 0.0, 1.0)
 
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
