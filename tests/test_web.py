@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -238,15 +239,58 @@ def test_quantized_litert_exports_are_smaller_and_agree_with_keras(good_run, tmp
     assert proc.returncode != 0 and "--quantize" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_several_workers_serve_the_same_model(good_run):
+def test_several_workers_serve_the_same_model(good_run, predictor):
+    from concurrent.futures import ThreadPoolExecutor
+
     with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
-        body, ctype = multipart([("one.png", "image/png", png(draw_digit("1", size=(200, 260))))])
-        for _ in range(4):  # connections spread over the workers; every one answers
+        uploads = [multipart([(f"{d}.png", "image/png", png(draw_digit(d, size=(200, 260))))]) for d in "17"] * 4
+
+        def ask(upload):
+            body, ctype = upload
             request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
             with urllib.request.urlopen(request, timeout=30) as r:
-                assert json.loads(r.read())["digit"] == 1
+                return json.loads(r.read())
+
+        with ThreadPoolExecutor(8) as clients:  # eight at once: the jobs queue for the two workers
+            answers = list(clients.map(ask, uploads))
+        # each answer to its own request, the same as this process's own predictor gives
+        expected = [predictor.predict_image(draw_digit(d, size=(200, 260))) for d in "17"] * 4
+        assert [a["file"] for a in answers] == ["1.png", "7.png"] * 4 and answers[0]["digit"] == 1
+        assert [a["digit"] for a in answers] == [e.digit for e in expected]
+        assert np.allclose([a["probabilities"] for a in answers], [e.probabilities for e in expected], atol=1e-4)
         with urllib.request.urlopen(server.url + "/model", timeout=5) as r:
             assert json.loads(r.read())["file"] == "model.keras"
+        with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
+            assert json.loads(r.read())["model_loaded"] is True
+        request = urllib.request.Request(server.url + "/predict", data=b"not an image",
+                                         headers={"Content-Type": "multipart/form-data; boundary=x"})
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(request, timeout=30)
+        assert 400 <= bad.value.code < 500
+        children = _children(server.process.pid)  # the two workers (and multiprocessing's resource tracker)
+    assert len(children) >= 2
+    for _ in range(50):  # stopping the server stops its workers
+        left = [pid for pid in children if _state(pid) not in ("Z", "gone")]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def test_every_connection_gets_tcp_nodelay_even_on_a_socket_bound_as_uvicorn_workers_bind_it():

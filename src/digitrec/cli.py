@@ -405,8 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="largest request body (default: 10 MiB)")
     p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest image, in pixels (default: 16 M)")
     p.add_argument("--max-batch", type=int, default=64, help="most images in one /predict/batch (default: 64)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes, each with the model (default: 1; "
-                                                           "use one per CPU core for throughput)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes that answer requests, each with the model; jobs go to the next free one "
+                        "(default: 1, in the server's own threads; use one per CPU core for throughput)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", parents=[common], help="write the model for serving: SavedModel, LiteRT/TFLite")

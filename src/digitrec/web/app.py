@@ -10,10 +10,12 @@
 
 Answers are the objects `digitrec predict --json` prints. Bad input gets a 4xx status with a JSON
 `{"detail": …}`, never a 500: bodies, pixel counts and batches are capped (all configurable), and
-anything that is not an image is refused. Predictions run in a thread pool, so the event loop
-keeps serving while the model works. Nothing in a request names a path on the server.
+anything that is not an image is refused. The event loop only parses HTTP: predictions run in a
+thread pool (one process), or with `workers` > 1 in that many worker processes, each job going to
+the next free one in arrival order (`web.pool`). Nothing in a request names a path on the server.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -23,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import DigitrecError, __version__, preprocess
+from .. import DigitrecError, __version__
+from .jobs import load_predictor, model_info, run_job
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.responses import FileResponse, JSONResponse, Response
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None
 
@@ -98,27 +101,6 @@ async def _json_response(send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def model_info(predictor) -> dict[str, Any]:
-    """What /model says: from the model's metadata.json where it has one."""
-    source = Path(predictor.source)
-    folder = source if source.is_dir() else source.parent
-    meta: dict[str, Any] = {}
-    if (folder / "metadata.json").is_file():
-        try:
-            meta = json.loads((folder / "metadata.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            meta = {}
-    return {
-        "name": meta.get("model", {}).get("name", source.stem),
-        "format": "savedmodel" if source.is_dir() else source.suffix.lstrip("."),
-        "file": source.name,
-        "dataset": meta.get("dataset", {}).get("name"),
-        "test_accuracy": meta.get("test_metrics", {}).get("accuracy"),
-        "versions": meta.get("versions", {"digitrec": __version__}),
-        "min_confidence": predictor.min_confidence,
-    }
-
-
 EXAMPLE_PREDICTION = {"file": "seven.png", "digit": 7, "confidence": 0.9987,
                       "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004]}
 EXAMPLE_NO_DIGIT = {"file": "blank.jpg", "digit": None, "confidence": 0.31, "probabilities": [0.1] * 10,
@@ -126,7 +108,7 @@ EXAMPLE_NO_DIGIT = {"file": "blank.jpg", "digit": None, "confidence": 0.31, "pro
 
 
 def create_app(predictor=None, model: str | None = None, limits: Limits | None = None,
-               runs_root: str | None = None):
+               runs_root: str | None = None, workers: int = 1):
     """Build the FastAPI app. The model loads once, here (not per request).
 
     Args:
@@ -134,26 +116,51 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
       model: else a model path or run folder (None: the newest run).
       limits: request limits.
       runs_root: where to look for the newest run.
+      workers: with more than 1 (and no `predictor`), that many worker processes each load the
+        model and answer the jobs; this process only parses HTTP and hands the jobs out.
     """
     if FastAPI is None:
         raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)")
 
-    from ..predict import Predictor
-
     limits = limits or Limits()
-    if predictor is None:
-        predictor = Predictor(model, runs_root=runs_root, max_pixels=limits.max_pixels)
-    predictor.max_pixels = limits.max_pixels
-    predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))  # compile the fast path before serving
+    pool = None
+    if predictor is None and workers > 1:
+        import functools
+
+        from .. import store
+        from .pool import WorkerPool
+
+        # Resolve the model here, so that every worker serves the same file and a missing one is
+        # one clear line before any worker starts.
+        path = str(store.find_model_file(model, runs_root))
+        pool = WorkerPool(workers, functools.partial(load_predictor, path, runs_root, limits.max_pixels),
+                          run_job, model_info)
+        info = pool.info
+    else:
+        if predictor is None:
+            predictor = load_predictor(model, runs_root, limits.max_pixels)
+        else:
+            predictor.max_pixels = limits.max_pixels
+            predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))  # compile the fast path before serving
+        info = model_info(predictor)
     started = time.time()
     # Preprocessing is Python and numpy under one interpreter lock: more threads than cores only
     # take turns slower. Requests beyond this many wait in line instead.
     threads = anyio.CapacityLimiter(int(os.environ.get("DIGITREC_SERVE_THREADS") or 0) or os.cpu_count() or 1)
 
-    app = FastAPI(title="digitrec", version=__version__,
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.close()
+
+    app = FastAPI(title="digitrec", version=__version__, lifespan=lifespan,
                   description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
                               "and all ten probabilities, or 'no digit' with the reason.")
     app.state.predictor = predictor
+    app.state.pool = pool
     app.state.limits = limits
 
     @app.exception_handler(RequestValidationError)
@@ -207,24 +214,13 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
             raise HTTPException(422, '"pixels" must be 28 rows of 28 finite numbers between 0 and 255')
         return (array / 255.0 if array.max() > 1.0 else array).astype(np.float32)
 
-    def _answer_one(name: str | None, item: Any, with_view: bool = False) -> dict[str, Any]:
-        if isinstance(item, np.ndarray):  # already MNIST-style: straight to the model
-            answer = predictor.answer(predictor.predict_arrays(item)[0], file=name)
-            answer.preprocessed = item
+    async def _run(kind: str, *args) -> Response:
+        """Run a job (`jobs.JOBS`) off the event loop: in a worker process, or in a thread here."""
+        if pool is not None:
+            status, body = await pool.run(kind, args)
         else:
-            answer = predictor.predict_image(item, file=name)
-        out = answer.to_dict()
-        if with_view and answer.preprocessed is not None:
-            out["preprocessed"] = np.round(answer.preprocessed, 3).tolist()
-        return out
-
-    async def _run(fn, *args):
-        try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=threads)
-        except preprocess.ImageError as exc:
-            raise HTTPException(422, str(exc)) from None
-        except DigitrecError as exc:
-            raise HTTPException(422, str(exc)) from None
+            status, body = await anyio.to_thread.run_sync(run_job, predictor, kind, args, limiter=threads)
+        return Response(body, status_code=status, media_type="application/json")
 
     responses = {413: {"description": "body, image or batch over the limits"},
                  415: {"description": "not an image upload nor JSON"},
@@ -243,7 +239,7 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
     async def predict(request: Request, preprocessed: bool = False):
         """Add `?preprocessed=true` to get the 28x28 image the model saw, as `preprocessed`."""
         (name, item), = await _images(request, "file", many=False)
-        return await _run(_answer_one, name, item, preprocessed)
+        return await _run("one", name, item, preprocessed)
 
     @app.post("/predict/number", summary="Read a row of digits as one number", responses={
         200: {"content": {"application/json": {"example": {"file": "42.png", "number": "42", "digits": [
@@ -255,7 +251,7 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
         (name, item), = await _images(request, "file", many=False)
         if isinstance(item, np.ndarray):
             raise HTTPException(422, "/predict/number reads an image upload, not pixels")
-        return await _run(lambda: predictor.predict_number(item, file=name).to_dict())
+        return await _run("number", name, item)
 
     @app.post("/predict/batch", summary="Read several images, one digit each", responses={
         200: {"content": {"application/json": {"example": {"predictions": [EXAMPLE_PREDICTION, EXAMPLE_NO_DIGIT]}}}},
@@ -264,27 +260,17 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
                   "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
                   "required": ["files"]}}}}})
     async def predict_batch(request: Request):
-        items = await _images(request, "files", many=True)
-
-        def work():
-            out = []
-            for name, item in items:
-                try:
-                    out.append(_answer_one(name, item))
-                except preprocess.ImageError as exc:
-                    out.append({"file": name, "error": str(exc)})
-            return out
-
-        return {"predictions": await _run(work)}
+        return await _run("batch", await _images(request, "files", many=True))
 
     @app.get("/health", summary="Liveness and readiness")
     async def health():
-        return {"status": "ok", "model_loaded": app.state.predictor is not None,
-                "uptime_s": round(time.time() - started, 1)}
+        loaded = pool.alive() if pool is not None else predictor is not None
+        return JSONResponse(status_code=200 if loaded else 503, content={
+            "status": "ok" if loaded else "down", "model_loaded": loaded, "uptime_s": round(time.time() - started, 1)})
 
     @app.get("/model", summary="The model being served")
     async def model_endpoint():
-        return model_info(predictor)
+        return info
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -301,20 +287,13 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
     return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
 
 
-def app_from_env():
-    """The app for uvicorn's worker processes, configured by $DIGITREC_SERVE (set by `serve`)."""
-    config = json.loads(os.environ.get("DIGITREC_SERVE", "{}"))
-    return create_app(model=config.get("model"), limits=Limits(**config.get("limits", {})),
-                      runs_root=config.get("runs_root"))
-
-
 def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
           runs_root: str | None = None, workers: int = 1, log_level: str = "warning") -> int:
     """Run the service with uvicorn until interrupted.
 
-    With `workers` > 1, each worker process loads the model once and uvicorn spreads the
-    connections over them (Python runs one thread at a time per process, so on a machine with
-    N cores, N workers serve up to N times as many requests).
+    With `workers` > 1, that many worker processes each load the model once and answer the
+    requests, each job going to the next free one (Python runs one thread at a time per process,
+    so on a machine with N cores, N workers serve up to N times as many requests).
     """
     try:
         import uvicorn
@@ -322,20 +301,8 @@ def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, l
         from .protocol import NoDelayProtocol
     except ImportError:
         raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)") from None
-    limits = limits or Limits()
-    if workers > 1:
-        from .. import store
-
-        # Resolve the model here so that every worker serves the same file, and a missing one
-        # is one clear line before any worker starts.
-        model = str(store.find_model_file(model, runs_root))
-        os.environ["DIGITREC_SERVE"] = json.dumps({"model": model, "runs_root": runs_root,
-                                                   "limits": limits.__dict__})
-        print(f"digitrec serve: http://{host}:{port}/  ({workers} workers; API docs at /docs)", flush=True)
-        uvicorn.run("digitrec.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, http=NoDelayProtocol)
-        return 0
-    app = create_app(model=model, limits=limits, runs_root=runs_root)
-    print(f"digitrec serve: http://{host}:{port}/  (API docs at /docs)", flush=True)
+    app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)
+    where = f"{workers} workers; " if workers > 1 else ""
+    print(f"digitrec serve: http://{host}:{port}/  ({where}API docs at /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, http=NoDelayProtocol)
     return 0

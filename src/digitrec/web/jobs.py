@@ -1,0 +1,93 @@
+"""What a request asks of the model, as plain functions of a Predictor: the same code answers in
+the service's own threads (`--workers 1`) and in its worker processes (`web.pool`). Each job
+returns its HTTP status and JSON body, so a worker sends back bytes ready to go out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import DigitrecError, __version__, preprocess
+
+
+def load_predictor(model: str | None, runs_root: str | None, max_pixels: int):
+    """The Predictor a service uses, with its fast path compiled before the first request, in a
+    process that keeps the memory it frees (`digitrec._alloc`: no page faults per request)."""
+    from .._alloc import keep_freed_memory
+    from ..predict import Predictor
+
+    keep_freed_memory()
+    predictor = Predictor(model, runs_root=runs_root, max_pixels=max_pixels)
+    predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))
+    return predictor
+
+
+def model_info(predictor) -> dict[str, Any]:
+    """What /model says: from the model's metadata.json where it has one."""
+    source = Path(predictor.source)
+    folder = source if source.is_dir() else source.parent
+    meta: dict[str, Any] = {}
+    if (folder / "metadata.json").is_file():
+        try:
+            meta = json.loads((folder / "metadata.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+    return {
+        "name": meta.get("model", {}).get("name", source.stem),
+        "format": "savedmodel" if source.is_dir() else source.suffix.lstrip("."),
+        "file": source.name,
+        "dataset": meta.get("dataset", {}).get("name"),
+        "test_accuracy": meta.get("test_metrics", {}).get("accuracy"),
+        "versions": meta.get("versions", {"digitrec": __version__}),
+        "min_confidence": predictor.min_confidence,
+    }
+
+
+def answer_one(predictor, name: str | None, item: Any, with_view: bool = False) -> dict[str, Any]:
+    """One image (encoded bytes) or one 28x28 array (already MNIST-style: straight to the model)."""
+    if isinstance(item, np.ndarray):
+        answer = predictor.answer(predictor.predict_arrays(item)[0], file=name)
+        answer.preprocessed = item
+    else:
+        answer = predictor.predict_image(item, file=name)
+    out = answer.to_dict()
+    if with_view and answer.preprocessed is not None:
+        out["preprocessed"] = np.round(answer.preprocessed, 3).tolist()
+    return out
+
+
+def answer_number(predictor, name: str | None, data: bytes) -> dict[str, Any]:
+    return predictor.predict_number(data, file=name).to_dict()
+
+
+def answer_batch(predictor, items: list[tuple[str | None, Any]]) -> dict[str, Any]:
+    """Several images; one that cannot be read gets {"file", "error"} in its place."""
+    out = []
+    for name, item in items:
+        try:
+            out.append(answer_one(predictor, name, item))
+        except preprocess.ImageError as exc:
+            out.append({"file": name, "error": str(exc)})
+    return {"predictions": out}
+
+
+JOBS = {"one": answer_one, "number": answer_number, "batch": answer_batch}
+
+
+def to_json(content: Any) -> bytes:
+    """Compact JSON, as FastAPI's own responses are."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def run_job(predictor, kind: str, args: tuple) -> tuple[int, bytes]:
+    """(status, JSON body) for one job. An image that cannot be read is a 422; anything else
+    that goes wrong is a 400 naming the kind of failure, never a crash."""
+    try:
+        return 200, to_json(JOBS[kind](predictor, *args))
+    except DigitrecError as exc:  # preprocess.ImageError included
+        return 422, to_json({"detail": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - the service carries on
+        return 400, to_json({"detail": f"could not process the request ({type(exc).__name__})"})
