@@ -124,6 +124,11 @@ def test_steps_are_returned_for_inspection():
     pre = to_mnist_array(draw_digit("1"), return_steps=True)
     assert set(pre.steps) == {"grayscale", "ink_light", "background_removed", "ink_mask", "mnist"}
     assert pre.steps["mnist"] is pre.array and 0 < pre.ink_fraction < 0.2 and pre.contrast > 0.5
+    # Without the images (what a service asks for): the same array and measures, no copies.
+    lean = to_mnist_array(draw_digit("1"), return_steps=True, images=False)
+    assert lean.steps == {} and np.array_equal(lean.array, pre.array)
+    assert (lean.ink_fraction, lean.contrast, lean.components, lean.pieces, lean.holes, lean.inverted) == (
+        pre.ink_fraction, pre.contrast, pre.components, pre.pieces, pre.holes, pre.inverted)
 
 
 def test_a_blank_page_has_no_ink():

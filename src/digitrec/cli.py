@@ -258,7 +258,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"digitrec: error: {problem.error}", file=sys.stderr)
         if args.json:
             print(json.dumps(problem.to_dict()), flush=True)
-    for result in predictor.predict_files(files, number=args.number):
+    for result in predictor.predict_files(files, number=args.number, steps=bool(args.show_steps)):
         results.append(result)
         if isinstance(result, Failure):
             print(f"digitrec: error: {result.error}", file=sys.stderr)

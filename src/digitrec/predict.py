@@ -181,9 +181,10 @@ class Predictor:
 
     # ------------------------------------------------------------ images
 
-    def predict_image(self, source: preprocess.ImageSource, file: str | None = None) -> Prediction:
-        """One image of one digit (path, bytes, PIL image or array) -> Prediction."""
-        pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=self.max_pixels)
+    def predict_image(self, source: preprocess.ImageSource, file: str | None = None, steps: bool = False) -> Prediction:
+        """One image of one digit (path, bytes, PIL image or array) -> Prediction (with `steps`,
+        its `steps` holds the preprocessing's intermediate images)."""
+        pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=self.max_pixels, images=steps)
         return self.answer(self.predict_arrays(pre.array)[0], pre, file)
 
     def predict_number(self, source: preprocess.ImageSource, file: str | None = None) -> NumberPrediction:
@@ -215,9 +216,10 @@ class Predictor:
             return NumberPrediction(None, digits, f"digit {unsure[0] + 1} of {len(digits)} is {digits[unsure[0]].reason}", file)
         return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file)
 
-    def predict_files(self, paths: Iterable[str | os.PathLike], number: bool = False, batch_size: int = 64
-                      ) -> Iterator[Prediction | NumberPrediction | Failure]:
-        """Answer many files, preprocessing and predicting in batches; unreadable files give a Failure."""
+    def predict_files(self, paths: Iterable[str | os.PathLike], number: bool = False, batch_size: int = 64,
+                      steps: bool = False) -> Iterator[Prediction | NumberPrediction | Failure]:
+        """Answer many files, preprocessing and predicting in batches; unreadable files give a
+        Failure. With `steps`, each Prediction keeps the preprocessing's intermediate images."""
         paths = list(paths)
         for start in range(0, len(paths), batch_size):
             chunk = paths[start:start + batch_size]
@@ -232,7 +234,7 @@ class Predictor:
             results: dict[str, Prediction | Failure] = {}
             for path in chunk:
                 try:
-                    ready.append((str(path), preprocess.to_mnist_array(path, return_steps=True,
+                    ready.append((str(path), preprocess.to_mnist_array(path, return_steps=True, images=steps,
                                                                       max_pixels=self.max_pixels)))
                 except preprocess.ImageError as exc:
                     results[str(path)] = Failure(str(path), str(exc))

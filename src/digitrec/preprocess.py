@@ -531,8 +531,8 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     return flat, mask, (pieces, ids, shading), inverted, contrast, steps
 
 
-def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS
-                   ) -> np.ndarray | Preprocessed:
+def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS,
+                   images: bool = True) -> np.ndarray | Preprocessed:
     """Turn any image of one digit into a (28, 28) float32 array in [0, 1], MNIST-style.
 
     Args:
@@ -541,17 +541,21 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
       return_steps: return a `Preprocessed` with the intermediate images and the ink measures
         (used for "no digit" decisions and for showing what happened) instead of the bare array.
       max_pixels: refuse larger images (from the header, before decoding).
+      images: with `return_steps`, whether `steps` keeps the intermediate images (four copies of
+        the working image); False keeps the measures only, as a service needs.
 
     Raises:
       ImageError: the input is not a readable image.
     """
-    flat, mask, (ink_pieces, ids, shading), inverted, contrast, steps = _prepare(source, return_steps, max_pixels)
+    flat, mask, (ink_pieces, ids, shading), inverted, contrast, steps = _prepare(source, return_steps and images,
+                                                                                 max_pixels)
     digit, components, pieces = _main_cluster(mask, ink_pieces, ids)
     components += shading
     array = fit_to_mnist(flat, digit)
     if not return_steps:
         return array
-    steps["mnist"] = array
+    if images:
+        steps["mnist"] = array
     return Preprocessed(array, float(mask.mean()), contrast, components, inverted, steps=steps,
                         pieces=pieces, holes=count_holes(digit))
 
