@@ -312,6 +312,21 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_size():
     assert _corr(to_mnist_array(jpeg), to_mnist_array(photo)) > 0.95
 
 
+def test_a_colour_jpeg_can_be_decoded_to_its_luminance_alone():
+    rng = np.random.default_rng(3)
+    colour = Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1))
+    data = io.BytesIO()
+    colour.save(data, "JPEG", quality=90)
+    whole = preprocess.load_image(data.getvalue())
+    gray = preprocess.load_image(data.getvalue(), gray=True)
+    assert whole.mode == "RGB" and gray.mode == "L" and gray.size == whole.size
+    diff = np.abs(np.asarray(gray, np.int16) - np.asarray(whole.convert("L"), np.int16))
+    # Rounding, and saturated colours that the RGB decode clips: not another picture.
+    assert diff.mean() < 0.2 and (diff > 2).mean() < 0.01
+    small = preprocess.load_image(data.getvalue(), draft=100, gray=True)  # both at once
+    assert small.mode == "L" and small.size == (160, 120)  # a quarter: the longer side still >= 100
+
+
 def _exact_stroke_width(mask: np.ndarray) -> float:
     """The stroke width by brute force: squared distances to the nearest background pixel."""
     zy, zx = np.nonzero(~mask)
