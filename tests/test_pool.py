@@ -97,7 +97,7 @@ def test_a_worker_that_dies_is_replaced_and_its_request_gets_a_4xx(pool):
 
     answers = asyncio.run(main())
     assert pool.replaced == 1 and [s for s, _ in answers] == [200] * 4
-    assert sum(w.process.is_alive() for w in pool._all) == 2
+    assert sum(w.process.poll() is None for w in pool._all) == 2
 
 
 def test_a_model_that_cannot_load_is_one_clear_error():
@@ -105,10 +105,28 @@ def test_a_model_that_cannot_load_is_one_clear_error():
         WorkerPool(2, load_broken, echo_job, describe)
 
 
+def test_a_script_that_starts_a_pool_at_top_level_is_not_run_again_by_its_workers(tmp_path):
+    """multiprocessing's "spawn" would import the calling script again in each worker (and
+    fail without an `if __name__ == "__main__"` guard); the workers are `python -m` processes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "serve_it.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                      "from test_pool import WorkerPool, describe, echo_job, load_nothing\n"
+                      "print('started', flush=True)\n"
+                      "pool = WorkerPool(2, load_nothing, echo_job, describe)\n"
+                      "print(pool.info['name'], pool.size)\npool.close()\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n") == ["started", "echo 2", ""]
+
+
 def test_closing_the_pool_ends_the_workers(pool):
     processes = [w.process for w in pool._all]
     pool.close()
-    assert all(not p.is_alive() for p in processes) and not pool.alive()
+    assert all(p.poll() is not None for p in processes) and not pool.alive()
 
 
 def test_serve_with_workers_and_a_broken_model_says_so_in_one_line(tmp_path):

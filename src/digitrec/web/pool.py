@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import multiprocessing
 import os
 import pickle
 import signal
 import socket
 import struct
+import subprocess
+import sys
 from typing import Any, Callable
 
 from .. import DigitrecError
@@ -52,22 +53,27 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def _worker_main(sock: socket.socket, loader: Callable[[], Any], run_job: Callable[[Any, str, tuple], tuple[int, bytes]],
-                 describe: Callable[[Any], dict]) -> None:
-    """A worker process: load the model, say so, then answer jobs until the front goes away."""
+def _worker_main(sock: socket.socket) -> None:
+    """A worker process: read what to run, load the model, say so, then answer jobs until the
+    front goes away (end of stream on its socket)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the front decides
     os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # one core per worker
+    header = _recv_exactly(sock, _JOB.size)
+    spec = _recv_exactly(sock, _JOB.unpack(header)[0]) if header else None
+    if spec is None:
+        return
     try:
+        path, functions = pickle.loads(spec)  # from the front: its import path, then the functions by name
+        sys.path[:] = path
+        loader, run_job, describe = pickle.loads(functions)
         predictor = loader()
         ready = json.dumps(describe(predictor)).encode()
         status = READY
     except Exception as exc:  # noqa: BLE001 - told to the front, which prints one line and exits
         ready, status = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).encode(), 1
-    _send_all(sock, _ANSWER.pack(status, len(ready)), ready)
-    if status != READY:
-        return
     try:
-        while True:
+        _send_all(sock, _ANSWER.pack(status, len(ready)), ready)
+        while status == READY:
             header = _recv_exactly(sock, _JOB.size)
             payload = _recv_exactly(sock, _JOB.unpack(header)[0]) if header else None
             if payload is None:
@@ -75,7 +81,7 @@ def _worker_main(sock: socket.socket, loader: Callable[[], Any], run_job: Callab
             kind, args = pickle.loads(payload)
             code, body = run_job(predictor, kind, args)
             _send_all(sock, _ANSWER.pack(code, len(body)), body)
-    except (ConnectionError, OSError):  # the front closed this worker's socket mid-job: done
+    except OSError:  # the front closed this worker's socket mid-job: done
         return
 
 
@@ -109,17 +115,20 @@ class WorkerPool:
 
     Args:
       size: how many processes (one per core uses the machine).
-      loader: builds the model holder in a worker (a picklable function, such as a
-        functools.partial of the Predictor class).
+      loader: builds the model holder in a worker.
       run_job: (holder, kind, args) -> (HTTP status, JSON body), run in the worker.
       describe: holder -> a JSON-able dict, sent once when the worker is ready.
+
+    The three are pickled, so they are functions a worker can import by name (or partials of
+    them). Each worker is a fresh `python -m digitrec.web.pool`, not a fork: nothing of the
+    front's threads or state is copied, and the calling script is not run again (as
+    multiprocessing's "spawn" would).
     """
 
     def __init__(self, size: int, loader: Callable[[], Any], run_job: Callable, describe: Callable):
         if size < 1:
             raise DigitrecError("a worker pool needs at least one process")
-        self._spawn_args = (loader, run_job, describe)
-        self._context = multiprocessing.get_context("spawn")  # no forked copies of the front's threads
+        self._spec = pickle.dumps((sys.path, pickle.dumps((loader, run_job, describe))))
         self._idle: collections.deque[_Worker] = collections.deque()
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._all: list[_Worker] = []
@@ -135,12 +144,12 @@ class WorkerPool:
 
     def _start(self) -> _Worker:
         front, back = socket.socketpair()
-        process = self._context.Process(target=_worker_main, args=(back, *self._spawn_args), daemon=True,
-                                        name="digitrec-worker")
-        process.start()
-        back.close()
+        with back:
+            process = subprocess.Popen([sys.executable, "-m", "digitrec.web.pool", str(back.fileno())],
+                                       pass_fds=[back.fileno()], stdin=subprocess.DEVNULL)
         front.settimeout(START_TIMEOUT)
         try:
+            _send_all(front, _JOB.pack(len(self._spec)), self._spec)
             header = _recv_exactly(front, _ANSWER.size)
             status, length = _ANSWER.unpack(header) if header else (1, 0)
             body = _recv_exactly(front, length) if header else None
@@ -148,10 +157,8 @@ class WorkerPool:
             status, body = 1, None
         if status != READY or body is None:
             front.close()
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-            detail = body.decode(errors="replace") if body else f"exit code {process.exitcode}"
+            _stop(process)
+            detail = body.decode(errors="replace") if body else f"exit code {process.returncode}"
             raise DigitrecError(f"a worker could not load the model: {detail}")
         self.info = json.loads(body)
         front.settimeout(None)
@@ -162,7 +169,7 @@ class WorkerPool:
         return len(self._all)
 
     def alive(self) -> bool:
-        return any(w.process.is_alive() for w in self._all)
+        return any(w.process.poll() is None for w in self._all)
 
     async def run(self, kind: str, args: tuple) -> tuple[int, bytes]:
         """Run one job on the next free worker: (HTTP status, JSON body)."""
@@ -225,8 +232,18 @@ class WorkerPool:
         self._all = []
 
 
-def _stop(process, wait: float = 5.0) -> None:
-    process.join(wait)
-    if process.is_alive():
+def _stop(process: subprocess.Popen, wait: float = 5.0) -> None:
+    """Wait for a worker whose socket is closed to exit; terminate it if it does not."""
+    try:
+        process.wait(wait)
+    except subprocess.TimeoutExpired:
         process.terminate()
-        process.join(wait)
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":  # a worker: python -m digitrec.web.pool FD
+    _worker_main(socket.socket(fileno=int(sys.argv[1])))
