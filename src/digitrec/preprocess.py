@@ -143,6 +143,9 @@ def _array_to_image(array: np.ndarray, max_pixels: int = MAX_PIXELS) -> Image.Im
     return Image.fromarray(a)
 
 
+_LEVELS = np.arange(256, dtype=np.float32) / 255.0
+
+
 def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Luminance in [0, 1] as float32, and the alpha channel in [0, 1] if the image has one."""
     alpha = None
@@ -157,7 +160,8 @@ def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     elif image.mode == "1":
         gray = np.asarray(image, dtype=np.float32)
     else:
-        gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        levels = np.asarray(image if image.mode == "L" else image.convert("L"))
+        gray = cv2.LUT(levels, _LEVELS)  # float32(v) / 255 for each of the 256 levels, in one pass
     return gray, alpha
 
 
@@ -177,6 +181,13 @@ _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-connected
 def _u8(mask: np.ndarray) -> np.ndarray:
     """A boolean mask as the contiguous 0/1 uint8 image OpenCV takes."""
     return np.ascontiguousarray(mask).view(np.uint8)
+
+
+def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """top, bottom, left, right (exclusive) of a non-empty mask's pixels, by OpenCV in one pass
+    (the rows and columns that hold any, without two passes of numpy's `any`)."""
+    x, y, w, h = cv2.boundingRect(_u8(mask))
+    return y, y + h, x, x + w
 
 
 def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -212,7 +223,10 @@ class _Pieces:
         image = _u8(mask)
         n, labels = cv2.connectedComponents(image, connectivity=connectivity, ltype=cv2.CV_32S)
         stats = np.zeros((n - 1, 5), np.int64)
-        if n > 1 and not boxes:
+        if n == 2:  # one piece, as most digits are: its box and size without sorting pixels
+            stats[0, :4] = cv2.boundingRect(image)
+            stats[0, 4] = cv2.countNonZero(image)
+        elif n > 1 and not boxes:
             stats[:, 4] = np.bincount(labels.ravel(), minlength=n)[1:]
         elif n > 1:
             # OpenCV's own statistics take several times longer than the labelling: take the
@@ -297,13 +311,15 @@ def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
     background = cv2.blur(_opening(small, size), (blur, blur), borderType=cv2.BORDER_REFLECT)
     if background.shape != ink.shape:
         background = _resize(background, w, h)
-    flat = np.maximum(ink - background, 0.0)
+    flat = ink - background  # float32, both
+    np.maximum(flat, 0.0, out=flat)
     # The ink's strength: the brightest 2x2 block, so one hot pixel does not count. (A percentile
     # would miss a small digit in a big frame, whose ink is under 0.1 % of the pixels.)
     peak = _block_peak(flat)
     if peak < MIN_CONTRAST:
         return np.zeros_like(flat), peak
-    return np.clip(flat / peak, 0.0, 1.0), peak
+    np.divide(flat, np.float32(peak), out=flat)  # >= 0 already: only the top needs a cap
+    return np.minimum(flat, 1.0, out=flat), peak
 
 
 def _block_peak(a: np.ndarray) -> float:
@@ -318,10 +334,12 @@ def _block_peak(a: np.ndarray) -> float:
 
 def _otsu(values: np.ndarray) -> float:
     bins = 64
-    index = (values * np.float32(bins)).astype(np.uint8)  # values are in [0, 1]
-    np.minimum(index, bins - 1, out=index)
-    # OpenCV counts uint8 directly; np.bincount would first widen every pixel to 64 bits.
-    hist = cv2.calcHist([index], [0], None, [bins], [0, bins]).ravel().astype(np.int64)
+    index = (values * np.float32(bins)).astype(np.uint8)  # 0..bins: values are in [0, 1]
+    # OpenCV counts uint8 directly (np.bincount would first widen every pixel to 64 bits); a
+    # value of exactly 1 lands in one bin more, added to the top one (cheaper than capping).
+    hist = cv2.calcHist([index], [0], None, [bins + 1], [0, bins + 1]).ravel().astype(np.int64)
+    hist[bins - 1] += hist[bins]
+    hist = hist[:bins]
     centers = (np.arange(bins) + 0.5) / bins
     weight = np.cumsum(hist)
     total = weight[-1]
@@ -429,8 +447,8 @@ def count_holes(mask: np.ndarray) -> int:
     """Closed loops in the ink: background regions it encloses, ignoring pin-holes in thick strokes."""
     if not mask.any():
         return 0
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = np.pad(mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
+    top, bottom, left, right = _ink_box(mask)
+    box = np.pad(mask[top:bottom, left:right], 1)
     background = _Pieces.of(~box, connectivity=4, boxes=False)
     if background.count <= 1:
         return 0
@@ -464,8 +482,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Crop `soft` to the ink in `mask`, fit it into 20x20 keeping the aspect, centre by mass in 28x28."""
     if not mask.any():
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    top, bottom, left, right = _ink_box(mask)
     # The ink and a one-pixel rim of its soft edge (antialiasing), nothing else.
     near = cv2.dilate(_u8(mask[top:bottom, left:right]), _CROSS).view(bool)
     crop = np.where(near, soft[top:bottom, left:right], 0.0)
@@ -485,8 +502,8 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
             padded_mask = np.pad(crop_mask, pad)
             crop = cv2.dilate(padded_soft.astype(np.float32), _disk(grow))
             crop_mask = cv2.dilate(_u8(padded_mask), _disk(grow)).view(bool)
-            rows, cols = np.flatnonzero(crop_mask.any(axis=1)), np.flatnonzero(crop_mask.any(axis=0))
-            crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            top, bottom, left, right = _ink_box(crop_mask)
+            crop = crop[top:bottom, left:right]
             h, w = crop.shape
             scale = MNIST_BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -563,7 +580,7 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
         return array
     if images:
         steps["mnist"] = array
-    return Preprocessed(array, float(mask.mean()), contrast, components, inverted, steps=steps,
+    return Preprocessed(array, np.count_nonzero(mask) / mask.size, contrast, components, inverted, steps=steps,
                         pieces=pieces, holes=count_holes(digit))
 
 
