@@ -508,7 +508,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
             scale = MNIST_BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     small = _resize(crop, new_w, new_h)
-    small = np.clip(small / max(float(small.max()), 1e-6), 0.0, 1.0)
+    small = np.minimum(small / max(float(small.max()), 1e-6), 1.0)  # never negative: no floor to clip
 
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     top0, left0 = (MNIST_SIZE - new_h) // 2, (MNIST_SIZE - new_w) // 2
@@ -516,9 +516,12 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     cy, cx = _centre_of_mass(canvas)
     dy, dx = int(round(MNIST_SIZE / 2 - 0.5 - cy)), int(round(MNIST_SIZE / 2 - 0.5 - cx))
     # Shift by the centre of mass, but never push ink out of the frame.
-    dy = int(np.clip(dy, -top0, MNIST_SIZE - (top0 + new_h)))
-    dx = int(np.clip(dx, -left0, MNIST_SIZE - (left0 + new_w)))
-    return np.roll(canvas, (dy, dx), axis=(0, 1))
+    dy = min(max(dy, -top0), MNIST_SIZE - (top0 + new_h))
+    dx = min(max(dx, -left0), MNIST_SIZE - (left0 + new_w))
+    if dy or dx:
+        canvas[:] = 0.0
+        canvas[top0 + dy:top0 + dy + new_h, left0 + dx:left0 + dx + new_w] = small
+    return canvas
 
 
 def _disk(radius: int) -> np.ndarray:
