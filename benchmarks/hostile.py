@@ -1,6 +1,6 @@
 """Hostile and malformed requests for `digitrec serve`, sent alongside normal traffic.
 
-    python benchmarks/hostile.py [--model PATH] [--count 300] [--seed 0]
+    python benchmarks/hostile.py [--model PATH] [--count 300] [--seed 0] [--workers 1]
 
 Every request goes to a real server on 127.0.0.1 over its own connection; one request in four is
 a normal upload whose answer is checked. Prints what came back (status counts) and writes
@@ -165,11 +165,13 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="`digitrec serve --workers`")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     with Server(*(["--model", args.model] if args.model else []), "--max-body-bytes", "2000000",
-                "--max-batch", "32") as server:
+                "--max-batch", "32", "--workers", str(args.workers)) as server:
         result = attack(server.port, args.count, args.seed)
+        result["workers"] = args.workers
         result["server_alive_after"] = server.alive()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hostile.json").write_text(json.dumps(result, indent=2) + "\n")
