@@ -75,6 +75,7 @@ bench: setup
 	$(BIN)/python benchmarks/inference.py --model shipped=src/digitrec/pretrained/model.keras --model fast=runs/bench-fast
 	$(BIN)/python benchmarks/input_pipeline.py --repeats 2
 	$(BIN)/python benchmarks/distributed.py
+	$(BIN)/python benchmarks/web_load.py --model src/digitrec/pretrained/model.tflite -- --workers 2
 	$(BIN)/python benchmarks/summary.py
 
 # The long trainings, run once and recorded (about 40 minutes per best model here).

@@ -1,5 +1,5 @@
 """One Markdown page from every benchmarks/results/*.json: recipes, input pipelines, inference,
-strategies. `make bench` ends with it; it only reads what the benchmarks wrote.
+web service load, strategies. `make bench` ends with it; it only reads what the benchmarks wrote.
 
     python benchmarks/summary.py            # writes benchmarks/results/summary.md
 """
@@ -80,6 +80,19 @@ def strategies() -> list[str]:
     return lines
 
 
+def web_load() -> list[str]:
+    rows = sorted(load("web_load"), key=lambda r: r.get("workers", 1))
+    if not rows:
+        return []
+    lines = ["Web service load (`python benchmarks/web_load.py`: real uploads to `digitrec serve` on loopback, "
+             "keep-alive clients on the same machine):", "",
+             "| workers | clients | requests | requests/s | p50 | p99 | errors | command |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines += [f"| {r.get('workers', 1)} | {x['clients']} | {x['requests']:,} | {x['requests_per_s']:.1f} | "
+                  f"{x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms | {x['errors']} | `{r['command']}` |" for x in r["levels"]]
+    return lines
+
+
 def main() -> int:
     machine = next((r.get("machine") for r in load("seed_accuracy") if r.get("machine")), {})
     versions = next((r.get("versions") for r in load("seed_accuracy") if r.get("versions")), {})
@@ -87,7 +100,7 @@ def main() -> int:
             f"Machine: {machine.get('cpus', '?')} CPUs, {machine.get('platform', '?')}; TensorFlow "
             f"{versions.get('tensorflow', '?')}, Keras {versions.get('keras', '?')}. MNIST test set (10,000 images).", "",
             *recipes(), ""]
-    for section in (pipelines(), inference(), strategies()):
+    for section in (pipelines(), inference(), web_load(), strategies()):
         if section:
             page += [*section, ""]
     (RESULTS / "summary.md").write_text("\n".join(page))

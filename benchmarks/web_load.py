@@ -153,11 +153,11 @@ def main() -> int:
             levels.append(run_level(server.port, uploads, clients, args.requests, args.time_limit))
             print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
         alive = server.alive()
+    workers = args.serve_args[args.serve_args.index("--workers") + 1] if "--workers" in args.serve_args else "1"
     result = {"benchmark": "web_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]), "cpus": os.cpu_count(),
-              "server_alive_after": alive, "levels": levels}
+              "workers": int(workers), "server_alive_after": alive, "levels": levels}
     args.out.mkdir(parents=True, exist_ok=True)
-    workers = args.serve_args[args.serve_args.index("--workers") + 1] if "--workers" in args.serve_args else "1"
     name = "web_load.json" if workers == "1" else f"web_load-{workers}workers.json"
     (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
     print("| clients | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|")
