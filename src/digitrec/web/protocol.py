@@ -1,11 +1,13 @@
 """uvicorn's HTTP/1.1 protocol with TCP_NODELAY set on every connection, on the faster parser installed.
 
-With `--workers N`, uvicorn binds the listening socket itself (`socket.socket(family)`, protocol
-number 0), and asyncio only disables Nagle's algorithm on sockets whose protocol number is TCP's,
-so the workers' connections kept Nagle on: a response written in two parts (headers, then body)
-waited for the client's delayed ACK, about 40 ms, on every request after the first one of a
-keep-alive connection (measured: 44 ms per GET /health with 2 workers, 0.5 ms with 1). Setting
-TCP_NODELAY when each connection is made removes that wait.
+asyncio only disables Nagle's algorithm on sockets whose protocol number is TCP's. A listening
+socket that uvicorn binds itself (its own multi-process mode, which `digitrec serve --workers`
+used before it had a worker pool) or that is handed to it (`--fd`, a socket from systemd) has
+protocol number 0, so its connections kept Nagle on: a response written in two parts (headers,
+then body) waited for the client's delayed ACK, about 40 ms, on every request after the first
+one of a keep-alive connection (measured: 44 ms per GET /health with 2 such processes, 0.5 ms
+with 1). Setting TCP_NODELAY when each connection is made removes that wait, however the
+socket was bound.
 
 The parser: httptools (C, llhttp) when it is installed (the `[web]` extra installs it), else h11
 (pure Python). Next to the preprocessing of an upload the difference is small (README, Load).
