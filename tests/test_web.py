@@ -41,10 +41,17 @@ def predictor(good_run):
     return Predictor(good_run.run_dir)
 
 
-@pytest.fixture(scope="module")
-def client(predictor):
-    return TestClient(create_app(predictor=predictor, limits=Limits(max_body_bytes=2_000_000, max_pixels=4_000_000,
-                                                                   max_batch=4)))
+LIMITS = Limits(max_body_bytes=2_000_000, max_pixels=4_000_000, max_batch=4)
+
+
+@pytest.fixture(scope="module", params=["threads", "2 workers"])
+def client(request, predictor, good_run):
+    """The API in both modes: predictions in the server's threads, and in worker processes."""
+    if request.param == "threads":
+        yield TestClient(create_app(predictor=predictor, limits=LIMITS))
+    else:
+        with TestClient(create_app(model=str(good_run.run_dir), limits=LIMITS, workers=2)) as client:
+            yield client
 
 
 def test_predict_an_upload(client):
