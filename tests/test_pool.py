@@ -22,6 +22,12 @@ def load_broken():
     raise DigitrecError("runs/missing: no model here")
 
 
+def load_unless(flag: str):
+    if os.path.exists(flag):
+        raise DigitrecError(f"{flag}: the model is gone")
+    return load_nothing()
+
+
 def echo_job(holder, kind, args):
     if kind == "die":
         os._exit(3)
@@ -98,6 +104,30 @@ def test_a_worker_that_dies_is_replaced_and_its_request_gets_a_4xx(pool):
     answers = asyncio.run(main())
     assert pool.replaced == 1 and [s for s, _ in answers] == [200] * 4
     assert sum(w.process.poll() is None for w in pool._all) == 2
+
+
+def test_when_no_worker_can_be_restarted_requests_get_503_instead_of_waiting(tmp_path, capfd):
+    import functools
+
+    flag = tmp_path / "gone"
+    pool = WorkerPool(1, functools.partial(load_unless, str(flag)), echo_job, describe)
+    flag.touch()  # from now on the model cannot load
+
+    async def main():
+        status, _ = await pool.run("die", ())
+        waiting = asyncio.ensure_future(pool.run("one", (1,)))  # in line for the only worker
+        for _ in range(300):
+            if waiting.done():
+                break
+            await asyncio.sleep(0.05)
+        return status, await waiting, await pool.run("one", (2,))
+
+    try:
+        died, waited, later = asyncio.run(main())
+    finally:
+        pool.close()
+    assert died == 400 and waited[0] == 503 and later[0] == 503 and not pool.alive()
+    assert "the model is gone; 0 worker(s) left" in capfd.readouterr().err
 
 
 def test_a_model_that_cannot_load_is_one_clear_error():

@@ -174,7 +174,9 @@ class WorkerPool:
     async def run(self, kind: str, args: tuple) -> tuple[int, bytes]:
         """Run one job on the next free worker: (HTTP status, JSON body)."""
         job = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
-        worker = await self._acquire()
+        worker = await self._acquire() if self._all else None
+        if worker is None:
+            return 503, json.dumps({"detail": "no worker is left to answer (see the server's log)"}).encode()
         try:
             answer = await worker.call(job)
         except asyncio.CancelledError:
@@ -189,7 +191,7 @@ class WorkerPool:
         self._release(worker)
         return answer
 
-    async def _acquire(self) -> _Worker:
+    async def _acquire(self) -> _Worker | None:
         """The next free worker, strictly first come, first served. (asyncio.Queue is not: a
         request that arrives while a freed worker's waiter is being woken takes the worker, and
         the waiter goes back to the end of the line; at 16 clients that doubled the p99 wait.)"""
@@ -216,9 +218,21 @@ class WorkerPool:
         self._idle.append(worker)
 
     async def _replace(self, worker: _Worker) -> None:
+        """Start a new worker in place of one that stopped (or whose answer was abandoned)."""
+        loop = asyncio.get_running_loop()
         worker.close()
-        await asyncio.get_running_loop().run_in_executor(None, _stop, worker.process)
-        fresh = await asyncio.get_running_loop().run_in_executor(None, self._start)
+        await loop.run_in_executor(None, _stop, worker.process)
+        try:
+            fresh = await loop.run_in_executor(None, self._start)
+        except DigitrecError as exc:  # the model file went away, say: serve on with the others
+            self._all.remove(worker)
+            print(f"digitrec serve: {exc}; {len(self._all)} worker(s) left", file=sys.stderr, flush=True)
+            if not self._all:  # nobody will free a worker again: tell the requests in line
+                while self._waiting:
+                    turn = self._waiting.popleft()
+                    if not turn.done():
+                        turn.set_result(None)
+            return
         self._all[self._all.index(worker)] = fresh
         self.replaced += 1
         self._release(fresh)
