@@ -121,6 +121,41 @@ def test_augmentation_changes_images_not_labels(mnist):
     assert not any(np.allclose(images[i], x[j]) for i in range(8) for j in range(64))  # every image moved
 
 
+def test_elastic_distortion_bends_strokes_by_about_a_pixel(mnist):
+    import tensorflow as tf
+
+    from digitrec import data
+    from digitrec.train import elastic_distortion
+
+    x = tf.constant(data.scale_images(mnist.x_train[:32]))
+    same = elastic_distortion(x, tf.random.Generator.from_seed(3), alpha=0.0).numpy()
+    assert np.allclose(same, x.numpy(), atol=1e-6)  # no displacement: the image itself
+    first = elastic_distortion(x, tf.random.Generator.from_seed(3)).numpy()
+    again = elastic_distortion(x, tf.random.Generator.from_seed(3)).numpy()
+    other = elastic_distortion(x, tf.random.Generator.from_seed(4)).numpy()
+    assert np.array_equal(first, again) and not np.allclose(first, other)  # seeded
+    assert first.shape == x.shape and first.min() >= 0.0 and first.max() <= 1.0 + 1e-6
+    moved = np.abs(first - x.numpy()).mean(axis=(1, 2, 3))
+    assert (moved > 0.01).all()  # every image changed
+    # Bent, not lost: about the same ink (a stretched stroke gains some, a squeezed one loses some).
+    ink = first.sum(axis=(1, 2, 3)) / x.numpy().sum(axis=(1, 2, 3))
+    assert 0.95 < ink.mean() < 1.05 and np.all((ink > 0.7) & (ink < 1.5))
+    # A single dot moves by the displacement at its place: about a pixel, never far.
+    dots = np.zeros((200, 28, 28, 1), np.float32)
+    dots[:, 14, 14] = 1.0
+    moved = elastic_distortion(tf.constant(dots), tf.random.Generator.from_seed(5)).numpy()[..., 0]
+    rows, cols = np.mgrid[:28, :28]
+    mass = moved.sum(axis=(1, 2))
+    shift = np.hypot((moved * rows).sum(axis=(1, 2)) / mass - 14, (moved * cols).sum(axis=(1, 2)) / mass - 14)
+    assert 0.4 < np.median(shift) < 2.0 and shift.max() < 5.0
+
+
+def test_elastic_needs_augmentation():
+    with pytest.raises(DigitrecError, match="--elastic needs --augment"):
+        resolve_config("seed", {"elastic": True})
+    assert resolve_config("robust", {"elastic": True}).elastic
+
+
 def test_robust_preset_trains_with_augmentation(tmp_path):
     config = resolve_config("robust", {"epochs": 1, "limit_train": 256, "limit_test": 64, "tensorboard": False})
     assert config.model == "deep_cnn" and config.augment
@@ -139,6 +174,14 @@ def test_fast_and_best_presets_train_a_step(preset, tmp_path):
     assert result.metadata["dataset"]["validation_samples"] == 0 and len(result.history["loss"]) == 1
     assert "val_loss" not in result.history and 0.0 <= result.metrics["test_accuracy"] <= 1.0
     assert store.load_model(result.run_dir / "model.keras").name == expected[0]
+
+
+def test_strided_cnn_trains_on_elastic_distortions(tmp_path):
+    config = resolve_config("best", {"model": "strided_cnn", "elastic": True, "epochs": 1, "limit_train": 256,
+                                     "limit_test": 64, "tensorboard": False})
+    result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
+    assert json.loads((result.run_dir / "config.json").read_text())["elastic"] is True
+    assert store.load_model(result.run_dir / "model.keras").name == "strided_cnn" and len(result.history["loss"]) == 1
 
 
 def test_warmup_cosine_rises_for_a_quarter_epoch_then_decays_to_zero():
@@ -190,3 +233,42 @@ def test_cli_ensemble_trains_members_and_saves_one_model_and_resumes(tmp_path):
     assert "member 1/2 (seed 5) is already trained" in again.stdout and "member 2/2 (seed 6)" in again.stdout
     proc = run_cli("train", *args, "--ensemble", "1", "--run-dir", str(tmp_path / "one"))
     assert proc.returncode == 1 and "at least 2 members" in proc.stderr
+
+
+def test_cli_ensemble_averages_runs_of_different_models(tmp_path):
+    from conftest import run_cli
+
+    from digitrec import data
+
+    options = {"epochs": 1, "limit_train": 400, "limit_test": 100, "tensorboard": False}
+    runs = [train_and_evaluate(resolve_config(preset, {**options, "model": model}), run_dir=tmp_path / model,
+                               progress=False, log=lambda m: None, mark_latest=False).run_dir
+            for preset, model in (("fast", "fast_cnn"), ("robust", "strided_cnn"))]
+    out = tmp_path / "both"
+    proc = run_cli("ensemble", *map(str, runs), "--run-dir", str(out), "--limit-test", "100")
+    assert proc.returncode == 0, proc.stderr
+    assert "members: fast_cnn " in proc.stdout and ", strided_cnn " in proc.stdout and "test accuracy" in proc.stdout
+    meta = json.loads((out / "metadata.json").read_text())
+    assert [m["model"] for m in meta["ensemble"]["members"]] == ["fast_cnn", "strided_cnn"]
+    assert [m["run"] for m in meta["ensemble"]["members"]] == [str(r) for r in runs]
+    assert meta["training"]["epochs"] == 2 and meta["dataset"]["name"] == "mnist"
+    assert (tmp_path / "latest").resolve() == out.resolve()
+    x = data.scale_images(data.load_dataset("mnist").x_test[:100])
+    each = [store.load_model(r / "model.keras").predict(x, verbose=0) for r in runs]
+    assert np.allclose(store.load_model(out / "model.h5").predict(x, verbose=0), np.mean(each, axis=0), atol=1e-5)
+    assert meta["test_metrics"]["accuracy"] == json.loads((out / "metrics.json").read_text())["test_accuracy"]
+
+    # Refused in one line, nothing written: too few runs, one named twice, no run, a used folder, other data.
+    other = tmp_path / "other"
+    shutil.copytree(runs[1], other)
+    changed = json.loads((other / "metadata.json").read_text())
+    changed["dataset"].update(name="fashion_mnist", checksum="f" * 64)
+    (other / "metadata.json").write_text(json.dumps(changed))
+    for args, message in [([runs[0]], "at least 2 runs"), ([runs[0], runs[0]], "named twice"),
+                          ([runs[0], tmp_path], "not a finished run folder"),
+                          ([runs[0], runs[1], "--run-dir", out], "not empty"),
+                          ([runs[0], runs[1], "--run-dir", runs[0]], "one of the members"),
+                          ([runs[0], other], "trained on different data")]:
+        proc = run_cli("ensemble", *map(str, args))
+        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert json.loads((out / "metadata.json").read_text()) == meta

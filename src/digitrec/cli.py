@@ -93,9 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                    log=log, command=shlex.join(["digitrec", *sys.argv[1:]]))
     if args.ensemble is not None:
         result = train_ensemble(config, args.ensemble, **options)
-        members = result.metadata["ensemble"]["members"]
-        log("members: " + ", ".join(f"{m['test_accuracy']:.2%}" for m in members)
-            + f"; their average: {result.metrics['test_accuracy']:.2%}")
+        log(_members_line(result))
     else:
         result = train_and_evaluate(config, **options)
     if result.metadata.get("chief") is False:  # a worker of a multi-worker run: the chief reports
@@ -103,6 +101,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             _print_json({"run_dir": str(result.run_dir), "chief": False, "epochs": len(result.history.get("loss", [])),
                          "train_seconds": round(result.train_seconds, 2)})
         return 0
+    return _report_run(result, args.json)
+
+
+def _report_run(result, as_json: bool) -> int:
+    """The summary of a finished run (or ensemble): three lines, or one JSON object."""
     m = result.metrics
     summary = {
         "run_dir": str(result.run_dir),
@@ -112,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train_seconds": round(result.train_seconds, 2),
         "epochs": result.metadata["training"]["epochs"],
     }
-    if args.json:
+    if as_json:
         _print_json(summary)
     else:
         print(f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
@@ -121,6 +124,22 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"({result.metadata['training']['seconds_per_epoch']:.1f} s/epoch)")
         print(f"run folder: {result.run_dir}  (charts, models, metrics, report.txt)")
     return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .train import combine_runs
+
+    result = combine_runs(args.runs, run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir,
+                          data_file=args.data_file, limit_test=args.limit_test,
+                          command=shlex.join(["digitrec", *sys.argv[1:]]))
+    print(_members_line(result), file=sys.stderr if args.json else sys.stdout)
+    return _report_run(result, args.json)
+
+
+def _members_line(result) -> str:
+    members = result.metadata["ensemble"]["members"]
+    return ("members: " + ", ".join(f"{m['model']} {m['test_accuracy']:.2%}" for m in members)
+            + f"; their average: {result.metrics['test_accuracy']:.2%}")
 
 
 # ---------------------------------------------------------------- evaluate
@@ -331,7 +350,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import QUANTIZATIONS
+    from .config import PRESETS, QUANTIZATIONS
 
     parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
@@ -351,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[common], help="train a model and write a run folder",
                        description="Train, evaluate on the test set, and write models, metrics and charts.")
-    p.add_argument("--preset", default="seed", help="named settings to start from (seed, quick)")
+    p.add_argument("--preset", default="seed", help=f"named settings to start from ({', '.join(PRESETS)}; default: seed)")
     p.add_argument("--config", help="start from a saved config.json instead of a preset")
     _add_config_flags(p)
     p.add_argument("--run-dir", help="write the run here (default: runs/<time>-<dataset>-<model>); "
@@ -364,6 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train K models (seeds seed … seed+K-1) and save their average as one model")
     p.add_argument("--list-models", action="store_true", help="list the model builders and exit")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ensemble", parents=[common], help="average finished runs of any recipes into one model",
+                       description="Average the probabilities of finished runs (other models, augmentations or "
+                                   "epochs; the same data) into one model, evaluated like a run of its own.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more finished run folders")
+    p.add_argument("--run-dir", help="write the ensemble here (default: runs/<time>-<dataset>-ensemble-xN)")
+    p.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
+    p.add_argument("--data-file", help="the members' own .npz or IDX folder, when they were trained on one")
+    p.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("evaluate", parents=[common], help="recompute metrics and charts of a saved model")
     p.add_argument("--model", help="a .keras/.h5 file, a SavedModel folder or a run folder (default: newest run)")
