@@ -6,6 +6,7 @@ Runs `digitrec train` once per seed (each in its own process, as a user would) a
     python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
     python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
     python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed1   # record a long run
+    python benchmarks/seed_accuracy.py --recipe "best strided elastic" --from-runs runs/strided   # name it
     make bench ARGS="--seeds 1 2 3"
 """
 
@@ -54,13 +55,15 @@ def main() -> int:
     parser.add_argument("--ensemble", type=int, metavar="K", help="train K-model ensembles (train --ensemble K)")
     parser.add_argument("--from-runs", type=Path, nargs="+", metavar="RUN",
                         help="record finished run folders of --preset instead of training (long runs done once)")
+    parser.add_argument("--recipe", help="the name recorded, and of the result files (default: the preset, "
+                                             "with xK for an ensemble)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("extra", nargs="*", help="more `digitrec train` flags, after --")
     args = parser.parse_args()
 
     if args.ensemble:
         args.extra = [*args.extra, "--ensemble", str(args.ensemble)]
-    recipe = f"{args.preset} x{args.ensemble}" if args.ensemble else args.preset
+    recipe = args.recipe or (f"{args.preset} x{args.ensemble}" if args.ensemble else args.preset)
     runs = []
     for run_dir in args.from_runs or []:
         runs.append(from_run(run_dir))
