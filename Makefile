@@ -22,7 +22,7 @@ help:
 	@echo "make gui    open the drawing app"
 	@echo "make serve  run the web service on http://127.0.0.1:8000/"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
-	@echo "make bench  recipes over seeds, ensemble, input pipelines, inference, strategies (~30 min)"
+	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~50 min)"
 	@echo "make bench-long  the best preset, once (~50 min)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"
@@ -65,12 +65,14 @@ pretrained: setup
 serve: setup
 	$(BIN)/digitrec serve $(ARGS)
 
-# About 30 minutes on 2 cores: each recipe over 3 seeds, a 3-model ensemble of the fast recipe,
-# input pipelines, inference per backend, strategies; then benchmarks/results/summary.md.
+# About 50 minutes on 2 cores: each recipe over 3 seeds, a 3-model ensemble of the fast recipe,
+# time to 99 % per recipe, input pipelines, inference per backend, strategies, web load; then
+# benchmarks/results/summary.md.
 bench: setup
 	$(BIN)/python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3
 	$(BIN)/python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
 	$(BIN)/python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
+	$(BIN)/python benchmarks/time_to_accuracy.py --preset fast seed robust best --seeds 1 2 3
 	test -f runs/bench-fast/metadata.json || $(BIN)/digitrec train --preset fast --seed 1 --run-dir runs/bench-fast
 	$(BIN)/python benchmarks/inference.py --model shipped=src/digitrec/pretrained/model.keras --model fast=runs/bench-fast
 	$(BIN)/python benchmarks/input_pipeline.py --repeats 2

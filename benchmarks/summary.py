@@ -1,5 +1,5 @@
-"""One Markdown page from every benchmarks/results/*.json: recipes, input pipelines, inference,
-web service load, strategies. `make bench` ends with it; it only reads what the benchmarks wrote.
+"""One Markdown page from every benchmarks/results/*.json: recipes, time to 99 %, input pipelines,
+inference, web service load, strategies. `make bench` ends with it; it only reads what the benchmarks wrote.
 
     python benchmarks/summary.py            # writes benchmarks/results/summary.md
 """
@@ -48,6 +48,20 @@ def command(result: dict) -> str:
     if "--from-runs" in result["command"]:
         return result["runs"][0].get("training_command") or result["command"]
     return result["command"]
+
+
+def time_to_accuracy() -> list[str]:
+    lines = []
+    for r in load("time_to_accuracy"):
+        presets = sorted(r["presets"].items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99)
+        lines += ["Time to a test accuracy (`python benchmarks/time_to_accuracy.py`: training time until the first "
+                  "of 8 checks per epoch reaches it; the checks' own time left out):", "",
+                  "| recipe | target | time (median) | epochs (median) | seeds that reached it | command |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| `{name}` | {x['target']:.0%} | "
+                  + (f"{x['train_seconds_median']:.1f} s | {x['epochs_median']:.2f}" if x["reached"] else "never | -")
+                  + f" | {x['reached']} of {len(x['seeds'])} | `{x['command']}` |" for name, x in presets]
+    return lines
 
 
 def pipelines() -> list[str]:
@@ -100,7 +114,7 @@ def main() -> int:
             f"Machine: {machine.get('cpus', '?')} CPUs, {machine.get('platform', '?')}; TensorFlow "
             f"{versions.get('tensorflow', '?')}, Keras {versions.get('keras', '?')}. MNIST test set (10,000 images).", "",
             *recipes(), ""]
-    for section in (pipelines(), inference(), web_load(), strategies()):
+    for section in (time_to_accuracy(), pipelines(), inference(), web_load(), strategies()):
         if section:
             page += [*section, ""]
     (RESULTS / "summary.md").write_text("\n".join(page))

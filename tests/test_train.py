@@ -272,3 +272,20 @@ def test_cli_ensemble_averages_runs_of_different_models(tmp_path):
         proc = run_cli("ensemble", *map(str, args))
         assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert json.loads((out / "metadata.json").read_text()) == meta
+
+
+def test_a_callback_of_the_callers_can_stop_a_run_early(tmp_path):
+    import keras
+
+    class StopAfter(keras.callbacks.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            StopAfter.batches += 1
+            if StopAfter.batches == 3:  # in the second of three epochs (two batches each)
+                self.model.stop_training = True
+
+    config = resolve_config("fast", {"epochs": 3, "limit_train": 256, "limit_test": 64, "tensorboard": False})
+    result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None, callbacks=[StopAfter()])
+    assert StopAfter.batches == 3 and len(result.history["loss"]) == 2
+    assert result.metadata["training"]["epochs"] == 2 and (result.run_dir / "model.keras").is_file()

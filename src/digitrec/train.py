@@ -256,7 +256,8 @@ def versions() -> dict[str, str]:
 def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
                        runs_root: str | Path | None = None, data_dir: str | Path | None = None,
                        progress: bool | None = None, log: Callable[[str], None] = print,
-                       command: str | None = None, mark_latest: bool = True) -> RunResult:
+                       command: str | None = None, mark_latest: bool = True,
+                       callbacks: list | None = None) -> RunResult:
     """Train `config` and write the complete run folder.
 
     Args:
@@ -268,6 +269,8 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
       log: where progress lines go.
       command: the command line that started the run, recorded in metadata.json.
       mark_latest: point `<runs root>/latest` at this run when it is complete.
+      callbacks: more Keras callbacks, called after digitrec's own (a benchmark's clock, say); one
+        that stops training early leaves a complete run of the epochs done.
     """
     config = config.validated()
     keras = _keras()
@@ -317,15 +320,15 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     if resuming:
         log(f"resuming {run_dir} after epoch {_checkpoint_epoch(checkpoints, done)} of {config.epochs}")
     # Order matters: the progress file is written before the checkpoint (see _progress_callback).
-    callbacks = [_progress_callback(progress_file, done, write=chief),  # updates `done` as epochs finish
-                 keras.callbacks.BackupAndRestore(str(checkpoints), save_freq="epoch", double_checkpoint=True,
-                                                  delete_checkpoint=False)]
+    own = [_progress_callback(progress_file, done, write=chief),  # updates `done` as epochs finish
+           keras.callbacks.BackupAndRestore(str(checkpoints), save_freq="epoch", double_checkpoint=True,
+                                            delete_checkpoint=False)]
     distributed = distribution.name == "multiworker"
     if not progress or distributed:
-        callbacks.append(_epoch_line_callback(config.epochs, log))
+        own.append(_epoch_line_callback(config.epochs, log))
     if config.tensorboard and chief and not distributed:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=0,
-                                                     write_graph=False))
+        own.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=0, write_graph=False))
+    callbacks = [*own, *(callbacks or [])]
     batch_note = (f"batch {config.batch_size}" if distribution.replicas == 1 else
                   f"batch {config.batch_size} per replica ({global_batch} in all), learning rate "
                   f"{config.learning_rate * distribution.replicas:g} ({distribution.describe()})")
