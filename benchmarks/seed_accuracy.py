@@ -6,7 +6,7 @@ Runs `digitrec train` once per seed (each in its own process, as a user would) a
     python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
     python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
     python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed1   # record a long run
-    python benchmarks/seed_accuracy.py --recipe "best strided elastic" --from-runs runs/strided   # name it
+    python benchmarks/seed_accuracy.py --recipe "best strided_cnn" --from-runs runs/strided   # name it
     make bench ARGS="--seeds 1 2 3"
 """
 

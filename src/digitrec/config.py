@@ -41,8 +41,6 @@ class TrainConfig:
     limit_test: int | None = _opt("evaluate on the first N test images only", default=None)
     augment: bool = _opt("augment training images on the fly: small rotations, shifts, zoom, thicker strokes",
                          default=False)
-    elastic: bool = _opt("with --augment, also bend the strokes a little (elastic distortion, Simard et al. 2003)",
-                         default=False)
     tensorboard: bool = _opt("write TensorBoard logs to <run>/logs", default=True)
     strategy: str = _opt("tf.distribute strategy: default (one device), mirrored (all GPUs, or --cpu-devices), "
                          "multiworker (the cluster in TF_CONFIG); --batch-size is then per replica", default="default")
@@ -71,7 +69,6 @@ class TrainConfig:
             (self.learning_rate > 0, "learning rate must be positive"),
             (0.0 <= self.validation_split < 1.0, "validation split must be in [0, 1)"),
             (self.limit_train is None or self.limit_train >= 1, "--limit-train must be at least 1"),
-            (self.augment or not self.elastic, "--elastic needs --augment"),
             (self.limit_test is None or self.limit_test >= 1, "--limit-test must be at least 1"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.lr_schedule in LR_SCHEDULES, f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}"),

@@ -82,10 +82,9 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int, replicas: int = 1)
     return factory(learning_rate=make_learning_rate(config, steps_per_epoch, replicas))
 
 
-def augmenter(seed: int, elastic: bool = False):
+def augmenter(seed: int):
     """Random changes that real handwriting shows and MNIST lacks: small rotations (+-10 degrees),
-    shifts (+-10 %), zoom (+-10 %), and a thicker pen for a quarter of the images; with `elastic`,
-    every stroke is also bent a little (`elastic_distortion`)."""
+    shifts (+-10 %), zoom (+-10 %), and a thicker pen for a quarter of the images."""
     keras = _keras()
     tf = _tensorflow()
     layers = keras.layers
@@ -98,8 +97,6 @@ def augmenter(seed: int, elastic: bool = False):
 
     def augment(images, labels):
         images = geometry(images, training=True)
-        if elastic:
-            images = elastic_distortion(images, generator)
         thicker = tf.nn.max_pool2d(images, ksize=2, strides=1, padding="SAME")
         pick = generator.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.25
         return tf.where(pick, thicker, images), labels
@@ -107,50 +104,14 @@ def augmenter(seed: int, elastic: bool = False):
     return augment
 
 
-def elastic_distortion(images, generator, alpha: float = 36.0, sigma: float = 6.0):
-    """Elastic distortion of a batch of images (Simard, Steinkraus and Platt, 2003): every pixel
-    moves by a random displacement field, uniform in [-1, 1], smoothed by a Gaussian of `sigma`
-    pixels and scaled by `alpha`, and the image is resampled bilinearly, background beyond the
-    edges. The values are Ciresan et al.'s (2010) for MNIST: strokes bend by about a pixel, as a
-    hand's do from one writing to the next (Simard's sigma of 4 bent a 4 into a K)."""
-    tf = _tensorflow()
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    radius = int(2 * sigma)
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = (taps / taps.sum()).astype(np.float32)
-    field = generator.uniform(tf.stack([batch, height, width, 2]), -1.0, 1.0)
-    # Separable Gaussian: one pass down the rows, one along them, each of the two channels alone.
-    field = tf.nn.depthwise_conv2d(field, np.tile(taps.reshape(-1, 1, 1, 1), (1, 1, 2, 1)), [1, 1, 1, 1], "SAME")
-    field = tf.nn.depthwise_conv2d(field, np.tile(taps.reshape(1, -1, 1, 1), (1, 1, 2, 1)), [1, 1, 1, 1], "SAME")
-    rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
-    # Where each output pixel comes from, in a frame padded by one pixel of background.
-    y = tf.clip_by_value(rows + alpha * field[..., 0] + 1.0, 0.0, tf.cast(height + 1, tf.float32))
-    x = tf.clip_by_value(cols + alpha * field[..., 1] + 1.0, 0.0, tf.cast(width + 1, tf.float32))
-    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    y0, x0 = tf.floor(y), tf.floor(x)
-    wy, wx = (y - y0)[..., None], (x - x0)[..., None]
-    y0, x0 = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
-    y1, x1 = tf.minimum(y0 + 1, height + 1), tf.minimum(x0 + 1, width + 1)
-
-    def at(yy, xx):
-        return tf.gather_nd(padded, tf.stack([yy, xx], axis=-1), batch_dims=1)
-
-    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
-    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
-    return top * (1 - wy) + bottom * wy
-
-
-def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True,
-                     elastic: bool = False):
-    """A tf.data pipeline: shuffle each epoch (seeded), batch, augment in parallel (`augmenter`),
-    prefetch."""
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True):
+    """A tf.data pipeline: shuffle each epoch (seeded), batch, augment in parallel, prefetch."""
     tf = _tensorflow()
     dataset = (tf.data.Dataset.from_tensor_slices((x, y))
                .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
                .batch(batch_size))
     if augment:
-        dataset = dataset.map(augmenter(seed, elastic), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -338,11 +299,11 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
     x_fit, y_fit = data.scale_images(x_train), data.one_hot(y_train, info.num_classes)
     try:
         if distributed:
-            pipeline = training_dataset(x_fit, y_fit, global_batch, config.seed, config.augment, config.elastic)
-            fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
+            fit_distributed(model, training_dataset(x_fit, y_fit, global_batch, config.seed, config.augment),
+                            distribution, config.epochs, global_batch, validation, callbacks)
         elif config.augment:
-            model.fit(training_dataset(x_fit, y_fit, global_batch, config.seed, elastic=config.elastic),
-                      epochs=config.epochs, validation_data=validation, shuffle=False,  # the pipeline shuffles every epoch
+            model.fit(training_dataset(x_fit, y_fit, global_batch, config.seed), epochs=config.epochs,
+                      validation_data=validation, shuffle=False,  # the pipeline shuffles every epoch
                       callbacks=callbacks, verbose=1 if progress else 0)
         else:
             model.fit(x_fit, y_fit, batch_size=global_batch, epochs=config.epochs, validation_data=validation,
