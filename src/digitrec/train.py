@@ -546,9 +546,9 @@ def _save_ensemble(run_dir: Path, metadata: list[dict], folders: list[Path], dat
     x_test, y_test = dataset.x_test[:limit_test], dataset.y_test[:limit_test]
     result = evaluate.Evaluation(info.class_names, y_test.astype(np.int64),
                                  evaluate.predict_probabilities(model, data.scale_images(x_test)))
-    kinds = sorted({m["model"]["name"] for m in metadata})
-    metrics = evaluate.write_evaluation(result, x_test, run_dir, None,
-                                        title=f"{len(folders)} x {' + '.join(kinds)} (averaged) on {info.name} test set")
+    names = [m["model"]["name"] for m in metadata]
+    what = f"{len(names)} x {names[0]}" if len(set(names)) == 1 else " + ".join(names)
+    metrics = evaluate.write_evaluation(result, x_test, run_dir, None, title=f"{what} (averaged) on {info.name} test set")
     train_seconds = sum(m["training"]["seconds"] for m in metadata)
     members = [{"run": str(folder.relative_to(run_dir) if folder.is_relative_to(run_dir) else folder),
                 "model": m["model"]["name"], "command": m.get("command"), "test_accuracy": m["test_metrics"]["accuracy"],
