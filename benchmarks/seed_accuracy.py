@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -97,7 +98,7 @@ def main() -> int:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{recipe.replace(' ', '-')}-{args.dataset}"
+    stem = f"{re.sub(r'[^A-Za-z0-9_.]+', '-', recipe).strip('-')}-{args.dataset}"
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     s = result["summary"]
     table = [
