@@ -37,7 +37,9 @@ def recipes() -> list[str]:
         s = r["summary"]
         spread = (f" ({s['test_accuracy_min']:.2%}-{s['test_accuracy_max']:.2%})" if len(r["runs"]) > 1 else "")
         members = r["runs"][0].get("members") or []
-        note = f"; members {', '.join(f'{m:.2%}' for m in members)} (seed {r['runs'][0]['seed']})" if members else ""
+        seed = r["runs"][0]["seed"]
+        note = (f"; members {', '.join(f'{m:.2%}' for m in members)}" + (f" (seed {seed})" if seed is not None else "")
+                if members else "")
         lines.append(f"| `{r.get('recipe', r['preset'])}` | {s['test_accuracy_mean']:.2%}{spread}{note} | {len(r['runs'])} | "
                      f"{s['train_seconds_median']:.0f} s | {s['seconds_per_epoch_median']:.1f} s | `{command(r)}` |")
     return lines
