@@ -22,7 +22,7 @@ help:
 	@echo "make gui    open the drawing app"
 	@echo "make serve  run the web service on http://127.0.0.1:8000/"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
-	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~50 min)"
+	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~1 h)"
 	@echo "make bench-long  the best deep_cnn and strided_cnn, once, and their ensemble (~2.5 h)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make setup  create .venv and install everything"

@@ -7,6 +7,7 @@ Runs `digitrec train` once per seed (each in its own process, as a user would) a
     python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
     python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed1   # record a long run
     python benchmarks/seed_accuracy.py --recipe "best strided_cnn" --from-runs runs/strided   # name it
+    python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed2 --add   # one more seed
     make bench ARGS="--seeds 1 2 3"
 """
 
@@ -48,6 +49,13 @@ def from_run(run_dir: Path) -> dict:
             "members": [m["test_accuracy"] for m in meta.get("ensemble", {}).get("members", [])]}
 
 
+def recorded_runs(path: Path) -> list[dict]:
+    """The runs an earlier result file holds; none when there is no file yet."""
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text())["runs"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="seed")
@@ -58,6 +66,8 @@ def main() -> int:
                         help="record finished run folders of --preset instead of training (long runs done once)")
     parser.add_argument("--recipe", help="the name recorded, and of the result files (default: the preset, "
                                              "with xK for an ensemble)")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the runs the result file already holds (a long recipe recorded a seed at a time)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("extra", nargs="*", help="more `digitrec train` flags, after --")
     args = parser.parse_args()
@@ -65,9 +75,13 @@ def main() -> int:
     if args.ensemble:
         args.extra = [*args.extra, "--ensemble", str(args.ensemble)]
     recipe = args.recipe or (f"{args.preset} x{args.ensemble}" if args.ensemble else args.preset)
-    runs = []
+    stem = f"{re.sub(r'[^A-Za-z0-9_.]+', '-', recipe).strip('-')}-{args.dataset}"
+    runs = recorded_runs(args.out / f"{stem}.json") if args.add else []
     for run_dir in args.from_runs or []:
-        runs.append(from_run(run_dir))
+        run = from_run(run_dir)
+        # the same run recorded again replaces its old entry
+        runs = [r for r in runs if (r["seed"], r["training_command"]) != (run["seed"], run["training_command"])]
+        runs.append(run)
     with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as tmp:
         for seed in [] if args.from_runs else args.seeds:
             runs.append(run_one(args.preset, args.dataset, seed, Path(tmp), args.extra))
@@ -98,7 +112,6 @@ def main() -> int:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{re.sub(r'[^A-Za-z0-9_.]+', '-', recipe).strip('-')}-{args.dataset}"
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     s = result["summary"]
     table = [

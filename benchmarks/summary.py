@@ -41,15 +41,16 @@ def recipes() -> list[str]:
         note = (f"; members {', '.join(f'{m:.2%}' for m in members)}" + (f" (seed {seed})" if seed is not None else "")
                 if members else "")
         lines.append(f"| `{r.get('recipe', r['preset'])}` | {s['test_accuracy_mean']:.2%}{spread}{note} | {len(r['runs'])} | "
-                     f"{s['train_seconds_median']:.0f} s | {s['seconds_per_epoch_median']:.1f} s | `{command(r)}` |")
+                     f"{s['train_seconds_median']:.0f} s | {s['seconds_per_epoch_median']:.1f} s | {', '.join(f'`{c}`' for c in commands(r))} |")
     return lines
 
 
-def command(result: dict) -> str:
-    """The command that measured a row: the benchmark's, or the training's for a recorded run."""
+def commands(result: dict) -> list[str]:
+    """The commands that measured a row: the benchmark's, or the trainings' for recorded runs."""
     if "--from-runs" in result["command"]:
-        return result["runs"][0].get("training_command") or result["command"]
-    return result["command"]
+        trainings = [r.get("training_command") for r in result["runs"]]
+        return list(dict.fromkeys(t for t in trainings if t)) or [result["command"]]
+    return [result["command"]]
 
 
 def time_to_accuracy() -> list[str]:
