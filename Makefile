@@ -65,7 +65,7 @@ pretrained: setup
 serve: setup
 	$(BIN)/digitrec serve $(ARGS)
 
-# About 50 minutes on 2 cores: each recipe over 3 seeds, a 3-model ensemble of the fast recipe,
+# About an hour on 2 cores: each recipe over 3 seeds, a 3-model ensemble of the fast recipe,
 # time to 99 % per recipe, input pipelines, inference per backend, strategies, web load; then
 # benchmarks/results/summary.md.
 bench: setup
