@@ -88,7 +88,7 @@ bench-long: setup
 	test -f $(LONG)-deep/metadata.json || $(BIN)/digitrec train --preset best --seed 1 --no-progress --run-dir $(LONG)-deep
 	test -f $(LONG)-strided/metadata.json || $(BIN)/digitrec train --preset best --model strided_cnn --seed 1 --no-progress --run-dir $(LONG)-strided
 	test -f $(LONG)-ensemble/metadata.json || $(BIN)/digitrec ensemble $(LONG)-deep $(LONG)-strided --run-dir $(LONG)-ensemble
-	$(BIN)/python benchmarks/seed_accuracy.py --preset best --from-runs $(LONG)-deep
+	$(BIN)/python benchmarks/seed_accuracy.py --preset best --from-runs $(LONG)-deep --add
 	$(BIN)/python benchmarks/seed_accuracy.py --preset best --recipe "best strided_cnn" --from-runs $(LONG)-strided
 	$(BIN)/python benchmarks/seed_accuracy.py --preset best --recipe "best deep_cnn + strided_cnn" --from-runs $(LONG)-ensemble
 	$(BIN)/python benchmarks/summary.py

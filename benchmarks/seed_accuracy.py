@@ -79,8 +79,8 @@ def main() -> int:
     runs = recorded_runs(args.out / f"{stem}.json") if args.add else []
     for run_dir in args.from_runs or []:
         run = from_run(run_dir)
-        # the same run recorded again replaces its old entry
-        runs = [r for r in runs if (r["seed"], r["training_command"]) != (run["seed"], run["training_command"])]
+        # a seed recorded again replaces its old entry (training is deterministic here)
+        runs = [r for r in runs if r["seed"] != run["seed"]]
         runs.append(run)
     with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as tmp:
         for seed in [] if args.from_runs else args.seeds:
