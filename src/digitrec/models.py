@@ -1,7 +1,8 @@
 """Model builders by name. Each takes the input shape and class count from the dataset.
 
 `build_model("seed_cnn", (28, 28, 1), 10)` is the classic tutorial CNN; the same builders train
-Fashion-MNIST and 32x32x3 images unchanged.
+Fashion-MNIST and 32x32x3 images unchanged. The output layer computes in float32 under any Keras
+dtype policy, so the probabilities stay exact when the rest trains in mixed bfloat16.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def seed_cnn(input_shape: tuple[int, ...], num_classes: int):
             layers.Flatten(name="flatten"),
             layers.Dense(128, activation="relu", name="dense"),
             layers.Dropout(0.5, name="dropout2"),
-            layers.Dense(num_classes, activation="softmax", name="probabilities"),
+            layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32"),
         ],
         name="seed_cnn",
     )
@@ -53,7 +54,7 @@ def deep_cnn(input_shape: tuple[int, ...], num_classes: int):
          layers.Flatten(name="flatten"),
          layers.Dense(256, use_bias=False, name="dense"), layers.BatchNormalization(name="dense_bn"),
          layers.Activation("relu", name="dense_relu"), layers.Dropout(0.4, name="drop3"),
-         layers.Dense(num_classes, activation="softmax", name="probabilities")],
+         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
         name="deep_cnn",
     )
 
@@ -73,7 +74,8 @@ def fast_cnn(input_shape: tuple[int, ...], num_classes: int):
     return keras.Sequential(
         [keras.Input(shape=input_shape, name="image"), *conv(16, 5, "conv1"), *conv(32, 3, "conv2"),
          layers.Flatten(name="flatten"), layers.Dense(128, activation="relu", name="dense"),
-         layers.Dropout(0.1, name="dropout"), layers.Dense(num_classes, activation="softmax", name="probabilities")],
+         layers.Dropout(0.1, name="dropout"),
+         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
         name="fast_cnn",
     )
 
@@ -98,7 +100,7 @@ def strided_cnn(input_shape: tuple[int, ...], num_classes: int):
          *conv(64, 3, "conv3"), *conv(64, 3, "conv4"), *conv(64, 5, "down2", strides=2, padding="same"),
          layers.Dropout(0.4, name="drop2"),
          *conv(128, 4, "conv5"), layers.Flatten(name="flatten"), layers.Dropout(0.4, name="drop3"),
-         layers.Dense(num_classes, activation="softmax", name="probabilities")],
+         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
         name="strided_cnn",
     )
 
