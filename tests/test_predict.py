@@ -216,7 +216,7 @@ def test_the_litert_path_agrees_with_keras(tiny_run, mnist, tmp_path):
 
     report = export_model(tiny_run.run_dir, "tflite", out=tmp_path, check=False)
     lite = Predictor(report["exports"]["tflite"]["path"])
-    keras_predictor = Predictor(tiny_run.run_dir)
+    keras_predictor = Predictor(tiny_run.run_dir / "model.keras")  # a file named outright loads as it is
     assert lite.backend == "litert" and keras_predictor.backend == "keras"
     x = mnist.x_test[:64].astype(np.float32) / 255.0
     np.testing.assert_allclose(lite.predict_arrays(x), keras_predictor.predict_arrays(x), atol=1e-5)
@@ -239,8 +239,49 @@ def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
             "print('tensorflow' in sys.modules, code)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     lines = proc.stdout.strip().splitlines()
-    assert json.loads(lines[0])["digit"] == 7
-    assert lines[-1] == "False 0" and proc.stderr == ""
+    assert json.loads(lines[0])["digit"] == 7 and json.loads(lines[0])["model"] == "pretrained"
+    assert lines[-1] == "False 0"
+    assert proc.stderr.startswith("digitrec: using the shipped model (LiteRT") and proc.stderr.count("\n") == 1
+
+
+def test_a_run_answers_from_its_own_litert_file_without_tensorflow(tiny_run, mnist, tmp_path):
+    """Every run gets a LiteRT file, checked against its Keras model; the front ends pick it up."""
+    import subprocess
+
+    run = tiny_run.run_dir
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["litert"]["file"] == "model.tflite" and meta["model"]["files"]["litert"] == "model.tflite"
+    assert meta["litert"]["checked"] == 200 and meta["litert"]["agreement_with_keras"] >= 0.99
+    lite, keras_predictor = Predictor(run), Predictor(run / "model.keras")
+    assert (lite.backend, keras_predictor.backend) == ("litert", "keras") and lite.name == run.name
+    x = mnist.x_test[:200].astype(np.float32) / 255.0
+    agree = (lite.predict_arrays(x).argmax(axis=1) == keras_predictor.predict_arrays(x).argmax(axis=1)).mean()
+    assert agree >= 0.99
+    draw_digit("7").save(tmp_path / "seven.png")
+    code = ("import sys; from digitrec.cli import main; "
+            f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(run.parent)!r}, '--json']); "
+            "print('tensorflow' in sys.modules, code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    assert json.loads(lines[0])["model"] == run.name and lines[-1] == "False 0"
+    assert proc.stderr.strip() == f"digitrec: using run {run.name} (LiteRT, {run / 'model.tflite'})"
+
+
+def test_an_older_run_without_a_litert_file_answers_with_keras_and_export_adds_it(tiny_run, tmp_path):
+    import shutil
+
+    old = tmp_path / "old-run"
+    shutil.copytree(tiny_run.run_dir, old)
+    (old / "model.tflite").unlink()
+    assert Predictor(old).backend == "keras"
+    proc = run_cli("export", "--model", str(old), "--to-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["file"] == "model.tflite" and record["agreement_with_keras"] >= 0.99
+    assert json.loads((old / "metadata.json").read_text())["litert"] == record
+    assert Predictor(old).backend == "litert"
+    proc = run_cli("export", "--model", str(tmp_path / "nowhere"), "--to-run")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_the_litert_model_answers_from_many_threads_at_once(mnist):
@@ -249,11 +290,11 @@ def test_the_litert_model_answers_from_many_threads_at_once(mnist):
     from concurrent.futures import ThreadPoolExecutor
 
     from conftest import need
-    from digitrec.export import TFLiteModel
+    from digitrec.runtime import LiteRTModel
     from digitrec.store import PRETRAINED
 
     need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
-    model = TFLiteModel(PRETRAINED.with_suffix(".tflite"))
+    model = LiteRTModel(PRETRAINED.with_suffix(".tflite"))
     x = mnist.x_test[:24].astype(np.float32) / 255.0
     batches = [x[i:i + (1 + i % 3)] for i in range(0, 20)]
     expected = [model.predict(b) for b in batches]

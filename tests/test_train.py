@@ -14,7 +14,7 @@ from digitrec.config import resolve_config
 from digitrec.train import evaluate_saved_model, train_and_evaluate
 
 ARTIFACTS = ["config.json", "metadata.json", "history.csv", "history.json", "metrics.json", "report.txt",
-             "model.keras", "model.h5", "training_curves.png", "confusion_matrix.png", "misclassified.png"]
+             "model.keras", "model.h5", "model.tflite", "training_curves.png", "confusion_matrix.png", "misclassified.png"]
 
 
 def test_a_run_folder_holds_every_artifact(tiny_run):

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import urllib.error
@@ -96,11 +97,15 @@ def test_number_and_batch(client):
     assert len(body["predictions"]) == 2
 
 
-def test_health_and_model(client):
+def test_health_and_model(client, good_run):
     assert client.get("/health").json()["model_loaded"] is True
     info = client.get("/model").json()
-    assert info["format"] == "keras" and info["dataset"] == "mnist" and 0.9 < info["test_accuracy"] <= 1
+    assert info["format"] == "tflite" and info["dataset"] == "mnist" and 0.9 < info["test_accuracy"] <= 1
     assert info["versions"]["keras"].startswith("3.")
+    # A run folder answers from its LiteRT file, in both modes, and every answer names the run.
+    assert (info["name"], info["backend"], info["model"]) == (good_run.run_dir.name, "litert", "seed_cnn")
+    r = client.post("/predict", files={"file": ("seven.png", png(draw_digit("7")), "image/png")})
+    assert r.json()["model"] == good_run.run_dir.name
 
 
 def test_the_page_and_its_files_are_served_and_nothing_else(client):
@@ -266,7 +271,7 @@ def test_several_workers_serve_the_same_model(good_run, predictor):
         assert [a["digit"] for a in answers] == [e.digit for e in expected]
         assert np.allclose([a["probabilities"] for a in answers], [e.probabilities for e in expected], atol=1e-4)
         with urllib.request.urlopen(server.url + "/model", timeout=5) as r:
-            assert json.loads(r.read())["file"] == "model.keras"
+            assert json.loads(r.read())["file"] == "model.tflite"  # the run's LiteRT file, in every worker
         with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
             assert json.loads(r.read())["model_loaded"] is True
         request = urllib.request.Request(server.url + "/predict", data=b"not an image",
@@ -332,3 +337,14 @@ def test_every_connection_gets_tcp_nodelay_even_on_a_socket_bound_as_uvicorn_wor
         loop.close()
         for s in (client, conn, listener):
             s.close()
+
+
+def test_plain_serve_runs_one_worker_per_core_and_names_its_model(good_run):
+    with Server("--model", str(good_run.run_dir)) as server:
+        output = server.output()
+    cores = os.cpu_count() or 1
+    assert f"serving run {good_run.run_dir.name} (LiteRT" in output
+    assert (f"({cores} workers;" in output) if cores > 1 else "workers;" not in output
+    help_text = subprocess.run([sys.executable, "-m", "digitrec.cli", "serve", "--help"], capture_output=True,
+                               text=True).stdout
+    assert f"one per CPU core, {cores} here" in " ".join(help_text.split())

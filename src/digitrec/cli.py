@@ -18,6 +18,17 @@ from typing import Any, Sequence
 from . import DigitrecError, __version__
 
 
+def _log(as_json: bool):
+    """Where progress lines go: stderr when stdout carries JSON."""
+    return (lambda msg: print(msg, file=sys.stderr)) if as_json else print
+
+
+def _say_default_model(choice) -> None:
+    """When no --model was given, name on stderr the model that answers."""
+    if choice.default:
+        print(f"digitrec: using {choice.describe()}", file=sys.stderr)
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
@@ -88,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .train import train_and_evaluate, train_ensemble
 
-    log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    log = _log(args.json)
     options = dict(run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir, progress=args.progress,
                    log=log, command=shlex.join(["digitrec", *sys.argv[1:]]))
     if args.ensemble is not None:
@@ -131,8 +142,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
     result = combine_runs(args.runs, run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir,
                           data_file=args.data_file, limit_test=args.limit_test,
-                          command=shlex.join(["digitrec", *sys.argv[1:]]))
-    print(_members_line(result), file=sys.stderr if args.json else sys.stdout)
+                          command=shlex.join(["digitrec", *sys.argv[1:]]), log=_log(args.json))
+    _log(args.json)(_members_line(result))
     return _report_run(result, args.json)
 
 
@@ -151,7 +162,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                       data_file=args.data_file, data_dir=args.data_dir,
                                       limit_test=args.limit_test, runs_root=args.runs_root)
     if args.json:
-        _print_json({"out_dir": str(out_dir), **{k: m[k] for k in ("test_accuracy", "test_loss", "test_samples", "errors")}})
+        _print_json({"model": m["model"], "backend": m["backend"], "out_dir": str(out_dir),
+                     **{k: m[k] for k in ("test_accuracy", "test_loss", "test_samples", "errors")}})
     else:
         print(f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
               f"({m['errors']} errors in {m['test_samples']} test images)")
@@ -178,7 +190,7 @@ def _save_png(image, path: Path) -> None:
 
 
 def _predict_random(args: argparse.Namespace, predictor) -> int:
-    from . import plots, store
+    from . import plots
     from .predict import random_test
 
     index, images, truth, probs = random_test(predictor, args.random, args.seed, args.dataset)
@@ -193,14 +205,13 @@ def _predict_random(args: argparse.Namespace, predictor) -> int:
         if not args.json:
             mark = "" if ok else "   <- wrong"
             print(f"test #{i:<5d}  true {t}  predicted {a.best_guess}  ({a.confidence:.1%}){mark}")
-    folder = Path(predictor.source)
-    folder = folder if folder.is_dir() else folder.parent
-    in_run = (folder / "metadata.json").is_file() and folder != store.PRETRAINED.parent  # never inside the package
-    grid = Path(args.grid) if args.grid else (folder / "random_test.png" if in_run else Path("random_test.png"))
+    run = predictor.choice.run_dir
+    in_run = run is not None and not predictor.choice.shipped  # never inside the package
+    grid = Path(args.grid) if args.grid else (run / "random_test.png" if in_run else Path("random_test.png"))
     plots.plot_predictions(images, truth, [a.best_guess for a in answers], [a.confidence for a in answers], grid)
     if args.json:
-        _print_json({"accuracy": right / len(records), "correct": right, "count": len(records), "grid": str(grid),
-                     "predictions": records})
+        _print_json({"model": predictor.name, "accuracy": right / len(records), "correct": right,
+                     "count": len(records), "grid": str(grid), "predictions": records})
     else:
         print(f"accuracy {right}/{len(records)} = {right / len(records):.1%}   grid: {grid}")
     return 0
@@ -266,6 +277,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise DigitrecError("--min-confidence must be between 0 and 1")
     files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
     predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)
+    _say_default_model(predictor.choice)
     if args.random:
         return _predict_random(args, predictor)
 
@@ -323,18 +335,26 @@ def cmd_gui(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- serve and export
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .store import resolve_model
     from .web import Limits, serve
 
     for name in ("max_body_bytes", "max_pixels", "max_batch", "workers"):
         if getattr(args, name) < 1:
             raise DigitrecError(f"--{name.replace('_', '-')} must be at least 1")
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
-    return serve(args.model, args.host, args.port, limits, args.runs_root, workers=args.workers)
+    choice = resolve_model(args.model, args.runs_root)
+    print(f"digitrec serve: serving {choice.describe()}", file=sys.stderr, flush=True)
+    return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
+    from .export import add_litert_to_run, export_model
 
+    if args.to_run:
+        record = add_litert_to_run(args.model, runs_root=args.runs_root, log=_log(args.json))
+        if args.json:
+            _print_json(record)
+        return 0 if record.get("file") else 1
     report = export_model(args.model, args.format, args.out, runs_root=args.runs_root, check=not args.no_check,
                           limit_test=args.limit_test, quantize=args.quantize)
     if args.json:
@@ -351,6 +371,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import PRESETS, QUANTIZATIONS
+    from .predict import MIN_CONFIDENCE
+    from .web.limits import DEFAULT_WORKERS, Limits
 
     parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
@@ -418,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
     p.add_argument("--show-steps", metavar="DIR", help="write a chart per image of each preprocessing step and the answer")
     p.add_argument("--min-confidence", type=float, default=None,
-                   help="answer 'uncertain' (no digit) below this probability (default: 0.80)")
+                   help=f"answer 'uncertain' (no digit) below this probability (default: {MIN_CONFIDENCE:.2f})")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("gui", help="open the drawing app: draw a digit, see the answer live")
@@ -431,12 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="largest request body (default: 10 MiB)")
-    p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest image, in pixels (default: 16 M)")
-    p.add_argument("--max-batch", type=int, default=64, help="most images in one /predict/batch (default: 64)")
-    p.add_argument("--workers", type=int, default=1,
+    limits = Limits()
+    p.add_argument("--max-body-bytes", type=int, default=limits.max_body_bytes,
+                   help=f"largest request body (default: {limits.max_body_bytes // 2**20} MiB)")
+    p.add_argument("--max-pixels", type=int, default=limits.max_pixels,
+                   help=f"largest image, in pixels (default: {limits.max_pixels / 1e6:g} M)")
+    p.add_argument("--max-batch", type=int, default=limits.max_batch,
+                   help=f"most images in one /predict/batch (default: {limits.max_batch})")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                    help="processes that answer requests, each with the model; jobs go to the next free one "
-                        "(default: 1, in the server's own threads; use one per CPU core for throughput)")
+                        f"(default: one per CPU core, {DEFAULT_WORKERS} here; 1 answers in the server's own threads)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", parents=[common], help="write the model for serving: SavedModel, LiteRT/TFLite")
@@ -446,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder to write into (default: <run folder>/export)")
     p.add_argument("--no-check", action="store_true", help="skip comparing the exports with Keras on the test set")
     p.add_argument("--limit-test", type=int, help="check on the first N test images only")
+    p.add_argument("--to-run", action="store_true",
+                   help="write the run's own LiteRT file (RUN/model.tflite, int8 weights, checked on the test set "
+                        "and recorded in metadata.json) so the front ends answer from it; training does this itself")
     p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                    help="LiteRT file: none (float32), dynamic (int8 weights: a quarter of the size, about 4x "
                         "faster in batches for the shipped model) or int8 (weights and activations, calibrated "

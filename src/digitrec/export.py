@@ -1,7 +1,8 @@
 """Export a trained model for serving: a SavedModel for TF Serving, and a LiteRT/TFLite file.
 
     <out>/savedmodel/1/          SavedModel, signature `serving_default` (versioned, as TF Serving expects)
-    <out>/model.tflite           LiteRT / TFLite flatbuffer (float32)
+    <out>/model.tflite           LiteRT / TFLite flatbuffer (float32, or --quantize)
+    <run>/model.tflite           a run's own LiteRT file, written by training (`litert_for_run`)
 
 Each export is checked against the Keras model on the test set (the share of images on which
 both give the same digit is reported). Writes go to temporary names and are renamed into place.
@@ -12,17 +13,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from . import DigitrecError, data, store
 from .config import QUANTIZATIONS
 from ._tf import tensorflow
+from .runtime import LiteRTModel
 
 FORMATS = ("savedmodel", "tflite")
+# A run's own LiteRT file: int8 weights (a quarter of the size, the same answers as Keras on all
+# but a few test images), and kept only where it agrees with Keras on this share of them.
+RUN_QUANTIZATION = "dynamic"
+MIN_AGREEMENT = 0.99
 
 
 def _export_savedmodel(model, folder: Path) -> None:
@@ -53,43 +58,67 @@ def tflite_bytes(saved_model_dir: str | Path, quantize: str = "none", calibratio
     return converter.convert()
 
 
-class TFLiteModel:
-    """A LiteRT/TFLite model behind a predict(x) -> probabilities call. With `ai-edge-litert`
-    installed this never imports TensorFlow (fast start); else it uses TensorFlow's interpreter."""
+def litert_for_run(model, run_dir: str | Path, x_check: np.ndarray, reference: np.ndarray,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write `<run_dir>/model.tflite` (int8 weights, as the shipped model's) from the Keras `model`,
+    so that the front ends answer from it without TensorFlow.
 
-    def __init__(self, model: bytes | str | Path, threads: int | None = None):
-        content = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
-        # LiteRT alone would use one core; $DIGITREC_LITERT_THREADS overrides (1 suits many workers).
-        threads = threads or int(os.environ.get("DIGITREC_LITERT_THREADS") or 0) or os.cpu_count() or 1
-        from ._tf import filtered_stderr
+    The file is checked on `x_check` against `reference` (the Keras model's digits there) and kept
+    only when they agree on at least MIN_AGREEMENT of the images. Returns metadata.json's record;
+    where there is no file, its "error" says why (and `log`, where given, says how it went).
+    """
+    record = _litert_for_run(model, Path(run_dir), x_check, reference)
+    if log is not None and record.get("file"):
+        log(f"LiteRT file {Path(run_dir) / record['file']}: the same digit as Keras on "
+            f"{record['agreement_with_keras']:.2%} of {record['checked']} test images")
+    elif log is not None:
+        log(f"no LiteRT file: {record['error']}; the front ends answer with Keras")
+    return record
 
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            Interpreter = tensorflow().lite.Interpreter
-        with filtered_stderr():
-            self.interpreter = Interpreter(model_content=content, num_threads=threads)
-            self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
 
-        self._shape: tuple | None = None
-        # One interpreter holds one set of tensors: calls from several threads (the web service's
-        # thread pool) must take turns, or one call's tensors are resized under another's feet.
-        self._lock = threading.Lock()
-        self.input_shape = (None, *(int(d) for d in self.input["shape"][1:]))
-        self.output_shape = (None, int(self.output["shape"][-1]))
+def _litert_for_run(model, run_dir: Path, x_check: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    try:
+        with tempfile.TemporaryDirectory(prefix=".litert-", dir=run_dir) as tmp:
+            _export_savedmodel(model, Path(tmp) / "savedmodel")
+            content = tflite_bytes(Path(tmp) / "savedmodel", RUN_QUANTIZATION)
+        digits = _litert_predict(LiteRTModel(content), x_check).argmax(axis=1)
+    except Exception as exc:  # noqa: BLE001 - the run stands without it; the front ends use Keras
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return {"file": None, "error": f"the LiteRT conversion failed ({first})"}
+    agreement = float((digits == reference).mean()) if len(reference) else 1.0
+    record: dict[str, Any] = {"file": store.LITERT_FILE, "quantize": RUN_QUANTIZATION, "bytes": len(content),
+                              "agreement_with_keras": agreement, "checked": int(len(reference))}
+    if agreement < MIN_AGREEMENT:
+        (run_dir / store.LITERT_FILE).unlink(missing_ok=True)
+        return {**record, "file": None, "error": f"agrees with Keras on only {agreement:.2%} of the test images"}
+    store.write_bytes(run_dir / store.LITERT_FILE, content)
+    return record
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.float32)
-        with self._lock:
-            if x.shape != self._shape:  # re-plan the tensors only when the batch size changes
-                self.interpreter.resize_tensor_input(self.input["index"], x.shape)
-                self.interpreter.allocate_tensors()
-                self._shape = x.shape
-            self.interpreter.set_tensor(self.input["index"], x)
-            self.interpreter.invoke()
-            return np.array(self.interpreter.get_tensor(self.output["index"]))
+
+def _litert_predict(lite: LiteRTModel, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    return np.concatenate([lite.predict(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def add_litert_to_run(target: str | Path | None = None, runs_root: str | Path | None = None,
+                      log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Give a finished run its LiteRT file (`digitrec export --to-run`), as training does now, and
+    record it in the run's metadata.json."""
+    choice = store.resolve_model(target, runs_root, pretrained=False)
+    run_dir = choice.run_dir
+    if run_dir is None or choice.shipped or not (run_dir / "model.keras").is_file():
+        raise DigitrecError(f"{target or choice.path} is not a run folder with a model.keras and metadata.json")
+    meta = dict(choice.metadata)
+    model = store.load_model(run_dir / "model.keras")
+    dataset = data.load_dataset(meta.get("dataset", {}).get("name", "mnist"))
+    x = data.scale_images(dataset.x_test[:meta.get("dataset", {}).get("test_samples")])
+    reference = np.asarray(model.predict(x, batch_size=1000, verbose=0)).argmax(axis=1)
+    record = litert_for_run(model, run_dir, x, reference, log)
+    meta["litert"] = record
+    files = meta.setdefault("model", {}).setdefault("files", {})
+    if record.get("file"):
+        files["litert"] = record["file"]
+    store.write_json(run_dir / "metadata.json", meta)
+    return record
 
 
 def _saved_model_predict(folder: Path, x: np.ndarray, batch: int = 1000) -> np.ndarray:
@@ -151,9 +180,7 @@ def export_model(target: str | Path | None = None, fmt: str = "all", out: str | 
             target_file = store.write_bytes(out / "model.tflite", tflite)
             item = {"path": str(target_file), "bytes": len(tflite), "quantize": quantize}
             if check:
-                lite = TFLiteModel(tflite)
-                probs = np.concatenate([lite.predict(x[i:i + 1000]) for i in range(0, len(x), 1000)])
-                item["agreement"] = float((probs.argmax(axis=1) == reference).mean())
+                item["agreement"] = float((_litert_predict(LiteRTModel(tflite), x).argmax(axis=1) == reference).mean())
                 item["checked"] = int(len(x))
             report["exports"]["tflite"] = item
     return report

@@ -202,9 +202,7 @@ class App:
         try:
             from .predict import Predictor
 
-            predictor = Predictor(model, runs_root=runs_root)
-            predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))  # compile the fast path now
-            self._messages.put(("ready", predictor))
+            self._messages.put(("ready", Predictor(model, runs_root=runs_root).warm_up()))
         except DigitrecError as exc:
             self._messages.put(("error", str(exc)))
         except Exception as exc:  # noqa: BLE001 - shown in a dialog, not a terminal traceback
@@ -218,7 +216,8 @@ class App:
             return
         if kind == "ready":
             self.predictor = payload
-            self.status_var.set(f"model: {Path(payload.source).parent.name or payload.source}")
+            shown = "the shipped model" if payload.choice.shipped else payload.name
+            self.status_var.set(f"model: {shown} ({'LiteRT' if payload.backend == 'litert' else 'Keras'})")
             print(f"digitrec gui: ready in {time.perf_counter() - self.started:.2f} s", flush=True)
             self.predict_now()
         else:

@@ -46,6 +46,7 @@ class Prediction:
     file: str | None = None
     preprocessed: np.ndarray | None = field(default=None, repr=False)
     steps: dict[str, np.ndarray] | None = field(default=None, repr=False)  # what preprocessing did
+    model: str | None = None  # the name of the model that answered
 
     @property
     def best_guess(self) -> int:
@@ -60,6 +61,8 @@ class Prediction:
                                "probabilities": [round(p, 6) for p in self.probabilities]}
         if self.reason:
             out["reason"] = self.reason
+        if self.model:
+            out["model"] = self.model
         return out
 
 
@@ -71,12 +74,16 @@ class NumberPrediction:
     digits: list[Prediction]
     reason: str | None = None
     file: str | None = None
+    model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.file, "number": self.number,
-                               "digits": [{k: v for k, v in d.to_dict().items() if k != "file"} for d in self.digits]}
+                               "digits": [{k: v for k, v in d.to_dict().items() if k not in ("file", "model")}
+                                          for d in self.digits]}
         if self.reason:
             out["reason"] = self.reason
+        if self.model:
+            out["model"] = self.model
         return out
 
 
@@ -117,32 +124,29 @@ class Predictor:
 
     def __init__(self, model: Any = None, min_confidence: float = MIN_CONFIDENCE,
                  runs_root: str | os.PathLike | None = None, max_pixels: int = preprocess.MAX_PIXELS):
-        from . import store
+        from . import runtime, store
 
         if model is None or isinstance(model, (str, os.PathLike)):
-            path = store.find_model_file(model, runs_root)
-            if path == store.PRETRAINED and store.PRETRAINED.with_suffix(".tflite").is_file():
-                path = store.PRETRAINED.with_suffix(".tflite")  # the same model, without importing TensorFlow
-            self.source = str(path)
-            if path.suffix == ".tflite":
-                from .export import TFLiteModel
-
-                try:
-                    self.model = TFLiteModel(path)
-                except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
-                    raise DigitrecError(f"{path} is not a usable LiteRT/TFLite model ({str(exc).splitlines()[0]})") from None
-            else:
-                self.model = store.load_model(path)
-        else:
-            self.source, self.model = getattr(model, "name", "model"), model
+            self.choice = store.resolve_model(model, runs_root)
+            self.model = runtime.load_runtime(self.choice)
+        else:  # an already loaded Keras model
+            name = getattr(model, "name", "model")
+            self.choice = store.ModelChoice(Path(name), "keras", name=name)
+            self.model = runtime.KerasModel(model)
+        self.source = str(self.choice.path)
+        self.name = self.choice.name
+        self.backend = self.model.backend
         shape = tuple(int(d) for d in self.model.input_shape[1:])
         if shape != (28, 28, 1):
             raise DigitrecError(f"{self.source} takes images of shape {shape}; digit prediction needs a 28x28x1 model")
         self.num_classes = int(self.model.output_shape[-1])
-        self.backend = "litert" if type(self.model).__name__ == "TFLiteModel" else "keras"
         self.min_confidence = min_confidence
         self.max_pixels = max_pixels
-        self._call = None
+
+    def warm_up(self) -> "Predictor":
+        """Answer one blank image, so that the first real one is not slowed by compiling."""
+        self.predict_arrays(np.zeros((1, 28, 28), np.float32))
+        return self
 
     # ------------------------------------------------------------ arrays
 
@@ -155,16 +159,7 @@ class Predictor:
             x = x[..., None]
         if x.shape[1:] != (28, 28, 1):
             raise DigitrecError(f"expected arrays of shape (N, 28, 28), got {x.shape}")
-        if self._call is None:
-            if self.backend == "litert":
-                self._call = self.model.predict
-            else:
-                from ._tf import tensorflow
-
-                tf = tensorflow()
-                # A compiled call: about 5x faster than an eager one for a single image.
-                self._call = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
-        out = [np.asarray(self._call(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        out = [np.asarray(self.model.predict(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.num_classes))
 
     def answer(self, probabilities: np.ndarray, pre: preprocess.Preprocessed | None = None,
@@ -177,7 +172,7 @@ class Predictor:
         if reason is None and probs[best] < threshold:
             reason = f"uncertain: best guess {best} at {probs[best]:.0%} (below {threshold:.0%})"
         return Prediction(None if reason else best, probs[best], probs, reason, file,
-                          pre.array if pre is not None else None, pre.steps if pre is not None else None)
+                          pre.array if pre is not None else None, pre.steps if pre is not None else None, self.name)
 
     # ------------------------------------------------------------ images
 
@@ -195,7 +190,7 @@ class Predictor:
         """
         groups = preprocess.segment_number(source, max_pixels=self.max_pixels)
         if not groups:
-            return NumberPrediction(None, [], "no ink found (a blank or too faint image)", file)
+            return NumberPrediction(None, [], "no ink found (a blank or too faint image)", file, self.name)
         flat = [piece for alternatives in groups for alt in alternatives for piece in alt]
         probs = iter(self.predict_arrays(np.stack([p.array for p in flat])))
         digits: list[Prediction] = []
@@ -213,8 +208,9 @@ class Predictor:
             digits.extend(max(scored, key=lambda item: item[0])[1])
         unsure = [i for i, d in enumerate(digits) if d.digit is None]
         if unsure:
-            return NumberPrediction(None, digits, f"digit {unsure[0] + 1} of {len(digits)} is {digits[unsure[0]].reason}", file)
-        return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file)
+            return NumberPrediction(None, digits, f"digit {unsure[0] + 1} of {len(digits)} is {digits[unsure[0]].reason}",
+                                    file, self.name)
+        return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file, self.name)
 
     def predict_files(self, paths: Iterable[str | os.PathLike], number: bool = False, batch_size: int = 64,
                       steps: bool = False) -> Iterator[Prediction | NumberPrediction | Failure]:

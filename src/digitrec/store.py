@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -216,6 +217,66 @@ def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | 
         raise DigitrecError(
             f"{path} is a folder without a model (expected {' or '.join(MODEL_FILES)} or saved_model.pb)")
     return path
+
+
+# ---------------------------------------------------------------- which model answers
+
+LITERT_FILE = "model.tflite"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The answer to "which model answers?": what to load, from where, and what to call it.
+
+    Attributes:
+      path: the file (or SavedModel folder) the runtime loads.
+      backend: "litert" for a `.tflite` file, else "keras".
+      run_dir: the run folder the model belongs to (the shipped model's folder too), or None.
+      metadata: that folder's metadata.json ({} for a loose model file).
+      name: what answers say: the run folder's name, or the file's name for a loose file.
+      default: True when no model was named (the newest run, else the shipped model).
+    """
+
+    path: Path
+    backend: str
+    run_dir: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    default: bool = False
+
+    @property
+    def shipped(self) -> bool:
+        return self.run_dir is not None and self.run_dir == PRETRAINED.parent
+
+    def describe(self) -> str:
+        """One line for people: "run 2026…-mnist-seed_cnn (LiteRT)"."""
+        what = "the shipped model" if self.shipped else f"run {self.name}" if self.run_dir else self.name
+        return f"{what} ({'LiteRT' if self.backend == 'litert' else 'Keras'}, {self.path})"
+
+
+def resolve_model(target: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
+                  pretrained: bool = True) -> ModelChoice:
+    """Resolve a `--model` value, or nothing, to the model that answers.
+
+    Nothing means the newest run, else (with `pretrained`) the shipped model. A run folder (or
+    nothing) answers from its LiteRT file when it has one, which starts without TensorFlow; a file
+    named outright is loaded as it is. Raises DigitrecError with the fix when there is no model.
+    """
+    path = find_model_file(target, root, pretrained)
+    named_file = target is not None and Path(target).is_file()
+    folder = path if path.is_dir() else path.parent
+    run_dir = folder if (folder / "metadata.json").is_file() else None
+    if not named_file and run_dir is not None and (run_dir / LITERT_FILE).is_file():
+        path = run_dir / LITERT_FILE
+    metadata: dict[str, Any] = {}
+    if run_dir is not None:
+        try:
+            metadata = read_json(run_dir / "metadata.json")
+        except DigitrecError:
+            metadata = {}
+    name = run_dir.name if run_dir is not None else path.name
+    return ModelChoice(path, "litert" if path.suffix == ".tflite" else "keras", run_dir,
+                       metadata if isinstance(metadata, dict) else {}, name, target is None)
 
 
 # ---------------------------------------------------------------- models

@@ -18,6 +18,8 @@ import numpy as np
 
 from . import DigitrecError, __version__, data, evaluate, store
 from .config import TrainConfig, save_config
+from .export import litert_for_run
+from .precision import float32_copy, keras_policy, resolve_precision
 from ._tf import keras as _keras, tensorflow as _tensorflow
 
 PREPROCESSING = {
@@ -82,36 +84,55 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int, replicas: int = 1)
     return factory(learning_rate=make_learning_rate(config, steps_per_epoch, replicas))
 
 
-def augmenter(seed: int):
-    """Random changes that real handwriting shows and MNIST lacks: small rotations (+-10 degrees),
-    shifts (+-10 %), zoom (+-10 %), and a thicker pen for a quarter of the images."""
-    keras = _keras()
+ROTATION_DEGREES = 10.0
+SHIFT = 0.1  # of the image's side
+ZOOM = 0.1
+THICKER_SHARE = 0.25
+
+
+def augment_batch(images, seed):
+    """Random changes that real handwriting shows and MNIST lacks, for one batch: small rotations
+    (+-10 degrees), shifts (+-10 %) and zoom (+-10 %) as one affine transform per image, and a
+    thicker pen for a quarter of the images.
+
+    Args:
+      images: float images (N, H, W, C).
+      seed: two int32 (or int64) numbers; the same seed gives the same changes.
+    """
     tf = _tensorflow()
-    layers = keras.layers
-    geometry = keras.Sequential([
-        layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 1),
-        layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2),
-    ], name="augment")
-    generator = tf.random.Generator.from_seed(seed + 3)
-
-    def augment(images, labels):
-        images = geometry(images, training=True)
-        thicker = tf.nn.max_pool2d(images, ksize=2, strides=1, padding="SAME")
-        pick = generator.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.25
-        return tf.where(pick, thicker, images), labels
-
-    return augment
+    n = tf.shape(images)[0]
+    h, w = tf.cast(tf.shape(images)[1], tf.float32), tf.cast(tf.shape(images)[2], tf.float32)
+    draws = tf.random.stateless_uniform([5, n], seed=seed, minval=-1.0, maxval=1.0)
+    angle = draws[0] * ROTATION_DEGREES * np.pi / 180
+    scale = 1.0 / (1.0 + draws[1] * ZOOM)  # input pixels per output pixel
+    dx, dy = draws[2] * SHIFT * w, draws[3] * SHIFT * h
+    cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    # Each output pixel (x, y) reads the input at rotate(x - c, y - c) / zoom + c - shift.
+    zeros = tf.zeros_like(cos)
+    transforms = tf.stack([cos, -sin, cx - cos * cx + sin * cy - dx,
+                           sin, cos, cy - sin * cx - cos * cy - dy, zeros, zeros], axis=1)
+    moved = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+    thicker = tf.nn.max_pool2d(moved, ksize=2, strides=1, padding="SAME")
+    pick = tf.reshape((draws[4] + 1) / 2 < THICKER_SHARE, [-1, 1, 1, 1])
+    return tf.where(pick, thicker, moved)
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True):
-    """A tf.data pipeline: shuffle each epoch (seeded), batch, augment in parallel, prefetch."""
+    """A tf.data pipeline: shuffle each epoch (seeded), batch, augment in parallel, prefetch.
+
+    Each batch's augmentation has a seed of its own from a seeded stream that changes every
+    epoch, so the same seed gives the same images in the same order, however the map is run."""
     tf = _tensorflow()
     dataset = (tf.data.Dataset.from_tensor_slices((x, y))
                .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
                .batch(batch_size))
     if augment:
-        dataset = dataset.map(augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = (tf.data.Dataset.zip((dataset, seeds))
+                   .map(lambda batch, s: (augment_batch(batch[0], s), batch[1]), num_parallel_calls=tf.data.AUTOTUNE))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -261,9 +282,10 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
 
     from .models import build_model
 
+    precision = resolve_precision(config.precision)
     global_batch = config.batch_size * distribution.replicas
     steps_per_epoch = -(-len(x_train) // global_batch)
-    with distribution.strategy.scope():
+    with distribution.strategy.scope(), keras_policy(precision):
         model = build_model(config.model, info.image_shape, info.num_classes)
         model.compile(optimizer=make_optimizer(config, steps_per_epoch, distribution.replicas),
                       loss="categorical_crossentropy", metrics=["accuracy"])
@@ -294,7 +316,8 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
                   f"batch {config.batch_size} per replica ({global_batch} in all), learning rate "
                   f"{config.learning_rate * distribution.replicas:g} ({distribution.describe()})")
     log(f"training {config.model} on {len(x_train)} {info.name} images "
-        f"({len(x_val)} held out for validation), {config.epochs} epochs, {batch_note}")
+        f"({len(x_val)} held out for validation), {config.epochs} epochs, {batch_note}, "
+        f"{precision.used} ({precision.reason})")
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
     x_fit, y_fit = data.scale_images(x_train), data.one_hot(y_train, info.num_classes)
     try:
@@ -322,6 +345,8 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
         return RunResult(run_dir, {}, history, train_seconds, {"distribution": _distribution_metadata(
             distribution, config, global_batch), "chief": False})
 
+    if precision.used != "float32":  # saved, tested and served in float32, on any machine
+        model = float32_copy(model, lambda: build_model(config.model, info.image_shape, info.num_classes))
     store.save_model(model, run_dir)
     store.write_text(run_dir / "history.csv", _history_csv(history))
     store.write_json(run_dir / "history.json", history)
@@ -333,11 +358,13 @@ def train_and_evaluate(config: TrainConfig, run_dir: str | Path | None = None,
                                  evaluate.predict_probabilities(tested, data.scale_images(x_test)))
     metrics = evaluate.write_evaluation(result, x_test, run_dir, history,
                                         title=f"{config.model} on {info.name} test set")
+    litert = litert_for_run(tested, run_dir, data.scale_images(x_test), result.y_pred, log)
     epochs = len(history.get("loss", []))
     metadata = _run_metadata(command, config.model, model, dataset, metrics, train_seconds, epochs, config.seed,
                              samples={"train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
                                       "test_samples": int(len(x_test))},
-                             distribution=_distribution_metadata(distribution, config, global_batch))
+                             distribution=_distribution_metadata(distribution, config, global_batch),
+                             precision=precision.to_dict(), litert=litert)
     store.write_json(run_dir / "metadata.json", metadata)
     if mark_latest:
         store.mark_latest(run_dir)
@@ -356,7 +383,8 @@ def _run_metadata(command: str | None, name: str, model, dataset, metrics: dict[
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "model": {"name": name, "parameters": int(model.count_params()),
-                  "files": {"keras": "model.keras", "h5": "model.h5"}},
+                  "files": {"keras": "model.keras", "h5": "model.h5",
+                            **({"litert": extra["litert"]["file"]} if extra.get("litert", {}).get("file") else {})}},
         "dataset": {"name": info.name, "checksum": dataset.checksum, "source": dataset.source, **samples},
         "input_shape": list(info.image_shape),
         "class_names": list(info.class_names),
@@ -409,27 +437,30 @@ def evaluate_saved_model(target: str | Path | None, out_dir: str | Path | None =
     The dataset comes from the model's metadata.json when it has one. Results go to the model's
     run folder, or `out_dir`, or a new `runs/<time>-eval-<name>` folder for a loose model file.
     """
-    path = store.find_model_file(target, runs_root)
-    folder = path if path.is_dir() else path.parent
-    meta_file = folder / "metadata.json"
-    metadata = store.read_json(meta_file) if meta_file.is_file() else {}
-    name = dataset_name or metadata.get("dataset", {}).get("name") or "mnist"
-    model = store.load_model(path)
+    from .runtime import load_runtime
+
+    choice = store.resolve_model(target, runs_root)
+    path = choice.path
+    name = dataset_name or choice.metadata.get("dataset", {}).get("name") or "mnist"
+    model = load_runtime(choice)  # a run's LiteRT file where it has one: what the front ends answer with
     dataset = data.load_dataset(name, data_dir, data_file=data_file)
     expected = tuple(int(d) for d in model.input_shape[1:])
     if expected != tuple(dataset.info.image_shape):
         raise DigitrecError(f"{path} takes images of shape {expected}, but {dataset.name} has {dataset.info.image_shape}; "
                             "pass the dataset it was trained on with --dataset")
     x_test, y_test = dataset.x_test[:limit_test], dataset.y_test[:limit_test]
-    result = evaluate.Evaluation(dataset.info.class_names, y_test.astype(np.int64),
-                                 evaluate.predict_probabilities(model, data.scale_images(x_test)))
+    x = data.scale_images(x_test)
+    probabilities = np.concatenate([model.predict(x[i:i + 1000]) for i in range(0, len(x), 1000)]).astype(np.float64)
+    result = evaluate.Evaluation(dataset.info.class_names, y_test.astype(np.int64), probabilities)
+    in_run = choice.run_dir is not None and not choice.shipped  # never into the installed package
     if out_dir is None:
-        out_dir = folder if meta_file.is_file() else store.new_run_dir(runs_root, f"{_dt.datetime.now():%Y%m%d-%H%M%S}-eval-{path.stem}")
-    history_file = folder / "history.json"
-    history = store.read_json(history_file) if history_file.is_file() else None
+        out_dir = choice.run_dir if in_run else store.new_run_dir(
+            runs_root, f"{_dt.datetime.now():%Y%m%d-%H%M%S}-eval-{choice.name.replace('.', '-')}")
+    history_file = choice.run_dir / "history.json" if choice.run_dir is not None else None
+    history = store.read_json(history_file) if history_file is not None and history_file.is_file() else None
     metrics = evaluate.write_evaluation(result, x_test, out_dir, history,
-                                        title=f"{path.name} on {dataset.name} test set")
-    return Path(out_dir), metrics
+                                        title=f"{choice.name} ({model.backend}) on {dataset.name} test set")
+    return Path(out_dir), {**metrics, "model": choice.name, "backend": model.backend}
 
 
 # ---------------------------------------------------------------- ensembles
@@ -490,12 +521,13 @@ def train_ensemble(config: TrainConfig, members: int, run_dir: str | Path | None
         train_and_evaluate(config.replace(seed=seed), run_dir=member_dir, data_dir=data_dir,
                            progress=progress, log=log, command=command, mark_latest=False)
     return _save_ensemble(run_dir, [store.read_json(d / "metadata.json") for d in folders], folders, dataset,
-                          f"{config.model}_x{members}", config.limit_test, command, seed=config.seed)
+                          f"{config.model}_x{members}", config.limit_test, command, seed=config.seed, log=log)
 
 
 def combine_runs(runs: list[str | Path], run_dir: str | Path | None = None, runs_root: str | Path | None = None,
                  data_dir: str | Path | None = None, data_file: str | Path | None = None,
-                 limit_test: int | None = None, command: str | None = None) -> RunResult:
+                 limit_test: int | None = None, command: str | None = None,
+                 log: Callable[[str], None] = print) -> RunResult:
     """Average finished runs of any recipes (other models, augmentations, epochs) trained on the
     same data into one model, in a new run folder: what `digitrec ensemble` does. Members that
     make different mistakes are what an average can correct; seeds of one recipe mostly agree.
@@ -533,11 +565,13 @@ def combine_runs(runs: list[str | Path], run_dir: str | Path | None = None, runs
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DigitrecError(f"cannot create run folder {run_dir}: {exc.strerror or exc}") from None
-    return _save_ensemble(run_dir, metadata, folders, dataset, f"ensemble_x{len(folders)}", limit_test, command)
+    return _save_ensemble(run_dir, metadata, folders, dataset, f"ensemble_x{len(folders)}", limit_test, command,
+                          log=log)
 
 
 def _save_ensemble(run_dir: Path, metadata: list[dict], folders: list[Path], dataset, name: str,
-                   limit_test: int | None, command: str | None, seed: int | None = None) -> RunResult:
+                   limit_test: int | None, command: str | None, seed: int | None = None,
+                   log: Callable[[str], None] = print) -> RunResult:
     """Average the models in `folders` (runs described by `metadata`), save the average in
     `run_dir` and evaluate it there, as a run of its own."""
     info = dataset.info
@@ -549,13 +583,14 @@ def _save_ensemble(run_dir: Path, metadata: list[dict], folders: list[Path], dat
     names = [m["model"]["name"] for m in metadata]
     what = f"{len(names)} x {names[0]}" if len(set(names)) == 1 else " + ".join(names)
     metrics = evaluate.write_evaluation(result, x_test, run_dir, None, title=f"{what} (averaged) on {info.name} test set")
+    litert = litert_for_run(model, run_dir, data.scale_images(x_test), result.y_pred, log)
     train_seconds = sum(m["training"]["seconds"] for m in metadata)
     members = [{"run": str(folder.relative_to(run_dir) if folder.is_relative_to(run_dir) else folder),
                 "model": m["model"]["name"], "command": m.get("command"), "test_accuracy": m["test_metrics"]["accuracy"],
                 "seconds": round(m["training"]["seconds"], 2)} for folder, m in zip(folders, metadata)]
     out = _run_metadata(command, model.name, model, dataset, metrics, train_seconds,
                         sum(m["training"]["epochs"] for m in metadata), seed, samples={"test_samples": int(len(x_test))},
-                        ensemble={"members": members, "combine": "mean of the members' probabilities"})
+                        ensemble={"members": members, "combine": "mean of the members' probabilities"}, litert=litert)
     store.write_json(run_dir / "metadata.json", out)
     store.mark_latest(run_dir)
     return RunResult(run_dir, metrics, {}, train_seconds, out)

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from .. import DigitrecError, __version__
 from .jobs import load_predictor, model_info, run_job
+from .limits import DEFAULT_WORKERS, Limits
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
@@ -37,15 +37,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-@dataclass
-class Limits:
-    """What one request may carry."""
-
-    max_body_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = 16_000_000
-    max_batch: int = 64
 
 
 class BodyLimit:
@@ -132,7 +123,7 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
 
         # Resolve the model here, so that every worker serves the same file and a missing one is
         # one clear line before any worker starts.
-        path = str(store.find_model_file(model, runs_root))
+        path = str(store.resolve_model(model, runs_root).path)
         pool = WorkerPool(workers, functools.partial(load_predictor, path, runs_root, limits.max_pixels),
                           run_job, model_info)
         info = pool.info
@@ -141,7 +132,7 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
             predictor = load_predictor(model, runs_root, limits.max_pixels)
         else:
             predictor.max_pixels = limits.max_pixels
-            predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))  # compile the fast path before serving
+            predictor.warm_up()
         info = model_info(predictor)
     started = time.time()
     # Preprocessing is Python and numpy under one interpreter lock: more threads than cores only
@@ -288,7 +279,7 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
 
 
 def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
-          runs_root: str | None = None, workers: int = 1, log_level: str = "warning") -> int:
+          runs_root: str | None = None, workers: int = DEFAULT_WORKERS, log_level: str = "warning") -> int:
     """Run the service with uvicorn until interrupted.
 
     With `workers` > 1, that many worker processes each load the model once and answer the

@@ -5,7 +5,6 @@ returns its HTTP status and JSON body, so a worker sends back bytes ready to go 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,25 +19,20 @@ def load_predictor(model: str | None, runs_root: str | None, max_pixels: int):
     from ..predict import Predictor
 
     keep_freed_memory()
-    predictor = Predictor(model, runs_root=runs_root, max_pixels=max_pixels)
-    predictor.predict_arrays(np.zeros((1, 28, 28), np.float32))
-    return predictor
+    return Predictor(model, runs_root=runs_root, max_pixels=max_pixels).warm_up()
 
 
 def model_info(predictor) -> dict[str, Any]:
-    """What /model says: from the model's metadata.json where it has one."""
-    source = Path(predictor.source)
-    folder = source if source.is_dir() else source.parent
-    meta: dict[str, Any] = {}
-    if (folder / "metadata.json").is_file():
-        try:
-            meta = json.loads((folder / "metadata.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            meta = {}
+    """What /model says: which model answers, and what its run's metadata.json records."""
+    choice = predictor.choice
+    meta = choice.metadata
     return {
-        "name": meta.get("model", {}).get("name", source.stem),
-        "format": "savedmodel" if source.is_dir() else source.suffix.lstrip("."),
-        "file": source.name,
+        "name": choice.name,
+        "model": meta.get("model", {}).get("name", choice.path.stem),
+        "backend": predictor.backend,
+        "format": "savedmodel" if choice.path.is_dir() else choice.path.suffix.lstrip("."),
+        "file": choice.path.name,
+        "shipped": choice.shipped,
         "dataset": meta.get("dataset", {}).get("name"),
         "test_accuracy": meta.get("test_metrics", {}).get("accuracy"),
         "versions": meta.get("versions", {"digitrec": __version__}),

@@ -1,0 +1,100 @@
+"""Inference backends behind one `predict(x) -> probabilities`: LiteRT (no TensorFlow, starts in
+milliseconds) and Keras (any model the loader reads).
+
+`load_runtime(choice)` loads what `store.resolve_model` chose. Both backends take float32 arrays
+(N, height, width, channels) and return (N, classes) probabilities, for any N.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import DigitrecError
+from .store import ModelChoice
+
+
+class Runtime(Protocol):
+    backend: str
+    input_shape: tuple
+    output_shape: tuple
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class LiteRTModel:
+    """A LiteRT/TFLite model. With `ai-edge-litert` installed this never imports TensorFlow
+    (fast start); else it uses TensorFlow's own interpreter."""
+
+    backend = "litert"
+
+    def __init__(self, model: bytes | str | os.PathLike, threads: int | None = None):
+        content = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else model
+        # LiteRT alone would use one core; $DIGITREC_LITERT_THREADS overrides (1 suits many workers).
+        threads = threads or int(os.environ.get("DIGITREC_LITERT_THREADS") or 0) or os.cpu_count() or 1
+        from ._tf import filtered_stderr
+
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            from ._tf import tensorflow
+
+            Interpreter = tensorflow().lite.Interpreter
+        with filtered_stderr():
+            self.interpreter = Interpreter(model_content=content, num_threads=threads)
+            self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+        self._shape: tuple | None = None
+        # One interpreter holds one set of tensors: calls from several threads (the web service's
+        # thread pool) must take turns, or one call's tensors are resized under another's feet.
+        self._lock = threading.Lock()
+        self.input_shape = (None, *(int(d) for d in self.input["shape"][1:]))
+        self.output_shape = (None, int(self.output["shape"][-1]))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        with self._lock:
+            if x.shape != self._shape:  # re-plan the tensors only when the batch size changes
+                self.interpreter.resize_tensor_input(self.input["index"], x.shape)
+                self.interpreter.allocate_tensors()
+                self._shape = x.shape
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            return np.array(self.interpreter.get_tensor(self.output["index"]))
+
+
+class KerasModel:
+    """A Keras model called through one compiled function (about 5x faster than an eager call
+    for a single image)."""
+
+    backend = "keras"
+
+    def __init__(self, model: Any):
+        from ._tf import tensorflow
+
+        self.model = model
+        self.input_shape = tuple(model.input_shape)
+        self.output_shape = tuple(model.output_shape)
+        self._call = tensorflow().function(lambda batch: model(batch, training=False), reduce_retracing=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._call(np.asarray(x, np.float32)))
+
+
+def load_runtime(choice: ModelChoice) -> Runtime:
+    """The backend for `choice`: LiteRT for a `.tflite` file, else Keras."""
+    if choice.backend == "litert":
+        try:
+            return LiteRTModel(choice.path)
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({first})") from None
+    from .store import load_model
+
+    return KerasModel(load_model(choice.path))
