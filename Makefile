@@ -13,18 +13,21 @@ DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
 
-.PHONY: run test data train gui serve pretrained bench bench-long bench-realistic setup sysdeps clean help
+.PHONY: run test data train gui serve pretrained bench bench-long bench-realistic bench-newcomer bench-throughput \
+	setup sysdeps clean help
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
 	@echo "make test   run the whole test suite"
 	@echo "make data   prepare the dataset caches only"
 	@echo "make gui    open the drawing app"
-	@echo "make serve  run the web service on http://127.0.0.1:8000/"
+	@echo "make serve  run the web service on http://127.0.0.1:8000/ (one worker per core)"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~1 h)"
 	@echo "make bench-long  the best deep_cnn and strided_cnn, once, and their ensemble (~2.5 h)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
+	@echo "make bench-newcomer   make run, then its model in the app, the CLI, the service and on realistic images"
+	@echo "make bench-throughput training images/s per preset and precision"
 	@echo "make setup  create .venv and install everything"
 
 setup: $(STAMP) sysdeps
@@ -52,6 +55,12 @@ data: setup
 run: setup
 	$(BIN)/digitrec data prepare
 	$(BIN)/digitrec train --preset seed $(ARGS)
+	@echo
+	@echo "Try the model you just trained (every front end answers with the newest run):"
+	@echo "  make gui                                                # draw digits with the mouse"
+	@echo "  $(BIN)/digitrec predict docs/samples/photo-7.jpg       # a phone photo of a 7"
+	@echo "  $(BIN)/digitrec predict --number docs/samples/number-2026.jpg"
+	@echo "  make serve                                              # the service and its drawing page, http://127.0.0.1:8000/"
 
 test: setup
 	$(BIN)/python -m pytest $(ARGS)
@@ -75,6 +84,7 @@ bench: setup
 	$(BIN)/python benchmarks/time_to_accuracy.py --preset fast seed robust best --seeds 1 2 3
 	test -f runs/bench-fast/metadata.json || $(BIN)/digitrec train --preset fast --seed 1 --run-dir runs/bench-fast
 	$(BIN)/python benchmarks/inference.py --model shipped=src/digitrec/pretrained/model.keras --model fast=runs/bench-fast
+	$(BIN)/python benchmarks/training_throughput.py
 	$(BIN)/python benchmarks/input_pipeline.py --repeats 2
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/web_load.py --model src/digitrec/pretrained/model.tflite -- --workers 2
@@ -96,6 +106,16 @@ bench-long: setup
 bench-realistic: setup
 	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES)"
 	$(BIN)/python benchmarks/realistic_accuracy.py $(ARGS)
+
+# What a new user gets: `make run`, then the model it made, as the default, in the app (mouse
+# strokes on Xvfb), `digitrec predict`, plain `digitrec serve` under load and the realistic set.
+bench-newcomer: run
+	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES)"
+	$(BIN)/python benchmarks/newcomer.py $(ARGS)
+
+# Training images/s per preset and precision, against the tutorial's settings, in one run.
+bench-throughput: setup
+	$(BIN)/python benchmarks/training_throughput.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

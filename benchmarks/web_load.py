@@ -30,8 +30,9 @@ sys.path.insert(0, str(HERE))
 from serverproc import Server, multipart  # noqa: E402
 
 
-def sample_uploads(count: int = 16) -> list[tuple[bytes, str]]:
-    """Canvas-like PNG drawings (280x280) and phone-photo JPEGs of MNIST test digits."""
+def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
+    """Canvas-like PNG drawings of a 7 (280x280) and phone-photo JPEGs of MNIST test digits:
+    (body, content type, the right digit)."""
     from PIL import Image, ImageDraw
 
     from digitrec import data
@@ -46,17 +47,18 @@ def sample_uploads(count: int = 16) -> list[tuple[bytes, str]]:
         draw.line([(x0, 50), (x0 + 90, 50), (x0 + 30, 240)], fill=0, width=18, joint="curve")
         buf = io.BytesIO()
         image.save(buf, format="PNG")
-        uploads.append(multipart([(f"draw{k}.png", "image/png", buf.getvalue())]))
+        uploads.append((*multipart([(f"draw{k}.png", "image/png", buf.getvalue())]), 7))
     ds = data.load_dataset("mnist")
     for k in range(count - count // 2):
         s = digit_sample(ds.x_test[k, ..., 0], int(ds.y_test[k]), "phone_photo", rng)
-        uploads.append(multipart([(f"photo{k}.jpg", "image/jpeg", s.encoded)]))
+        uploads.append((*multipart([(f"photo{k}.jpg", "image/jpeg", s.encoded)]), int(ds.y_test[k])))
     return uploads
 
 
 def run_level(port: int, uploads, clients: int, requests: int, time_limit: float) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
+    wrong = [0]
     lock = threading.Lock()
     counter = iter(range(requests))
     deadline = time.monotonic() + time_limit
@@ -74,7 +76,7 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
             with lock:
                 if next(counter, None) is None:
                     break
-            body, ctype = uploads[i % len(uploads)]
+            body, ctype, label = uploads[i % len(uploads)]
             i += clients
             start = time.perf_counter()
             try:
@@ -83,8 +85,9 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
                 payload = response.read()
                 ok = response.status == 200 and b'"probabilities"' in payload
                 problem = None if ok else f"HTTP {response.status}"
+                missed = ok and json.loads(payload).get("digit") != label
             except (OSError, http.client.HTTPException) as exc:
-                problem = type(exc).__name__
+                problem, missed = type(exc).__name__, False
                 conn.close()
                 conn = connect()
             elapsed = time.perf_counter() - start
@@ -92,6 +95,7 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
                 latencies.append(elapsed)
                 if problem:
                     errors.append(problem)
+                wrong[0] += missed
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
@@ -105,7 +109,8 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
     return {"clients": clients, "requests": len(latencies), "seconds": round(wall, 2),
             "requests_per_s": round(len(latencies) / wall, 1),
             "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
-            "errors": len(errors), "error_kinds": sorted(set(errors))}
+            "errors": len(errors), "error_kinds": sorted(set(errors)),
+            "wrong_answers": wrong[0], "wrong_share": round(wrong[0] / max(1, len(latencies)), 4)}
 
 
 def screenshot(url: str, path: Path) -> None:
@@ -140,6 +145,7 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per level, at most")
     parser.add_argument("--screenshot", type=Path)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--name", help="the result file's name, without .json (default: by worker count)")
     parser.add_argument("serve_args", nargs="*", help="more `digitrec serve` flags, after --")
     args = parser.parse_args()
 
@@ -153,17 +159,20 @@ def main() -> int:
             levels.append(run_level(server.port, uploads, clients, args.requests, args.time_limit))
             print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
         alive = server.alive()
-    workers = args.serve_args[args.serve_args.index("--workers") + 1] if "--workers" in args.serve_args else "1"
+    workers = (args.serve_args[args.serve_args.index("--workers") + 1] if "--workers" in args.serve_args
+               else str(os.cpu_count() or 1))  # serve's default: one per core
     result = {"benchmark": "web_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]), "cpus": os.cpu_count(),
               "workers": int(workers), "server_alive_after": alive, "levels": levels}
     args.out.mkdir(parents=True, exist_ok=True)
     name = "web_load.json" if workers == "1" else f"web_load-{workers}workers.json"
+    if args.name:
+        name = f"{args.name}.json"
     (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
-    print("| clients | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|")
+    print("| clients | requests | req/s | p50 ms | p99 ms | errors | wrong answers |\n|---|---|---|---|---|---|---|")
     for level in levels:
         print(f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "
-              f"| {level['p99_ms']} | {level['errors']} |")
+              f"| {level['p99_ms']} | {level['errors']} | {level['wrong_share']:.1%} |")
     return 0
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO, need
+from conftest import need
 from digitrec import preprocess
 from digitrec.gui import BRUSHES, CANVAS, Drawing, describe
 from digitrec.predict import NumberPrediction, Prediction
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-import xdriver  # noqa: E402
-from xdriver import ellipse, line, polyline, scaled  # noqa: E402
+import xdriver
+from xdriver import PEOPLE_DIGITS, ellipse, line, polyline, read_drawings, scaled
 
 
 # ---------------------------------------------------------------- without a display
@@ -163,3 +161,16 @@ def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
         assert session.xdotool("search", "--name", "digitrec: no model"), "the error dialog is open"
         assert app.poll() is None  # the app is still up, showing the dialog
     assert "Traceback" not in app.stderr.read()
+
+
+def test_the_shipped_model_reads_digits_drawn_with_the_mouse_as_people_draw_them():
+    """0-9 with real mouse strokes: a 4 in two strokes, a 5 with its flag drawn last, a 1 as a
+    single line, an 8 in one looping stroke; the app answers from the shipped LiteRT file."""
+    from digitrec.store import PRETRAINED
+
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    with xdriver.XSession() as session:
+        session.launch_gui("--model", str(PRETRAINED.parent))
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=90)
+        answers = read_drawings(session, PEOPLE_DIGITS)
+    assert answers == {d: d for d in PEOPLE_DIGITS}

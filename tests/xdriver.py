@@ -148,3 +148,52 @@ def ellipse(cx: float, cy: float, rx: float, ry: float, steps: int = 40, wobble:
 
 def scaled(points, scale: float, dx: float = 0.0, dy: float = 0.0):
     return [(x * scale + dx, y * scale + dy) for x, y in points]
+
+
+def _curve(cx: float, cy: float, rx: float, ry: float, start_deg: float, end_deg: float,
+           steps: int = 24) -> list[tuple[float, float]]:
+    """Points on an ellipse from one angle to another (degrees, 0 = right, 90 = up, counter-clockwise)."""
+    import math
+
+    return [(cx + rx * math.cos(math.radians(a)), cy - ry * math.sin(math.radians(a)))
+            for a in (start_deg + (end_deg - start_deg) * k / steps for k in range(steps + 1))]
+
+
+def _figure_eight(cx: float, cy: float, half_width: float, half_height: float, steps: int = 48):
+    import math
+
+    return [(cx + half_width * math.sin(2 * t), cy - half_height * math.cos(t))
+            for t in (2 * math.pi * k / steps for k in range(steps + 2))]
+
+
+# The digits 0-9 as a person draws them with a mouse on the 280x280 canvas: each a list of
+# strokes (press, move, release), in the order and direction people use.
+PEOPLE_DIGITS: dict[str, list[list[tuple[float, float]]]] = {
+    "0": [ellipse(140, 140, 62, 95, steps=40, wobble=0.05)],
+    "1": [line((145, 40), (132, 240), steps=20)],  # a single line, leaning a little
+    "2": [_curve(140, 95, 55, 50, 160, -40) + line((182, 128), (80, 238))[1:] + line((80, 238), (212, 236))[1:]],
+    "3": [_curve(135, 85, 55, 45, 150, -90, steps=20) + _curve(135, 180, 60, 50, 90, -150, steps=20)],
+    "4": [polyline((160, 40), (72, 170), (215, 170)), line((168, 95), (168, 248), steps=16)],  # two strokes
+    "5": [polyline((100, 48), (90, 125)) + _curve(135, 170, 60, 55, 130, -140, steps=24)[1:],
+          line((100, 48), (200, 46))],  # the body, then the flag on top
+    "6": [_curve(150, 150, 65, 105, 60, 180, steps=12) + _curve(140, 185, 55, 52, 180, 540, steps=30)[1:]],
+    "7": [polyline((68, 50), (212, 50), (118, 248))],  # without a bar
+    "8": [_figure_eight(140, 140, 52, 98)],
+    "9": [_curve(140, 90, 50, 48, -10, 370, steps=30) + line((188, 98), (172, 248), steps=14)[1:]],
+}
+
+
+def read_drawings(session: XSession, drawings: dict[str, list[list[tuple[float, float]]]]) -> dict[str, str]:
+    """Draw each drawing on a cleared canvas of the running app; return what the app answered to
+    each (the digit, or "no digit"), read from the settled window title."""
+    import re
+
+    answers = {}
+    for label, strokes in drawings.items():
+        session.key("Escape")
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+        for stroke in strokes:
+            session.drag(stroke)
+        title = session.wait_settled(lambda t: re.search(r"— (\d|no digit)", t) is not None, timeout=20)
+        answers[label] = re.search(r"— (\d|no digit)", title).group(1)
+    return answers

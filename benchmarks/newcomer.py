@@ -1,0 +1,145 @@
+"""The newcomer's path, measured: the default model (after `make run`, the run it made) in the
+app, the CLI, the service and on realistic images, against the targets a new user is promised.
+
+1. The app: the digits 0-9 drawn with real mouse strokes on Xvfb (tests/xdriver.PEOPLE_DIGITS),
+   each answer read from the window title; and launch to first answer.
+2. `digitrec predict one.png --json` as a whole process, median of 5; the run it names.
+3. Plain `digitrec serve` (its default workers), 16 clients posting drawings and photos, 2,000
+   requests: requests/s, p99, errors, wrong answers (benchmarks/web_load.py).
+4. benchmarks/realistic_accuracy.py: photos, handwriting fonts, numbers, "no digit" on digits.
+
+Writes `benchmarks/results/newcomer.json` (web and realistic details beside it, in
+`results/newcomer/`) and prints each figure against its target.
+
+    make bench-newcomer                      # make run, then this, with the run it made
+    python benchmarks/newcomer.py [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the app driver and its drawings are the tests' own helpers
+
+TARGETS = {  # figure: (at least / at most, bound)
+    "app_digits_read": (">=", 10),
+    "predict_one_s_median": ("<=", 0.5),
+    "serve_requests_per_s": (">=", 500),
+    "serve_p99_ms": ("<", 50),
+    "serve_errors": ("<=", 0),
+    "serve_wrong_share": ("<=", 0.02),
+    "photos_accuracy": (">=", 0.98),
+    "fonts_accuracy": (">=", 0.93),
+    "numbers_exact": (">=", 0.95),
+    "digits_answered_no_digit": ("<=", 0.01),
+}
+
+
+def digitrec(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "digitrec.cli", *args], capture_output=True, text=True, **kwargs)
+
+
+def the_app(model: list[str]) -> dict:
+    from xdriver import PEOPLE_DIGITS, XSession, read_drawings
+
+    with XSession() as session:
+        start = time.perf_counter()
+        session.launch_gui(*model)
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=120, poll=0.005)
+        ready = time.perf_counter() - start
+        answers = read_drawings(session, PEOPLE_DIGITS)
+    return {"app_digits_read": sum(a == d for d, a in answers.items()), "app_answers": answers,
+            "app_launch_to_ready_s": round(ready, 2)}
+
+
+def the_cli(model: list[str]) -> dict:
+    from PIL import Image, ImageDraw
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Image.new("L", (280, 280), 255)
+        ImageDraw.Draw(image).line([(70, 50), (210, 50), (120, 245)], fill=0, width=16, joint="curve")
+        path = Path(tmp) / "one.png"
+        image.save(path)
+        times, answer = [], {}
+        for _ in range(5):
+            start = time.perf_counter()
+            proc = digitrec("predict", str(path), "--json", *model)
+            times.append(time.perf_counter() - start)
+            answer = json.loads(proc.stdout.splitlines()[0]) if proc.returncode == 0 else {"error": proc.stderr}
+    return {"predict_one_s_median": round(statistics.median(times), 3), "predict_one_s": [round(t, 3) for t in times],
+            "predict_answer": answer.get("digit"), "predict_model": answer.get("model"),
+            "predict_stderr": proc.stderr.strip()}
+
+
+def the_service(model: list[str], out: Path) -> dict:
+    proc = subprocess.run([sys.executable, str(HERE / "web_load.py"), *model, "--clients", "16", "--requests", "2000",
+                           "--out", str(out), "--name", "web_load"], capture_output=True, text=True)
+    if proc.returncode:
+        return {"serve_error": proc.stderr.strip().splitlines()[-1:]}
+    result = json.loads((out / "web_load.json").read_text())
+    level = result["levels"][0]
+    return {"serve_workers": result["workers"], "serve_requests_per_s": level["requests_per_s"],
+            "serve_p99_ms": level["p99_ms"], "serve_errors": level["errors"],
+            "serve_wrong_share": level["wrong_share"]}
+
+
+def realistic(model: list[str], out: Path) -> dict:
+    proc = subprocess.run([sys.executable, str(HERE / "realistic_accuracy.py"), *model, "--out", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return {"realistic_error": proc.stderr.strip().splitlines()[-1:]}
+    summary = json.loads((out / "realistic.json").read_text())["summary"]
+    return {"photos_accuracy": summary["mnist_photos_accuracy"], "fonts_accuracy": summary["fonts_accuracy"],
+            "numbers_exact": summary["numbers_exact"], "digits_answered_no_digit": summary["digits_answered_no_digit"],
+            "non_digits_answered_no_digit": summary["non_digits_answered_no_digit"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a model or run folder (default: what a user gets, the newest run)")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--name", default="newcomer", help="the result file's name, without .json")
+    args = parser.parse_args(argv)
+    model = ["--model", args.model] if args.model else []
+    details = args.out / args.name
+    details.mkdir(parents=True, exist_ok=True)
+
+    from digitrec.store import resolve_model
+
+    choice = resolve_model(args.model)
+    figures: dict = {}
+    for step in (lambda: the_app(model), lambda: the_cli(model), lambda: the_service(model, details),
+                 lambda: realistic(model, details)):
+        figures.update(step())
+        print(json.dumps(figures), file=sys.stderr, flush=True)
+    checks = {}
+    for name, (op, bound) in TARGETS.items():
+        value = figures.get(name)
+        ok = value is not None and {"<=": value <= bound, ">=": value >= bound, "<": value < bound}[op]
+        checks[name] = {"value": value, "target": f"{op} {bound}", "met": ok}
+    result = {"benchmark": "newcomer", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["python", "benchmarks/newcomer.py", *(argv if argv is not None else sys.argv[1:])]),
+              "cpus": os.cpu_count(), "model": {"name": choice.name, "backend": choice.backend, "path": str(choice.path),
+                                               "shipped": choice.shipped},
+              "figures": figures, "targets": checks, "all_met": all(c["met"] for c in checks.values())}
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"model: {choice.describe()}")
+    print("| figure | measured | target | met |\n|---|---|---|---|")
+    for name, check in checks.items():
+        print(f"| {name} | {check['value']} | {check['target']} | {'yes' if check['met'] else 'NO'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
