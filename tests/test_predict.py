@@ -226,28 +226,33 @@ def test_the_litert_path_agrees_with_keras(tiny_run, mnist, tmp_path):
         Predictor(tmp_path / "broken.tflite")
 
 
-def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
+def _predict_a_seven_in_a_fresh_process(tmp_path, runs_root):
+    """`digitrec predict seven.png --json` in a new interpreter: its answer, whether TensorFlow
+    was imported and the exit code ("False 0"), and the process."""
     import subprocess
 
+    draw_digit("7").save(tmp_path / "seven.png")
+    code = ("import sys; from digitrec.cli import main; "
+            f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(runs_root)!r}, '--json']); "
+            "print('tensorflow' in sys.modules, code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    return json.loads(lines[0]), lines[-1], proc
+
+
+def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
     from conftest import need
     from digitrec.store import PRETRAINED
 
     need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
-    draw_digit("7").save(tmp_path / "seven.png")
-    code = ("import sys; from digitrec.cli import main; "
-            f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(tmp_path / 'none')!r}, '--json']); "
-            "print('tensorflow' in sys.modules, code)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    lines = proc.stdout.strip().splitlines()
-    assert json.loads(lines[0])["digit"] == 7 and json.loads(lines[0])["model"] == "pretrained"
-    assert lines[-1] == "False 0"
+    answer, imported, proc = _predict_a_seven_in_a_fresh_process(tmp_path, tmp_path / "none")
+    assert answer["digit"] == 7 and answer["model"] == "pretrained"
+    assert imported == "False 0"
     assert proc.stderr.startswith("digitrec: using the shipped model (LiteRT") and proc.stderr.count("\n") == 1
 
 
 def test_a_run_answers_from_its_own_litert_file_without_tensorflow(tiny_run, mnist, tmp_path):
     """Every run gets a LiteRT file, checked against its Keras model; the front ends pick it up."""
-    import subprocess
-
     run = tiny_run.run_dir
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["litert"]["file"] == "model.tflite" and meta["model"]["files"]["litert"] == "model.tflite"
@@ -257,13 +262,8 @@ def test_a_run_answers_from_its_own_litert_file_without_tensorflow(tiny_run, mni
     x = mnist.x_test[:200].astype(np.float32) / 255.0
     agree = (lite.predict_arrays(x).argmax(axis=1) == keras_predictor.predict_arrays(x).argmax(axis=1)).mean()
     assert agree >= 0.99
-    draw_digit("7").save(tmp_path / "seven.png")
-    code = ("import sys; from digitrec.cli import main; "
-            f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(run.parent)!r}, '--json']); "
-            "print('tensorflow' in sys.modules, code)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    lines = proc.stdout.strip().splitlines()
-    assert json.loads(lines[0])["model"] == run.name and lines[-1] == "False 0"
+    answer, imported, proc = _predict_a_seven_in_a_fresh_process(tmp_path, run.parent)
+    assert answer["model"] == run.name and imported == "False 0"
     assert proc.stderr.strip() == f"digitrec: using run {run.name} (LiteRT, {run / 'model.tflite'})"
 
 
