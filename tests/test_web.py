@@ -340,10 +340,10 @@ def test_every_connection_gets_tcp_nodelay_even_on_a_socket_bound_as_uvicorn_wor
 
 
 def test_plain_serve_runs_one_worker_per_core_and_names_its_model(good_run):
-    with Server("--model", str(good_run.run_dir)) as server:
+    with Server("--runs-root", str(good_run.run_dir.parent)) as server:
         output = server.output()
     cores = os.cpu_count() or 1
-    assert f"serving run {good_run.run_dir.name} (LiteRT" in output
+    assert f"using run {good_run.run_dir.name} (LiteRT" in output
     assert (f"({cores} workers;" in output) if cores > 1 else "workers;" not in output
     help_text = subprocess.run([sys.executable, "-m", "digitrec.cli", "serve", "--help"], capture_output=True,
                                text=True).stdout

@@ -343,7 +343,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise DigitrecError(f"--{name.replace('_', '-')} must be at least 1")
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
     choice = resolve_model(args.model, args.runs_root)
-    print(f"digitrec serve: serving {choice.describe()}", file=sys.stderr, flush=True)
+    _say_default_model(choice)
     return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers)
 
 
