@@ -28,9 +28,9 @@ def _epoch_lines(text: str) -> list[str]:
 
 def test_mirrored_over_two_logical_cpus_trains_with_the_global_batch(tmp_path, mnist):
     run = tmp_path / "mirrored"
-    proc = run_cli("train", *TINY, "--strategy", "mirrored", "--cpu-devices", "2", "--run-dir", str(run))
+    proc = run_cli("train", *TINY, "--strategy", "mirrored", "--cpu-devices", "2", "--batch-size", "64", "--learning-rate", "1e-3", "--run-dir", str(run))
     assert proc.returncode == 0, proc.stderr
-    assert "batch 256 per replica (512 in all)" in proc.stdout and "mirrored: 2 replicas" in proc.stdout
+    assert "batch 64 per replica (128 in all)" in proc.stdout and "mirrored: 2 replicas" in proc.stdout
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "batch_size_per_replica": 64,
                                     "global_batch_size": 128, "learning_rate": pytest.approx(0.002)}
