@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import DigitrecError
-from .store import ModelChoice
+from .store import ModelChoice, _first_line
 
 
 class Runtime(Protocol):
@@ -93,8 +93,7 @@ def load_runtime(choice: ModelChoice) -> Runtime:
         try:
             return LiteRTModel(choice.path)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({first})") from None
+            raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({_first_line(exc)})") from None
     from .store import load_model
 
     return KerasModel(load_model(choice.path))
