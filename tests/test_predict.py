@@ -86,6 +86,38 @@ def test_whole_numbers(predictor, mnist):
     assert empty.number is None and empty.digits == [] and "no ink" in empty.reason
 
 
+def _touching_pair(a: np.ndarray, b: np.ndarray) -> Image.Image:
+    """Two MNIST digits side by side with their strokes overlapping by a pixel, dark on light, 5x."""
+    crops = []
+    for d in (a, b):
+        cols = np.flatnonzero(d.max(axis=0) > 40)
+        crops.append(d[:, cols[0]:cols[-1] + 1].astype(np.float32))
+    row = np.zeros((28, crops[0].shape[1] + crops[1].shape[1] + 8), np.float32)
+    row[:, 4:4 + crops[0].shape[1]] = crops[0]
+    x = 3 + crops[0].shape[1]
+    row[:, x:x + crops[1].shape[1]] = np.maximum(row[:, x:x + crops[1].shape[1]], crops[1])
+    image = Image.fromarray((255 - row).astype(np.uint8))
+    return image.resize((image.width * 5, image.height * 5), Image.Resampling.BILINEAR)
+
+
+def test_touching_digits_wider_than_a_digit_are_read_as_two(mnist, monkeypatch):
+    from digitrec import predict
+
+    shipped = Predictor(REPO / "src" / "digitrec" / "pretrained" / "model.tflite")
+    rng = np.random.default_rng(3)
+    pairs = [rng.choice(len(mnist.x_test), 2, replace=False) for _ in range(40)]
+    images = [_touching_pair(mnist.x_test[i, ..., 0], mnist.x_test[j, ..., 0]) for i, j in pairs]
+    labels = [f"{mnist.y_test[i]}{mnist.y_test[j]}" for i, j in pairs]
+
+    def exact() -> int:
+        return sum(shipped.predict_number(im).number == label for im, label in zip(images, labels))
+
+    with_width = exact()
+    monkeypatch.setattr(predict, "WIDE_PENALTY", 0.0)
+    without_width = exact()
+    assert with_width >= 25 and with_width >= without_width + 4  # 28 and 22 of 40 when written
+
+
 def test_a_model_for_other_images_is_refused(tmp_path):
     from digitrec.models import build_model
 

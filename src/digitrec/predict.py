@@ -31,6 +31,9 @@ MAX_COMPONENTS = 6
 MAX_HOLES = 2  # an 8 has two loops
 MAX_PIECES = 3  # a digit drawn in up to three separate strokes
 SPLIT_PENALTY = -0.5  # log-probability cost of reading one group of ink as one more digit
+# Log-probability cost per unit of a piece's width over its height beyond 1: handwritten digits
+# are rarely wider than tall, so a wide piece read surely as one digit is often two touching ones.
+WIDE_PENALTY = -1.0
 # In a number the user has told us these are digits: only a real toss-up makes it unreadable.
 NUMBER_MIN_CONFIDENCE = 0.50
 
@@ -202,8 +205,10 @@ class Predictor:
                 for answer, piece in zip(answers, alt):
                     answer.preprocessed = piece.array
                 # Each extra cut must earn its place: a penalty keeps a wide 0 or 8 whole unless
-                # the cut pieces are read far more surely than the whole.
-                score = sum(np.log(max(a.confidence, 1e-9)) for a in answers) + SPLIT_PENALTY * (len(alt) - 1)
+                # the cut pieces are read far more surely than the whole, or the whole is much
+                # wider than a digit is.
+                score = (sum(np.log(max(a.confidence, 1e-9)) for a in answers) + SPLIT_PENALTY * (len(alt) - 1)
+                         + WIDE_PENALTY * sum(max(0.0, preprocess.ink_aspect(piece.array) - 1.0) for piece in alt))
                 scored.append((score, answers))
             digits.extend(max(scored, key=lambda item: item[0])[1])
         unsure = [i for i, d in enumerate(digits) if d.digit is None]

@@ -704,12 +704,14 @@ def split_digits(source: ImageSource, max_digits: int = 32) -> list[Preprocessed
     return digits
 
 
+def ink_aspect(array: np.ndarray) -> float:
+    """Width over height of the ink in one MNIST-style array (1.0 for a blank one)."""
+    rows, cols = np.flatnonzero(array.any(axis=1)), np.flatnonzero(array.any(axis=0))
+    return float((cols[-1] - cols[0] + 1) / max(1, rows[-1] - rows[0] + 1)) if rows.size else 1.0
+
+
 def _mean_aspect(pieces: list[Preprocessed]) -> float:
-    aspects = []
-    for p in pieces:
-        rows, cols = np.flatnonzero(p.array.any(axis=1)), np.flatnonzero(p.array.any(axis=0))
-        aspects.append((cols[-1] - cols[0] + 1) / max(1, rows[-1] - rows[0] + 1) if rows.size else 1.0)
-    return float(np.mean(aspects))
+    return float(np.mean([ink_aspect(p.array) for p in pieces]))
 
 
 def to_image(array: np.ndarray, scale: int = 1) -> Image.Image:
