@@ -25,6 +25,15 @@ def test_seed_cnn_is_the_classic_layout():
     assert model.count_params() == 1_199_882
 
 
+def test_classic_cnn_is_the_tutorials_layers_in_two_blocks():
+    model = build_model("classic_cnn", (28, 28, 1), 10)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    block = ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout"]
+    assert kinds == [*block, *block, "Flatten", "Dense", "Dropout", "Dense"]
+    assert set(kinds) == {"Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense"}  # the tutorial's layer kinds
+    assert model.get_layer("pool2").output.shape[1:] == (5, 5, 64)
+
+
 def test_unknown_model():
     with pytest.raises(DigitrecError, match="unknown model 'resnet9000'"):
         build_model("resnet9000", (28, 28, 1), 10)

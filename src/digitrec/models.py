@@ -1,6 +1,7 @@
 """Model builders by name. Each takes the input shape and class count from the dataset.
 
-`build_model("seed_cnn", (28, 28, 1), 10)` is the classic tutorial CNN; the same builders train
+`build_model("seed_cnn", (28, 28, 1), 10)` is the classic tutorial CNN and `classic_cnn` the same
+layers in two blocks (what `make run` trains); the same builders train
 Fashion-MNIST and 32x32x3 images unchanged. The output layer computes in float32 under any Keras
 dtype policy, so the probabilities stay exact when the rest trains in mixed bfloat16.
 """
@@ -34,6 +35,32 @@ def seed_cnn(input_shape: tuple[int, ...], num_classes: int):
             layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32"),
         ],
         name="seed_cnn",
+    )
+
+
+def classic_cnn(input_shape: tuple[int, ...], num_classes: int):
+    """The tutorial's layers in two blocks, what `make run` trains (about 0.27 M weights on 28x28x1).
+
+    [Conv2D(32, 3x3) - Conv2D(32, 3x3) - MaxPooling2D - Dropout(0.25)] then the same with 64
+    filters - Flatten - Dense(128) - Dropout(0.5) - Dense(num_classes, softmax). The first
+    convolution of each block keeps the size ("same" padding). About the arithmetic of `seed_cnn`
+    per image, with a second pooling that sees whole strokes: more accurate and surer on
+    photographed and drawn digits in the same 5 epochs (docs/training.md).
+    """
+    keras = _keras()
+    layers = keras.layers
+
+    def block(filters: int, n: int) -> list:
+        return [layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{2 * n - 1}"),
+                layers.Conv2D(filters, 3, activation="relu", name=f"conv{2 * n}"),
+                layers.MaxPooling2D(2, name=f"pool{n}"), layers.Dropout(0.25, name=f"dropout{n}")]
+
+    return keras.Sequential(
+        [keras.Input(shape=input_shape, name="image"), *block(32, 1), *block(64, 2),
+         layers.Flatten(name="flatten"), layers.Dense(128, activation="relu", name="dense"),
+         layers.Dropout(0.5, name="dropout3"),
+         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
+        name="classic_cnn",
     )
 
 
@@ -107,6 +134,7 @@ def strided_cnn(input_shape: tuple[int, ...], num_classes: int):
 
 MODELS: dict[str, Callable] = {
     "seed_cnn": seed_cnn,
+    "classic_cnn": classic_cnn,
     "deep_cnn": deep_cnn,
     "fast_cnn": fast_cnn,
     "strided_cnn": strided_cnn,
