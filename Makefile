@@ -9,16 +9,17 @@ STAMP  := $(VENV)/.digitrec-installed
 # Fashion-MNIST's offline source; a virtual screen and mouse for the drawing app's tests;
 # Chromium for the web page's browser test (Playwright's own browser download cannot work here).
 DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
-# Handwriting-like fonts for the realistic prediction benchmark (benchmarks/realistic.py).
+# Handwriting-like fonts for the realistic prediction benchmark (tests/realistic.py).
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 ARGS   ?=
 
-.PHONY: run test data train gui serve pretrained bench bench-long bench-realistic bench-newcomer bench-throughput \
+.PHONY: run test lint data train gui serve pretrained bench bench-long bench-realistic bench-newcomer bench-throughput \
 	setup sysdeps clean help
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
-	@echo "make test   run the whole test suite"
+	@echo "make test   run the whole test suite, after lint"
+	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make data   prepare the dataset caches only"
 	@echo "make gui    open the drawing app"
 	@echo "make serve  run the web service on http://127.0.0.1:8000/ (one worker per core)"
@@ -62,8 +63,14 @@ run: setup
 	@echo "  $(BIN)/digitrec predict --number docs/samples/number-2026.jpg"
 	@echo "  make serve                                              # the service and its drawing page, http://127.0.0.1:8000/"
 
-test: setup
+test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs them first.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 gui: setup
 	$(BIN)/digitrec gui $(ARGS)

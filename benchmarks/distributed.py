@@ -34,8 +34,9 @@ def run(strategy: str, job: list[str], run_dir: Path) -> dict:
 
         envs = [{**os.environ, "TF_CONFIG": tf_config} for tf_config in loopback_tf_configs(2)]
     start = time.perf_counter()
-    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for env in envs]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for env in envs
+    ]
     try:
         outputs = [p.communicate(timeout=1800) for p in procs]
     finally:
@@ -56,8 +57,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    job = ["--limit-train", str(args.limit_train), "--limit-test", "1000", "--epochs", str(args.epochs),
-           "--no-tensorboard", "--seed", "1", "--no-progress"]
+    job = [
+        "--limit-train",
+        str(args.limit_train),
+        "--limit-test",
+        "1000",
+        "--epochs",
+        str(args.epochs),
+        "--no-tensorboard",
+        "--seed",
+        "1",
+        "--no-progress",
+    ]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="digitrec-dist-") as tmp:
         for strategy in ("default", "mirrored", "multiworker"):
@@ -68,12 +79,18 @@ def main() -> None:
                 "test_accuracy": runs[0]["test_accuracy"],
                 "runs": runs,
             }
-            print(f"{strategy:12s} wall {rows[strategy]['wall_s_median']:.1f} s  training "
-                  f"{rows[strategy]['train_s_median']:.1f} s  test accuracy {runs[0]['test_accuracy']:.2%}",
-                  flush=True)
-    result = {"benchmark": "distributed", "command": " ".join(["python", "benchmarks/distributed.py", *sys.argv[1:]]),
-              "job": job, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "strategies": rows}
+            print(
+                f"{strategy:12s} wall {rows[strategy]['wall_s_median']:.1f} s  training "
+                f"{rows[strategy]['train_s_median']:.1f} s  test accuracy {runs[0]['test_accuracy']:.2%}",
+                flush=True,
+            )
+    result = {
+        "benchmark": "distributed",
+        "command": " ".join(["python", "benchmarks/distributed.py", *sys.argv[1:]]),
+        "job": job,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "strategies": rows,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "distributed.json").write_text(json.dumps(result, indent=2) + "\n")
 

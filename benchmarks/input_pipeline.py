@@ -40,12 +40,19 @@ def main() -> None:
     mnist = data.load_dataset("mnist")
     x, y = data.scale_images(mnist.x_train), data.one_hot(mnist.y_train, 10)
     paths = {
-        "arrays": lambda model: model.fit(x, y, batch_size=args.batch_size, epochs=2, shuffle=True, verbose=0,
-                                          callbacks=[timer]),
-        "tf.data": lambda model: model.fit(training_dataset(x, y, args.batch_size, seed=1, augment=False),
-                                           epochs=2, shuffle=False, verbose=0, callbacks=[timer]),
-        "tf.data + augmentation": lambda model: model.fit(training_dataset(x, y, args.batch_size, seed=1),
-                                                          epochs=2, shuffle=False, verbose=0, callbacks=[timer]),
+        "arrays": lambda model: model.fit(
+            x, y, batch_size=args.batch_size, epochs=2, shuffle=True, verbose=0, callbacks=[timer]
+        ),
+        "tf.data": lambda model: model.fit(
+            training_dataset(x, y, args.batch_size, seed=1, augment=False),
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[timer],
+        ),
+        "tf.data + augmentation": lambda model: model.fit(
+            training_dataset(x, y, args.batch_size, seed=1), epochs=2, shuffle=False, verbose=0, callbacks=[timer]
+        ),
     }
 
     class Timer(keras.callbacks.Callback):
@@ -67,13 +74,22 @@ def main() -> None:
                 timer.seconds = []
                 fit(model)
                 seconds.append(timer.seconds[1])  # the second epoch: traced and warm
-            rows.append({"model": name, "input": path, "epoch_seconds_median": statistics.median(seconds),
-                         "epoch_seconds": seconds})
+            rows.append(
+                {
+                    "model": name,
+                    "input": path,
+                    "epoch_seconds_median": statistics.median(seconds),
+                    "epoch_seconds": seconds,
+                }
+            )
             print(f"{name:9s} {path:24s} {statistics.median(seconds):6.1f} s/epoch", flush=True)
-    result = {"benchmark": "input_pipeline",
-              "command": " ".join(["python", "benchmarks/input_pipeline.py", *sys.argv[1:]]),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "batch_size": args.batch_size, "rows": rows}
+    result = {
+        "benchmark": "input_pipeline",
+        "command": " ".join(["python", "benchmarks/input_pipeline.py", *sys.argv[1:]]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "batch_size": args.batch_size,
+        "rows": rows,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "input_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
 

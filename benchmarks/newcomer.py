@@ -59,8 +59,11 @@ def the_app(model: list[str]) -> dict:
         session.wait_title(lambda t: t.endswith("draw a digit"), timeout=120, poll=0.005)
         ready = time.perf_counter() - start
         answers = read_drawings(session, PEOPLE_DIGITS)
-    return {"app_digits_read": sum(a == d for d, a in answers.items()), "app_answers": answers,
-            "app_launch_to_ready_s": round(ready, 2)}
+    return {
+        "app_digits_read": sum(a == d for d, a in answers.items()),
+        "app_answers": answers,
+        "app_launch_to_ready_s": round(ready, 2),
+    }
 
 
 def the_cli(model: list[str]) -> dict:
@@ -77,32 +80,60 @@ def the_cli(model: list[str]) -> dict:
             proc = digitrec("predict", str(path), "--json", *model)
             times.append(time.perf_counter() - start)
             answer = json.loads(proc.stdout.splitlines()[0]) if proc.returncode == 0 else {"error": proc.stderr}
-    return {"predict_one_s_median": round(statistics.median(times), 3), "predict_one_s": [round(t, 3) for t in times],
-            "predict_answer": answer.get("digit"), "predict_model": answer.get("model"),
-            "predict_stderr": proc.stderr.strip()}
+    return {
+        "predict_one_s_median": round(statistics.median(times), 3),
+        "predict_one_s": [round(t, 3) for t in times],
+        "predict_answer": answer.get("digit"),
+        "predict_model": answer.get("model"),
+        "predict_stderr": proc.stderr.strip(),
+    }
 
 
 def the_service(model: list[str], out: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE / "web_load.py"), *model, "--clients", "16", "--requests", "2000",
-                           "--out", str(out), "--name", "web_load"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "web_load.py"),
+            *model,
+            "--clients",
+            "16",
+            "--requests",
+            "2000",
+            "--out",
+            str(out),
+            "--name",
+            "web_load",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         return {"serve_error": proc.stderr.strip().splitlines()[-1:]}
     result = json.loads((out / "web_load.json").read_text())
     level = result["levels"][0]
-    return {"serve_workers": result["workers"], "serve_requests_per_s": level["requests_per_s"],
-            "serve_p99_ms": level["p99_ms"], "serve_errors": level["errors"],
-            "serve_wrong_share": level["wrong_share"]}
+    return {
+        "serve_workers": result["workers"],
+        "serve_requests_per_s": level["requests_per_s"],
+        "serve_p99_ms": level["p99_ms"],
+        "serve_errors": level["errors"],
+        "serve_wrong_share": level["wrong_share"],
+    }
 
 
 def realistic(model: list[str], out: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE / "realistic_accuracy.py"), *model, "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "realistic_accuracy.py"), *model, "--out", str(out)], capture_output=True, text=True
+    )
     if proc.returncode:
         return {"realistic_error": proc.stderr.strip().splitlines()[-1:]}
     summary = json.loads((out / "realistic.json").read_text())["summary"]
-    return {"photos_accuracy": summary["mnist_photos_accuracy"], "fonts_accuracy": summary["fonts_accuracy"],
-            "numbers_exact": summary["numbers_exact"], "digits_answered_no_digit": summary["digits_answered_no_digit"],
-            "non_digits_answered_no_digit": summary["non_digits_answered_no_digit"]}
+    return {
+        "photos_accuracy": summary["mnist_photos_accuracy"],
+        "fonts_accuracy": summary["fonts_accuracy"],
+        "numbers_exact": summary["numbers_exact"],
+        "digits_answered_no_digit": summary["digits_answered_no_digit"],
+        "non_digits_answered_no_digit": summary["non_digits_answered_no_digit"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
 
     choice = resolve_model(args.model)
     figures: dict = {}
-    for step in (lambda: the_app(model), lambda: the_cli(model), lambda: the_service(model, details),
-                 lambda: realistic(model, details)):
+    for step in (
+        lambda: the_app(model),
+        lambda: the_cli(model),
+        lambda: the_service(model, details),
+        lambda: realistic(model, details),
+    ):
         figures.update(step())
         print(json.dumps(figures), file=sys.stderr, flush=True)
     checks = {}
@@ -128,11 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         value = figures.get(name)
         ok = value is not None and {"<=": value <= bound, ">=": value >= bound, "<": value < bound}[op]
         checks[name] = {"value": value, "target": f"{op} {bound}", "met": ok}
-    result = {"benchmark": "newcomer", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join(["python", "benchmarks/newcomer.py", *(argv if argv is not None else sys.argv[1:])]),
-              "cpus": os.cpu_count(), "model": {"name": choice.name, "backend": choice.backend, "path": str(choice.path),
-                                               "shipped": choice.shipped},
-              "figures": figures, "targets": checks, "all_met": all(c["met"] for c in checks.values())}
+    result = {
+        "benchmark": "newcomer",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/newcomer.py", *(argv if argv is not None else sys.argv[1:])]),
+        "cpus": os.cpu_count(),
+        "model": {"name": choice.name, "backend": choice.backend, "path": str(choice.path), "shipped": choice.shipped},
+        "figures": figures,
+        "targets": checks,
+        "all_met": all(c["met"] for c in checks.values()),
+    }
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"model: {choice.describe()}")
     print("| figure | measured | target | met |\n|---|---|---|---|")

@@ -1,6 +1,6 @@
 """Accuracy on realistic images, per kind, with the "no digit" trade-off.
 
-Builds the set of benchmarks/realistic.py from MNIST *test* digits and handwriting fonts, runs the
+Builds the set of tests/realistic.py from MNIST *test* digits and handwriting fonts, runs the
 Predictor on the encoded files exactly as `digitrec predict` reads them, and reports:
 accuracy per kind of digit image (a "no digit" answer counts as wrong), handwriting fonts (the
 outline font on its own: see realistic.OUTLINE_FONTS), whole numbers read
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
 
 from realistic import DIGIT_KINDS, make_set, write_set  # noqa: E402
 
@@ -68,10 +68,19 @@ def main() -> int:
             rows.append({"kind": s.kind, "label": s.label, "answer": ans.number, "reason": ans.reason})
         else:
             ans = predictor.predict_image(s.encoded)
-            rows.append({"kind": s.kind, "label": s.label, "answer": None if ans.digit is None else str(ans.digit), "file_index": len(rows),
-                         "confidence": ans.confidence, "best": str(ans.best_guess), "reason": ans.reason,
-                         "ink_reason": ans.reason is not None and not ans.reason.startswith("uncertain"),
-                         "naive": str(int(np.argmax(predictor.predict_arrays(naive_array(s.encoded))[0])))})
+            rows.append(
+                {
+                    "kind": s.kind,
+                    "label": s.label,
+                    "answer": None if ans.digit is None else str(ans.digit),
+                    "file_index": len(rows),
+                    "confidence": ans.confidence,
+                    "best": str(ans.best_guess),
+                    "reason": ans.reason,
+                    "ink_reason": ans.reason is not None and not ans.reason.startswith("uncertain"),
+                    "naive": str(int(np.argmax(predictor.predict_arrays(naive_array(s.encoded))[0]))),
+                }
+            )
     predict_s = time.perf_counter() - t0
 
     by_kind = defaultdict(list)
@@ -83,8 +92,11 @@ def main() -> int:
         if kind.startswith("not_digit"):
             table[kind] = {"n": n, "answered_no_digit": sum(r["answer"] is None for r in rs) / n}
         else:
-            entry = {"n": n, "accuracy": sum(r["answer"] == r["label"] for r in rs) / n,
-                     "answered_no_digit": sum(r["answer"] is None for r in rs) / n}
+            entry = {
+                "n": n,
+                "accuracy": sum(r["answer"] == r["label"] for r in rs) / n,
+                "answered_no_digit": sum(r["answer"] is None for r in rs) / n,
+            }
             if kind != "number":
                 entry["accuracy_without_reject"] = sum(r["best"] == r["label"] for r in rs) / n
                 entry["plain_resize_accuracy"] = sum(r["naive"] == r["label"] for r in rs) / n
@@ -95,14 +107,19 @@ def main() -> int:
     non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
     sweep = []
     for t in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
-        def rejected(r):
+
+        def rejected(r, t=t):
             return r["ink_reason"] or r["confidence"] < t
-        sweep.append({
-            "min_confidence": t,
-            "mnist_photo_accuracy": sum((not rejected(r)) and r["best"] == r["label"] for r in mnist_rows) / len(mnist_rows),
-            "digits_answered_no_digit": sum(rejected(r) for r in digit_rows) / len(digit_rows),
-            "non_digits_answered_no_digit": sum(rejected(r) for r in non_rows) / max(1, len(non_rows)),
-        })
+
+        sweep.append(
+            {
+                "min_confidence": t,
+                "mnist_photo_accuracy": sum((not rejected(r)) and r["best"] == r["label"] for r in mnist_rows)
+                / len(mnist_rows),
+                "digits_answered_no_digit": sum(rejected(r) for r in digit_rows) / len(digit_rows),
+                "non_digits_answered_no_digit": sum(rejected(r) for r in non_rows) / max(1, len(non_rows)),
+            }
+        )
     summary = {
         "mnist_photos_accuracy": sum(r["answer"] == r["label"] for r in mnist_rows) / len(mnist_rows),
         "fonts_accuracy": table.get("font", {}).get("accuracy"),
@@ -115,23 +132,37 @@ def main() -> int:
     }
     import digitrec
 
-    result = {"benchmark": "realistic_accuracy", "model": predictor.source, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join(["python", "benchmarks/realistic_accuracy.py", *sys.argv[1:]]),
-              "digitrec": digitrec.__version__, "images": len(samples), "build_seconds": round(build_s, 1),
-              "predict_seconds": round(predict_s, 1), "summary": summary, "per_kind": table, "threshold_sweep": sweep}
+    result = {
+        "benchmark": "realistic_accuracy",
+        "model": predictor.source,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/realistic_accuracy.py", *sys.argv[1:]]),
+        "digitrec": digitrec.__version__,
+        "images": len(samples),
+        "build_seconds": round(build_s, 1),
+        "predict_seconds": round(predict_s, 1),
+        "summary": summary,
+        "per_kind": table,
+        "threshold_sweep": sweep,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "realistic.json").write_text(json.dumps(result, indent=2) + "\n")
 
-    lines = ["| kind | images | accuracy | answered \"no digit\" | plain resize |", "|---|---|---|---|---|"]
+    lines = ['| kind | images | accuracy | answered "no digit" | plain resize |', "|---|---|---|---|---|"]
     for kind, e in table.items():
         acc = f"{e['accuracy']:.1%}" if "accuracy" in e else "-"
         naive = f"{e['plain_resize_accuracy']:.1%}" if "plain_resize_accuracy" in e else "-"
         lines.append(f"| {kind} | {e['n']} | {acc} | {e['answered_no_digit']:.1%} | {naive} |")
-    lines += ["", "| min confidence | MNIST-photo accuracy | digits answered \"no digit\" | non-digits answered \"no digit\" |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        '| min confidence | MNIST-photo accuracy | digits answered "no digit" | non-digits answered "no digit" |',
+        "|---|---|---|---|",
+    ]
     for s in sweep:
-        lines.append(f"| {s['min_confidence']:.2f} | {s['mnist_photo_accuracy']:.1%} | {s['digits_answered_no_digit']:.1%} "
-                     f"| {s['non_digits_answered_no_digit']:.1%} |")
+        lines.append(
+            f"| {s['min_confidence']:.2f} | {s['mnist_photo_accuracy']:.1%} | {s['digits_answered_no_digit']:.1%} "
+            f"| {s['non_digits_answered_no_digit']:.1%} |"
+        )
     (args.out / "realistic.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(json.dumps(summary, indent=2))

@@ -29,8 +29,23 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_one(preset: str, dataset: str, seed: int, runs_root: Path, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "digitrec.cli", "train", "--preset", preset, "--dataset", dataset,
-           "--seed", str(seed), "--runs-root", str(runs_root), "--json", "--no-tensorboard", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "digitrec.cli",
+        "train",
+        "--preset",
+        preset,
+        "--dataset",
+        dataset,
+        "--seed",
+        str(seed),
+        "--runs-root",
+        str(runs_root),
+        "--json",
+        "--no-tensorboard",
+        *extra,
+    ]
     print("$", " ".join(cmd), file=sys.stderr, flush=True)
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return from_run(Path(json.loads(out)["run_dir"]))
@@ -41,12 +56,18 @@ def from_run(run_dir: Path) -> dict:
     meta = json.loads((run_dir / "metadata.json").read_text())
     history_file = run_dir / "history.json"  # an ensemble has its members' histories
     history = json.loads(history_file.read_text()) if history_file.is_file() else {}
-    return {"seed": meta["training"]["seed"], "test_accuracy": meta["test_metrics"]["accuracy"],
-            "test_loss": meta["test_metrics"]["loss"], "train_seconds": meta["training"]["seconds"],
-            "epochs": meta["training"]["epochs"], "seconds_per_epoch": meta["training"]["seconds_per_epoch"],
-            "training_command": meta.get("command"),
-            "val_accuracy": history.get("val_accuracy", []), "versions": meta["versions"],
-            "members": [m["test_accuracy"] for m in meta.get("ensemble", {}).get("members", [])]}
+    return {
+        "seed": meta["training"]["seed"],
+        "test_accuracy": meta["test_metrics"]["accuracy"],
+        "test_loss": meta["test_metrics"]["loss"],
+        "train_seconds": meta["training"]["seconds"],
+        "epochs": meta["training"]["epochs"],
+        "seconds_per_epoch": meta["training"]["seconds_per_epoch"],
+        "training_command": meta.get("command"),
+        "val_accuracy": history.get("val_accuracy", []),
+        "versions": meta["versions"],
+        "members": [m["test_accuracy"] for m in meta.get("ensemble", {}).get("members", [])],
+    }
 
 
 def recorded_runs(path: Path) -> list[dict]:
@@ -62,12 +83,21 @@ def main() -> int:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--ensemble", type=int, metavar="K", help="train K-model ensembles (train --ensemble K)")
-    parser.add_argument("--from-runs", type=Path, nargs="+", metavar="RUN",
-                        help="record finished run folders of --preset instead of training (long runs done once)")
-    parser.add_argument("--recipe", help="the name recorded, and of the result files (default: the preset, "
-                                             "with xK for an ensemble)")
-    parser.add_argument("--add", action="store_true",
-                        help="keep the runs the result file already holds (a long recipe recorded a seed at a time)")
+    parser.add_argument(
+        "--from-runs",
+        type=Path,
+        nargs="+",
+        metavar="RUN",
+        help="record finished run folders of --preset instead of training (long runs done once)",
+    )
+    parser.add_argument(
+        "--recipe", help="the name recorded, and of the result files (default: the preset, with xK for an ensemble)"
+    )
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the runs the result file already holds (a long recipe recorded a seed at a time)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("extra", nargs="*", help="more `digitrec train` flags, after --")
     args = parser.parse_args()
@@ -85,8 +115,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as tmp:
         for seed in [] if args.from_runs else args.seeds:
             runs.append(run_one(args.preset, args.dataset, seed, Path(tmp), args.extra))
-            print(f"seed {seed}: test accuracy {runs[-1]['test_accuracy']:.4f}, "
-                  f"{runs[-1]['train_seconds']:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"seed {seed}: test accuracy {runs[-1]['test_accuracy']:.4f}, {runs[-1]['train_seconds']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     acc = [r["test_accuracy"] for r in runs]
     secs = [r["train_seconds"] for r in runs]
@@ -98,8 +131,11 @@ def main() -> int:
         "dataset": args.dataset,
         "command": " ".join(["python", "benchmarks/seed_accuracy.py", *sys.argv[1:]]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "platform": platform.platform(),
+        },
         "versions": runs[0]["versions"],
         "summary": {
             "test_accuracy_mean": statistics.mean(acc),

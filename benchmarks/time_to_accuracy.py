@@ -47,8 +47,11 @@ def clock(x_test, y_test, target: float, checks_per_epoch: int):
             began = time.perf_counter()
             probabilities = self.model.predict(x_test, batch_size=1000, verbose=0)
             accuracy = float(np.mean(probabilities.argmax(axis=1) == y_test))
-            check = {"epochs": round(self.epoch + (batch + 1) / steps, 3),
-                     "train_seconds": round(began - self.start - self.excluded, 2), "test_accuracy": accuracy}
+            check = {
+                "epochs": round(self.epoch + (batch + 1) / steps, 3),
+                "train_seconds": round(began - self.start - self.excluded, 2),
+                "test_accuracy": accuracy,
+            }
             self.checks.append(check)
             self.excluded += time.perf_counter() - began
             if accuracy >= target and self.reached is None:
@@ -69,8 +72,13 @@ def measure(preset: str, seed: int, target: float, checks_per_epoch: int) -> dic
     callback = clock(data.scale_images(dataset.x_test), dataset.y_test, target, checks_per_epoch)
     with tempfile.TemporaryDirectory(prefix="digitrec-tta-") as tmp:
         train_and_evaluate(config, runs_root=tmp, progress=False, log=lambda m: None, callbacks=[callback])
-    return {"preset": preset, "seed": seed, "reached": callback.reached, "epochs_planned": config.epochs,
-            "checks": callback.checks}
+    return {
+        "preset": preset,
+        "seed": seed,
+        "reached": callback.reached,
+        "epochs_planned": config.epochs,
+        "checks": callback.checks,
+    }
 
 
 def main() -> int:
@@ -89,34 +97,67 @@ def main() -> int:
     import subprocess
 
     out_file = args.out / "time_to_accuracy.json"
-    result = json.loads(out_file.read_text()) if out_file.is_file() else {"benchmark": "time_to_accuracy",
-                                                                           "presets": {}}
+    result = (
+        json.loads(out_file.read_text()) if out_file.is_file() else {"benchmark": "time_to_accuracy", "presets": {}}
+    )
     for preset in args.preset:
         runs = []
         for seed in args.seeds:
-            cmd = [sys.executable, __file__, "--one", preset, str(seed), "--target", str(args.target),
-                   "--checks-per-epoch", str(args.checks_per_epoch)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                preset,
+                str(seed),
+                "--target",
+                str(args.target),
+                "--checks-per-epoch",
+                str(args.checks_per_epoch),
+            ]
             runs.append(json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout))
             reached = runs[-1]["reached"]
-            print(f"{preset} seed {seed}: " + (f"{reached['test_accuracy']:.2%} after {reached['epochs']} epochs, "
-                                              f"{reached['train_seconds']} s" if reached else "never reached"),
-                  file=sys.stderr, flush=True)
+            print(
+                f"{preset} seed {seed}: "
+                + (
+                    f"{reached['test_accuracy']:.2%} after {reached['epochs']} epochs, {reached['train_seconds']} s"
+                    if reached
+                    else "never reached"
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
         times = [r["reached"]["train_seconds"] for r in runs if r["reached"]]
         result["presets"][preset] = {
-            "target": args.target, "seeds": args.seeds, "reached": len(times),
+            "target": args.target,
+            "seeds": args.seeds,
+            "reached": len(times),
             "train_seconds_median": statistics.median(times) if times else None,
             "epochs_median": statistics.median(r["reached"]["epochs"] for r in runs if r["reached"]) if times else None,
-            "command": " ".join(["python", "benchmarks/time_to_accuracy.py", "--preset", preset,
-                                 "--seeds", *map(str, args.seeds), "--target", str(args.target)]),
+            "command": " ".join(
+                [
+                    "python",
+                    "benchmarks/time_to_accuracy.py",
+                    "--preset",
+                    preset,
+                    "--seeds",
+                    *map(str, args.seeds),
+                    "--target",
+                    str(args.target),
+                ]
+            ),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "runs": runs,
         }
     args.out.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| recipe | time to {args.target:.0%} (median) | epochs (median) | seeds that reached it |\n|---|---|---|---|")
+    print(
+        f"| recipe | time to {args.target:.0%} (median) | epochs (median) | seeds that reached it |\n|---|---|---|---|"
+    )
     for preset, r in result["presets"].items():
-        print(f"| {preset} | {r['train_seconds_median']} s | {r['epochs_median']} | {r['reached']} of {len(r['seeds'])} |")
+        print(
+            f"| {preset} | {r['train_seconds_median']} s | {r['epochs_median']} | {r['reached']} of {len(r['seeds'])} |"
+        )
     return 0
 
 

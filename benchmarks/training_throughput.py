@@ -77,9 +77,14 @@ def cpu_peak_gflops() -> dict:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     fp32 = cores * mhz / 1000 * (width // 32) * 2
     bf16 = fp32 * 2 if "avx512_bf16" in flags or "amx_bf16" in flags else fp32
-    return {"cores": cores, "mhz": mhz, "vector_bits": width, "float32_gflops": round(fp32, 1),
-            "bfloat16_gflops": round(bf16, 1),
-            "estimate": "cores x clock x one fused multiply-add per cycle at the widest vector width"}
+    return {
+        "cores": cores,
+        "mhz": mhz,
+        "vector_bits": width,
+        "float32_gflops": round(fp32, 1),
+        "bfloat16_gflops": round(bf16, 1),
+        "estimate": "cores x clock x one fused multiply-add per cycle at the widest vector width",
+    }
 
 
 def measure(preset: str, overrides: dict, limit_train: int, epochs: int, seed: int) -> dict:
@@ -87,19 +92,36 @@ def measure(preset: str, overrides: dict, limit_train: int, epochs: int, seed: i
     from digitrec.models import build_model
     from digitrec.train import train_and_evaluate
 
-    config = resolve_config(preset, {"epochs": epochs, "limit_train": limit_train, "limit_test": 500, "seed": seed,
-                                     "tensorboard": False, **overrides})
+    config = resolve_config(
+        preset,
+        {
+            "epochs": epochs,
+            "limit_train": limit_train,
+            "limit_test": 500,
+            "seed": seed,
+            "tensorboard": False,
+            **overrides,
+        },
+    )
     clock = epoch_clock()
     with tempfile.TemporaryDirectory() as tmp:
-        result = train_and_evaluate(config, run_dir=Path(tmp) / "run", progress=False, log=lambda m: None,
-                                    mark_latest=False, callbacks=[clock])
+        result = train_and_evaluate(
+            config, run_dir=Path(tmp) / "run", progress=False, log=lambda m: None, mark_latest=False, callbacks=[clock]
+        )
     seconds = statistics.median(clock.seconds[1:] or clock.seconds)
     images = result.metadata["dataset"]["train_samples"]
     flops = training_flops_per_image(build_model(config.model, (28, 28, 1), 10))
-    return {"preset": preset, "model": config.model, "batch_size": config.batch_size,
-            "augment": config.augment, "precision": result.metadata["precision"],
-            "images_per_second": round(images / seconds, 1), "epoch_seconds": [round(s, 2) for s in clock.seconds],
-            "mflops_per_image": round(flops / 1e6, 1), "gflops": round(images / seconds * flops / 1e9, 1)}
+    return {
+        "preset": preset,
+        "model": config.model,
+        "batch_size": config.batch_size,
+        "augment": config.augment,
+        "precision": result.metadata["precision"],
+        "images_per_second": round(images / seconds, 1),
+        "epoch_seconds": [round(s, 2) for s in clock.seconds],
+        "mflops_per_image": round(flops / 1e6, 1),
+        "gflops": round(images / seconds * flops / 1e9, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,23 +147,35 @@ def main(argv: list[str] | None = None) -> int:
         used = row["precision"]["used"]
         row["share_of_peak"] = round(row["gflops"] / peak[f"{used}_gflops"], 3) if peak["mhz"] else None
         rows.append(row)
-        print(f"{label:<9} {used:<9} batch {row['batch_size']:<4} {row['images_per_second']:>8,.0f} images/s  "
-              f"{row['gflops']:6.1f} GFLOP/s  ({row['share_of_peak'] or 0:.0%} of the estimated peak)", flush=True)
+        print(
+            f"{label:<9} {used:<9} batch {row['batch_size']:<4} {row['images_per_second']:>8,.0f} images/s  "
+            f"{row['gflops']:6.1f} GFLOP/s  ({row['share_of_peak'] or 0:.0%} of the estimated peak)",
+            flush=True,
+        )
     base = rows[0]["images_per_second"] if not args.no_tutorial else None
     result = {
         "benchmark": "training_throughput",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/training_throughput.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python", "benchmarks/training_throughput.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "machine": {"processor": platform.processor() or platform.machine(), "native_bfloat16": native, "peak": peak},
-        "limit_train": args.limit_train, "epochs": args.epochs,
+        "limit_train": args.limit_train,
+        "epochs": args.epochs,
         "rows": rows,
-        "speedup_over_tutorial": {r["label"] + "/" + r["precision"]["used"]: round(r["images_per_second"] / base, 2)
-                                  for r in rows[1:]} if base else {},
+        "speedup_over_tutorial": {
+            r["label"] + "/" + r["precision"]["used"]: round(r["images_per_second"] / base, 2) for r in rows[1:]
+        }
+        if base
+        else {},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"native bfloat16: {native or 'no'}; peak estimate {peak['float32_gflops']} GFLOP/s float32, "
-          f"{peak['bfloat16_gflops']} bfloat16 ({peak['cores']} cores at {peak['mhz']:.0f} MHz, {peak['vector_bits']}-bit)")
+    print(
+        f"native bfloat16: {native or 'no'}; peak estimate {peak['float32_gflops']} GFLOP/s float32, "
+        f"{peak['bfloat16_gflops']} bfloat16 "
+        f"({peak['cores']} cores at {peak['mhz']:.0f} MHz, {peak['vector_bits']}-bit)"
+    )
     for label, ratio in result["speedup_over_tutorial"].items():
         print(f"  {label}: {ratio:.2f}x the tutorial's settings")
     return 0

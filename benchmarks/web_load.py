@@ -5,7 +5,8 @@ real image uploads (PNG drawings like the page sends, and JPEG photos) from that
 threads over keep-alive connections, within a bounded time. Reports requests per second,
 p50/p99 latency and errors. Only loopback is ever contacted.
 
-    python benchmarks/web_load.py [--model PATH] [--requests 2000] [--clients 1 4 16 32] [--screenshot docs/images/web.png]
+    python benchmarks/web_load.py [--model PATH] [--requests 2000] [--clients 1 4 16 32]
+    python benchmarks/web_load.py --screenshot docs/images/web.png
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
 
 from serverproc import Server, multipart  # noqa: E402
 
@@ -106,11 +107,18 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
         t.join()
     wall = time.perf_counter() - start
     lat = np.array(latencies) * 1000
-    return {"clients": clients, "requests": len(latencies), "seconds": round(wall, 2),
-            "requests_per_s": round(len(latencies) / wall, 1),
-            "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
-            "errors": len(errors), "error_kinds": sorted(set(errors)),
-            "wrong_answers": wrong[0], "wrong_share": round(wrong[0] / max(1, len(latencies)), 4)}
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "seconds": round(wall, 2),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "wrong_answers": wrong[0],
+        "wrong_share": round(wrong[0] / max(1, len(latencies)), 4),
+    }
 
 
 def screenshot(url: str, path: Path) -> None:
@@ -118,9 +126,18 @@ def screenshot(url: str, path: Path) -> None:
 
     chromium = "/usr/bin/chromium"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 660, "height": 560})
         page.goto(url + "/")
         box = page.locator("#pad").bounding_box()
@@ -159,11 +176,20 @@ def main() -> int:
             levels.append(run_level(server.port, uploads, clients, args.requests, args.time_limit))
             print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
         alive = server.alive()
-    workers = (args.serve_args[args.serve_args.index("--workers") + 1] if "--workers" in args.serve_args
-               else str(os.cpu_count() or 1))  # serve's default: one per core
-    result = {"benchmark": "web_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]), "cpus": os.cpu_count(),
-              "workers": int(workers), "server_alive_after": alive, "levels": levels}
+    workers = (
+        args.serve_args[args.serve_args.index("--workers") + 1]
+        if "--workers" in args.serve_args
+        else str(os.cpu_count() or 1)
+    )  # serve's default: one per core
+    result = {
+        "benchmark": "web_load",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]),
+        "cpus": os.cpu_count(),
+        "workers": int(workers),
+        "server_alive_after": alive,
+        "levels": levels,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     name = "web_load.json" if workers == "1" else f"web_load-{workers}workers.json"
     if args.name:
@@ -171,8 +197,10 @@ def main() -> int:
     (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
     print("| clients | requests | req/s | p50 ms | p99 ms | errors | wrong answers |\n|---|---|---|---|---|---|---|")
     for level in levels:
-        print(f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "
-              f"| {level['p99_ms']} | {level['errors']} | {level['wrong_share']:.1%} |")
+        print(
+            f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "
+            f"| {level['p99_ms']} | {level['errors']} | {level['wrong_share']:.1%} |"
+        )
     return 0
 
 

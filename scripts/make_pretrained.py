@@ -1,7 +1,7 @@
 """Train the model that ships inside the package (src/digitrec/pretrained/), or ship a run
 already trained with the same command.
 
-    python scripts/make_pretrained.py                 # trains: digitrec train --preset best --model strided_cnn --seed 1
+    python scripts/make_pretrained.py                 # digitrec train --preset best --model strided_cnn --seed 1
     python scripts/make_pretrained.py --from-run DIR  # ships DIR, which that command produced
     python scripts/make_pretrained.py --litert-only   # re-exports the shipped model.keras to model.tflite
 
@@ -36,8 +36,9 @@ def ship_litert(quantize: str) -> dict:
     from digitrec import store
     from digitrec.export import export_model
 
-    report = export_model(TARGET / "model.keras", "tflite", out=ROOT / "build" / "pretrained-export", check=True,
-                          quantize=quantize)
+    report = export_model(
+        TARGET / "model.keras", "tflite", out=ROOT / "build" / "pretrained-export", check=True, quantize=quantize
+    )
     lite = Path(report["exports"]["tflite"]["path"])
     store.write_bytes(TARGET / "model.tflite", lite.read_bytes())
     return {"tflite_agreement_with_keras": report["exports"]["tflite"]["agreement"], "tflite_quantization": quantize}
@@ -59,8 +60,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-run", type=Path, help="a run folder made by the command above")
     parser.add_argument("--litert-only", action="store_true", help="only re-export the shipped model.keras to LiteRT")
-    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=QUANTIZE,
-                        help=f"the LiteRT file's quantization (default: {QUANTIZE})")
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default=QUANTIZE,
+        help=f"the LiteRT file's quantization (default: {QUANTIZE})",
+    )
     args = parser.parse_args()
 
     from digitrec import store
@@ -70,8 +75,10 @@ def main() -> int:
         shipped.update(ship_litert(args.quantize))
         shipped.update(realistic_figures())
         store.write_json(TARGET / "metadata.json", shipped)
-        print(f"re-exported {TARGET / 'model.tflite'} ({args.quantize}), agreement with Keras "
-              f"{shipped['tflite_agreement_with_keras']:.2%}")
+        print(
+            f"re-exported {TARGET / 'model.tflite'} ({args.quantize}), agreement with Keras "
+            f"{shipped['tflite_agreement_with_keras']:.2%}"
+        )
         return 0
 
     run = args.from_run
@@ -79,8 +86,14 @@ def main() -> int:
         run = ROOT / "build" / "pretrained-run"
         subprocess.run([sys.executable, "-m", "digitrec.cli", *COMMAND[1:], "--run-dir", str(run)], check=True)
     config = json.loads((run / "config.json").read_text())
-    expected = {"preset": "best", "model": "strided_cnn", "seed": 1, "dataset": "mnist",
-                "limit_train": None, "data_file": None}
+    expected = {
+        "preset": "best",
+        "model": "strided_cnn",
+        "seed": 1,
+        "dataset": "mnist",
+        "limit_train": None,
+        "data_file": None,
+    }
     if any(config.get(k) != v for k, v in expected.items()):
         raise SystemExit(f"{run} was not made by `{' '.join(COMMAND)}` (config {config})")
     meta = json.loads((run / "metadata.json").read_text())
@@ -105,8 +118,10 @@ def main() -> int:
     shipped.update(realistic_figures())
     store.write_json(TARGET / "metadata.json", shipped)
     size = (TARGET / "model.keras").stat().st_size
-    print(f"shipped {run} as {TARGET / 'model.keras'} ({size / 1e6:.1f} MB), "
-          f"test accuracy {meta['test_metrics']['accuracy']:.2%}")
+    print(
+        f"shipped {run} as {TARGET / 'model.keras'} ({size / 1e6:.1f} MB), "
+        f"test accuracy {meta['test_metrics']['accuracy']:.2%}"
+    )
     return 0
 
 

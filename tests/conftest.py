@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,11 +40,18 @@ def need(condition: bool, what: str) -> None:
     pytest.skip(f"{what} is not installed")
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300
-            ) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """Run the real `digitrec` entry point in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "digitrec.cli", *args], cwd=cwd or REPO, text=True,
-                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "digitrec.cli", *args],
+        cwd=cwd or REPO,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -70,17 +78,24 @@ def good_run(tmp_path_factory):
     from digitrec.config import resolve_config
     from digitrec.train import train_and_evaluate
 
-    config = resolve_config("seed", {"epochs": 2, "limit_train": 8000, "limit_test": 500, "seed": 1,
-                                     "tensorboard": False, **TUTORIAL})
+    config = resolve_config(
+        "seed", {"epochs": 2, "limit_train": 8000, "limit_test": 500, "seed": 1, "tensorboard": False, **TUTORIAL}
+    )
     return train_and_evaluate(config, runs_root=tmp_path_factory.mktemp("good"), progress=False, log=lambda m: None)
 
 
-def draw_digit(text: str = "7", size: tuple[int, int] = (300, 220), ink: int = 20, paper: int = 235,
-               width: int = 14, mode: str = "L"):
+def draw_digit(
+    text: str = "7",
+    size: tuple[int, int] = (300, 220),
+    ink: int = 20,
+    paper: int = 235,
+    width: int = 14,
+    mode: str = "L",
+):
     """A digit drawn with thick lines, like a marker on paper (no font needed)."""
     from PIL import Image, ImageDraw
 
-    strokes = {
+    strokes: dict[str, Any] = {
         "1": [[(0.5, 0.15), (0.5, 0.85)]],
         "7": [[(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]],
         "0": "ellipse",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import subprocess
+import sys
 
 from conftest import REPO, run_cli
 
@@ -20,8 +20,18 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 def test_train_then_evaluate_through_the_cli(tmp_path):
     runs = tmp_path / "runs"
-    proc = run_cli("train", "--limit-train", "300", "--limit-test", "100", "--epochs", "1",
-                   "--runs-root", str(runs), "--no-tensorboard")
+    proc = run_cli(
+        "train",
+        "--limit-train",
+        "300",
+        "--limit-test",
+        "100",
+        "--epochs",
+        "1",
+        "--runs-root",
+        str(runs),
+        "--no-tensorboard",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "epoch 1/1" in proc.stdout  # one line per epoch when stdout is not a terminal
     assert "test accuracy" in proc.stdout and "run folder:" in proc.stdout
@@ -41,8 +51,7 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
 
 def test_train_repeats_a_saved_config(tmp_path):
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"epochs": 1, "limit_train": 128, "limit_test": 32, "tensorboard": False,
-                                  "seed": 5}))
+    config.write_text(json.dumps({"epochs": 1, "limit_train": 128, "limit_test": 32, "tensorboard": False, "seed": 5}))
     proc = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "run"), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["test_samples"] == 32
@@ -72,7 +81,9 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
 def test_main_py_is_the_same_command():
     proc = subprocess.run([sys.executable, "main.py", "--version"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("digitrec ")
-    proc = subprocess.run([sys.executable, "main.py", "train", "--list-models"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "train", "--list-models"], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "seed_cnn" in proc.stdout.split()
 
 
@@ -87,12 +98,14 @@ def test_console_script_is_installed():
 
 
 def test_without_runs_the_shipped_model_answers(tmp_path):
-    from conftest import need
     from digitrec.store import PRETRAINED
 
+    from conftest import need
+
     need(PRETRAINED.is_file(), "the shipped model (make pretrained)")
-    proc = run_cli("predict", "--runs-root", str(tmp_path / "no-runs"), "--random", "20", "--seed", "0", "--json",
-                   cwd=tmp_path)
+    proc = run_cli(
+        "predict", "--runs-root", str(tmp_path / "no-runs"), "--random", "20", "--seed", "0", "--json", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["correct"] >= 19
     assert (tmp_path / "random_test.png").is_file()  # the grid goes to the working folder,

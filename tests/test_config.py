@@ -13,8 +13,9 @@ def test_seed_preset_is_the_classic_tutorial_cnn_trained_for_real_digits():
     assert config.lr_schedule == "cosine"
     assert config.dataset == "mnist" and config.validation_split == 0.1
     # The tutorial's own recipe is the defaults, one set of flags away from the preset.
-    tutorial = resolve_config("seed", {"model": "seed_cnn", "augment": False, "batch_size": 64,
-                                       "learning_rate": 1e-3, "precision": "float32"})
+    tutorial = resolve_config(
+        "seed", {"model": "seed_cnn", "augment": False, "batch_size": 64, "learning_rate": 1e-3, "precision": "float32"}
+    )
     assert tutorial.replace(preset="seed") == TrainConfig(precision="float32")
 
 
@@ -25,11 +26,17 @@ def test_overrides_win_and_none_is_ignored():
     assert config.batch_size == TrainConfig().batch_size and config.preset == "quick"
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("epochs", 0, "epochs"), ("batch_size", -1, "batch size"), ("learning_rate", 0.0, "learning rate"),
-    ("validation_split", 1.0, "validation split"), ("optimizer", "lion", "optimizer"),
-    ("limit_train", 0, "limit-train"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 0, "epochs"),
+        ("batch_size", -1, "batch size"),
+        ("learning_rate", 0.0, "learning rate"),
+        ("validation_split", 1.0, "validation split"),
+        ("optimizer", "lion", "optimizer"),
+        ("limit_train", 0, "limit-train"),
+    ],
+)
 def test_bad_values_are_named(field, value, message):
     with pytest.raises(DigitrecError, match=message):
         resolve_config("seed", {field: value})

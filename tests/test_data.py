@@ -124,22 +124,51 @@ def test_idx_folder_as_user_data(tmp_path):
 def test_user_npz_with_any_name_and_shape(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "mine.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8), y_train=rng.integers(0, 3, (30, 1)),
-             x_test=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 3, 6))
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 3, (30, 1)),
+        x_test=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 3, 6),
+    )
     ds = data.load_dataset("shapes", data_file=path)
     assert ds.info.image_shape == (32, 32, 3) and ds.y_train.shape == (30,)
     assert ds.info.num_classes == int(max(ds.y_train.max(), ds.y_test.max())) + 1
 
 
-@pytest.mark.parametrize("content, message", [
-    (dict(x_train=np.zeros((3, 28, 28))), "lacks"),
-    (dict(x_train=np.zeros((3, 28, 28)), y_train=np.zeros(4, int), x_test=np.zeros((2, 28, 28)),
-          y_test=np.zeros(2, int)), "not N images and N labels"),
-    (dict(x_train=np.full((3, 28, 28), 300.0), y_train=np.zeros(3, int), x_test=np.zeros((2, 28, 28)),
-          y_test=np.zeros(2, int)), "0-255"),
-    (dict(x_train=np.zeros((3, 28, 28)), y_train=np.array([0, 1, 12]), x_test=np.zeros((2, 28, 28)),
-          y_test=np.zeros(2, int)), "has label 12"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (dict(x_train=np.zeros((3, 28, 28))), "lacks"),
+        (
+            dict(
+                x_train=np.zeros((3, 28, 28)),
+                y_train=np.zeros(4, int),
+                x_test=np.zeros((2, 28, 28)),
+                y_test=np.zeros(2, int),
+            ),
+            "not N images and N labels",
+        ),
+        (
+            dict(
+                x_train=np.full((3, 28, 28), 300.0),
+                y_train=np.zeros(3, int),
+                x_test=np.zeros((2, 28, 28)),
+                y_test=np.zeros(2, int),
+            ),
+            "0-255",
+        ),
+        (
+            dict(
+                x_train=np.zeros((3, 28, 28)),
+                y_train=np.array([0, 1, 12]),
+                x_test=np.zeros((2, 28, 28)),
+                y_test=np.zeros(2, int),
+            ),
+            "has label 12",
+        ),
+    ],
+)
 def test_bad_user_npz_is_one_clear_error(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **content)

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
 from digitrec import DigitrecError
 from digitrec.distribute import Distribution, loopback_tf_configs, read_tf_config
+
+from conftest import REPO, run_cli
 
 TINY = ["--limit-train", "1200", "--limit-test", "200", "--epochs", "2", "--no-tensorboard", "--seed", "3"]
 
@@ -28,12 +29,31 @@ def _epoch_lines(text: str) -> list[str]:
 
 def test_mirrored_over_two_logical_cpus_trains_with_the_global_batch(tmp_path, mnist):
     run = tmp_path / "mirrored"
-    proc = run_cli("train", *TINY, "--strategy", "mirrored", "--cpu-devices", "2", "--batch-size", "64", "--learning-rate", "1e-3", "--run-dir", str(run))
+    proc = run_cli(
+        "train",
+        *TINY,
+        "--strategy",
+        "mirrored",
+        "--cpu-devices",
+        "2",
+        "--batch-size",
+        "64",
+        "--learning-rate",
+        "1e-3",
+        "--run-dir",
+        str(run),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "batch 64 per replica (128 in all)" in proc.stdout and "mirrored: 2 replicas" in proc.stdout
     meta = json.loads((run / "metadata.json").read_text())
-    assert meta["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "batch_size_per_replica": 64,
-                                    "global_batch_size": 128, "learning_rate": pytest.approx(0.002)}
+    assert meta["distribution"] == {
+        "strategy": "mirrored",
+        "replicas": 2,
+        "workers": 1,
+        "batch_size_per_replica": 64,
+        "global_batch_size": 128,
+        "learning_rate": pytest.approx(0.002),
+    }
     assert meta["test_metrics"]["accuracy"] > 0.5  # it learned
     from digitrec import store
 
@@ -47,9 +67,30 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, mnist):
         start = time.monotonic()
         for tf_config in loopback_tf_configs(2):
             env = {**os.environ, "TF_CONFIG": tf_config}
-            procs.append(subprocess.Popen([sys.executable, "-m", "digitrec.cli", "train", *TINY, "--model", "fast_cnn",
-                                           "--batch-size", "16", "--strategy", "multiworker", "--run-dir", str(run)], cwd=REPO, env=env, text=True,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "digitrec.cli",
+                        "train",
+                        *TINY,
+                        "--model",
+                        "fast_cnn",
+                        "--batch-size",
+                        "16",
+                        "--strategy",
+                        "multiworker",
+                        "--run-dir",
+                        str(run),
+                    ],
+                    cwd=REPO,
+                    env=env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
         outputs = [p.communicate(timeout=300) for p in procs]
         seconds = time.monotonic() - start
     finally:

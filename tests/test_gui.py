@@ -9,16 +9,16 @@ import time
 import numpy as np
 import pytest
 
-from conftest import need
 from digitrec import preprocess
 from digitrec.gui import BRUSHES, CANVAS, Drawing, describe
 from digitrec.predict import NumberPrediction, Prediction
 
 import xdriver
+from conftest import need
 from xdriver import PEOPLE_DIGITS, ellipse, line, polyline, read_drawings, scaled
 
-
 # ---------------------------------------------------------------- without a display
+
 
 def test_strokes_are_drawn_with_round_pens_into_an_image():
     d = Drawing()
@@ -87,6 +87,7 @@ def test_no_display_is_one_clear_line(tmp_path):
 
 
 # ---------------------------------------------------------------- the real app, on Xvfb
+
 
 @pytest.fixture(scope="module")
 def screen(good_run):

@@ -3,20 +3,17 @@ no 5xx, no crash, normal requests still answered. Bounded in count and time."""
 
 from __future__ import annotations
 
-import sys
+import pytest
 
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-import pytest  # noqa: E402
-from hostile import attack  # noqa: E402
-from serverproc import Server  # noqa: E402
+from hostile_inputs import attack
+from serverproc import Server
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])  # in the server's threads; in worker processes
 def test_hostile_uploads_get_4xx_and_the_server_keeps_serving(good_run, workers):
-    with Server("--model", str(good_run.run_dir), "--max-body-bytes", "2000000", "--max-batch", "32",
-                "--workers", workers) as server:
+    with Server(
+        "--model", str(good_run.run_dir), "--max-body-bytes", "2000000", "--max-batch", "32", "--workers", workers
+    ) as server:
         result = attack(server.port, count=90, seed=1, deadline_s=90)
         assert server.alive()
     assert result["hostile"] >= 60

@@ -143,12 +143,14 @@ def test_a_script_that_starts_a_pool_at_top_level_is_not_run_again_by_its_worker
     from pathlib import Path
 
     script = tmp_path / "serve_it.py"
-    script.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                      "from test_pool import WorkerPool, describe, echo_job, load_nothing\n"
-                      "print('started', flush=True)\n"
-                      "pool = WorkerPool(2, load_nothing, echo_job, describe)\n"
-                      "print(pool.info['name'], pool.size)\npool.close()\n")
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    script.write_text(
+        "from test_pool import WorkerPool, describe, echo_job, load_nothing\n"
+        "print('started', flush=True)\n"
+        "pool = WorkerPool(2, load_nothing, echo_job, describe)\n"
+        "print(pool.info['name'], pool.size)\npool.close()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n") == ["started", "echo 2", ""]
 
@@ -168,7 +170,8 @@ def test_serve_with_workers_and_a_broken_model_says_so_in_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
-        f"digitrec: error: a worker could not load the model: {bad} is not a usable LiteRT/TFLite model")
+        f"digitrec: error: a worker could not load the model: {bad} is not a usable LiteRT/TFLite model"
+    )
 
 
 def test_the_service_keeps_freed_memory_on_glibc():

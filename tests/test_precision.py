@@ -47,8 +47,10 @@ def test_an_explicit_setting_is_kept_and_says_when_it_is_emulated(monkeypatch):
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 avx512_bf16\n\n"
-                    "processor\t: 1\nflags\t\t: fpu\n")
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 avx512_bf16\n\n"
+        "processor\t: 1\nflags\t\t: fpu\n"
+    )
     assert precision.cpu_flags(info) == {"fpu", "sse2", "avx2", "avx512_bf16"}
     assert precision.cpu_flags(tmp_path / "none") == set()
 
@@ -77,8 +79,19 @@ def test_a_float32_copy_keeps_the_weights_exactly():
 def test_a_bfloat16_run_saves_a_float32_model_that_answers_as_the_trained_one(tmp_path, mnist):
     from digitrec import data
 
-    config = resolve_config("seed", {"epochs": 1, "limit_train": 300, "limit_test": 200, "seed": 5, "batch_size": 32,
-                                     "augment": False, "precision": "bfloat16", "tensorboard": False})
+    config = resolve_config(
+        "seed",
+        {
+            "epochs": 1,
+            "limit_train": 300,
+            "limit_test": 200,
+            "seed": 5,
+            "batch_size": 32,
+            "augment": False,
+            "precision": "bfloat16",
+            "tensorboard": False,
+        },
+    )
     run = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
     meta = json.loads((run.run_dir / "metadata.json").read_text())
     assert meta["precision"]["setting"] == "bfloat16" and meta["precision"]["used"] == "bfloat16"

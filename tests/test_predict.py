@@ -14,12 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import REPO, draw_digit, run_cli
 from digitrec import DigitrecError
 from digitrec.predict import Failure, Predictor, expand_inputs
+from realistic import digit_sample, non_digit_sample, number_sample
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from realistic import digit_sample, non_digit_sample, number_sample  # noqa: E402
+from conftest import REPO, draw_digit, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +90,11 @@ def _touching_pair(a: np.ndarray, b: np.ndarray) -> Image.Image:
     crops = []
     for d in (a, b):
         cols = np.flatnonzero(d.max(axis=0) > 40)
-        crops.append(d[:, cols[0]:cols[-1] + 1].astype(np.float32))
+        crops.append(d[:, cols[0] : cols[-1] + 1].astype(np.float32))
     row = np.zeros((28, crops[0].shape[1] + crops[1].shape[1] + 8), np.float32)
-    row[:, 4:4 + crops[0].shape[1]] = crops[0]
+    row[:, 4 : 4 + crops[0].shape[1]] = crops[0]
     x = 3 + crops[0].shape[1]
-    row[:, x:x + crops[1].shape[1]] = np.maximum(row[:, x:x + crops[1].shape[1]], crops[1])
+    row[:, x : x + crops[1].shape[1]] = np.maximum(row[:, x : x + crops[1].shape[1]], crops[1])
     image = Image.fromarray((255 - row).astype(np.uint8))
     return image.resize((image.width * 5, image.height * 5), Image.Resampling.BILINEAR)
 
@@ -143,6 +142,7 @@ def test_files_and_folders_with_bad_ones_among_them(predictor, tmp_path):
 
 # ---------------------------------------------------------------- the command line
 
+
 def test_cli_random_mode(good_run, tmp_path):
     grid = tmp_path / "grid.png"
     proc = run_cli("predict", "--model", str(good_run.run_dir), "--random", "12", "--seed", "3", "--grid", str(grid))
@@ -150,11 +150,22 @@ def test_cli_random_mode(good_run, tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 13 and lines[-1].startswith("accuracy ") and "true" in lines[0] and "predicted" in lines[0]
     assert grid.read_bytes()[:4] == b"\x89PNG"
-    again = run_cli("predict", "--model", str(good_run.run_dir), "--random", "12", "--seed", "3", "--json",
-                    "--grid", str(tmp_path / "g2.png"))
+    again = run_cli(
+        "predict",
+        "--model",
+        str(good_run.run_dir),
+        "--random",
+        "12",
+        "--seed",
+        "3",
+        "--json",
+        "--grid",
+        str(tmp_path / "g2.png"),
+    )
     result = json.loads(again.stdout)
     assert result["count"] == 12 and [p["index"] for p in result["predictions"]] == [
-        int(line.split()[1].lstrip("#")) for line in lines[:-1]]
+        int(line.split()[1].lstrip("#")) for line in lines[:-1]
+    ]
 
 
 def test_cli_images_json_csv_and_preprocessed(good_run, tmp_path):
@@ -168,8 +179,19 @@ def test_cli_images_json_csv_and_preprocessed(good_run, tmp_path):
     (folder / "cut.png").write_bytes(buf.getvalue()[:200])
     out_csv, pre_dir = tmp_path / "answers.csv", tmp_path / "seen"
     steps_dir = tmp_path / "steps"
-    proc = run_cli("predict", "--model", str(good_run.run_dir), str(folder), "--json", "--csv", str(out_csv),
-                   "--save-preprocessed", str(pre_dir), "--show-steps", str(steps_dir))
+    proc = run_cli(
+        "predict",
+        "--model",
+        str(good_run.run_dir),
+        str(folder),
+        "--json",
+        "--csv",
+        str(out_csv),
+        "--save-preprocessed",
+        str(pre_dir),
+        "--show-steps",
+        str(steps_dir),
+    )
     assert proc.returncode == 1  # two inputs could not be read; the others are still answered
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("digitrec: error:")]
@@ -208,11 +230,25 @@ def test_cli_refuses_bad_input_in_one_line(good_run, tmp_path):
     assert proc.returncode == 1 and "no model at" in proc.stderr
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.one_of(st.binary(max_size=3000),
-                          st.tuples(st.integers(1, 90), st.integers(1, 90), st.sampled_from(["L", "RGB", "RGBA", "P"]),
-                                    st.sampled_from(["PNG", "GIF", "BMP", "TIFF"]), st.integers(0, 2**31))),
-                min_size=1, max_size=8))
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=3000),
+            st.tuples(
+                st.integers(1, 90),
+                st.integers(1, 90),
+                st.sampled_from(["L", "RGB", "RGBA", "P"]),
+                st.sampled_from(["PNG", "GIF", "BMP", "TIFF"]),
+                st.integers(0, 2**31),
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_property_cli_never_crashes_on_any_files(good_run, tmp_path_factory, items):
     folder = tmp_path_factory.mktemp("fuzz")
     for k, item in enumerate(items):
@@ -231,8 +267,9 @@ def test_property_cli_never_crashes_on_any_files(good_run, tmp_path_factory, ite
 
 
 def test_the_shipped_model_loads_and_is_right(mnist):
-    from conftest import need
     from digitrec.store import PRETRAINED
+
+    from conftest import need
 
     need(PRETRAINED.is_file(), "the shipped model (make pretrained)")
     meta = json.loads((PRETRAINED.parent / "metadata.json").read_text())
@@ -264,17 +301,20 @@ def _predict_a_seven_in_a_fresh_process(tmp_path, runs_root):
     import subprocess
 
     draw_digit("7").save(tmp_path / "seven.png")
-    code = ("import sys; from digitrec.cli import main; "
-            f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(runs_root)!r}, '--json']); "
-            "print('tensorflow' in sys.modules, code)")
+    code = (
+        "import sys; from digitrec.cli import main; "
+        f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(runs_root)!r}, '--json']); "
+        "print('tensorflow' in sys.modules, code)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     lines = proc.stdout.strip().splitlines()
     return json.loads(lines[0]), lines[-1], proc
 
 
 def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
-    from conftest import need
     from digitrec.store import PRETRAINED
+
+    from conftest import need
 
     need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
     answer, imported, proc = _predict_a_seven_in_a_fresh_process(tmp_path, tmp_path / "none")
@@ -321,14 +361,15 @@ def test_the_litert_model_answers_from_many_threads_at_once(mnist):
     sizes alternate, so an unguarded call would resize the tensors under another's feet."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from conftest import need
     from digitrec.runtime import LiteRTModel
     from digitrec.store import PRETRAINED
+
+    from conftest import need
 
     need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
     model = LiteRTModel(PRETRAINED.with_suffix(".tflite"))
     x = mnist.x_test[:24].astype(np.float32) / 255.0
-    batches = [x[i:i + (1 + i % 3)] for i in range(0, 20)]
+    batches = [x[i : i + (1 + i % 3)] for i in range(0, 20)]
     expected = [model.predict(b) for b in batches]
     with ThreadPoolExecutor(8) as pool:
         for _ in range(5):

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import draw_digit
 from digitrec import preprocess
 from digitrec.preprocess import ImageError, to_mnist_array
+
+from conftest import draw_digit
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -72,7 +73,7 @@ def test_every_file_format_reads_the_same(fmt):
 def test_every_image_mode_reads_the_same(mode):
     base = draw_digit("1", size=(200, 260))
     if mode == "I;16":
-        image = Image.fromarray((np.asarray(base, np.uint16) * 257))
+        image = Image.fromarray(np.asarray(base, np.uint16) * 257)
     elif mode in ("I", "F"):
         image = base.convert(mode)
     elif mode == "1":
@@ -82,14 +83,17 @@ def test_every_image_mode_reads_the_same(mode):
     assert _corr(to_mnist_array(image), to_mnist_array(base)) > 0.9, mode
 
 
-@pytest.mark.parametrize("array", [
-    np.asarray(draw_digit("7")),                                   # uint8 HxW
-    np.asarray(draw_digit("7"), np.float32) / 255.0,               # float 0-1
-    np.asarray(draw_digit("7"), np.uint16) * 257,                  # 16-bit
-    np.asarray(draw_digit("7")) < 128,                             # bool (True = ink)
-    np.asarray(draw_digit("7").convert("RGB")),                    # HxWx3
-    np.asarray(draw_digit("7").convert("RGBA")),                   # HxWx4
-])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.asarray(draw_digit("7")),  # uint8 HxW
+        np.asarray(draw_digit("7"), np.float32) / 255.0,  # float 0-1
+        np.asarray(draw_digit("7"), np.uint16) * 257,  # 16-bit
+        np.asarray(draw_digit("7")) < 128,  # bool (True = ink)
+        np.asarray(draw_digit("7").convert("RGB")),  # HxWx3
+        np.asarray(draw_digit("7").convert("RGBA")),  # HxWx4
+    ],
+)
 def test_arrays_of_any_dtype(array):
     _check_mnist_style(to_mnist_array(array))
     assert _corr(to_mnist_array(array), to_mnist_array(draw_digit("7"))) > 0.9
@@ -128,7 +132,13 @@ def test_steps_are_returned_for_inspection():
     lean = to_mnist_array(draw_digit("1"), return_steps=True, images=False)
     assert lean.steps == {} and np.array_equal(lean.array, pre.array)
     assert (lean.ink_fraction, lean.contrast, lean.components, lean.pieces, lean.holes, lean.inverted) == (
-        pre.ink_fraction, pre.contrast, pre.components, pre.pieces, pre.holes, pre.inverted)
+        pre.ink_fraction,
+        pre.contrast,
+        pre.components,
+        pre.pieces,
+        pre.holes,
+        pre.inverted,
+    )
 
 
 def test_a_blank_page_has_no_ink():
@@ -141,8 +151,13 @@ def test_a_blank_page_has_no_ink():
 def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_bad_inputs_are_one_clear_error(tmp_path):
@@ -154,8 +169,13 @@ def test_bad_inputs_are_one_clear_error(tmp_path):
     truncated.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header_only(20000, 20000))
-    cases = {tmp_path / "missing.png": "no such file", tmp_path: "is a folder", text: "not an image",
-             truncated: "broken or truncated", bomb: "too many pixels|too large"}
+    cases = {
+        tmp_path / "missing.png": "no such file",
+        tmp_path: "is a folder",
+        text: "not an image",
+        truncated: "broken or truncated",
+        bomb: "too many pixels|too large",
+    }
     for source, message in cases.items():
         with pytest.raises(ImageError, match=message):
             to_mnist_array(source)
@@ -165,16 +185,17 @@ def test_bad_inputs_are_one_clear_error(tmp_path):
         to_mnist_array(np.full((10, 10), np.nan))
 
 
-def test_split_digits_reads_left_to_right():
+def test_segment_number_reads_left_to_right():
     row = Image.new("L", (900, 260), 235)
     for k, d in enumerate("1704"):
         row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
-    digits = preprocess.split_digits(row)
-    assert len(digits) == 4
+    groups = preprocess.segment_number(row)
+    assert len(groups) == 4 and all(len(alternatives[0]) == 1 for alternatives in groups)
+    digits = [alternatives[0][0] for alternatives in groups]
     singles = [to_mnist_array(draw_digit(d, size=(200, 240))) for d in "1704"]
     for got, want in zip(digits, singles):
         assert _corr(got.array, want) > 0.85
-    assert preprocess.split_digits(Image.new("L", (50, 50), 200)) == []
+    assert preprocess.segment_number(Image.new("L", (50, 50), 200)) == []
 
 
 def test_number_alternatives_offer_cuts_for_wide_groups():
@@ -208,8 +229,8 @@ def random_images(draw):
         gray = np.full((h, w), 255 if draw(st.booleans()) else 0, np.uint8)
         for _ in range(3):
             y, x = rng.integers(0, h), rng.integers(0, w)
-            gray[max(0, y - 3):y + 3, :] = 255 - gray[0, 0]
-            gray[:, max(0, x - 3):x + 3] = 255 - gray[0, 0]
+            gray[max(0, y - 3) : y + 3, :] = 255 - gray[0, 0]
+            gray[:, max(0, x - 3) : x + 3] = 255 - gray[0, 0]
     image = Image.fromarray(gray)
     if mode == "I;16":
         image = Image.fromarray(gray.astype(np.uint16) * 257)
@@ -251,7 +272,7 @@ def test_property_corrupted_real_files_never_crash(noise, fmt):
     draw_digit("7", size=(64, 48)).convert("RGB").save(buf, format=fmt)
     data = bytearray(buf.getvalue())
     start = min(len(data) - 1, 20)
-    data[start:start + len(noise)] = noise[: max(0, len(data) - start)]
+    data[start : start + len(noise)] = noise[: max(0, len(data) - start)]
     try:
         _check_mnist_style(to_mnist_array(bytes(data)))
     except ImageError:
@@ -267,7 +288,6 @@ def test_a_page_edge_along_the_border_is_not_the_digit():
     alone = Image.new("L", (500, 400), 225)
     alone.paste(draw_digit("1", size=(120, 160), width=6, paper=225), (300, 150))
     assert _corr(to_mnist_array(photo), to_mnist_array(alone)) > 0.95
-
 
 
 @pytest.mark.parametrize("angle", [-7, 7])
@@ -334,8 +354,10 @@ def _exact_stroke_width(mask: np.ndarray) -> float:
     squared = np.zeros(mask.shape)
     squared[yy, xx] = ((yy[:, None] - zy[None]) ** 2 + (xx[:, None] - zx[None]) ** 2).min(axis=1)
     pad = np.pad(squared, 1, constant_values=-1)
-    around = np.max([pad[1 + dy:pad.shape[0] - 1 + dy, 1 + dx:pad.shape[1] - 1 + dx]
-                     for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    around = np.max(
+        [pad[1 + dy : pad.shape[0] - 1 + dy, 1 + dx : pad.shape[1] - 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
+        axis=0,
+    )
     return float(2 * np.median(np.sqrt(squared[(squared >= around) & mask])))
 
 
@@ -348,8 +370,12 @@ def test_the_stroke_width_is_exact_and_the_same_every_time():
     rng = np.random.default_rng(0)
     for _ in range(20):
         image = Image.new("L", (90, 90), 0)
-        ImageDraw.Draw(image).line([tuple(rng.integers(5, 85, 2).tolist()) for _ in range(4)], fill=255,
-                                   width=int(rng.integers(4, 14)), joint="curve")
+        ImageDraw.Draw(image).line(
+            [tuple(rng.integers(5, 85, 2).tolist()) for _ in range(4)],
+            fill=255,
+            width=int(rng.integers(4, 14)),
+            joint="curve",
+        )
         mask = np.asarray(image) > 0
         assert preprocess._stroke_width(mask) == _exact_stroke_width(mask)
 
@@ -378,7 +404,9 @@ def test_pieces_have_the_boxes_and_sizes_scipy_finds(connectivity):
     for _ in range(10):
         mask = ndimage.binary_opening(rng.random((60, 80)) > 0.55) | (rng.random((60, 80)) > 0.97)
         labels, count = ndimage.label(mask, structure=structure)
-        expected = sorted((box, int((labels[box] == i + 1).sum())) for i, box in enumerate(ndimage.find_objects(labels)))
+        expected = sorted(
+            (box, int((labels[box] == i + 1).sum())) for i, box in enumerate(ndimage.find_objects(labels))
+        )
         pieces = preprocess._Pieces.of(mask, connectivity=connectivity)
         got = sorted((pieces.box(i), int(pieces.sizes[i - 1])) for i in range(1, pieces.count + 1))
         assert pieces.count == count and got == expected

@@ -16,15 +16,21 @@ ARGS = ["--limit-train", "3000", "--limit-test", "100", "--epochs", "3", "--no-t
 
 
 def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "digitrec.cli", "train", *ARGS, "--run-dir", str(run_dir), *extra],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "digitrec.cli", "train", *ARGS, "--run-dir", str(run_dir), *extra],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(condition, process: subprocess.Popen, timeout: float = 120.0, poll: float = 0.002) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if process.poll() is not None:
-            raise AssertionError(f"training ended before the moment to kill it: {process.stderr.read()[-500:]}")
+            stderr = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"training ended before the moment to kill it: {stderr[-500:]}")
         if time.monotonic() > deadline:
             process.kill()
             raise AssertionError("timed out waiting for the moment to kill the training")
@@ -63,8 +69,15 @@ def test_sigkill_mid_epoch_resumes_not_restarts(tmp_path):
 def test_sigkill_during_the_model_save_loses_nothing(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
-    _wait_for(lambda: any(p.name.startswith((".model.keras.tmp", ".model.h5.tmp")) for p in run.iterdir())
-              if run.is_dir() else False, proc, poll=0.0005)
+    _wait_for(
+        lambda: (
+            any(p.name.startswith((".model.keras.tmp", ".model.h5.tmp")) for p in run.iterdir())
+            if run.is_dir()
+            else False
+        ),
+        proc,
+        poll=0.0005,
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (run / "metadata.json").exists()
@@ -112,8 +125,9 @@ def test_disk_full_mid_training_is_one_line_and_the_run_resumes(tmp_path, mnist)
     run = tmp_path / "run"
     command = [sys.executable, "-m", "digitrec.cli", "train", *ARGS, "--run-dir", str(run)]
     # The first epoch's checkpoint (weights and optimizer state, ~14 MB) does not fit.
-    full = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          preexec_fn=_file_size_limit(1_000_000))
+    full = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(1_000_000)
+    )
     lines = full.stderr.strip().splitlines()
     assert full.returncode == 1 and len(lines) == 1, full.stderr
     assert "cannot write" in lines[0] and "File too large" in lines[0] and f"--resume {run}" in lines[0]
@@ -128,13 +142,21 @@ def test_disk_full_mid_training_is_one_line_and_the_run_resumes(tmp_path, mnist)
     from digitrec import store
 
     before = (run / "report.txt").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "digitrec.cli", "evaluate", "--model", str(run), "--limit-test", "50"], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(4000))
+    proc = subprocess.run(
+        [sys.executable, "-m", "digitrec.cli", "evaluate", "--model", str(run), "--limit-test", "50"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_file_size_limit(4000),
+    )
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "cannot write" in proc.stderr and "Traceback" not in proc.stderr
     assert not [p for p in run.iterdir() if ".tmp" in p.name]
     assert isinstance(store.read_json(run / "metrics.json"), dict) and (run / "report.txt").read_bytes() in (
-        before, (run / "report.txt").read_bytes())
+        before,
+        (run / "report.txt").read_bytes(),
+    )
     for chart in run.glob("*.png"):
         with Image.open(chart) as image:
             image.verify()  # a whole PNG: the old one or a complete new one

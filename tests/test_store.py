@@ -78,8 +78,9 @@ def test_saved_model_folder_loads_through_the_same_loader(tiny_run, tmp_path):
     model.export(str(export_dir), verbose=False)
     served = store.load_model(export_dir)
     x = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_allclose(np.asarray(served.predict(x, verbose=0)), model.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(served.predict(x, verbose=0)), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_loader_errors_are_one_sentence(tiny_run, tmp_path):
@@ -150,8 +151,11 @@ def test_no_run_falls_back_to_the_shipped_model(tmp_path, monkeypatch):
 def test_os_errors_are_one_line_with_the_file_and_the_reason():
     import errno
 
-    hdf5 = OSError(errno.EFBIG, "Can't synchronously write data (file write failed: time = now\n, filename = "
-                   "'/r/checkpoints/latest.weights.h5', file descriptor = 5, errno = 27, error message = 'File too large')")
+    hdf5 = OSError(
+        errno.EFBIG,
+        "Can't synchronously write data (file write failed: time = now\n, filename = "
+        "'/r/checkpoints/latest.weights.h5', file descriptor = 5, errno = 27, error message = 'File too large')",
+    )
     assert store.os_error_parts(hdf5) == ("/r/checkpoints/latest.weights.h5", "File too large")
     full = OSError(errno.ENOSPC, "No space left on device", "/r/model.h5")
     assert store.os_error_parts(full) == ("/r/model.h5", "No space left on device (the disk is full)")

@@ -13,8 +13,20 @@ from digitrec import DigitrecError, store
 from digitrec.config import resolve_config
 from digitrec.train import evaluate_saved_model, train_and_evaluate
 
-ARTIFACTS = ["config.json", "metadata.json", "history.csv", "history.json", "metrics.json", "report.txt",
-             "model.keras", "model.h5", "model.tflite", "training_curves.png", "confusion_matrix.png", "misclassified.png"]
+ARTIFACTS = [
+    "config.json",
+    "metadata.json",
+    "history.csv",
+    "history.json",
+    "metrics.json",
+    "report.txt",
+    "model.keras",
+    "model.h5",
+    "model.tflite",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "misclassified.png",
+]
 
 
 def test_a_run_folder_holds_every_artifact(tiny_run):
@@ -45,10 +57,12 @@ def test_a_run_folder_holds_every_artifact(tiny_run):
 
 
 def test_the_same_seed_gives_the_same_weights(tmp_path):
-    config = resolve_config("seed", {"epochs": 1, "limit_train": 256, "limit_test": 50, "seed": 3,
-                                     "tensorboard": False})
-    runs = [train_and_evaluate(config, runs_root=tmp_path / str(i), progress=False, log=lambda m: None)
-            for i in range(2)]
+    config = resolve_config(
+        "seed", {"epochs": 1, "limit_train": 256, "limit_test": 50, "seed": 3, "tensorboard": False}
+    )
+    runs = [
+        train_and_evaluate(config, runs_root=tmp_path / str(i), progress=False, log=lambda m: None) for i in range(2)
+    ]
     weights = [store.load_model(r.run_dir / "model.keras").get_weights() for r in runs]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     assert runs[0].history == runs[1].history
@@ -59,12 +73,14 @@ def test_the_same_seed_gives_the_same_weights(tmp_path):
 def test_fashion_mnist_trains_with_the_same_builders(tmp_path):
     from pathlib import Path
 
-    from conftest import need
     from digitrec import data
 
+    from conftest import need
+
     need(Path(data.FASHION_MNIST_DIRS[0]).is_dir(), "Debian package dataset-fashion-mnist")
-    config = resolve_config("seed", {"dataset": "fashion_mnist", "epochs": 1, "limit_train": 200,
-                                     "limit_test": 100, "tensorboard": False})
+    config = resolve_config(
+        "seed", {"dataset": "fashion_mnist", "epochs": 1, "limit_train": 200, "limit_test": 100, "tensorboard": False}
+    )
     result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
     meta = json.loads((result.run_dir / "metadata.json").read_text())
     assert meta["class_names"][0] == "T-shirt/top" and result.metrics["test_samples"] == 100
@@ -86,8 +102,13 @@ def test_evaluate_a_saved_model_without_retraining(tiny_run, tmp_path):
 def test_evaluate_refuses_a_model_of_another_shape(tiny_run, tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "colour.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), y_train=np.arange(4),
-             x_test=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), y_test=np.arange(4))
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
+        y_train=np.arange(4),
+        x_test=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
+        y_test=np.arange(4),
+    )
     with pytest.raises(DigitrecError, match=r"takes images of shape \(28, 28, 1\)"):
         evaluate_saved_model(tiny_run.run_dir, dataset_name="colour", data_file=path, out_dir=tmp_path / "o")
 
@@ -142,8 +163,9 @@ def test_fast_and_best_presets_train_a_step(preset, tmp_path):
 
 
 def test_strided_cnn_trains_with_the_best_recipe(tmp_path):
-    config = resolve_config("best", {"model": "strided_cnn", "epochs": 1, "limit_train": 256, "limit_test": 64,
-                                     "tensorboard": False})
+    config = resolve_config(
+        "best", {"model": "strided_cnn", "epochs": 1, "limit_train": 256, "limit_test": 64, "tensorboard": False}
+    )
     result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
     assert json.loads((result.run_dir / "config.json").read_text())["model"] == "strided_cnn"
     assert store.load_model(result.run_dir / "model.keras").name == "strided_cnn" and len(result.history["loss"]) == 1
@@ -201,14 +223,21 @@ def test_cli_ensemble_trains_members_and_saves_one_model_and_resumes(tmp_path):
 
 
 def test_cli_ensemble_averages_runs_of_different_models(tmp_path):
-    from conftest import run_cli
-
     from digitrec import data
 
+    from conftest import run_cli
+
     options = {"epochs": 1, "limit_train": 400, "limit_test": 100, "tensorboard": False}
-    runs = [train_and_evaluate(resolve_config(preset, {**options, "model": model}), run_dir=tmp_path / model,
-                               progress=False, log=lambda m: None, mark_latest=False).run_dir
-            for preset, model in (("fast", "fast_cnn"), ("robust", "strided_cnn"))]
+    runs = [
+        train_and_evaluate(
+            resolve_config(preset, {**options, "model": model}),
+            run_dir=tmp_path / model,
+            progress=False,
+            log=lambda m: None,
+            mark_latest=False,
+        ).run_dir
+        for preset, model in (("fast", "fast_cnn"), ("robust", "strided_cnn"))
+    ]
     out = tmp_path / "both"
     proc = run_cli("ensemble", *map(str, runs), "--run-dir", str(out), "--limit-test", "100")
     assert proc.returncode == 0, proc.stderr
@@ -229,13 +258,18 @@ def test_cli_ensemble_averages_runs_of_different_models(tmp_path):
     changed = json.loads((other / "metadata.json").read_text())
     changed["dataset"].update(name="fashion_mnist", checksum="f" * 64)
     (other / "metadata.json").write_text(json.dumps(changed))
-    for args, message in [([runs[0]], "at least 2 runs"), ([runs[0], runs[0]], "named twice"),
-                          ([runs[0], tmp_path], "not a finished run folder"),
-                          ([runs[0], runs[1], "--run-dir", out], "not empty"),
-                          ([runs[0], runs[1], "--run-dir", runs[0]], "one of the members"),
-                          ([runs[0], other], "trained on different data")]:
+    for args, message in [
+        ([runs[0]], "at least 2 runs"),
+        ([runs[0], runs[0]], "named twice"),
+        ([runs[0], tmp_path], "not a finished run folder"),
+        ([runs[0], runs[1], "--run-dir", out], "not empty"),
+        ([runs[0], runs[1], "--run-dir", runs[0]], "one of the members"),
+        ([runs[0], other], "trained on different data"),
+    ]:
         proc = run_cli("ensemble", *map(str, args))
-        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, (
+            proc.stderr
+        )
     assert json.loads((out / "metadata.json").read_text()) == meta
 
 

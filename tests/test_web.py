@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, draw_digit, need, run_cli
+from serverproc import Server, multipart
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from serverproc import Server, multipart  # noqa: E402
+from conftest import draw_digit, need, run_cli
 
 pytest.importorskip("fastapi") if not os.environ.get("CI") else None
 from fastapi.testclient import TestClient  # noqa: E402
@@ -61,7 +60,9 @@ def test_predict_an_upload(client):
     body = r.json()
     assert body["file"] == "seven.png" and body["digit"] == 7 and len(body["probabilities"]) == 10
     assert body["confidence"] == max(body["probabilities"])
-    r = client.post("/predict?preprocessed=true", files={"file": ("one.jpg", png(draw_digit("1"), "JPEG"), "image/jpeg")})
+    r = client.post(
+        "/predict?preprocessed=true", files={"file": ("one.jpg", png(draw_digit("1"), "JPEG"), "image/jpeg")}
+    )
     assert r.json()["digit"] == 1 and np.array(r.json()["preprocessed"]).shape == (28, 28)
 
 
@@ -88,8 +89,11 @@ def test_number_and_batch(client):
         row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
     body = client.post("/predict/number", files={"file": ("n.png", png(row), "image/png")}).json()
     assert len(body["digits"]) == 3 and body["number"] in ("170", None)
-    files = [("files", ("a.png", png(draw_digit("1")), "image/png")), ("files", ("b.png", png(draw_digit("7")), "image/png")),
-             ("files", ("bad.png", b"not an image", "image/png"))]
+    files = [
+        ("files", ("a.png", png(draw_digit("1")), "image/png")),
+        ("files", ("b.png", png(draw_digit("7")), "image/png")),
+        ("files", ("bad.png", b"not an image", "image/png")),
+    ]
     body = client.post("/predict/batch", files=files).json()
     assert [p.get("digit") for p in body["predictions"][:2]] == [1, 7]
     assert "not an image" in body["predictions"][2]["error"]
@@ -119,20 +123,33 @@ def test_the_page_and_its_files_are_served_and_nothing_else(client):
     assert "/predict" in schema["paths"] and "examples" in json.dumps(schema["paths"]["/predict"])
 
 
-@pytest.mark.parametrize("kwargs, status, detail", [
-    ({"files": {"file": ("x.png", b"hello, not an image", "image/png")}}, 422, "not an image"),
-    ({"files": {"file": ("x.png", png(draw_digit("7"))[:300], "image/png")}}, 422, "truncated"),
-    ({"files": {"other": ("x.png", png(draw_digit("7")), "image/png")}}, 422, "no image in the form"),
-    ({"content": b"plain words", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
-    ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
-    ({"content": b"[" * 100000 + b"]" * 100000, "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
-    ({"json": {"pixels": [[0] * 27] * 28}}, 422, "28 rows"),
-    ({"json": {"pixels": "a picture"}}, 422, "28 rows"),
-    ({"content": json.dumps({"pixels": [[float("nan")] * 28] * 28}).encode(), "headers": {"content-type": "application/json"}},
-     422, "finite"),
-    ({"files": {"file": ("big.png", png(Image.new("L", (2100, 2000), 255)), "image/png")}}, 422, "too large"),
-    ({"content": b"x" * 2_100_000, "headers": {"content-type": "application/octet-stream"}}, 413, "over"),
-])
+@pytest.mark.parametrize(
+    "kwargs, status, detail",
+    [
+        ({"files": {"file": ("x.png", b"hello, not an image", "image/png")}}, 422, "not an image"),
+        ({"files": {"file": ("x.png", png(draw_digit("7"))[:300], "image/png")}}, 422, "truncated"),
+        ({"files": {"other": ("x.png", png(draw_digit("7")), "image/png")}}, 422, "no image in the form"),
+        ({"content": b"plain words", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+        ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        (
+            {"content": b"[" * 100000 + b"]" * 100000, "headers": {"content-type": "application/json"}},
+            400,
+            "not valid JSON",
+        ),
+        ({"json": {"pixels": [[0] * 27] * 28}}, 422, "28 rows"),
+        ({"json": {"pixels": "a picture"}}, 422, "28 rows"),
+        (
+            {
+                "content": json.dumps({"pixels": [[float("nan")] * 28] * 28}).encode(),
+                "headers": {"content-type": "application/json"},
+            },
+            422,
+            "finite",
+        ),
+        ({"files": {"file": ("big.png", png(Image.new("L", (2100, 2000), 255)), "image/png")}}, 422, "too large"),
+        ({"content": b"x" * 2_100_000, "headers": {"content-type": "application/octet-stream"}}, 413, "over"),
+    ],
+)
 def test_bad_requests_are_4xx_json(client, kwargs, status, detail):
     r = client.post("/predict", **kwargs)
     assert r.status_code == status, r.text
@@ -151,7 +168,9 @@ def test_a_real_server_on_loopback(good_run):
         request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
         with urllib.request.urlopen(request, timeout=30) as r:
             assert json.loads(r.read())["digit"] == 7
-        junk = urllib.request.Request(server.url + "/predict", data=b"\x00" * 5000, headers={"Content-Type": "image/png"})
+        junk = urllib.request.Request(
+            server.url + "/predict", data=b"\x00" * 5000, headers={"Content-Type": "image/png"}
+        )
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(junk, timeout=30)
         assert err.value.code == 415
@@ -169,8 +188,11 @@ def test_a_real_server_with_the_shipped_litert_model_under_concurrent_uploads():
 
     lite = PRETRAINED.with_suffix(".tflite")
     need(lite.is_file(), "the shipped LiteRT model (make pretrained)")
-    uploads = [multipart([(f"{d}.png", "image/png", png(draw_digit(d, size=(200 + 20 * k, 260))))])
-               for k in range(3) for d in ("1", "7", "0")]
+    uploads = [
+        multipart([(f"{d}.png", "image/png", png(draw_digit(d, size=(200 + 20 * k, 260))))])
+        for k in range(3)
+        for d in ("1", "7", "0")
+    ]
 
     def post(i):
         body, ctype = uploads[i % len(uploads)]
@@ -193,12 +215,24 @@ def test_serve_refuses_bad_options_in_one_line(tmp_path):
 
 def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
     need(os.path.exists(CHROMIUM), "Debian's chromium")
-    playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
-        "playwright.sync_api", fromlist=["sync_playwright"])
+    playwright = (
+        pytest.importorskip("playwright.sync_api")
+        if not os.environ.get("CI")
+        else __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    )
     with Server("--model", str(good_run.run_dir)) as server, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 700, "height": 520})
         page.goto(server.url + "/")
         box = page.locator("#pad").bounding_box()
@@ -222,8 +256,9 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
 
 
 def test_export_savedmodel_and_tflite_agree_with_keras(tiny_run, tmp_path):
-    proc = run_cli("export", "--model", str(tiny_run.run_dir), "--out", str(tmp_path / "exp"), "--limit-test", "300",
-                   "--json")
+    proc = run_cli(
+        "export", "--model", str(tiny_run.run_dir), "--out", str(tmp_path / "exp"), "--limit-test", "300", "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert (tmp_path / "exp" / "savedmodel" / "1" / "saved_model.pb").is_file()
@@ -274,8 +309,9 @@ def test_several_workers_serve_the_same_model(good_run, predictor):
             assert json.loads(r.read())["file"] == "model.tflite"  # the run's LiteRT file, in every worker
         with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
             assert json.loads(r.read())["model_loaded"] is True
-        request = urllib.request.Request(server.url + "/predict", data=b"not an image",
-                                         headers={"Content-Type": "multipart/form-data; boundary=x"})
+        request = urllib.request.Request(
+            server.url + "/predict", data=b"not an image", headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
         with pytest.raises(urllib.error.HTTPError) as bad:
             urllib.request.urlopen(request, timeout=30)
         assert 400 <= bad.value.code < 500
@@ -345,6 +381,7 @@ def test_plain_serve_runs_one_worker_per_core_and_names_its_model(good_run):
     cores = os.cpu_count() or 1
     assert f"using run {good_run.run_dir.name} (LiteRT" in output
     assert (f"({cores} workers;" in output) if cores > 1 else "workers;" not in output
-    help_text = subprocess.run([sys.executable, "-m", "digitrec.cli", "serve", "--help"], capture_output=True,
-                               text=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "digitrec.cli", "serve", "--help"], capture_output=True, text=True
+    ).stdout
     assert f"one per CPU core, {cores} here" in " ".join(help_text.split())

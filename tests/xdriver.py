@@ -26,8 +26,11 @@ class XSession:
             if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
                 break
         self.display = f":{number}"
-        self.process = subprocess.Popen(["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{number}").exists():
             if time.monotonic() > deadline or self.process.poll() is not None:
@@ -38,16 +41,29 @@ class XSession:
         self.app: subprocess.Popen | None = None
 
     def launch_gui(self, *args: str) -> subprocess.Popen:
-        self.app = subprocess.Popen([sys.executable, "-m", "digitrec.cli", "gui", *args], env=self.env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.app = subprocess.Popen(
+            [sys.executable, "-m", "digitrec.cli", "gui", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         return self.app
 
     def xdotool(self, *args: str) -> str:
-        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30).stdout.strip()
+        return subprocess.run(
+            ["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30
+        ).stdout.strip()
 
     def window(self) -> str | None:
         found = self.xdotool("search", "--name", "^digitrec")
         return found.splitlines()[0] if found else None
+
+    def open_window(self) -> str:
+        win = self.window()
+        if win is None:
+            raise RuntimeError("the app has no window")
+        return win
 
     def title(self) -> str:
         win = self.window()
@@ -61,7 +77,7 @@ class XSession:
             if predicate(title):
                 return title
             if self.app is not None and self.app.poll() is not None:
-                raise RuntimeError(f"the app exited: {self.app.stderr.read()}")
+                raise RuntimeError(f"the app exited: {self.app.stderr.read() if self.app.stderr else ''}")
             time.sleep(poll)
         raise TimeoutError(f"window title stayed {title!r}")
 
@@ -81,7 +97,7 @@ class XSession:
             elif predicate(title) and time.monotonic() - since >= quiet:
                 return title
             if self.app is not None and self.app.poll() is not None:
-                raise RuntimeError(f"the app exited: {self.app.stderr.read()}")
+                raise RuntimeError(f"the app exited: {self.app.stderr.read() if self.app.stderr else ''}")
             time.sleep(poll)
         raise TimeoutError(f"window title did not settle; last {title!r}")
 
@@ -95,7 +111,7 @@ class XSession:
         self.xdotool(*args)
 
     def key(self, *keys: str) -> None:
-        win = self.window()
+        win = self.open_window()
         self.xdotool("windowfocus", "--sync", win)
         self.xdotool("key", "--window", win, *keys)
 
@@ -104,7 +120,7 @@ class XSession:
 
         image = ImageGrab.grab(xdisplay=self.display)
         if box is None:
-            geometry = self.xdotool("getwindowgeometry", "--shell", self.window())
+            geometry = self.xdotool("getwindowgeometry", "--shell", self.open_window())
             values = dict(line.split("=") for line in geometry.splitlines() if "=" in line)
             x, y, w, h = (int(values[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
             box = (x, y, x + w, y + h)
@@ -139,31 +155,43 @@ def polyline(*corners: tuple[float, float], steps: int = 12) -> list[tuple[float
     return points
 
 
-def ellipse(cx: float, cy: float, rx: float, ry: float, steps: int = 40, wobble: float = 0.0) -> list[tuple[float, float]]:
+def ellipse(
+    cx: float, cy: float, rx: float, ry: float, steps: int = 40, wobble: float = 0.0
+) -> list[tuple[float, float]]:
     import math
 
-    return [(cx + rx * (1 + wobble * math.sin(3 * t)) * math.sin(2 * math.pi * t / steps),
-             cy - ry * math.cos(2 * math.pi * t / steps)) for t in range(steps + 3)]
+    return [
+        (
+            cx + rx * (1 + wobble * math.sin(3 * t)) * math.sin(2 * math.pi * t / steps),
+            cy - ry * math.cos(2 * math.pi * t / steps),
+        )
+        for t in range(steps + 3)
+    ]
 
 
 def scaled(points, scale: float, dx: float = 0.0, dy: float = 0.0):
     return [(x * scale + dx, y * scale + dy) for x, y in points]
 
 
-def _curve(cx: float, cy: float, rx: float, ry: float, start_deg: float, end_deg: float,
-           steps: int = 24) -> list[tuple[float, float]]:
+def _curve(
+    cx: float, cy: float, rx: float, ry: float, start_deg: float, end_deg: float, steps: int = 24
+) -> list[tuple[float, float]]:
     """Points on an ellipse from one angle to another (degrees, 0 = right, 90 = up, counter-clockwise)."""
     import math
 
-    return [(cx + rx * math.cos(math.radians(a)), cy - ry * math.sin(math.radians(a)))
-            for a in (start_deg + (end_deg - start_deg) * k / steps for k in range(steps + 1))]
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy - ry * math.sin(math.radians(a)))
+        for a in (start_deg + (end_deg - start_deg) * k / steps for k in range(steps + 1))
+    ]
 
 
 def _figure_eight(cx: float, cy: float, half_width: float, half_height: float, steps: int = 48):
     import math
 
-    return [(cx + half_width * math.sin(2 * t), cy - half_height * math.cos(t))
-            for t in (2 * math.pi * k / steps for k in range(steps + 2))]
+    return [
+        (cx + half_width * math.sin(2 * t), cy - half_height * math.cos(t))
+        for t in (2 * math.pi * k / steps for k in range(steps + 2))
+    ]
 
 
 # The digits 0-9 as a person draws them with a mouse on the 280x280 canvas: each a list of
@@ -174,8 +202,10 @@ PEOPLE_DIGITS: dict[str, list[list[tuple[float, float]]]] = {
     "2": [_curve(140, 95, 55, 50, 160, -40) + line((182, 128), (80, 238))[1:] + line((80, 238), (212, 236))[1:]],
     "3": [_curve(135, 85, 55, 45, 150, -90, steps=20) + _curve(135, 180, 60, 50, 90, -150, steps=20)],
     "4": [polyline((160, 40), (72, 170), (215, 170)), line((168, 95), (168, 248), steps=16)],  # two strokes
-    "5": [polyline((100, 48), (90, 125)) + _curve(135, 170, 60, 55, 130, -140, steps=24)[1:],
-          line((100, 48), (200, 46))],  # the body, then the flag on top
+    "5": [
+        polyline((100, 48), (90, 125)) + _curve(135, 170, 60, 55, 130, -140, steps=24)[1:],
+        line((100, 48), (200, 46)),
+    ],  # the body, then the flag on top
     "6": [_curve(150, 150, 65, 105, 60, 180, steps=12) + _curve(140, 185, 55, 52, 180, 540, steps=30)[1:]],
     "7": [polyline((68, 50), (212, 50), (118, 248))],  # without a bar
     "8": [_figure_eight(140, 140, 52, 98)],
@@ -195,5 +225,7 @@ def read_drawings(session: XSession, drawings: dict[str, list[list[tuple[float, 
         for stroke in strokes:
             session.drag(stroke)
         title = session.wait_settled(lambda t: re.search(r"— (\d|no digit)", t) is not None, timeout=20)
-        answers[label] = re.search(r"— (\d|no digit)", title).group(1)
+        found = re.search(r"— (\d|no digit)", title)
+        assert found is not None
+        answers[label] = found.group(1)
     return answers

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import tempfile
+from typing import Any
 
 from . import DigitrecError
 
@@ -22,10 +23,12 @@ def _quiet() -> None:
 
 
 # Lines TensorFlow's and LiteRT's native code write to stderr whatever TF_CPP_MIN_LOG_LEVEL says.
-_NATIVE_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
-                           r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu|"
-                           r"computation placer already registered|could not find cuda drivers|"
-                           r"Created TensorFlow Lite XNNPACK delegate")
+_NATIVE_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
+    r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu|"
+    r"computation placer already registered|could not find cuda drivers|"
+    r"Created TensorFlow Lite XNNPACK delegate"
+)
 
 
 @contextlib.contextmanager
@@ -42,8 +45,11 @@ def filtered_stderr():
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
-                    if line.strip() and not _NATIVE_NOISE.search(line)]
+            kept = [
+                line
+                for line in capture.read().decode("utf-8", "replace").splitlines()
+                if line.strip() and not _NATIVE_NOISE.search(line)
+            ]
             if kept:
                 print("\n".join(kept), file=sys.stderr)
 
@@ -57,7 +63,7 @@ def _import_filtered():
     return tf
 
 
-def tensorflow():
+def tensorflow() -> Any:
     """Return the `tensorflow` module, imported on first use."""
     _quiet()
     try:
@@ -68,7 +74,7 @@ def tensorflow():
     return tf
 
 
-def keras():
+def keras() -> Any:
     """Return the `keras` (Keras 3) module, with TensorFlow as its backend."""
     tensorflow()
     try:

@@ -12,8 +12,9 @@ import os
 import shlex
 import sys
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import DigitrecError, __version__
 
@@ -35,6 +36,7 @@ def _print_json(obj: Any) -> None:
 
 # ---------------------------------------------------------------- data
 
+
 def cmd_data(args: argparse.Namespace) -> int:
     from . import data
 
@@ -52,12 +54,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     print(f"  classes       {', '.join(info['classes'])}")
     print(f"  train counts  {info['train_class_counts']}")
     print(f"  test counts   {info['test_class_counts']}")
-    print(f"  checksum      {info['checksum']}"
-          f" ({'matches the canonical arrays' if info['verified'] else 'not a canonical dataset'})")
+    print(
+        f"  checksum      {info['checksum']}"
+        f" ({'matches the canonical arrays' if info['verified'] else 'not a canonical dataset'})"
+    )
     return 0
 
 
 # ---------------------------------------------------------------- train
+
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     from .config import TrainConfig, fields_for_cli
@@ -69,11 +74,22 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         base = [t for t in typing.get_args(kind) if t is not type(None)] or [kind]
         kind = base[0]
         if kind is bool:
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{field.metadata['help']} (default: {field.default})")
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{field.metadata['help']} (default: {field.default})",
+            )
         else:
-            parser.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper(),
-                                help=f"{field.metadata['help']} (default: {field.default})")
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                type=kind,
+                default=None,
+                metavar=field.name.upper(),
+                help=f"{field.metadata['help']} (default: {field.default})",
+            )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -100,8 +116,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train_and_evaluate, train_ensemble
 
     log = _log(args.json)
-    options = dict(run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir, progress=args.progress,
-                   log=log, command=shlex.join(["digitrec", *sys.argv[1:]]))
+    options = dict(
+        run_dir=args.run_dir,
+        runs_root=args.runs_root,
+        data_dir=args.data_dir,
+        progress=args.progress,
+        log=log,
+        command=shlex.join(["digitrec", *sys.argv[1:]]),
+    )
     if args.ensemble is not None:
         result = train_ensemble(config, args.ensemble, **options)
         log(_members_line(result))
@@ -109,8 +131,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train_and_evaluate(config, **options)
     if result.metadata.get("chief") is False:  # a worker of a multi-worker run: the chief reports
         if args.json:
-            _print_json({"run_dir": str(result.run_dir), "chief": False, "epochs": len(result.history.get("loss", [])),
-                         "train_seconds": round(result.train_seconds, 2)})
+            _print_json(
+                {
+                    "run_dir": str(result.run_dir),
+                    "chief": False,
+                    "epochs": len(result.history.get("loss", [])),
+                    "train_seconds": round(result.train_seconds, 2),
+                }
+            )
         return 0
     return _report_run(result, args.json)
 
@@ -129,10 +157,14 @@ def _report_run(result, as_json: bool) -> int:
     if as_json:
         _print_json(summary)
     else:
-        print(f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
-              f"({m['errors']} errors in {m['test_samples']} test images)")
-        print(f"trained {summary['epochs']} epochs in {result.train_seconds:.1f} s "
-              f"({result.metadata['training']['seconds_per_epoch']:.1f} s/epoch)")
+        print(
+            f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
+            f"({m['errors']} errors in {m['test_samples']} test images)"
+        )
+        print(
+            f"trained {summary['epochs']} epochs in {result.train_seconds:.1f} s "
+            f"({result.metadata['training']['seconds_per_epoch']:.1f} s/epoch)"
+        )
         print(f"run folder: {result.run_dir}  (charts, models, metrics, report.txt)")
     return 0
 
@@ -140,38 +172,64 @@ def _report_run(result, as_json: bool) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from .train import combine_runs
 
-    result = combine_runs(args.runs, run_dir=args.run_dir, runs_root=args.runs_root, data_dir=args.data_dir,
-                          data_file=args.data_file, limit_test=args.limit_test,
-                          command=shlex.join(["digitrec", *sys.argv[1:]]), log=_log(args.json))
+    result = combine_runs(
+        args.runs,
+        run_dir=args.run_dir,
+        runs_root=args.runs_root,
+        data_dir=args.data_dir,
+        data_file=args.data_file,
+        limit_test=args.limit_test,
+        command=shlex.join(["digitrec", *sys.argv[1:]]),
+        log=_log(args.json),
+    )
     _log(args.json)(_members_line(result))
     return _report_run(result, args.json)
 
 
 def _members_line(result) -> str:
     members = result.metadata["ensemble"]["members"]
-    return ("members: " + ", ".join(f"{m['model']} {m['test_accuracy']:.2%}" for m in members)
-            + f"; their average: {result.metrics['test_accuracy']:.2%}")
+    return (
+        "members: "
+        + ", ".join(f"{m['model']} {m['test_accuracy']:.2%}" for m in members)
+        + f"; their average: {result.metrics['test_accuracy']:.2%}"
+    )
 
 
 # ---------------------------------------------------------------- evaluate
 
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import evaluate_saved_model
 
-    out_dir, m = evaluate_saved_model(args.model, out_dir=args.out, dataset_name=args.dataset,
-                                      data_file=args.data_file, data_dir=args.data_dir,
-                                      limit_test=args.limit_test, runs_root=args.runs_root)
+    out_dir, m = evaluate_saved_model(
+        args.model,
+        out_dir=args.out,
+        dataset_name=args.dataset,
+        data_file=args.data_file,
+        data_dir=args.data_dir,
+        limit_test=args.limit_test,
+        runs_root=args.runs_root,
+    )
     if args.json:
-        _print_json({"model": m["model"], "backend": m["backend"], "out_dir": str(out_dir),
-                     **{k: m[k] for k in ("test_accuracy", "test_loss", "test_samples", "errors")}})
+        _print_json(
+            {
+                "model": m["model"],
+                "backend": m["backend"],
+                "out_dir": str(out_dir),
+                **{k: m[k] for k in ("test_accuracy", "test_loss", "test_samples", "errors")},
+            }
+        )
     else:
-        print(f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
-              f"({m['errors']} errors in {m['test_samples']} test images)")
+        print(
+            f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
+            f"({m['errors']} errors in {m['test_samples']} test images)"
+        )
         print(f"metrics and charts written to {out_dir}")
     return 0
 
 
 # ---------------------------------------------------------------- predict
+
 
 def _unique_path(folder: Path, stem: str, used: set[str]) -> Path:
     name, n = f"{stem}.png", 1
@@ -200,8 +258,14 @@ def _predict_random(args: argparse.Namespace, predictor) -> int:
     for i, t, a in zip(index, truth, answers):
         ok = a.best_guess == t
         right += ok
-        records.append({"index": int(i), "true": int(t), **{k: v for k, v in a.to_dict().items() if k != "file"},
-                        "correct": bool(ok)})
+        records.append(
+            {
+                "index": int(i),
+                "true": int(t),
+                **{k: v for k, v in a.to_dict().items() if k != "file"},
+                "correct": bool(ok),
+            }
+        )
         if not args.json:
             mark = "" if ok else "   <- wrong"
             print(f"test #{i:<5d}  true {t}  predicted {a.best_guess}  ({a.confidence:.1%}){mark}")
@@ -210,8 +274,16 @@ def _predict_random(args: argparse.Namespace, predictor) -> int:
     grid = Path(args.grid) if args.grid else (run / "random_test.png" if in_run else Path("random_test.png"))
     plots.plot_predictions(images, truth, [a.best_guess for a in answers], [a.confidence for a in answers], grid)
     if args.json:
-        _print_json({"model": predictor.name, "accuracy": right / len(records), "correct": right,
-                     "count": len(records), "grid": str(grid), "predictions": records})
+        _print_json(
+            {
+                "model": predictor.name,
+                "accuracy": right / len(records),
+                "correct": right,
+                "count": len(records),
+                "grid": str(grid),
+                "predictions": records,
+            }
+        )
     else:
         print(f"accuracy {right}/{len(records)} = {right / len(records):.1%}   grid: {grid}")
     return 0
@@ -240,8 +312,13 @@ def _show_steps(result, folder: Path, used: set[str]) -> None:
     answer = f"{result.digit} ({result.confidence:.0%})" if result.digit is not None else "no digit"
     original = preprocess.load_image(result.file).convert("RGB")
     original.thumbnail((512, 512))
-    plots.plot_preprocessing(original, result.steps, result.probabilities, answer,
-                             _unique_path(folder, Path(result.file).stem + "-steps", used))
+    plots.plot_preprocessing(
+        original,
+        result.steps,
+        result.probabilities,
+        answer,
+        _unique_path(folder, Path(result.file).stem + "-steps", used),
+    )
 
 
 def _csv_rows(results, number: bool) -> list[list]:
@@ -253,21 +330,37 @@ def _csv_rows(results, number: bool) -> list[list]:
             if isinstance(r, Failure):
                 rows.append([r.file, "", "", "", "", r.error])
             else:
-                rows.append([r.file, r.number or "", " ".join("-" if d.digit is None else str(d.digit) for d in r.digits),
-                             " ".join(f"{d.confidence:.4f}" for d in r.digits), r.reason or "", ""])
+                rows.append(
+                    [
+                        r.file,
+                        r.number or "",
+                        " ".join("-" if d.digit is None else str(d.digit) for d in r.digits),
+                        " ".join(f"{d.confidence:.4f}" for d in r.digits),
+                        r.reason or "",
+                        "",
+                    ]
+                )
         return rows
     rows = [["file", "digit", "confidence", *[f"p{d}" for d in range(10)], "reason", "error"]]
     for r in results:
         if isinstance(r, Failure):
             rows.append([r.file, "", "", *[""] * 10, "", r.error])
         else:
-            rows.append([r.file, "" if r.digit is None else r.digit, f"{r.confidence:.6f}",
-                         *[f"{p:.6f}" for p in r.probabilities], r.reason or "", ""])
+            rows.append(
+                [
+                    r.file,
+                    "" if r.digit is None else r.digit,
+                    f"{r.confidence:.6f}",
+                    *[f"{p:.6f}" for p in r.probabilities],
+                    r.reason or "",
+                    "",
+                ]
+            )
     return rows
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import MIN_CONFIDENCE, Failure, Predictor, expand_inputs
+    from .predict import MIN_CONFIDENCE, Failure, NumberPrediction, Prediction, Predictor, expand_inputs
 
     if args.min_confidence is None:
         args.min_confidence = MIN_CONFIDENCE
@@ -284,7 +377,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     save_dir = Path(args.save_preprocessed) if args.save_preprocessed else None
     used: set[str] = set()
     used_steps: set[str] = set()
-    results = list(problems)
+    results: list[Prediction | NumberPrediction | Failure] = list(problems)
     for problem in problems:
         print(f"digitrec: error: {problem.error}", file=sys.stderr)
         if args.json:
@@ -297,11 +390,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if save_dir is not None:
                 from .preprocess import to_image
 
-                stem = Path(result.file).stem
-                arrays = [d.preprocessed for d in result.digits] if args.number else [result.preprocessed]
+                stem = Path(result.file or "image").stem
+                if isinstance(result, NumberPrediction):
+                    arrays = [d.preprocessed for d in result.digits]
+                else:
+                    arrays = [result.preprocessed]
                 for k, array in enumerate(arrays):
                     if array is not None:
-                        _save_png(to_image(array), _unique_path(save_dir, stem if len(arrays) == 1 else f"{stem}-{k + 1}", used))
+                        _save_png(
+                            to_image(array),
+                            _unique_path(save_dir, stem if len(arrays) == 1 else f"{stem}-{k + 1}", used),
+                        )
             if args.show_steps and not args.number:
                 _show_steps(result, Path(args.show_steps), used_steps)
         if args.json:
@@ -326,6 +425,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- gui
 
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from .gui import run_gui
 
@@ -333,6 +433,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- serve and export
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .store import resolve_model
@@ -355,8 +456,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(record)
         return 0 if record.get("file") else 1
-    report = export_model(args.model, args.format, args.out, runs_root=args.runs_root, check=not args.no_check,
-                          limit_test=args.limit_test, quantize=args.quantize)
+    report = export_model(
+        args.model,
+        args.format,
+        args.out,
+        runs_root=args.runs_root,
+        check=not args.no_check,
+        limit_test=args.limit_test,
+        quantize=args.quantize,
+    )
     if args.json:
         _print_json(report)
         return 0
@@ -368,6 +476,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import PRESETS, QUANTIZATIONS
@@ -390,25 +499,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="never try Keras's online loader")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", parents=[common], help="train a model and write a run folder",
-                       description="Train, evaluate on the test set, and write models, metrics and charts.")
-    p.add_argument("--preset", default="seed", help=f"named settings to start from ({', '.join(PRESETS)}; default: seed)")
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a model and write a run folder",
+        description="Train, evaluate on the test set, and write models, metrics and charts.",
+    )
+    p.add_argument(
+        "--preset", default="seed", help=f"named settings to start from ({', '.join(PRESETS)}; default: seed)"
+    )
     p.add_argument("--config", help="start from a saved config.json instead of a preset")
     _add_config_flags(p)
-    p.add_argument("--run-dir", help="write the run here (default: runs/<time>-<dataset>-<model>); "
-                                     "an unfinished run there is resumed")
+    p.add_argument(
+        "--run-dir",
+        help="write the run here (default: runs/<time>-<dataset>-<model>); an unfinished run there is resumed",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue a killed or interrupted run from its last finished epoch")
     p.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="a progress bar (default on a terminal) or one line per epoch")
-    p.add_argument("--ensemble", type=int, metavar="K",
-                   help="train K models (seeds seed … seed+K-1) and save their average as one model")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar (default on a terminal) or one line per epoch",
+    )
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="train K models (seeds seed … seed+K-1) and save their average as one model",
+    )
     p.add_argument("--list-models", action="store_true", help="list the model builders and exit")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("ensemble", parents=[common], help="average finished runs of any recipes into one model",
-                       description="Average the probabilities of finished runs (other models, augmentations or "
-                                   "epochs; the same data) into one model, evaluated like a run of its own.")
+    p = sub.add_parser(
+        "ensemble",
+        parents=[common],
+        help="average finished runs of any recipes into one model",
+        description="Average the probabilities of finished runs (other models, augmentations or "
+        "epochs; the same data) into one model, evaluated like a run of its own.",
+    )
     p.add_argument("runs", nargs="+", metavar="RUN", help="two or more finished run folders")
     p.add_argument("--run-dir", help="write the ensemble here (default: runs/<time>-<dataset>-ensemble-xN)")
     p.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
@@ -425,9 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", parents=[common], help="read digits in images, or test on random MNIST images",
-                       description="Predict the digit in each image (any photo, scan or drawing), or compare "
-                                   "predictions with the truth on random test images (--random N).")
+    p = sub.add_parser(
+        "predict",
+        parents=[common],
+        help="read digits in images, or test on random MNIST images",
+        description="Predict the digit in each image (any photo, scan or drawing), or compare "
+        "predictions with the truth on random test images (--random N).",
+    )
     p.add_argument("inputs", nargs="*", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
     p.add_argument("--model", help="a model file or run folder (default: the newest run)")
     p.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
@@ -438,9 +571,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--number", action="store_true", help="read each image as a whole number (digits in a row)")
     p.add_argument("--csv", metavar="PATH", help="also write the answers as a CSV table")
     p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
-    p.add_argument("--show-steps", metavar="DIR", help="write a chart per image of each preprocessing step and the answer")
-    p.add_argument("--min-confidence", type=float, default=None,
-                   help=f"answer 'uncertain' (no digit) below this probability (default: {MIN_CONFIDENCE:.2f})")
+    p.add_argument(
+        "--show-steps", metavar="DIR", help="write a chart per image of each preprocessing step and the answer"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help=f"answer 'uncertain' (no digit) below this probability (default: {MIN_CONFIDENCE:.2f})",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("gui", help="open the drawing app: draw a digit, see the answer live")
@@ -454,15 +593,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     limits = Limits()
-    p.add_argument("--max-body-bytes", type=int, default=limits.max_body_bytes,
-                   help=f"largest request body (default: {limits.max_body_bytes // 2**20} MiB)")
-    p.add_argument("--max-pixels", type=int, default=limits.max_pixels,
-                   help=f"largest image, in pixels (default: {limits.max_pixels / 1e6:g} M)")
-    p.add_argument("--max-batch", type=int, default=limits.max_batch,
-                   help=f"most images in one /predict/batch (default: {limits.max_batch})")
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                   help="processes that answer requests, each with the model; jobs go to the next free one "
-                        f"(default: one per CPU core, {DEFAULT_WORKERS} here; 1 answers in the server's own threads)")
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=limits.max_body_bytes,
+        help=f"largest request body (default: {limits.max_body_bytes // 2**20} MiB)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=limits.max_pixels,
+        help=f"largest image, in pixels (default: {limits.max_pixels / 1e6:g} M)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=limits.max_batch,
+        help=f"most images in one /predict/batch (default: {limits.max_batch})",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="processes that answer requests, each with the model; jobs go to the next free one "
+        f"(default: one per CPU core, {DEFAULT_WORKERS} here; 1 answers in the server's own threads)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", parents=[common], help="write the model for serving: SavedModel, LiteRT/TFLite")
@@ -472,13 +627,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder to write into (default: <run folder>/export)")
     p.add_argument("--no-check", action="store_true", help="skip comparing the exports with Keras on the test set")
     p.add_argument("--limit-test", type=int, help="check on the first N test images only")
-    p.add_argument("--to-run", action="store_true",
-                   help="write the run's own LiteRT file (RUN/model.tflite, int8 weights, checked on the test set "
-                        "and recorded in metadata.json) so the front ends answer from it; training does this itself")
-    p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
-                   help="LiteRT file: none (float32), dynamic (int8 weights: a quarter of the size, about 4x "
-                        "faster in batches for the shipped model) or int8 (weights and activations, calibrated "
-                        "on training images)")
+    p.add_argument(
+        "--to-run",
+        action="store_true",
+        help="write the run's own LiteRT file (RUN/model.tflite, int8 weights, checked on the test set "
+        "and recorded in metadata.json) so the front ends answer from it; training does this itself",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default="none",
+        help="LiteRT file: none (float32), dynamic (int8 weights: a quarter of the size, about 4x "
+        "faster in batches for the shipped model) or int8 (weights and activations, calibrated "
+        "on training images)",
+    )
     p.set_defaults(func=cmd_export)
     return parser
 
@@ -506,8 +668,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug or a library failure: one line unless debugging
         if os.environ.get("DIGITREC_DEBUG"):
             raise
-        print(f"digitrec: error: unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
-              "(set DIGITREC_DEBUG=1 to see the traceback)", file=sys.stderr)
+        print(
+            f"digitrec: error: unexpected {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]} "
+            "(set DIGITREC_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -34,37 +34,50 @@ class TrainConfig:
     batch_size: int = _opt("images per gradient step", default=64)
     learning_rate: float = _opt("optimizer learning rate", default=1e-3)
     optimizer: str = _opt("adam, sgd, rmsprop or adadelta", default="adam")
-    lr_schedule: str = _opt("constant; cosine (decays the learning rate to 0 over the run); warmup_cosine "
-                            "(rises from a tenth of it over the first quarter epoch, then cosine)", default="cosine")
+    lr_schedule: str = _opt(
+        "constant; cosine (decays the learning rate to 0 over the run); warmup_cosine "
+        "(rises from a tenth of it over the first quarter epoch, then cosine)",
+        default="cosine",
+    )
     validation_split: float = _opt("fraction of the training set held out for validation", default=0.1)
     seed: int = _opt("random seed: the same seed on the same machine gives the same weights", default=42)
-    limit_train: int | None = _opt("train on the first N images only (after the seeded shuffle): a fast path", default=None)
+    limit_train: int | None = _opt(
+        "train on the first N images only (after the seeded shuffle): a fast path", default=None
+    )
     limit_test: int | None = _opt("evaluate on the first N test images only", default=None)
-    augment: bool = _opt("augment training images on the fly: small rotations, shifts, zoom, thicker strokes",
-                         default=False)
-    precision: str = _opt("auto (mixed bfloat16 where the CPU or GPU runs it natively, else float32), float32 "
-                          "or bfloat16; saved models are float32 either way", default="auto")
+    augment: bool = _opt(
+        "augment training images on the fly: small rotations, shifts, zoom, thicker strokes", default=False
+    )
+    precision: str = _opt(
+        "auto (mixed bfloat16 where the CPU or GPU runs it natively, else float32), float32 "
+        "or bfloat16; saved models are float32 either way",
+        default="auto",
+    )
     tensorboard: bool = _opt("write TensorBoard logs to <run>/logs", default=True)
-    strategy: str = _opt("tf.distribute strategy: default (one device), mirrored (all GPUs, or --cpu-devices), "
-                         "multiworker (the cluster in TF_CONFIG); --batch-size is then per replica", default="default")
-    cpu_devices: int | None = _opt("split the CPU into N logical devices (to try --strategy mirrored without GPUs)",
-                                   default=None)
+    strategy: str = _opt(
+        "tf.distribute strategy: default (one device), mirrored (all GPUs, or --cpu-devices), "
+        "multiworker (the cluster in TF_CONFIG); --batch-size is then per replica",
+        default="default",
+    )
+    cpu_devices: int | None = _opt(
+        "split the CPU into N logical devices (to try --strategy mirrored without GPUs)", default=None
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise DigitrecError(f"unknown config field(s): {', '.join(unknown)}")
         return cls(**values).validated()
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes).validated()
 
-    def validated(self) -> "TrainConfig":
+    def validated(self) -> TrainConfig:
         """Check value ranges; raise DigitrecError naming the bad field."""
         checks = [
             (self.epochs >= 1, "epochs must be at least 1"),
@@ -111,12 +124,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The most accurate single model: `robust` trained longer, on all 60,000 training images,
     # after a short warm-up (seed 1: 99.61 % at 20 epochs, 99.67 % at 32, 99.70 % at 48). With
     # --model strided_cnn (99.75 %, seed 1) it is the shipped pretrained model.
-    "best": {"model": "deep_cnn", "augment": True, "epochs": 48, "learning_rate": 2e-3,
-             "lr_schedule": "warmup_cosine", "validation_split": 0.0},
+    "best": {
+        "model": "deep_cnn",
+        "augment": True,
+        "epochs": 48,
+        "learning_rate": 2e-3,
+        "lr_schedule": "warmup_cosine",
+        "validation_split": 0.0,
+    },
     # The quickest way to 99 % on the full training set here: a small CNN with batch
     # normalization, a large learning rate after a short warm-up, two epochs, nothing held out.
-    "fast": {"model": "fast_cnn", "epochs": 2, "batch_size": 128, "learning_rate": 5e-3,
-             "lr_schedule": "warmup_cosine", "validation_split": 0.0},
+    "fast": {
+        "model": "fast_cnn",
+        "epochs": 2,
+        "batch_size": 128,
+        "learning_rate": 5e-3,
+        "lr_schedule": "warmup_cosine",
+        "validation_split": 0.0,
+    },
 }
 
 
@@ -125,8 +150,9 @@ def fields_for_cli() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
 
 
-def resolve_config(preset: str = "seed", overrides: dict[str, Any] | None = None,
-                   base: TrainConfig | None = None) -> TrainConfig:
+def resolve_config(
+    preset: str = "seed", overrides: dict[str, Any] | None = None, base: TrainConfig | None = None
+) -> TrainConfig:
     """Defaults, then the preset (unless `base` is given), then `overrides` (None values ignored)."""
     if base is None:
         if preset not in PRESETS:

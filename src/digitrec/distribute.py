@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from . import DigitrecError
-from ._tf import keras as _keras, tensorflow as _tensorflow
+from ._tf import keras as _keras
+from ._tf import tensorflow as _tensorflow
 from .config import STRATEGIES
 
 
@@ -51,8 +52,7 @@ class Distribution:
     @property
     def chief(self) -> bool:
         """Whether this process writes the run folder (the only process, or the cluster's chief)."""
-        return self.task_type == "chief" or (self.task_type == "worker" and self.task_id == 0
-                                             and not self.has_chief)
+        return self.task_type == "chief" or (self.task_type == "worker" and self.task_id == 0 and not self.has_chief)
 
     def describe(self) -> str:
         if self.name == "default":
@@ -72,9 +72,11 @@ def read_tf_config() -> dict[str, Any]:
     "task": {"type": "worker", "index": 0}}; one clear error when it is missing or malformed."""
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
-        raise DigitrecError("--strategy multiworker needs TF_CONFIG, the cluster and this worker's place in it, e.g. "
-                            "TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
-                            "\"task\": {\"type\": \"worker\", \"index\": 0}}' (README: Several devices or machines)")
+        raise DigitrecError(
+            "--strategy multiworker needs TF_CONFIG, the cluster and this worker's place in it, e.g. "
+            'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}\' (README: Several devices or machines)'
+        )
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]
@@ -83,8 +85,10 @@ def read_tf_config() -> dict[str, Any]:
         if not isinstance(addresses, list) or not 0 <= task_id < len(addresses):
             raise ValueError
     except (ValueError, KeyError, TypeError):
-        raise DigitrecError("TF_CONFIG is not a valid cluster description: it needs \"cluster\" (job name -> list of "
-                            "host:port) and \"task\" ({\"type\": a job in the cluster, \"index\": its place in it})") from None
+        raise DigitrecError(
+            'TF_CONFIG is not a valid cluster description: it needs "cluster" (job name -> list of '
+            'host:port) and "task" ({"type": a job in the cluster, "index": its place in it})'
+        ) from None
     return config
 
 
@@ -101,8 +105,9 @@ def loopback_tf_configs(workers: int) -> list[str]:
     finally:
         for s in sockets:
             s.close()
-    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
-            for i in range(workers)]
+    return [
+        json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}) for i in range(workers)
+    ]
 
 
 def _split_cpu(devices: int) -> None:
@@ -113,8 +118,10 @@ def _split_cpu(devices: int) -> None:
     except RuntimeError:
         current = len(tf.config.list_logical_devices("CPU"))
         if current != devices:
-            raise DigitrecError(f"--cpu-devices {devices}: TensorFlow already started with {current} CPU device(s) "
-                                "in this process; set it in a new process") from None
+            raise DigitrecError(
+                f"--cpu-devices {devices}: TensorFlow already started with {current} CPU device(s) "
+                "in this process; set it in a new process"
+            ) from None
 
 
 def make_distribution(name: str, cpu_devices: int | None = None) -> Distribution:
@@ -142,13 +149,26 @@ def make_distribution(name: str, cpu_devices: int | None = None) -> Distribution
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     task = config["task"]
     workers = sum(len(config["cluster"].get(job, [])) for job in ("chief", "worker"))
-    return Distribution(name, strategy, replicas=strategy.num_replicas_in_sync, workers=workers,
-                        task_type=str(task["type"]), task_id=int(task["index"]),
-                        has_chief="chief" in config["cluster"])
+    return Distribution(
+        name,
+        strategy,
+        replicas=strategy.num_replicas_in_sync,
+        workers=workers,
+        task_type=str(task["type"]),
+        task_id=int(task["index"]),
+        has_chief="chief" in config["cluster"],
+    )
 
 
-def fit_distributed(model, dataset, distribution: Distribution, epochs: int, global_batch: int,
-                    validation: tuple[np.ndarray, np.ndarray] | None, callbacks: list) -> None:
+def fit_distributed(
+    model,
+    dataset,
+    distribution: Distribution,
+    epochs: int,
+    global_batch: int,
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    callbacks: list,
+) -> None:
     """Train `model` (built and compiled in the strategy's scope) on the batched tf.data `dataset`
     with a custom loop: each replica computes its share of the global batch, the optimizer
     all-reduces the gradients. Drives `callbacks` as `Model.fit` does (train and epoch begin/end,
@@ -171,8 +191,11 @@ def fit_distributed(model, dataset, distribution: Distribution, epochs: int, glo
         gradients = tape.gradient(loss, model.trainable_variables)
         model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         correct = tf.equal(tf.argmax(probabilities, axis=1), tf.argmax(labels, axis=1))
-        return (tf.reduce_sum(per_example), tf.reduce_sum(tf.cast(correct, tf.float32)),
-                tf.cast(tf.shape(images)[0], tf.float32))
+        return (
+            tf.reduce_sum(per_example),
+            tf.reduce_sum(tf.cast(correct, tf.float32)),
+            tf.cast(tf.shape(images)[0], tf.float32),
+        )
 
     @tf.function
     def train_step(images, labels):
@@ -211,7 +234,7 @@ def fit_distributed(model, dataset, distribution: Distribution, epochs: int, glo
         logs = {"accuracy": correct / max(seen, 1.0), "loss": loss_sum / max(seen, 1.0)}
         if validation is not None:
             x_val, y_val = validation
-            probabilities = np.concatenate([infer(x_val[i:i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
+            probabilities = np.concatenate([infer(x_val[i : i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
             clipped = np.clip(probabilities, 1e-7, 1.0)
             logs["val_accuracy"] = float(np.mean(probabilities.argmax(1) == y_val.argmax(1)))
             logs["val_loss"] = float(np.mean(-np.sum(y_val * np.log(clipped), axis=1)))

@@ -6,9 +6,10 @@ The arithmetic is plain numpy, so it is tested without a model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,9 @@ class Evaluation:
         }
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int
+) -> np.ndarray:
     """Counts: row = true class, column = predicted class."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
@@ -75,8 +78,13 @@ def per_class_report(cm: np.ndarray, class_names: Sequence[str]) -> list[dict[st
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     return [
-        {"class": name, "precision": float(precision[i]), "recall": float(recall[i]),
-         "f1": float(f1[i]), "support": int(actual[i])}
+        {
+            "class": name,
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(actual[i]),
+        }
         for i, name in enumerate(class_names)
     ]
 
@@ -88,14 +96,21 @@ def report_text(metrics: dict[str, Any], title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{'class':>{width}}  precision     recall         f1    support")
     for r in rows:
-        lines.append(f"{r['class']:>{width}}  {r['precision']:9.4f}  {r['recall']:9.4f}  {r['f1']:9.4f}  {r['support']:9d}")
+        lines.append(
+            f"{r['class']:>{width}}  {r['precision']:9.4f}  {r['recall']:9.4f}  {r['f1']:9.4f}  {r['support']:9d}"
+        )
     support = np.array([r["support"] for r in rows], dtype=np.float64)
     for label, weights in (("macro avg", np.ones_like(support)), ("weighted avg", support)):
         avg = {k: float(np.average([r[k] for r in rows], weights=weights)) for k in ("precision", "recall", "f1")}
-        lines.append(f"{label:>{width}}  {avg['precision']:9.4f}  {avg['recall']:9.4f}  {avg['f1']:9.4f}  {int(support.sum()):9d}")
+        lines.append(
+            f"{label:>{width}}  {avg['precision']:9.4f}  {avg['recall']:9.4f}  {avg['f1']:9.4f}  "
+            f"{int(support.sum()):9d}"
+        )
     lines.append("")
-    lines.append(f"accuracy {metrics['test_accuracy']:.4f} ({metrics['errors']} errors in {metrics['test_samples']}), "
-                 f"loss {metrics['test_loss']:.4f}")
+    lines.append(
+        f"accuracy {metrics['test_accuracy']:.4f} ({metrics['errors']} errors in {metrics['test_samples']}), "
+        f"loss {metrics['test_loss']:.4f}"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -104,8 +119,13 @@ def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 512) -> n
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
 
 
-def write_evaluation(evaluation: Evaluation, images: np.ndarray, out_dir: str | Path,
-                     history: dict[str, list[float]] | None = None, title: str = "") -> dict[str, Any]:
+def write_evaluation(
+    evaluation: Evaluation,
+    images: np.ndarray,
+    out_dir: str | Path,
+    history: dict[str, list[float]] | None = None,
+    title: str = "",
+) -> dict[str, Any]:
     """Write metrics.json, report.txt and the charts into `out_dir`; return the metrics.
 
     Args:
@@ -123,9 +143,14 @@ def write_evaluation(evaluation: Evaluation, images: np.ndarray, out_dir: str | 
     store.write_text(out_dir / "report.txt", report_text(metrics, title))
     plots.plot_confusion_matrix(evaluation.confusion, evaluation.class_names, out_dir / "confusion_matrix.png")
     wrong = evaluation.misclassified()
-    plots.plot_misclassified(images[wrong], evaluation.y_true[wrong], evaluation.y_pred[wrong],
-                             evaluation.probabilities[wrong, evaluation.y_pred[wrong]],
-                             evaluation.class_names, out_dir / "misclassified.png")
+    plots.plot_misclassified(
+        images[wrong],
+        evaluation.y_true[wrong],
+        evaluation.y_pred[wrong],
+        evaluation.probabilities[wrong, evaluation.y_pred[wrong]],
+        evaluation.class_names,
+        out_dir / "misclassified.png",
+    )
     if history:
         plots.plot_training_curves(history, out_dir / "training_curves.png")
     return metrics

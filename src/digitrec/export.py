@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from . import DigitrecError, data, store
-from .config import QUANTIZATIONS
 from ._tf import tensorflow
+from .config import QUANTIZATIONS
 from .runtime import LiteRTModel
 
 FORMATS = ("savedmodel", "tflite")
@@ -54,12 +55,13 @@ def tflite_bytes(saved_model_dir: str | Path, quantize: str = "none", calibratio
     if quantize == "int8":
         if calibration is None or not len(calibration):
             raise DigitrecError("int8 quantization needs calibration images")
-        converter.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
+        converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
     return converter.convert()
 
 
-def litert_for_run(model, run_dir: str | Path, x_check: np.ndarray, reference: np.ndarray,
-                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def litert_for_run(
+    model, run_dir: str | Path, x_check: np.ndarray, reference: np.ndarray, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Write `<run_dir>/model.tflite` (int8 weights, as the shipped model's) from the Keras `model`,
     so that the front ends answer from it without TensorFlow.
 
@@ -69,8 +71,10 @@ def litert_for_run(model, run_dir: str | Path, x_check: np.ndarray, reference: n
     """
     record = _litert_for_run(model, Path(run_dir), x_check, reference)
     if log is not None and record.get("file"):
-        log(f"LiteRT file {Path(run_dir) / record['file']}: the same digit as Keras on "
-            f"{record['agreement_with_keras']:.2%} of {record['checked']} test images")
+        log(
+            f"LiteRT file {Path(run_dir) / record['file']}: the same digit as Keras on "
+            f"{record['agreement_with_keras']:.2%} of {record['checked']} test images"
+        )
     elif log is not None:
         log(f"no LiteRT file: {record['error']}; the front ends answer with Keras")
     return record
@@ -85,8 +89,13 @@ def _litert_for_run(model, run_dir: Path, x_check: np.ndarray, reference: np.nda
     except Exception as exc:  # noqa: BLE001 - the run stands without it; the front ends use Keras
         return {"file": None, "error": f"the LiteRT conversion failed ({store._first_line(exc)})"}
     agreement = float((digits == reference).mean()) if len(reference) else 1.0
-    record: dict[str, Any] = {"file": store.LITERT_FILE, "quantize": RUN_QUANTIZATION, "bytes": len(content),
-                              "agreement_with_keras": agreement, "checked": int(len(reference))}
+    record: dict[str, Any] = {
+        "file": store.LITERT_FILE,
+        "quantize": RUN_QUANTIZATION,
+        "bytes": len(content),
+        "agreement_with_keras": agreement,
+        "checked": int(len(reference)),
+    }
     if agreement < MIN_AGREEMENT:
         (run_dir / store.LITERT_FILE).unlink(missing_ok=True)
         return {**record, "file": None, "error": f"agrees with Keras on only {agreement:.2%} of the test images"}
@@ -95,11 +104,12 @@ def _litert_for_run(model, run_dir: Path, x_check: np.ndarray, reference: np.nda
 
 
 def _litert_predict(lite: LiteRTModel, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    return np.concatenate([lite.predict(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return np.concatenate([lite.predict(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def add_litert_to_run(target: str | Path | None = None, runs_root: str | Path | None = None,
-                      log: Callable[[str], None] = print) -> dict[str, Any]:
+def add_litert_to_run(
+    target: str | Path | None = None, runs_root: str | Path | None = None, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Give a finished run its LiteRT file (`digitrec export --to-run`), as training does now, and
     record it in the run's metadata.json."""
     choice = store.resolve_model(target, runs_root, pretrained=False)
@@ -109,7 +119,7 @@ def add_litert_to_run(target: str | Path | None = None, runs_root: str | Path | 
     meta = dict(choice.metadata)
     model = store.load_model(run_dir / "model.keras")
     dataset = data.load_dataset(meta.get("dataset", {}).get("name", "mnist"))
-    x = data.scale_images(dataset.x_test[:meta.get("dataset", {}).get("test_samples")])
+    x = data.scale_images(dataset.x_test[: meta.get("dataset", {}).get("test_samples")])
     reference = np.asarray(model.predict(x, batch_size=1000, verbose=0)).argmax(axis=1)
     record = litert_for_run(model, run_dir, x, reference, log)
     meta["litert"] = record
@@ -125,14 +135,20 @@ def _saved_model_predict(folder: Path, x: np.ndarray, batch: int = 1000) -> np.n
     signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
     out = []
     for i in range(0, len(x), batch):
-        result = signature(tf.constant(x[i:i + batch]))
+        result = signature(tf.constant(x[i : i + batch]))
         out.append(np.asarray(next(iter(result.values()))))
     return np.concatenate(out)
 
 
-def export_model(target: str | Path | None = None, fmt: str = "all", out: str | Path | None = None,
-                 runs_root: str | Path | None = None, check: bool = True, limit_test: int | None = None,
-                 quantize: str = "none") -> dict[str, Any]:
+def export_model(
+    target: str | Path | None = None,
+    fmt: str = "all",
+    out: str | Path | None = None,
+    runs_root: str | Path | None = None,
+    check: bool = True,
+    limit_test: int | None = None,
+    quantize: str = "none",
+) -> dict[str, Any]:
     """Export the model as `fmt` (savedmodel, tflite or all) into `out`; return what was written.
 
     Args:
@@ -161,9 +177,9 @@ def export_model(target: str | Path | None = None, fmt: str = "all", out: str | 
         meta = store.read_json(folder / "metadata.json") if (folder / "metadata.json").is_file() else {}
         calibrate = quantize == "int8" and "tflite" in formats
         dataset = data.load_dataset(meta.get("dataset", {}).get("name", "mnist")) if check or calibrate else None
-        calibration = data.scale_images(dataset.x_train[:500]) if calibrate else None
+        calibration = data.scale_images(dataset.x_train[:500]) if dataset is not None and calibrate else None
         tflite = tflite_bytes(staged, quantize, calibration) if "tflite" in formats else None
-        if check:
+        if dataset is not None and check:
             x = data.scale_images(dataset.x_test[:limit_test])
             reference = np.asarray(model.predict(x, batch_size=1000, verbose=0)).argmax(axis=1)
         if "savedmodel" in formats:

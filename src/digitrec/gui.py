@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -124,9 +123,11 @@ def _import_tk():
         import tkinter as tk
         from tkinter import filedialog, messagebox, ttk
     except ImportError:
-        raise DigitrecError("tkinter is missing: install your OS's Tk package for Python "
-                            "(Debian/Ubuntu: `sudo apt-get install python3-tk`; Fedora: python3-tkinter; "
-                            "macOS with Homebrew: python-tk)") from None
+        raise DigitrecError(
+            "tkinter is missing: install your OS's Tk package for Python "
+            "(Debian/Ubuntu: `sudo apt-get install python3-tk`; Fedora: python3-tkinter; "
+            "macOS with Homebrew: python-tk)"
+        ) from None
     return tk, ttk, filedialog, messagebox
 
 
@@ -151,24 +152,33 @@ class App:
         root.configure(padx=10, pady=10)
         root.resizable(False, False)
 
-        self.canvas = tk.Canvas(root, width=CANVAS, height=CANVAS, bg="white", highlightthickness=1,
-                                highlightbackground="#888", cursor="pencil")
+        self.canvas = tk.Canvas(
+            root,
+            width=CANVAS,
+            height=CANVAS,
+            bg="white",
+            highlightthickness=1,
+            highlightbackground="#888",
+            cursor="pencil",
+        )
         self.canvas.grid(row=0, column=0, rowspan=3, sticky="nw")
 
         side = ttk.Frame(root, padding=(12, 0, 0, 0))
         side.grid(row=0, column=1, sticky="n")
         self.answer_var = tk.StringVar(value="…")
-        ttk.Label(side, textvariable=self.answer_var, font=("TkDefaultFont", 40, "bold"), width=6,
-                  anchor="center").grid(row=0, column=0, columnspan=2)
+        ttk.Label(
+            side, textvariable=self.answer_var, font=("TkDefaultFont", 40, "bold"), width=6, anchor="center"
+        ).grid(row=0, column=0, columnspan=2)
         self.status_var = tk.StringVar(value="loading the model…")
         ttk.Label(side, textvariable=self.status_var, width=28, anchor="center", wraplength=210).grid(
-            row=1, column=0, columnspan=2, pady=(0, 6))
+            row=1, column=0, columnspan=2, pady=(0, 6)
+        )
         self.bars = tk.Canvas(side, width=210, height=10 * 18, highlightthickness=0)
         self.bars.grid(row=2, column=0, columnspan=2)
         ttk.Label(side, text="what the model sees").grid(row=3, column=0, columnspan=2, pady=(8, 0))
         self.preview = tk.Label(side, bg="black", width=112, height=112)
         self.preview.grid(row=4, column=0, columnspan=2)
-        self._preview_image = None
+        self._preview_image: Any = None  # a PhotoImage, kept so Tk does not lose it
 
         tools = ttk.Frame(root, padding=(0, 8, 0, 0))
         tools.grid(row=3, column=0, columnspan=2, sticky="w")
@@ -177,9 +187,18 @@ class App:
         ttk.Checkbutton(tools, text="Eraser", variable=self.erase).grid(row=0, column=2, padx=4)
         ttk.Label(tools, text="Brush").grid(row=0, column=3)
         self.brush_var = tk.DoubleVar(value=self.brush)
-        ttk.Scale(tools, from_=0, to=len(BRUSHES) - 1, orient="horizontal", length=70, variable=self.brush_var,
-                  command=lambda v: self.set_brush(int(round(float(v))))).grid(row=0, column=4)
-        ttk.Checkbutton(tools, text="Number", variable=self.number_mode, command=self.predict_now).grid(row=0, column=5, padx=4)
+        ttk.Scale(
+            tools,
+            from_=0,
+            to=len(BRUSHES) - 1,
+            orient="horizontal",
+            length=70,
+            variable=self.brush_var,
+            command=lambda v: self.set_brush(int(round(float(v)))),
+        ).grid(row=0, column=4)
+        ttk.Checkbutton(tools, text="Number", variable=self.number_mode, command=self.predict_now).grid(
+            row=0, column=5, padx=4
+        )
         ttk.Button(tools, text="Open…", command=self.open_image).grid(row=1, column=0, pady=(4, 0))
         ttk.Button(tools, text="Save…", command=self.save_image).grid(row=1, column=1, pady=(4, 0))
 
@@ -227,7 +246,8 @@ class App:
             self._messagebox.showerror(
                 "digitrec: no model",
                 f"{payload}\n\nTrain one first:\n    digitrec train   (or: make run)\n"
-                "then start the app again, or pass --model PATH.")
+                "then start the app again, or pass --model PATH.",
+            )
 
     # ------------------------------------------------------------ drawing
 
@@ -249,8 +269,16 @@ class App:
             return
         stroke = self.drawing.strokes[-1]
         colour = "white" if stroke.erase else "black"
-        self.canvas.create_line(*previous, event.x, event.y, fill=colour, width=stroke.width,
-                                capstyle="round", joinstyle="round", smooth=True)
+        self.canvas.create_line(
+            *previous,
+            event.x,
+            event.y,
+            fill=colour,
+            width=stroke.width,
+            capstyle="round",
+            joinstyle="round",
+            smooth=True,
+        )
         if self._pending is None:  # debounce: one prediction per DEBOUNCE_MS while drawing
             self._pending = self.root.after(DEBOUNCE_MS, self.predict_now)
 
@@ -279,7 +307,8 @@ class App:
 
         path = path or self._filedialog.askopenfilename(
             title="Open an image of a digit",
-            filetypes=[("Images", "*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp"), ("All files", "*")])
+            filetypes=[("Images", "*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp"), ("All files", "*")],
+        )
         if not path:
             return
         try:
@@ -294,8 +323,9 @@ class App:
     def save_image(self, path: str | None = None) -> None:
         from .store import atomic_path
 
-        path = path or self._filedialog.asksaveasfilename(title="Save the drawing", defaultextension=".png",
-                                                          filetypes=[("PNG", "*.png")])
+        path = path or self._filedialog.asksaveasfilename(
+            title="Save the drawing", defaultextension=".png", filetypes=[("PNG", "*.png")]
+        )
         if path:
             with atomic_path(path) as tmp:
                 self.drawing.image.save(tmp, format="PNG")
@@ -325,8 +355,10 @@ class App:
         big, title = describe(answer)
         self.answer_var.set(big)
         reason = getattr(answer, "reason", None)
-        self.status_var.set(reason or (f"{answer.confidence:.1%} sure" if hasattr(answer, "confidence")
-                                       else f"{len(answer.digits)} digits"))
+        self.status_var.set(
+            reason
+            or (f"{answer.confidence:.1%} sure" if hasattr(answer, "confidence") else f"{len(answer.digits)} digits")
+        )
         self._draw_bars(probabilities)
         self._show_preview(preview)
         self.root.title(title)
@@ -341,8 +373,9 @@ class App:
             self.bars.create_text(8, y + 9, text=str(d), font=("TkDefaultFont", 10, "bold"))
             self.bars.create_rectangle(20, y + 3, 160, y + 15, outline="#bbb")
             if p > 0:
-                self.bars.create_rectangle(20, y + 3, 20 + 140 * p, y + 15, outline="",
-                                           fill="#2a9d4b" if d == best else "#5b8fd6")
+                self.bars.create_rectangle(
+                    20, y + 3, 20 + 140 * p, y + 15, outline="", fill="#2a9d4b" if d == best else "#5b8fd6"
+                )
             self.bars.create_text(205, y + 9, text=f"{p:.0%}", anchor="e", font=("TkDefaultFont", 9))
 
     def _show_preview(self, array) -> None:
@@ -365,8 +398,9 @@ def run_gui(model: str | None = None, runs_root: str | None = None) -> int:
     try:
         root = tk.Tk(className="digitrec")
     except tk.TclError as exc:
-        raise DigitrecError(f"no display for the drawing app ({exc}); run it on a desktop, or set DISPLAY "
-                            "(for example under Xvfb)") from None
+        raise DigitrecError(
+            f"no display for the drawing app ({exc}); run it on a desktop, or set DISPLAY (for example under Xvfb)"
+        ) from None
     App(root, model, runs_root)
     print(f"digitrec gui: window open (pid {os.getpid()})", file=sys.stderr, flush=True)
     root.mainloop()

@@ -8,7 +8,7 @@ dtype policy, so the probabilities stay exact when the rest trains in mixed bflo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import DigitrecError
 from ._tf import keras as _keras
@@ -51,15 +51,23 @@ def classic_cnn(input_shape: tuple[int, ...], num_classes: int):
     layers = keras.layers
 
     def block(filters: int, n: int) -> list:
-        return [layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{2 * n - 1}"),
-                layers.Conv2D(filters, 3, activation="relu", name=f"conv{2 * n}"),
-                layers.MaxPooling2D(2, name=f"pool{n}"), layers.Dropout(0.25, name=f"dropout{n}")]
+        return [
+            layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{2 * n - 1}"),
+            layers.Conv2D(filters, 3, activation="relu", name=f"conv{2 * n}"),
+            layers.MaxPooling2D(2, name=f"pool{n}"),
+            layers.Dropout(0.25, name=f"dropout{n}"),
+        ]
 
     return keras.Sequential(
-        [keras.Input(shape=input_shape, name="image"), *block(32, 1), *block(64, 2),
-         layers.Flatten(name="flatten"), layers.Dense(128, activation="relu", name="dense"),
-         layers.Dropout(0.5, name="dropout3"),
-         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
+        [
+            keras.Input(shape=input_shape, name="image"),
+            *block(32, 1),
+            *block(64, 2),
+            layers.Flatten(name="flatten"),
+            layers.Dense(128, activation="relu", name="dense"),
+            layers.Dropout(0.5, name="dropout3"),
+            layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32"),
+        ],
         name="classic_cnn",
     )
 
@@ -71,17 +79,30 @@ def deep_cnn(input_shape: tuple[int, ...], num_classes: int):
     layers = keras.layers
 
     def conv(filters, name):
-        return [layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name),
-                layers.BatchNormalization(name=f"{name}_bn"), layers.Activation("relu", name=f"{name}_relu")]
+        return [
+            layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name),
+            layers.BatchNormalization(name=f"{name}_bn"),
+            layers.Activation("relu", name=f"{name}_relu"),
+        ]
 
     return keras.Sequential(
-        [keras.Input(shape=input_shape, name="image"),
-         *conv(32, "conv1"), *conv(32, "conv2"), layers.MaxPooling2D(2, name="pool1"), layers.Dropout(0.2, name="drop1"),
-         *conv(64, "conv3"), *conv(64, "conv4"), layers.MaxPooling2D(2, name="pool2"), layers.Dropout(0.3, name="drop2"),
-         layers.Flatten(name="flatten"),
-         layers.Dense(256, use_bias=False, name="dense"), layers.BatchNormalization(name="dense_bn"),
-         layers.Activation("relu", name="dense_relu"), layers.Dropout(0.4, name="drop3"),
-         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
+        [
+            keras.Input(shape=input_shape, name="image"),
+            *conv(32, "conv1"),
+            *conv(32, "conv2"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Dropout(0.2, name="drop1"),
+            *conv(64, "conv3"),
+            *conv(64, "conv4"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Dropout(0.3, name="drop2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(256, use_bias=False, name="dense"),
+            layers.BatchNormalization(name="dense_bn"),
+            layers.Activation("relu", name="dense_relu"),
+            layers.Dropout(0.4, name="drop3"),
+            layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32"),
+        ],
         name="deep_cnn",
     )
 
@@ -94,15 +115,23 @@ def fast_cnn(input_shape: tuple[int, ...], num_classes: int):
     layers = keras.layers
 
     def conv(filters, size, name):
-        return [layers.Conv2D(filters, size, use_bias=False, name=name),
-                layers.BatchNormalization(momentum=0.9, name=f"{name}_bn"), layers.Activation("relu", name=f"{name}_relu"),
-                layers.MaxPooling2D(2, name=f"{name}_pool")]
+        return [
+            layers.Conv2D(filters, size, use_bias=False, name=name),
+            layers.BatchNormalization(momentum=0.9, name=f"{name}_bn"),
+            layers.Activation("relu", name=f"{name}_relu"),
+            layers.MaxPooling2D(2, name=f"{name}_pool"),
+        ]
 
     return keras.Sequential(
-        [keras.Input(shape=input_shape, name="image"), *conv(16, 5, "conv1"), *conv(32, 3, "conv2"),
-         layers.Flatten(name="flatten"), layers.Dense(128, activation="relu", name="dense"),
-         layers.Dropout(0.1, name="dropout"),
-         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
+        [
+            keras.Input(shape=input_shape, name="image"),
+            *conv(16, 5, "conv1"),
+            *conv(32, 3, "conv2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(128, activation="relu", name="dense"),
+            layers.Dropout(0.1, name="dropout"),
+            layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32"),
+        ],
         name="fast_cnn",
     )
 
@@ -117,17 +146,28 @@ def strided_cnn(input_shape: tuple[int, ...], num_classes: int):
     layers = keras.layers
 
     def conv(filters, size, name, strides=1, padding="valid"):
-        return [layers.Conv2D(filters, size, strides=strides, padding=padding, use_bias=False, name=name),
-                layers.BatchNormalization(name=f"{name}_bn"), layers.Activation("relu", name=f"{name}_relu")]
+        return [
+            layers.Conv2D(filters, size, strides=strides, padding=padding, use_bias=False, name=name),
+            layers.BatchNormalization(name=f"{name}_bn"),
+            layers.Activation("relu", name=f"{name}_relu"),
+        ]
 
     return keras.Sequential(
-        [keras.Input(shape=input_shape, name="image"),
-         *conv(32, 3, "conv1"), *conv(32, 3, "conv2"), *conv(32, 5, "down1", strides=2, padding="same"),
-         layers.Dropout(0.4, name="drop1"),
-         *conv(64, 3, "conv3"), *conv(64, 3, "conv4"), *conv(64, 5, "down2", strides=2, padding="same"),
-         layers.Dropout(0.4, name="drop2"),
-         *conv(128, 4, "conv5"), layers.Flatten(name="flatten"), layers.Dropout(0.4, name="drop3"),
-         layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")],
+        [
+            keras.Input(shape=input_shape, name="image"),
+            *conv(32, 3, "conv1"),
+            *conv(32, 3, "conv2"),
+            *conv(32, 5, "down1", strides=2, padding="same"),
+            layers.Dropout(0.4, name="drop1"),
+            *conv(64, 3, "conv3"),
+            *conv(64, 3, "conv4"),
+            *conv(64, 5, "down2", strides=2, padding="same"),
+            layers.Dropout(0.4, name="drop2"),
+            *conv(128, 4, "conv5"),
+            layers.Flatten(name="flatten"),
+            layers.Dropout(0.4, name="drop3"),
+            layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32"),
+        ],
         name="strided_cnn",
     )
 

@@ -6,8 +6,8 @@ Each function writes one PNG atomically and returns its path.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ def _save(fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_training_curves(history: dict[str, Sequence[float]], path: str | Path) -> Path:
+def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
     """Accuracy and loss per epoch, training and validation, side by side."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -67,10 +67,21 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str 
     for i in range(k):
         for j in range(k):
             if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0, ha="right"
-                  if max(map(len, class_names)) > 2 else "center")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black",
+                )
+    ax.set_xticks(
+        range(k),
+        class_names,
+        rotation=45 if max(map(len, class_names)) > 2 else 0,
+        ha="right" if max(map(len, class_names)) > 2 else "center",
+    )
     ax.set_yticks(range(k), [f"{name}  ({recall[i]:.1%})" for i, name in enumerate(class_names)])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true  (recall)")
@@ -81,8 +92,9 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str 
     return _save(fig, path)
 
 
-def plot_image_grid(images: np.ndarray, captions: Sequence[str], colours: Sequence[str], title: str,
-                    path: str | Path, columns: int = 9) -> Path:
+def plot_image_grid(
+    images: np.ndarray, captions: Sequence[str], colours: Sequence[str], title: str, path: str | Path, columns: int = 9
+) -> Path:
     """Images in a grid, each with a caption in its colour."""
     plt = _pyplot()
     n = len(images)
@@ -103,38 +115,65 @@ def plot_image_grid(images: np.ndarray, captions: Sequence[str], colours: Sequen
     return _save(fig, path)
 
 
-def plot_misclassified(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int],
-                       confidence: Sequence[float], class_names: Sequence[str], path: str | Path,
-                       limit: int = 36) -> Path:
+def plot_misclassified(
+    images: np.ndarray,
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int],
+    confidence: Sequence[float],
+    class_names: Sequence[str],
+    path: str | Path,
+    limit: int = 36,
+) -> Path:
     """A grid of wrong answers: each image with its true and predicted label."""
     n = min(limit, len(images))
-    captions = [f"true {class_names[int(y_true[i])]}\npred {class_names[int(y_pred[i])]} {confidence[i]:.0%}"
-                for i in range(n)]
-    title = (f"Misclassified test images ({len(images)} in all, most confident first)" if n
-             else "No misclassified test images")
+    captions = [
+        f"true {class_names[int(y_true[i])]}\npred {class_names[int(y_pred[i])]} {confidence[i]:.0%}" for i in range(n)
+    ]
+    title = (
+        f"Misclassified test images ({len(images)} in all, most confident first)"
+        if n
+        else "No misclassified test images"
+    )
     return plot_image_grid(images[:n], captions, ["crimson"] * n, title, path)
 
 
-def plot_predictions(images: np.ndarray, y_true: Sequence[int], y_pred: Sequence[int | None],
-                     confidence: Sequence[float], path: str | Path) -> Path:
+def plot_predictions(
+    images: np.ndarray,
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int | None],
+    confidence: Sequence[float],
+    path: str | Path,
+) -> Path:
     """The random-test grid: every image with true and predicted labels, wrong ones in red."""
     right = [p is not None and int(p) == int(t) for t, p in zip(y_true, y_pred)]
-    captions = [f"true {t}  pred {'-' if p is None else p}\n{c:.0%}{'' if ok else '  WRONG'}"
-                for t, p, c, ok in zip(y_true, y_pred, confidence, right)]
+    captions = [
+        f"true {t}  pred {'-' if p is None else p}\n{c:.0%}{'' if ok else '  WRONG'}"
+        for t, p, c, ok in zip(y_true, y_pred, confidence, right)
+    ]
     colours = ["darkgreen" if ok else "crimson" for ok in right]
     title = f"{sum(right)} of {len(right)} right ({sum(right) / max(1, len(right)):.0%})"
     return plot_image_grid(images, captions, colours, title, path, columns=min(10, max(1, len(images))))
 
 
-def plot_preprocessing(original, steps: dict[str, np.ndarray], probabilities: Sequence[float],
-                       answer: str, path: str | Path) -> Path:
+def plot_preprocessing(
+    original, steps: dict[str, np.ndarray], probabilities: Sequence[float], answer: str, path: str | Path
+) -> Path:
     """What preprocessing made of one image, step by step, and the model's ten probabilities."""
     plt = _pyplot()
-    titles = {"grayscale": "grayscale", "ink_light": "ink made light", "background_removed": "paper removed",
-              "ink_mask": "ink found", "mnist": "what the model sees (28x28)"}
+    titles = {
+        "grayscale": "grayscale",
+        "ink_light": "ink made light",
+        "background_removed": "paper removed",
+        "ink_mask": "ink found",
+        "mnist": "what the model sees (28x28)",
+    }
     shown = [k for k in titles if k in steps]
-    fig, axes = plt.subplots(1, len(shown) + 2, figsize=(2.3 * (len(shown) + 2), 2.9),
-                             gridspec_kw={"width_ratios": [1] * (len(shown) + 1) + [1.6]})
+    fig, axes = plt.subplots(
+        1,
+        len(shown) + 2,
+        figsize=(2.3 * (len(shown) + 2), 2.9),
+        gridspec_kw={"width_ratios": [1] * (len(shown) + 1) + [1.6]},
+    )
     axes[0].imshow(original)
     axes[0].set_title("input", fontsize=9)
     for ax, key in zip(axes[1:], shown):

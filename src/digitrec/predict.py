@@ -14,9 +14,10 @@ ten probabilities, or "no digit" (`digit` None) with the reason:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from . import DigitrecError, preprocess
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
-# "No digit" rules. Measured on benchmarks/realistic.py's set (README: prediction).
+# "No digit" rules. Measured on tests/realistic.py's set (docs/prediction.md).
 MIN_CONFIDENCE = 0.90
 MAX_INK_FRACTION = 0.40  # of the working image (a huge marker digit reaches 0.38)
 MAX_COMPONENTS = 6
@@ -60,8 +61,12 @@ class Prediction:
         return [(int(i), float(self.probabilities[i])) for i in order]
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"file": self.file, "digit": self.digit, "confidence": round(self.confidence, 6),
-                               "probabilities": [round(p, 6) for p in self.probabilities]}
+        out: dict[str, Any] = {
+            "file": self.file,
+            "digit": self.digit,
+            "confidence": round(self.confidence, 6),
+            "probabilities": [round(p, 6) for p in self.probabilities],
+        }
         if self.reason:
             out["reason"] = self.reason
         if self.model:
@@ -80,9 +85,11 @@ class NumberPrediction:
     model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"file": self.file, "number": self.number,
-                               "digits": [{k: v for k, v in d.to_dict().items() if k not in ("file", "model")}
-                                          for d in self.digits]}
+        out: dict[str, Any] = {
+            "file": self.file,
+            "number": self.number,
+            "digits": [{k: v for k, v in d.to_dict().items() if k not in ("file", "model")} for d in self.digits],
+        }
         if self.reason:
             out["reason"] = self.reason
         if self.model:
@@ -125,8 +132,13 @@ class Predictor:
       runs_root: where to look for the newest run.
     """
 
-    def __init__(self, model: Any = None, min_confidence: float = MIN_CONFIDENCE,
-                 runs_root: str | os.PathLike | None = None, max_pixels: int = preprocess.MAX_PIXELS):
+    def __init__(
+        self,
+        model: Any = None,
+        min_confidence: float = MIN_CONFIDENCE,
+        runs_root: str | os.PathLike | None = None,
+        max_pixels: int = preprocess.MAX_PIXELS,
+    ):
         from . import runtime, store
 
         if model is None or isinstance(model, (str, os.PathLike)):
@@ -146,7 +158,7 @@ class Predictor:
         self.min_confidence = min_confidence
         self.max_pixels = max_pixels
 
-    def warm_up(self) -> "Predictor":
+    def warm_up(self) -> Predictor:
         """Answer one blank image, so that the first real one is not slowed by compiling."""
         self.predict_arrays(np.zeros((1, 28, 28), np.float32))
         return self
@@ -162,11 +174,16 @@ class Predictor:
             x = x[..., None]
         if x.shape[1:] != (28, 28, 1):
             raise DigitrecError(f"expected arrays of shape (N, 28, 28), got {x.shape}")
-        out = [np.asarray(self.model.predict(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        out = [np.asarray(self.model.predict(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.num_classes))
 
-    def answer(self, probabilities: np.ndarray, pre: preprocess.Preprocessed | None = None,
-               file: str | None = None, min_confidence: float | None = None) -> Prediction:
+    def answer(
+        self,
+        probabilities: np.ndarray,
+        pre: preprocess.Preprocessed | None = None,
+        file: str | None = None,
+        min_confidence: float | None = None,
+    ) -> Prediction:
         """Turn one row of probabilities (and the ink measures) into a Prediction."""
         probs = [float(p) for p in probabilities]
         best = int(np.argmax(probs))
@@ -174,8 +191,16 @@ class Predictor:
         reason = no_digit_reason(pre) if pre is not None else None
         if reason is None and probs[best] < threshold:
             reason = f"uncertain: best guess {best} at {probs[best]:.0%} (below {threshold:.0%})"
-        return Prediction(None if reason else best, probs[best], probs, reason, file,
-                          pre.array if pre is not None else None, pre.steps if pre is not None else None, self.name)
+        return Prediction(
+            None if reason else best,
+            probs[best],
+            probs,
+            reason,
+            file,
+            pre.array if pre is not None else None,
+            pre.steps if pre is not None else None,
+            self.name,
+        )
 
     # ------------------------------------------------------------ images
 
@@ -200,30 +225,37 @@ class Predictor:
         for alternatives in groups:
             scored = []
             for alt in alternatives:
-                answers = [self.answer(next(probs), min_confidence=min(self.min_confidence, NUMBER_MIN_CONFIDENCE))
-                           for _ in alt]
+                answers = [
+                    self.answer(next(probs), min_confidence=min(self.min_confidence, NUMBER_MIN_CONFIDENCE))
+                    for _ in alt
+                ]
                 for answer, piece in zip(answers, alt):
                     answer.preprocessed = piece.array
                 # Each extra cut must earn its place: a penalty keeps a wide 0 or 8 whole unless
                 # the cut pieces are read far more surely than the whole, or the whole is much
                 # wider than a digit is.
-                score = (sum(np.log(max(a.confidence, 1e-9)) for a in answers) + SPLIT_PENALTY * (len(alt) - 1)
-                         + WIDE_PENALTY * sum(max(0.0, preprocess.ink_aspect(piece.array) - 1.0) for piece in alt))
+                score = (
+                    sum(np.log(max(a.confidence, 1e-9)) for a in answers)
+                    + SPLIT_PENALTY * (len(alt) - 1)
+                    + WIDE_PENALTY * sum(max(0.0, preprocess.ink_aspect(piece.array) - 1.0) for piece in alt)
+                )
                 scored.append((score, answers))
             digits.extend(max(scored, key=lambda item: item[0])[1])
         unsure = [i for i, d in enumerate(digits) if d.digit is None]
         if unsure:
-            return NumberPrediction(None, digits, f"digit {unsure[0] + 1} of {len(digits)} is {digits[unsure[0]].reason}",
-                                    file, self.name)
+            return NumberPrediction(
+                None, digits, f"digit {unsure[0] + 1} of {len(digits)} is {digits[unsure[0]].reason}", file, self.name
+            )
         return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file, self.name)
 
-    def predict_files(self, paths: Iterable[str | os.PathLike], number: bool = False, batch_size: int = 64,
-                      steps: bool = False) -> Iterator[Prediction | NumberPrediction | Failure]:
+    def predict_files(
+        self, paths: Iterable[str | os.PathLike], number: bool = False, batch_size: int = 64, steps: bool = False
+    ) -> Iterator[Prediction | NumberPrediction | Failure]:
         """Answer many files, preprocessing and predicting in batches; unreadable files give a
         Failure. With `steps`, each Prediction keeps the preprocessing's intermediate images."""
         paths = list(paths)
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
+            chunk = paths[start : start + batch_size]
             if number:
                 for path in chunk:
                     try:
@@ -235,8 +267,14 @@ class Predictor:
             results: dict[str, Prediction | Failure] = {}
             for path in chunk:
                 try:
-                    ready.append((str(path), preprocess.to_mnist_array(path, return_steps=True, images=steps,
-                                                                      max_pixels=self.max_pixels)))
+                    ready.append(
+                        (
+                            str(path),
+                            preprocess.to_mnist_array(
+                                path, return_steps=True, images=steps, max_pixels=self.max_pixels
+                            ),
+                        )
+                    )
                 except preprocess.ImageError as exc:
                     results[str(path)] = Failure(str(path), str(exc))
             if ready:
@@ -265,8 +303,9 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list
     return files, problems
 
 
-def random_test(predictor: Predictor, count: int, seed: int | None = None, dataset: str = "mnist"
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def random_test(
+    predictor: Predictor, count: int, seed: int | None = None, dataset: str = "mnist"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pick `count` test images at random; return indices, images (uint8), true labels, probabilities."""
     from . import data
 

@@ -12,7 +12,7 @@ of a digit on paper is none of that: dark ink on light paper, uneven light, any 
 5. crop to the ink, thicken hair-thin strokes, fit into 20x20 keeping the aspect ratio;
 6. place by centre of mass in 28x28.
 
-`split_digits` reads a row of digits (a whole number) with the same steps, one digit at a time.
+`segment_number` reads a row of digits (a whole number) with the same steps, into candidate digits.
 Every front end (CLI, GUI, web, batch) calls these functions; none has its own copy.
 """
 
@@ -22,7 +22,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Literal, overload
 
 import cv2
 import numpy as np
@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import DigitrecError
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 
 # A 20,000 x 20,000 image is 400 M pixels: far beyond any photo of a digit. Refuse it before
 # decoding (Pillow reads the size from the header), so a small file cannot exhaust memory.
@@ -70,8 +70,10 @@ class Preprocessed:
 
 # ---------------------------------------------------------------- reading
 
-def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | None = None,
-               gray: bool = False) -> Image.Image:
+
+def load_image(
+    source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | None = None, gray: bool = False
+) -> Image.Image:
     """Open any supported input as a decoded PIL image, with one clear error when it cannot be.
 
     Images of more than `max_pixels` pixels are refused from their header, before decoding.
@@ -88,6 +90,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | N
         return source
     if isinstance(source, np.ndarray):
         return _array_to_image(source, max_pixels)
+    stream: io.BytesIO | Path
     if isinstance(source, (bytes, bytearray)):
         stream, name = io.BytesIO(bytes(source)), "the image data"
     else:
@@ -119,7 +122,9 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | N
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-        raise ImageError(f"{name}: broken or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise ImageError(
+            f"{name}: broken or truncated image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
 
 
 def _array_to_image(array: np.ndarray, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -156,7 +161,7 @@ def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
-        gray = np.clip(values / peak, 0, 1).astype(np.float32)
+        gray: np.ndarray = np.clip(values / peak, 0, 1).astype(np.float32)
     elif image.mode == "1":
         gray = np.asarray(image, dtype=np.float32)
     else:
@@ -218,7 +223,7 @@ class _Pieces:
     stats: np.ndarray
 
     @classmethod
-    def of(cls, mask: np.ndarray, connectivity: int = 8, boxes: bool = True) -> "_Pieces":
+    def of(cls, mask: np.ndarray, connectivity: int = 8, boxes: bool = True) -> _Pieces:
         """Label the pieces of `mask` (8- or 4-connected); without `boxes`, only their sizes."""
         image = _u8(mask)
         n, labels = cv2.connectedComponents(image, connectivity=connectivity, ltype=cv2.CV_32S)
@@ -265,6 +270,7 @@ class _Pieces:
 
 # ---------------------------------------------------------------- the pipeline
 
+
 def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """Composite transparent pixels onto a background that contrasts with the opaque ones."""
     if alpha is None or alpha.min() >= 0.999:
@@ -287,7 +293,9 @@ def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Make the ink light on a dark background, deciding from the border (which is paper)."""
     h, w = gray.shape
     band = max(1, min(h, w) // 20)
-    border = np.concatenate([gray[:band].ravel(), gray[-band:].ravel(), gray[:, :band].ravel(), gray[:, -band:].ravel()])
+    border = np.concatenate(
+        [gray[:band].ravel(), gray[-band:].ravel(), gray[:, :band].ravel(), gray[:, -band:].ravel()]
+    )
     paper = float(np.median(border))
     if abs(paper - 0.5) < 0.1:  # an ambiguous border: the bulk of the image is the paper
         paper = float(np.median(gray))
@@ -350,7 +358,7 @@ def _otsu(values: np.ndarray) -> float:
     return float(centers[int(np.argmax(between[:-1]))]) if len(between) > 1 else 0.5
 
 
-def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, "_Pieces", np.ndarray, int]:
+def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, _Pieces, np.ndarray, int]:
     """Ink mask, its pieces, the labels of those kept (specks and shading dropped), and how many
     pieces were dropped as shading (they still count as marks on the page)."""
     threshold = max(0.25, _otsu(flat))
@@ -375,14 +383,7 @@ def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, "_Pieces", np.ndarray, int
     return mask, pieces, ids, shading
 
 
-def main_cluster(mask: np.ndarray) -> np.ndarray:
-    """The ink of one digit: the largest piece and the pieces near it (broken strokes), without
-    stray marks elsewhere or long thin lines along the border (page edges, shadows)."""
-    pieces = _Pieces.of(mask)
-    return _main_cluster(mask, pieces, np.arange(1, pieces.count + 1))[0]
-
-
-def _main_cluster(mask: np.ndarray, pieces: "_Pieces", ids: np.ndarray) -> tuple[np.ndarray, int, int]:
+def _main_cluster(mask: np.ndarray, pieces: _Pieces, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
     """The digit's ink, the number of pieces of ink in all, and how many of them are the digit's.
 
     `pieces` are the connected pieces of `mask`; `ids` are the labels that are ink (others were specks)."""
@@ -416,8 +417,12 @@ def _main_cluster(mask: np.ndarray, pieces: "_Pieces", ids: np.ndarray) -> tuple
         for i, (rows, cols) in enumerate(boxes):
             if i in chosen or not keep[i]:
                 continue
-            if (rows.start < bottom + margin and rows.stop > top - margin
-                    and cols.start < right + margin and cols.stop > left - margin):
+            if (
+                rows.start < bottom + margin
+                and rows.stop > top - margin
+                and cols.start < right + margin
+                and cols.stop > left - margin
+            ):
                 chosen.add(i)
                 top, bottom = min(top, rows.start), max(bottom, rows.stop)
                 left, right = min(left, cols.start), max(right, cols.stop)
@@ -512,7 +517,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     top0, left0 = (MNIST_SIZE - new_h) // 2, (MNIST_SIZE - new_w) // 2
-    canvas[top0:top0 + new_h, left0:left0 + new_w] = small
+    canvas[top0 : top0 + new_h, left0 : left0 + new_w] = small
     cy, cx = _centre_of_mass(canvas)
     dy, dx = int(round(MNIST_SIZE / 2 - 0.5 - cy)), int(round(MNIST_SIZE / 2 - 0.5 - cx))
     # Shift by the centre of mass, but never push ink out of the frame.
@@ -520,26 +525,36 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     dx = min(max(dx, -left0), MNIST_SIZE - (left0 + new_w))
     if dy or dx:
         canvas[:] = 0.0
-        canvas[top0 + dy:top0 + dy + new_h, left0 + dx:left0 + dx + new_w] = small
+        canvas[top0 + dy : top0 + dy + new_h, left0 + dx : left0 + dx + new_w] = small
     return canvas
 
 
 def _disk(radius: int) -> np.ndarray:
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     return (x * x + y * y <= radius * radius).astype(np.uint8)
 
 
 def _centre_of_mass(a: np.ndarray) -> tuple[float, float]:
     total = float(a.sum())
-    return (float(a.sum(axis=1) @ np.arange(a.shape[0])) / total,
-            float(a.sum(axis=0) @ np.arange(a.shape[1])) / total)
+    return (float(a.sum(axis=1) @ np.arange(a.shape[0])) / total, float(a.sum(axis=0) @ np.arange(a.shape[1])) / total)
 
 
-def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, float, dict]:
-    """Steps 1-4 shared by single digits and numbers: the flattened ink image, its mask, the
-    mask's labelled pieces (labels, and the ids that are ink), the polarity, the contrast, and
-    (if asked) the intermediate images."""
+@dataclass
+class _Ink:
+    """Steps 1-4, shared by single digits and numbers: the ink found in one image."""
+
+    flat: np.ndarray  # the ink image, light on dark, background removed
+    mask: np.ndarray  # which pixels are ink
+    pieces: _Pieces  # the mask's connected pieces
+    ids: np.ndarray  # the ids of the pieces that are ink (not shading)
+    shading: int  # how many pieces were dropped as shading
+    inverted: bool  # the image was dark on light
+    contrast: float
+    steps: dict[str, np.ndarray]  # the intermediate images, if asked for
+
+
+def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS) -> _Ink:
+    """Steps 1-4 shared by single digits and numbers (and, if asked, their intermediate images)."""
     image = load_image(source, max_pixels, draft=WORK_SIZE, gray=True)
     gray, alpha = to_grayscale(image)
     steps: dict[str, np.ndarray] = {}
@@ -555,11 +570,24 @@ def _prepare(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS
     mask, pieces, ids, shading = _label_ink(flat)
     if keep_steps:
         steps["ink_mask"] = mask.astype(np.float32)
-    return flat, mask, (pieces, ids, shading), inverted, contrast, steps
+    return _Ink(flat, mask, pieces, ids, shading, inverted, contrast, steps)
 
 
-def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS,
-                   images: bool = True) -> np.ndarray | Preprocessed:
+@overload
+def to_mnist_array(
+    source: ImageSource, return_steps: Literal[False] = False, max_pixels: int = ..., images: bool = ...
+) -> np.ndarray: ...
+
+
+@overload
+def to_mnist_array(
+    source: ImageSource, return_steps: Literal[True], max_pixels: int = ..., images: bool = ...
+) -> Preprocessed: ...
+
+
+def to_mnist_array(
+    source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS, images: bool = True
+) -> np.ndarray | Preprocessed:
     """Turn any image of one digit into a (28, 28) float32 array in [0, 1], MNIST-style.
 
     Args:
@@ -574,17 +602,24 @@ def to_mnist_array(source: ImageSource, return_steps: bool = False, max_pixels: 
     Raises:
       ImageError: the input is not a readable image.
     """
-    flat, mask, (ink_pieces, ids, shading), inverted, contrast, steps = _prepare(source, return_steps and images,
-                                                                                 max_pixels)
-    digit, components, pieces = _main_cluster(mask, ink_pieces, ids)
-    components += shading
-    array = fit_to_mnist(flat, digit)
+    ink = _prepare(source, return_steps and images, max_pixels)
+    digit, components, pieces = _main_cluster(ink.mask, ink.pieces, ink.ids)
+    components += ink.shading
+    array = fit_to_mnist(ink.flat, digit)
     if not return_steps:
         return array
     if images:
-        steps["mnist"] = array
-    return Preprocessed(array, np.count_nonzero(mask) / mask.size, contrast, components, inverted, steps=steps,
-                        pieces=pieces, holes=count_holes(digit))
+        ink.steps["mnist"] = array
+    return Preprocessed(
+        array,
+        np.count_nonzero(ink.mask) / ink.mask.size,
+        ink.contrast,
+        components,
+        ink.inverted,
+        steps=ink.steps,
+        pieces=pieces,
+        holes=count_holes(digit),
+    )
 
 
 def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
@@ -648,7 +683,7 @@ def _cut(part: np.ndarray, n: int) -> list[np.ndarray]:
     for k in range(1, n):
         guess = x0 + round(k * width / n)
         lo, hi = max(cuts[-1] + 1, guess - width // (3 * n)), min(x1 - 1, guess + width // (3 * n))
-        cuts.append(lo + int(np.argmin(column_ink[lo - x0:hi - x0 + 1])) if hi >= lo else guess)
+        cuts.append(lo + int(np.argmin(column_ink[lo - x0 : hi - x0 + 1])) if hi >= lo else guess)
     cuts.append(x1)
     pieces = []
     for a, b in zip(cuts[:-1], cuts[1:]):
@@ -659,18 +694,19 @@ def _cut(part: np.ndarray, n: int) -> list[np.ndarray]:
     return pieces
 
 
-def segment_number(source: ImageSource, max_digits: int = 32, max_pixels: int = MAX_PIXELS
-                   ) -> list[list[list[Preprocessed]]]:
+def segment_number(
+    source: ImageSource, max_digits: int = 32, max_pixels: int = MAX_PIXELS
+) -> list[list[list[Preprocessed]]]:
     """Read a row of digits into candidate digits, left to right, with alternatives.
 
     Returns one entry per group of ink; each entry lists ways to read it (as one digit, or cut
     into 2, 3… touching digits), each a list of MNIST-style digits. `Predictor.predict_number`
-    lets the model choose among them; `split_digits` chooses by shape alone.
+    lets the model choose among them.
     """
-    flat, mask, _, inverted, contrast, _ = _prepare(source, False, max_pixels)
-    if not mask.any():
+    ink = _prepare(source, False, max_pixels)
+    if not ink.mask.any():
         return []
-    parts, height = _number_groups(mask)
+    parts, height = _number_groups(ink.mask)
     groups = []
     for part in parts:
         cols = np.flatnonzero(part.any(axis=0))
@@ -680,38 +716,28 @@ def segment_number(source: ImageSource, max_digits: int = 32, max_pixels: int = 
         alternatives = []
         for n in range(1, most + 1):
             pieces = [part] if n == 1 else _cut(part, n)
-            alternatives.append([Preprocessed(fit_to_mnist(flat, p), float(p.mean()), contrast,
-                                              _Pieces.of(p, boxes=False).count, inverted)
-                                 for p in pieces])
+            alternatives.append(
+                [
+                    Preprocessed(
+                        fit_to_mnist(ink.flat, p),
+                        float(p.mean()),
+                        ink.contrast,
+                        _Pieces.of(p, boxes=False).count,
+                        ink.inverted,
+                    )
+                    for p in pieces
+                ]
+            )
         groups.append(alternatives)
     if len(groups) > max_digits:
         raise ImageError(f"found {len(groups)} separate marks: more than {max_digits} digits, or noise")
     return groups
 
 
-def split_digits(source: ImageSource, max_digits: int = 32) -> list[Preprocessed]:
-    """Read a row of digits left to right: one MNIST-style array per digit, chosen by shape alone
-    (a group read whole is cut when its pieces come out wider than 1.2 times their height, into
-    the pieces closest to a digit's usual, taller-than-wide shape). See `segment_number`."""
-    digits = []
-    for alternatives in segment_number(source, max_digits):
-        best, best_aspect = alternatives[0], _mean_aspect(alternatives[0])
-        for alt in alternatives[1:]:
-            aspect = _mean_aspect(alt)
-            if best_aspect > 1.2 and aspect < best_aspect:
-                best, best_aspect = alt, aspect
-        digits.extend(best)
-    return digits
-
-
 def ink_aspect(array: np.ndarray) -> float:
     """Width over height of the ink in one MNIST-style array (1.0 for a blank one)."""
     rows, cols = np.flatnonzero(array.any(axis=1)), np.flatnonzero(array.any(axis=0))
     return float((cols[-1] - cols[0] + 1) / max(1, rows[-1] - rows[0] + 1)) if rows.size else 1.0
-
-
-def _mean_aspect(pieces: list[Preprocessed]) -> float:
-    return float(np.mean([ink_aspect(p.array) for p in pieces]))
 
 
 def to_image(array: np.ndarray, scale: int = 1) -> Image.Image:

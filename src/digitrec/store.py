@@ -15,9 +15,10 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from . import DigitrecError
 
@@ -28,6 +29,7 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "model.keras"
 
 
 # ---------------------------------------------------------------- atomic writes
+
 
 def os_error_parts(exc: OSError) -> tuple[str | None, str]:
     """The file and the system's reason of an OSError, one line each, even when HDF5 or TensorFlow
@@ -68,7 +70,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         path.parent.mkdir(parents=True, exist_ok=True)
         # The temporary name keeps the target's suffix: Keras picks the format by it.
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+            prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent
+        )
         os.close(fd)
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; the final file follows the umask
     except OSError as exc:
@@ -134,6 +137,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 # ---------------------------------------------------------------- run folders
 
+
 def runs_root(root: str | os.PathLike | None = None) -> Path:
     """The folder that holds run folders: `root`, else $DIGITREC_RUNS, else ./runs."""
     return Path(root or os.environ.get("DIGITREC_RUNS") or "runs")
@@ -189,8 +193,9 @@ def latest_run(root: str | os.PathLike | None = None) -> Path | None:
     return target if target.is_dir() else None
 
 
-def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | None = None,
-                    pretrained: bool = True) -> Path:
+def find_model_file(
+    target: str | os.PathLike | None, root: str | os.PathLike | None = None, pretrained: bool = True
+) -> Path:
     """Resolve what a user named (a model file, a run folder, a SavedModel folder or nothing).
 
     Nothing means the newest run, else (with `pretrained`) the model shipped in the package.
@@ -203,7 +208,8 @@ def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | 
                 return PRETRAINED
             raise DigitrecError(
                 f"no trained model found in {runs_root(root)}/: train one with `digitrec train` "
-                "(or `make run`), or pass --model PATH")
+                "(or `make run`), or pass --model PATH"
+            )
         target = run
     path = Path(target)
     if not path.exists():
@@ -215,7 +221,8 @@ def find_model_file(target: str | os.PathLike | None, root: str | os.PathLike | 
             if (path / name).is_file():
                 return path / name
         raise DigitrecError(
-            f"{path} is a folder without a model (expected {' or '.join(MODEL_FILES)} or saved_model.pb)")
+            f"{path} is a folder without a model (expected {' or '.join(MODEL_FILES)} or saved_model.pb)"
+        )
     return path
 
 
@@ -254,8 +261,9 @@ class ModelChoice:
         return f"{what} ({'LiteRT' if self.backend == 'litert' else 'Keras'}, {self.path})"
 
 
-def resolve_model(target: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
-                  pretrained: bool = True) -> ModelChoice:
+def resolve_model(
+    target: str | os.PathLike | None = None, root: str | os.PathLike | None = None, pretrained: bool = True
+) -> ModelChoice:
     """Resolve a `--model` value, or nothing, to the model that answers.
 
     Nothing means the newest run, else (with `pretrained`) the shipped model. A run folder (or
@@ -275,11 +283,18 @@ def resolve_model(target: str | os.PathLike | None = None, root: str | os.PathLi
         except DigitrecError:
             metadata = {}
     name = run_dir.name if run_dir is not None else path.name
-    return ModelChoice(path, "litert" if path.suffix == ".tflite" else "keras", run_dir,
-                       metadata if isinstance(metadata, dict) else {}, name, target is None)
+    return ModelChoice(
+        path,
+        "litert" if path.suffix == ".tflite" else "keras",
+        run_dir,
+        metadata if isinstance(metadata, dict) else {},
+        name,
+        target is None,
+    )
 
 
 # ---------------------------------------------------------------- models
+
 
 def save_model(model: Any, run_dir: str | os.PathLike) -> dict[str, Path]:
     """Save `model` as `model.keras` (native) and `model.h5` (HDF5) in `run_dir`, atomically."""
@@ -335,14 +350,18 @@ def load_model(target: str | os.PathLike | None = None, root: str | os.PathLike 
     suffix = path.suffix.lower()
     if suffix == ".keras":
         if not zipfile.is_zipfile(path):
-            raise DigitrecError(f"{path} is not a Keras model file (not a .keras archive: truncated or another kind of file)")
+            raise DigitrecError(
+                f"{path} is not a Keras model file (not a .keras archive: truncated or another kind of file)"
+            )
     elif suffix in (".h5", ".hdf5"):
         import h5py
 
         if not h5py.is_hdf5(path):
             raise DigitrecError(f"{path} is not an HDF5 model file (truncated or another kind of file)")
     else:
-        raise DigitrecError(f"{path}: unknown model format {suffix or '(no suffix)'}; use .keras, .h5 or a SavedModel folder")
+        raise DigitrecError(
+            f"{path}: unknown model format {suffix or '(no suffix)'}; use .keras, .h5 or a SavedModel folder"
+        )
 
     keras = _keras()
     try:
@@ -354,7 +373,8 @@ def load_model(target: str | os.PathLike | None = None, root: str | os.PathLike 
         if saved_by and saved_by.split(".")[0] != keras.__version__.split(".")[0]:
             raise DigitrecError(
                 f"{path} was saved by Keras {saved_by} and cannot be loaded by Keras {keras.__version__} "
-                f"({_first_line(exc)}); retrain it with `digitrec train` or load it with Keras {saved_by}") from None
+                f"({_first_line(exc)}); retrain it with `digitrec train` or load it with Keras {saved_by}"
+            ) from None
         raise DigitrecError(f"{path} could not be loaded as a Keras model ({_first_line(exc)})") from None
 
 

@@ -34,7 +34,7 @@ try:  # the [web] extra; create_app says how to install it when it is missing
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
 except ImportError:  # pragma: no cover - exercised only without the extra
-    FastAPI = None
+    FastAPI = None  # type: ignore[misc,assignment]
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -87,19 +87,38 @@ class _TooLarge(Exception):
 
 async def _json_response(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-EXAMPLE_PREDICTION = {"file": "seven.png", "digit": 7, "confidence": 0.9987,
-                      "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004]}
-EXAMPLE_NO_DIGIT = {"file": "blank.jpg", "digit": None, "confidence": 0.31, "probabilities": [0.1] * 10,
-                    "reason": "no ink found (a blank or too faint image)"}
+EXAMPLE_PREDICTION = {
+    "file": "seven.png",
+    "digit": 7,
+    "confidence": 0.9987,
+    "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004],
+}
+EXAMPLE_NO_DIGIT = {
+    "file": "blank.jpg",
+    "digit": None,
+    "confidence": 0.31,
+    "probabilities": [0.1] * 10,
+    "reason": "no ink found (a blank or too faint image)",
+}
 
 
-def create_app(predictor=None, model: str | None = None, limits: Limits | None = None,
-               runs_root: str | None = None, workers: int = 1):
+def create_app(
+    predictor=None,
+    model: str | None = None,
+    limits: Limits | None = None,
+    runs_root: str | None = None,
+    workers: int = 1,
+):
     """Build the FastAPI app. The model loads once, here (not per request).
 
     Args:
@@ -124,8 +143,9 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
         # Resolve the model here, so that every worker serves the same file and a missing one is
         # one clear line before any worker starts.
         path = str(store.resolve_model(model, runs_root).path)
-        pool = WorkerPool(workers, functools.partial(load_predictor, path, runs_root, limits.max_pixels),
-                          run_job, model_info)
+        pool = WorkerPool(
+            workers, functools.partial(load_predictor, path, runs_root, limits.max_pixels), run_job, model_info
+        )
         info = pool.info
     else:
         if predictor is None:
@@ -147,21 +167,29 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
             if pool is not None:
                 pool.close()
 
-    app = FastAPI(title="digitrec", version=__version__, lifespan=lifespan,
-                  description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
-                              "and all ten probabilities, or 'no digit' with the reason.")
+    app = FastAPI(
+        title="digitrec",
+        version=__version__,
+        lifespan=lifespan,
+        description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
+        "and all ten probabilities, or 'no digit' with the reason.",
+    )
     app.state.predictor = predictor
     app.state.pool = pool
     app.state.limits = limits
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc):  # FastAPI's own 422, kept short and JSON
-        return JSONResponse(status_code=422, content={"detail": "invalid request: " + "; ".join(
-            str(e.get("msg")) for e in exc.errors()[:3])})
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "invalid request: " + "; ".join(str(e.get("msg")) for e in exc.errors()[:3])},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request, exc):  # never a bare 500 page; the worker carries on
-        return JSONResponse(status_code=400, content={"detail": f"could not process the request ({type(exc).__name__})"})
+        return JSONResponse(
+            status_code=400, content={"detail": f"could not process the request ({type(exc).__name__})"}
+        )
 
     async def _images(request: Request, field: str, many: bool) -> list[tuple[str | None, Any]]:
         """The images in a request: uploads (multipart) or 28x28 pixel arrays (JSON)."""
@@ -171,9 +199,11 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
                 form = await request.form(max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16)
             except Exception as exc:  # noqa: BLE001 - any malformed multipart body
                 if "too many" in str(exc).lower():
-                    raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request") from None
+                    raise HTTPException(
+                        413, f"at most {limits.max_batch if many else 1} image(s) per request"
+                    ) from None
                 raise HTTPException(400, "malformed multipart body") from None
-            uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and hasattr(v, "read")]
+            uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and not isinstance(v, str)]
             if not uploads:
                 raise HTTPException(422, f"no image in the form: send the file in the field '{field}'")
             if len(uploads) > (limits.max_batch if many else 1):
@@ -187,7 +217,9 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
                 raise HTTPException(400, "the body is not valid JSON") from None
             items = payload.get("images") if many and isinstance(payload, dict) else [payload]
             if not isinstance(items, list) or not items:
-                raise HTTPException(422, 'send {"pixels": [[…28 rows of 28 numbers…]]}' + (' in "images": [...]' if many else ""))
+                raise HTTPException(
+                    422, 'send {"pixels": [[…28 rows of 28 numbers…]]}' + (' in "images": [...]' if many else "")
+                )
             if len(items) > limits.max_batch:
                 raise HTTPException(413, f"at most {limits.max_batch} images per request")
             return [(None, _pixels(item)) for item in items]
@@ -213,51 +245,131 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
             status, body = await anyio.to_thread.run_sync(run_job, predictor, kind, args, limiter=threads)
         return Response(body, status_code=status, media_type="application/json")
 
-    responses = {413: {"description": "body, image or batch over the limits"},
-                 415: {"description": "not an image upload nor JSON"},
-                 422: {"description": "not a readable image, or pixels of the wrong shape"}}
+    responses: dict[int | str, dict[str, Any]] = {
+        413: {"description": "body, image or batch over the limits"},
+        415: {"description": "not an image upload nor JSON"},
+        422: {"description": "not a readable image, or pixels of the wrong shape"},
+    }
 
-    @app.post("/predict", summary="Read one digit", responses={
-        200: {"description": "the digit, or null with a reason",
-              "content": {"application/json": {"examples": {"digit": {"value": EXAMPLE_PREDICTION},
-                                                            "no digit": {"value": EXAMPLE_NO_DIGIT}}}}}, **responses},
-              openapi_extra={"requestBody": {"content": {
-                  "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
-                                                     "required": ["file"]}},
-                  "application/json": {"schema": {"type": "object", "properties": {"pixels": {
-                      "type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
-                      "example": {"pixels": [[0] * 28] * 28}}}}})
+    @app.post(
+        "/predict",
+        summary="Read one digit",
+        responses={
+            200: {
+                "description": "the digit, or null with a reason",
+                "content": {
+                    "application/json": {
+                        "examples": {"digit": {"value": EXAMPLE_PREDICTION}, "no digit": {"value": EXAMPLE_NO_DIGIT}}
+                    }
+                },
+            },
+            **responses,
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    },
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+                            },
+                        },
+                        "example": {"pixels": [[0] * 28] * 28},
+                    },
+                }
+            }
+        },
+    )
     async def predict(request: Request, preprocessed: bool = False):
         """Add `?preprocessed=true` to get the 28x28 image the model saw, as `preprocessed`."""
-        (name, item), = await _images(request, "file", many=False)
+        ((name, item),) = await _images(request, "file", many=False)
         return await _run("one", name, item, preprocessed)
 
-    @app.post("/predict/number", summary="Read a row of digits as one number", responses={
-        200: {"content": {"application/json": {"example": {"file": "42.png", "number": "42", "digits": [
-            {"digit": 4, "confidence": 0.99, "probabilities": [0.0] * 10},
-            {"digit": 2, "confidence": 0.98, "probabilities": [0.0] * 10}]}}}}, **responses},
-              openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}}}}})
+    @app.post(
+        "/predict/number",
+        summary="Read a row of digits as one number",
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "file": "42.png",
+                            "number": "42",
+                            "digits": [
+                                {"digit": 4, "confidence": 0.99, "probabilities": [0.0] * 10},
+                                {"digit": 2, "confidence": 0.98, "probabilities": [0.0] * 10},
+                            ],
+                        }
+                    }
+                }
+            },
+            **responses,
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    }
+                }
+            }
+        },
+    )
     async def predict_number(request: Request):
-        (name, item), = await _images(request, "file", many=False)
+        ((name, item),) = await _images(request, "file", many=False)
         if isinstance(item, np.ndarray):
             raise HTTPException(422, "/predict/number reads an image upload, not pixels")
         return await _run("number", name, item)
 
-    @app.post("/predict/batch", summary="Read several images, one digit each", responses={
-        200: {"content": {"application/json": {"example": {"predictions": [EXAMPLE_PREDICTION, EXAMPLE_NO_DIGIT]}}}},
-        **responses},
-              openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-                  "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                  "required": ["files"]}}}}})
+    @app.post(
+        "/predict/batch",
+        summary="Read several images, one digit each",
+        responses={
+            200: {
+                "content": {"application/json": {"example": {"predictions": [EXAMPLE_PREDICTION, EXAMPLE_NO_DIGIT]}}}
+            },
+            **responses,
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                            "required": ["files"],
+                        }
+                    }
+                }
+            }
+        },
+    )
     async def predict_batch(request: Request):
         return await _run("batch", await _images(request, "files", many=True))
 
     @app.get("/health", summary="Liveness and readiness")
     async def health():
         loaded = pool.alive() if pool is not None else predictor is not None
-        return JSONResponse(status_code=200 if loaded else 503, content={
-            "status": "ok" if loaded else "down", "model_loaded": loaded, "uptime_s": round(time.time() - started, 1)})
+        return JSONResponse(
+            status_code=200 if loaded else 503,
+            content={
+                "status": "ok" if loaded else "down",
+                "model_loaded": loaded,
+                "uptime_s": round(time.time() - started, 1),
+            },
+        )
 
     @app.get("/model", summary="The model being served")
     async def model_endpoint():
@@ -272,14 +384,23 @@ def create_app(predictor=None, model: str | None = None, limits: Limits | None =
         path = (STATIC / name).resolve()
         if path.parent != STATIC or not path.is_file():  # only the files shipped beside this module
             raise HTTPException(404, "not found")
-        media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}.get(path.suffix, "application/octet-stream")
+        media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}.get(
+            path.suffix, "application/octet-stream"
+        )
         return FileResponse(path, media_type=media)
 
     return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
 
 
-def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
-          runs_root: str | None = None, workers: int = DEFAULT_WORKERS, log_level: str = "warning") -> int:
+def serve(
+    model: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    limits: Limits | None = None,
+    runs_root: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    log_level: str = "warning",
+) -> int:
     """Run the service with uvicorn until interrupted.
 
     With `workers` > 1, that many worker processes each load the model once and answer the
@@ -291,7 +412,9 @@ def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, l
 
         from .protocol import NoDelayProtocol
     except ImportError:
-        raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)") from None
+        raise DigitrecError(
+            "the web service needs its extra: pip install -e '.[web]' (make setup installs it)"
+        ) from None
     app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)
     where = f"{workers} workers; " if workers > 1 else ""
     print(f"digitrec serve: http://{host}:{port}/  ({where}API docs at /docs)", flush=True)

@@ -5,6 +5,7 @@ returns its HTTP status and JSON body, so a worker sends back bytes ready to go 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ def answer_batch(predictor, items: list[tuple[str | None, Any]]) -> dict[str, An
     return {"predictions": out}
 
 
-JOBS = {"one": answer_one, "number": answer_number, "batch": answer_batch}
+JOBS: dict[str, Callable[..., Any]] = {"one": answer_one, "number": answer_number, "batch": answer_batch}
 
 
 def to_json(content: Any) -> bytes:

@@ -26,7 +26,8 @@ import socket
 import struct
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import DigitrecError
 
@@ -95,6 +96,7 @@ class _Worker:
         if self.writer is None:  # streams belong to the running loop: opened on first use
             self.sock.setblocking(False)
             self.reader, self.writer = await asyncio.open_connection(sock=self.sock, limit=2**20)
+        assert self.reader is not None
         self.writer.write(_JOB.pack(len(job)) + job)
         await self.writer.drain()
         code, length = _ANSWER.unpack(await self.reader.readexactly(_ANSWER.size))
@@ -145,8 +147,11 @@ class WorkerPool:
     def _start(self) -> _Worker:
         front, back = socket.socketpair()
         with back:
-            process = subprocess.Popen([sys.executable, "-m", "digitrec.web.pool", str(back.fileno())],
-                                       pass_fds=[back.fileno()], stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "digitrec.web.pool", str(back.fileno())],
+                pass_fds=[back.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
         front.settimeout(START_TIMEOUT)
         try:
             _send_all(front, _JOB.pack(len(self._spec)), self._spec)

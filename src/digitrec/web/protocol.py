@@ -22,7 +22,7 @@ try:
 
     PARSER = "httptools"
 except ImportError:  # httptools is not installed: uvicorn's pure-Python parser
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
 
     PARSER = "h11"
 
@@ -37,6 +37,6 @@ def set_nodelay(transport) -> None:
 
 
 class NoDelayProtocol(_Base):
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         set_nodelay(transport)
         super().connection_made(transport)

@@ -22,15 +22,35 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-DIGIT_KINDS = ("pen_on_white", "marker_tinted_paper", "pencil", "chalkboard", "phone_photo",
-               "small_in_big_frame", "touching_edge", "thick_stroke", "thin_stroke")
-FONT_DIRS = ("/usr/share/fonts/truetype/fifthhorseman", "/usr/share/fonts/truetype/breip",
-             "/usr/share/fonts/truetype/femkeklaver", "/usr/share/fonts/truetype/humor-sans",
-             "/usr/share/fonts/opentype/comic-neue", "/usr/share/fonts/truetype/kristi",
-             "/usr/share/fonts/opentype/bwht")
+DIGIT_KINDS = (
+    "pen_on_white",
+    "marker_tinted_paper",
+    "pencil",
+    "chalkboard",
+    "phone_photo",
+    "small_in_big_frame",
+    "touching_edge",
+    "thick_stroke",
+    "thin_stroke",
+)
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/fifthhorseman",
+    "/usr/share/fonts/truetype/breip",
+    "/usr/share/fonts/truetype/femkeklaver",
+    "/usr/share/fonts/truetype/humor-sans",
+    "/usr/share/fonts/opentype/comic-neue",
+    "/usr/share/fonts/truetype/kristi",
+    "/usr/share/fonts/opentype/bwht",
+)
 # Debian packages that provide them (the Makefile's bench target installs these).
-FONT_PACKAGES = ("fonts-humor-sans", "fonts-dkg-handwriting", "fonts-breip", "fonts-femkeklaver",
-                 "fonts-comic-neue", "fonts-bwht")
+FONT_PACKAGES = (
+    "fonts-humor-sans",
+    "fonts-dkg-handwriting",
+    "fonts-breip",
+    "fonts-femkeklaver",
+    "fonts-comic-neue",
+    "fonts-bwht",
+)
 # Outline fonts draw each stroke as two thin contours with nothing between them: hollow digits
 # that no pen writes. Their digits are their own kind ("outline_font"), reported beside the
 # handwriting fonts rather than in them (they still lend their letters to the non-digits).
@@ -50,10 +70,11 @@ class Sample:
 
 # ---------------------------------------------------------------- strokes
 
+
 def _upscale(digit: np.ndarray, height: int) -> np.ndarray:
     """An MNIST digit (28x28, light on dark) as a smooth ink mask `height` pixels tall, 0-1."""
     rows, cols = np.flatnonzero(digit.max(axis=1) > 30), np.flatnonzero(digit.max(axis=0) > 30)
-    crop = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255.0
+    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
     scale = height / crop.shape[0]
     size = (max(2, round(crop.shape[1] * scale)), max(2, round(crop.shape[0] * scale)))
     big = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
@@ -66,7 +87,7 @@ def _restroke(mask: np.ndarray, pixels: int) -> np.ndarray:
     """Thicken (pixels > 0) or thin (pixels < 0) the strokes."""
     if pixels == 0:
         return mask
-    y, x = np.ogrid[-abs(pixels):abs(pixels) + 1, -abs(pixels):abs(pixels) + 1]
+    y, x = np.ogrid[-abs(pixels) : abs(pixels) + 1, -abs(pixels) : abs(pixels) + 1]
     disk = x * x + y * y <= pixels * pixels
     op = ndimage.grey_dilation if pixels > 0 else ndimage.grey_erosion
     return op(mask, footprint=disk)
@@ -75,14 +96,16 @@ def _restroke(mask: np.ndarray, pixels: int) -> np.ndarray:
 def _font_glyph(char: str, font_path: str, height: int) -> np.ndarray:
     font = ImageFont.truetype(font_path, size=int(height * 1.4))
     left, top, right, bottom = font.getbbox(char)
-    canvas = Image.new("L", (right - left + 20, bottom - top + 20), 0)
+    canvas = Image.new("L", (int(right - left) + 20, int(bottom - top) + 20), 0)
     ImageDraw.Draw(canvas).text((10 - left, 10 - top), char, fill=255, font=font)
     a = np.asarray(canvas, dtype=np.float32) / 255.0
     rows, cols = np.flatnonzero(a.max(axis=1) > 0.2), np.flatnonzero(a.max(axis=0) > 0.2)
-    a = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     scale = height / a.shape[0]
-    return np.asarray(Image.fromarray(a).resize((max(2, round(a.shape[1] * scale)), height),
-                                                Image.Resampling.BICUBIC), dtype=np.float32).clip(0, 1)
+    return np.asarray(
+        Image.fromarray(a).resize((max(2, round(a.shape[1] * scale)), height), Image.Resampling.BICUBIC),
+        dtype=np.float32,
+    ).clip(0, 1)
 
 
 def fonts() -> list[str]:
@@ -94,6 +117,7 @@ def fonts() -> list[str]:
 
 
 # ---------------------------------------------------------------- paper, light, camera
+
 
 def _place(mask: np.ndarray, canvas_hw: tuple[int, int], rng, edge: str | None = None) -> np.ndarray:
     H, W = canvas_hw
@@ -113,7 +137,7 @@ def _place(mask: np.ndarray, canvas_hw: tuple[int, int], rng, edge: str | None =
     elif edge == "bottom":
         top = H - h
     out = np.zeros((H, W), np.float32)
-    out[top:top + h, left:left + w] = mask
+    out[top : top + h, left : left + w] = mask
     return out
 
 
@@ -132,10 +156,10 @@ def _lighting(img: np.ndarray, rng, strength: float) -> np.ndarray:
     H, W = img.shape[:2]
     y, x = np.mgrid[0:H, 0:W].astype(np.float32)
     angle = rng.uniform(0, 2 * math.pi)
-    g = (np.cos(angle) * (x / W - 0.5) + np.sin(angle) * (y / H - 0.5))
+    g = np.cos(angle) * (x / W - 0.5) + np.sin(angle) * (y / H - 0.5)
     light = 1.0 - strength * (g - g.min()) / max(g.max() - g.min(), 1e-6)
     r = np.hypot(x / W - 0.5, y / H - 0.5)
-    light *= 1.0 - 0.35 * strength * r ** 2 / 0.5
+    light *= 1.0 - 0.35 * strength * r**2 / 0.5
     cx, cy = rng.uniform(0, W), rng.uniform(0, H)
     shadow = np.exp(-(((x - cx) / (0.3 * W)) ** 2 + ((y - cy) / (0.3 * H)) ** 2))
     light *= 1.0 - 0.25 * strength * shadow
@@ -187,8 +211,9 @@ def photograph(mask: np.ndarray, kind: str, rng) -> tuple[Image.Image, bytes, st
         ink = _place(mask, canvas, rng)
         img = _compose(ink, (0.9, 0.89, 0.85), (0.1, 0.1, 0.12), rng, noise=0.02)
         img = _lighting(img, rng, rng.uniform(0.35, 0.6))
-        image = Image.fromarray((img * 255).astype(np.uint8)).rotate(rng.uniform(-8, 8), resample=Image.Resampling.BILINEAR,
-                                                                     expand=False, fillcolor=(200, 198, 190))
+        image = Image.fromarray((img * 255).astype(np.uint8)).rotate(
+            rng.uniform(-8, 8), resample=Image.Resampling.BILINEAR, expand=False, fillcolor=(200, 198, 190)
+        )
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.4)))
         return (*_encode(np.asarray(image, np.float32) / 255.0, "JPEG", int(rng.integers(45, 70))), ".jpg")
     if kind == "small_in_big_frame":
@@ -203,6 +228,7 @@ def photograph(mask: np.ndarray, kind: str, rng) -> tuple[Image.Image, bytes, st
 
 
 # ---------------------------------------------------------------- the set
+
 
 def digit_sample(digit28: np.ndarray, label: int, kind: str, rng) -> Sample:
     height = int(rng.integers(30, 60)) if kind == "small_in_big_frame" else int(rng.integers(90, 260))
@@ -231,10 +257,10 @@ def number_sample(digits: list[np.ndarray], labels: list[int], rng) -> Sample:
     width = sum(m.shape[1] for m in masks) + int(len(masks) * 10 * gap_unit) + 40
     row = np.zeros((height + 30, width), np.float32)
     x = 20
-    for i, m in enumerate(masks):
+    for m in masks:
         top = int(rng.integers(0, 30 - 0 + 1)) if row.shape[0] - m.shape[0] >= 30 else 0
         top = min(top, row.shape[0] - m.shape[0])
-        row[top:top + m.shape[0], x:x + m.shape[1]] = np.maximum(row[top:top + m.shape[0], x:x + m.shape[1]], m)
+        row[top : top + m.shape[0], x : x + m.shape[1]] = np.maximum(row[top : top + m.shape[0], x : x + m.shape[1]], m)
         # Mostly clear gaps, sometimes touching (a gap of -1 to 0 units overlaps the strokes).
         gap = rng.uniform(1.0, 6.0) if rng.random() < 0.8 else rng.uniform(-0.6, 0.5)
         x += m.shape[1] + int(gap * gap_unit)
@@ -267,7 +293,10 @@ def non_digit_sample(kind: str, rng, font_list: list[str]) -> Sample:
         width = int(rng.integers(3, 9))
         choice = rng.integers(4)
         if choice == 0:  # a scribble
-            pts = [(float(rng.uniform(0.1, 0.9) * W), float(rng.uniform(0.1, 0.9) * H)) for _ in range(int(rng.integers(8, 20)))]
+            pts = [
+                (float(rng.uniform(0.1, 0.9) * W), float(rng.uniform(0.1, 0.9) * H))
+                for _ in range(int(rng.integers(8, 20)))
+            ]
             draw.line(pts, fill=255, width=width, joint="curve")
         elif choice == 1:  # a smiley
             r = min(W, H) * 0.35
@@ -278,7 +307,13 @@ def non_digit_sample(kind: str, rng, font_list: list[str]) -> Sample:
             draw.arc([cx - r / 2, cy - r / 4, cx + r / 2, cy + r / 2], 20, 160, fill=255, width=width)
         elif choice == 2:  # a star
             cx, cy, r = W / 2, H / 2, min(W, H) * 0.4
-            pts = [(cx + r * math.cos(math.pi / 2 + k * 4 * math.pi / 5), cy - r * math.sin(math.pi / 2 + k * 4 * math.pi / 5)) for k in range(6)]
+            pts = [
+                (
+                    cx + r * math.cos(math.pi / 2 + k * 4 * math.pi / 5),
+                    cy - r * math.sin(math.pi / 2 + k * 4 * math.pi / 5),
+                )
+                for k in range(6)
+            ]
             draw.line(pts, fill=255, width=width)
         else:  # a grid / hash of lines
             for k in range(int(rng.integers(3, 6))):
@@ -292,8 +327,14 @@ def non_digit_sample(kind: str, rng, font_list: list[str]) -> Sample:
     raise ValueError(kind)
 
 
-def make_set(x_test: np.ndarray, y_test: np.ndarray, per_kind: int = 50, seed: int = 0,
-             numbers: int = 50, non_digits_per_kind: int = 25) -> list[Sample]:
+def make_set(
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    per_kind: int = 50,
+    seed: int = 0,
+    numbers: int = 50,
+    non_digits_per_kind: int = 25,
+) -> list[Sample]:
     """Build the realistic set from MNIST test images (uint8, light on dark, (N,28,28[,1]))."""
     rng = np.random.default_rng(seed)
     x = x_test[..., 0] if x_test.ndim == 4 else x_test

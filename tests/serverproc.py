@@ -24,8 +24,12 @@ class Server:
         # The server's output goes to a file, not a pipe: nobody reads a pipe while the server
         # runs, and a full one (a few dozen tracebacks) would block the server mid-request.
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "digitrec.cli", "serve", "--port", str(self.port), *args],
-                                        stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "digitrec.cli", "serve", "--port", str(self.port), *args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -75,6 +79,12 @@ def multipart(files: list[tuple[str, str, bytes]], field: str = "file") -> tuple
     boundary = "digitrec-boundary-7d1f"
     parts = []
     for name, ctype, content in files:
-        parts.append((f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-                      f"Content-Type: {ctype}\r\n\r\n").encode() + content + b"\r\n")
+        parts.append(
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+                f"Content-Type: {ctype}\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
