@@ -11,7 +11,8 @@ import pytest
 
 from digitrec import DigitrecError, store
 from digitrec.config import resolve_config
-from digitrec.train import evaluate_saved_model, train_and_evaluate
+from digitrec.evaluate import evaluate_saved_model
+from digitrec.train import train_and_evaluate
 
 ARTIFACTS = [
     "config.json",
@@ -186,7 +187,7 @@ def test_warmup_cosine_rises_for_a_quarter_epoch_then_decays_to_zero():
 def test_an_ensemble_averages_its_members(mnist):
     from digitrec import data
     from digitrec.models import build_model
-    from digitrec.train import ensemble_model
+    from digitrec.ensemble import ensemble_model
 
     members = [build_model(name, (28, 28, 1), 10) for name in ("fast_cnn", "seed_cnn", "fast_cnn")]
     x = data.scale_images(mnist.x_test[:16])

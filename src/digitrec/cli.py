@@ -113,7 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     base = load_config(args.config) if args.config else None
     config = resolve_config(args.preset, overrides, base=base)
 
-    from .train import train_and_evaluate, train_ensemble
+    from .ensemble import train_ensemble
+    from .train import train_and_evaluate
 
     log = _log(args.json)
     options = dict(
@@ -170,7 +171,7 @@ def _report_run(result, as_json: bool) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from .train import combine_runs
+    from .ensemble import combine_runs
 
     result = combine_runs(
         args.runs,
@@ -199,7 +200,7 @@ def _members_line(result) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .train import evaluate_saved_model
+    from .evaluate import evaluate_saved_model
 
     out_dir, m = evaluate_saved_model(
         args.model,

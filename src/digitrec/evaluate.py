@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import store
+from . import DigitrecError, data, store
 
 
 @dataclass
@@ -115,8 +115,38 @@ def report_text(metrics: dict[str, Any], title: str = "") -> str:
 
 
 def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities for float images (N,H,W,C), in batches."""
+    """Class probabilities for float images (N,H,W,C), in batches, from a Keras model or a
+    runtime backend (`digitrec.runtime`: anything with a `backend` and `predict(x)`)."""
+    if hasattr(model, "backend"):
+        parts = [np.asarray(model.predict(x[i : i + 1000])) for i in range(0, len(x), 1000)]
+        return np.concatenate(parts).astype(np.float64)
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+
+
+@dataclass
+class Score:
+    """A model measured on a test set: the evaluation, its metrics, and the images it saw."""
+
+    evaluation: Evaluation
+    metrics: dict[str, Any]
+    x: np.ndarray  # the test images as the model took them (scaled to 0-1)
+
+
+def score(
+    model: Any,
+    dataset: Any,
+    out_dir: str | Path,
+    history: dict[str, list[float]] | None = None,
+    title: str = "",
+    limit_test: int | None = None,
+) -> Score:
+    """Measure `model` (Keras, or a runtime backend) on the test set of `dataset` (its first
+    `limit_test` images) and write the evaluation into `out_dir`: what training, ensembles and
+    `digitrec evaluate` all do with a finished model."""
+    x_test, y_test = dataset.x_test[:limit_test], dataset.y_test[:limit_test]
+    x = data.scale_images(x_test)
+    evaluation = Evaluation(dataset.info.class_names, y_test.astype(np.int64), predict_probabilities(model, x))
+    return Score(evaluation, write_evaluation(evaluation, x_test, out_dir, history, title=title), x)
 
 
 def write_evaluation(
@@ -154,3 +184,44 @@ def write_evaluation(
     if history:
         plots.plot_training_curves(history, out_dir / "training_curves.png")
     return metrics
+
+
+def evaluate_saved_model(
+    target: str | Path | None,
+    out_dir: str | Path | None = None,
+    dataset_name: str | None = None,
+    data_file: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    limit_test: int | None = None,
+    runs_root: str | Path | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Recompute metrics and charts for a saved model, in any format, without retraining
+    (`digitrec evaluate`).
+
+    The dataset comes from the model's metadata.json when it has one. Results go to the model's
+    run folder, or `out_dir`, or a new `runs/<time>-eval-<name>` folder for a loose model file
+    (or the shipped model: never into the installed package).
+    """
+    import datetime as dt
+
+    from .runtime import load_runtime
+
+    choice = store.resolve_model(target, runs_root)
+    name = dataset_name or choice.metadata.get("dataset", {}).get("name") or "mnist"
+    model = load_runtime(choice)  # a run's LiteRT file where it has one: what the front ends answer with
+    dataset = data.load_dataset(name, data_dir, data_file=data_file)
+    expected = tuple(int(d) for d in model.input_shape[1:])
+    if expected != tuple(dataset.info.image_shape):
+        raise DigitrecError(
+            f"{choice.path} takes images of shape {expected}, but {dataset.name} has {dataset.info.image_shape}; "
+            "pass the dataset it was trained on with --dataset"
+        )
+    if out_dir is None:
+        in_run = choice.run_dir is not None and not choice.shipped
+        stamp = f"{dt.datetime.now():%Y%m%d-%H%M%S}-eval-{choice.name.replace('.', '-')}"
+        out_dir = choice.run_dir if in_run and choice.run_dir else store.new_run_dir(runs_root, stamp)
+    history_file = choice.run_dir / "history.json" if choice.run_dir is not None else None
+    history = store.read_json(history_file) if history_file is not None and history_file.is_file() else None
+    title = f"{choice.name} ({model.backend}) on {dataset.name} test set"
+    result = score(model, dataset, out_dir, history, title, limit_test)
+    return Path(out_dir), {**result.metrics, "model": choice.name, "backend": model.backend}
