@@ -186,8 +186,8 @@ def test_warmup_cosine_rises_for_a_quarter_epoch_then_decays_to_zero():
 
 def test_an_ensemble_averages_its_members(mnist):
     from digitrec import data
-    from digitrec.models import build_model
     from digitrec.ensemble import ensemble_model
+    from digitrec.models import build_model
 
     members = [build_model(name, (28, 28, 1), 10) for name in ("fast_cnn", "seed_cnn", "fast_cnn")]
     x = data.scale_images(mnist.x_test[:16])

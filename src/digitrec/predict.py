@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import DigitrecError, preprocess
+from . import DigitrecError, preprocess, segment
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
@@ -216,7 +216,7 @@ class Predictor:
         Where a group of ink could be one digit or several touching ones, the model reads every
         way and the reading it is surest of (highest product of the digits' probabilities) wins.
         """
-        groups = preprocess.segment_number(source, max_pixels=self.max_pixels)
+        groups = segment.segment_number(source, max_pixels=self.max_pixels)
         if not groups:
             return NumberPrediction(None, [], "no ink found (a blank or too faint image)", file, self.name)
         flat = [piece for alternatives in groups for alt in alternatives for piece in alt]
@@ -237,7 +237,7 @@ class Predictor:
                 score = (
                     sum(np.log(max(a.confidence, 1e-9)) for a in answers)
                     + SPLIT_PENALTY * (len(alt) - 1)
-                    + WIDE_PENALTY * sum(max(0.0, preprocess.ink_aspect(piece.array) - 1.0) for piece in alt)
+                    + WIDE_PENALTY * sum(max(0.0, segment.ink_aspect(piece.array) - 1.0) for piece in alt)
                 )
                 scored.append((score, answers))
             digits.extend(max(scored, key=lambda item: item[0])[1])
