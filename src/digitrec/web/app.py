@@ -15,101 +15,75 @@ thread pool (one process), or with `workers` > 1 in that many worker processes, 
 the next free one in arrival order (`web.pool`). Nothing in a request names a path on the server.
 """
 
+from __future__ import annotations
+
 import contextlib
-import json
+import functools
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .. import DigitrecError, __version__
+from . import openapi
 from .jobs import load_predictor, model_info, run_job
-from .limits import DEFAULT_WORKERS, Limits
+from .limits import DEFAULT_WORKERS, BodyLimit, Limits
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
+
+    from .inputs import read_images
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None  # type: ignore[misc,assignment]
 
 STATIC = Path(__file__).resolve().parent / "static"
+WEB_EXTRA = "the web service needs its extra: pip install -e '.[web]' (make setup installs it)"
 
 
-class BodyLimit:
-    """ASGI middleware: refuse a body over `limit` bytes with 413, by header or while it streams."""
+class _Backend:
+    """What answers the jobs: a Predictor in this process (its thread pool), or worker processes."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, predictor, model: str | None, limits: Limits, runs_root: str | None, workers: int):
+        self.predictor, self.pool = predictor, None
+        if predictor is None and workers > 1:
+            from .. import store
+            from .pool import WorkerPool
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.limit
-            except ValueError:
-                too_big = True
-            if too_big:
-                return await _json_response(send, 413, f"request body over {self.limit:,} bytes")
-        seen = 0
-        started = False
+            # Resolve the model here, so that every worker serves the same file and a missing one
+            # is one clear line before any worker starts.
+            path = str(store.resolve_model(model, runs_root).path)
+            load = functools.partial(load_predictor, path, runs_root, limits.max_pixels)
+            self.pool = WorkerPool(workers, load, run_job, model_info)
+            self.info = self.pool.info
+        else:
+            if predictor is None:
+                self.predictor = load_predictor(model, runs_root, limits.max_pixels)
+            else:
+                predictor.max_pixels = limits.max_pixels
+                predictor.warm_up()
+            self.info = model_info(self.predictor)
+        # Preprocessing is Python and numpy under one interpreter lock: more threads than cores
+        # only take turns slower. Requests beyond this many wait in line instead.
+        self.threads = anyio.CapacityLimiter(int(os.environ.get("DIGITREC_SERVE_THREADS") or 0) or os.cpu_count() or 1)
 
-        async def counting_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
-            return message
+    async def run(self, kind: str, *args) -> Response:
+        """Run a job (`jobs.JOBS`) off the event loop: in a worker process, or in a thread here."""
+        if self.pool is not None:
+            status, body = await self.pool.run(kind, args)
+        else:
+            status, body = await anyio.to_thread.run_sync(run_job, self.predictor, kind, args, limiter=self.threads)
+        return Response(body, status_code=status, media_type="application/json")
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+    def alive(self) -> bool:
+        return self.pool.alive() if self.pool is not None else self.predictor is not None
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _json_response(send, 413, f"request body over {self.limit:,} bytes")
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _json_response(send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-EXAMPLE_PREDICTION = {
-    "file": "seven.png",
-    "digit": 7,
-    "confidence": 0.9987,
-    "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004],
-}
-EXAMPLE_NO_DIGIT = {
-    "file": "blank.jpg",
-    "digit": None,
-    "confidence": 0.31,
-    "probabilities": [0.1] * 10,
-    "reason": "no ink found (a blank or too faint image)",
-}
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
 
 def create_app(
@@ -130,42 +104,16 @@ def create_app(
         model and answer the jobs; this process only parses HTTP and hands the jobs out.
     """
     if FastAPI is None:
-        raise DigitrecError("the web service needs its extra: pip install -e '.[web]' (make setup installs it)")
-
+        raise DigitrecError(WEB_EXTRA)
     limits = limits or Limits()
-    pool = None
-    if predictor is None and workers > 1:
-        import functools
-
-        from .. import store
-        from .pool import WorkerPool
-
-        # Resolve the model here, so that every worker serves the same file and a missing one is
-        # one clear line before any worker starts.
-        path = str(store.resolve_model(model, runs_root).path)
-        pool = WorkerPool(
-            workers, functools.partial(load_predictor, path, runs_root, limits.max_pixels), run_job, model_info
-        )
-        info = pool.info
-    else:
-        if predictor is None:
-            predictor = load_predictor(model, runs_root, limits.max_pixels)
-        else:
-            predictor.max_pixels = limits.max_pixels
-            predictor.warm_up()
-        info = model_info(predictor)
-    started = time.time()
-    # Preprocessing is Python and numpy under one interpreter lock: more threads than cores only
-    # take turns slower. Requests beyond this many wait in line instead.
-    threads = anyio.CapacityLimiter(int(os.environ.get("DIGITREC_SERVE_THREADS") or 0) or os.cpu_count() or 1)
+    backend = _Backend(predictor, model, limits, runs_root, workers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         try:
             yield
         finally:
-            if pool is not None:
-                pool.close()
+            backend.close()
 
     app = FastAPI(
         title="digitrec",
@@ -174,10 +122,14 @@ def create_app(
         description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
         "and all ten probabilities, or 'no digit' with the reason.",
     )
-    app.state.predictor = predictor
-    app.state.pool = pool
-    app.state.limits = limits
+    app.state.predictor, app.state.pool, app.state.limits = backend.predictor, backend.pool, limits
+    _add_error_handlers(app)
+    _add_prediction_routes(app, backend, limits)
+    _add_other_routes(app, backend)
+    return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
 
+
+def _add_error_handlers(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc):  # FastAPI's own 422, kept short and JSON
         return JSONResponse(
@@ -191,189 +143,39 @@ def create_app(
             status_code=400, content={"detail": f"could not process the request ({type(exc).__name__})"}
         )
 
-    async def _images(request: Request, field: str, many: bool) -> list[tuple[str | None, Any]]:
-        """The images in a request: uploads (multipart) or 28x28 pixel arrays (JSON)."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype == "multipart/form-data":
-            try:
-                form = await request.form(max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16)
-            except Exception as exc:  # noqa: BLE001 - any malformed multipart body
-                if "too many" in str(exc).lower():
-                    raise HTTPException(
-                        413, f"at most {limits.max_batch if many else 1} image(s) per request"
-                    ) from None
-                raise HTTPException(400, "malformed multipart body") from None
-            uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and not isinstance(v, str)]
-            if not uploads:
-                raise HTTPException(422, f"no image in the form: send the file in the field '{field}'")
-            if len(uploads) > (limits.max_batch if many else 1):
-                raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request")
-            return [(u.filename or None, await u.read()) for u in uploads]
-        if ctype == "application/json":
-            raw = await request.body()
-            try:
-                payload = json.loads(raw)
-            except (ValueError, RecursionError):
-                raise HTTPException(400, "the body is not valid JSON") from None
-            items = payload.get("images") if many and isinstance(payload, dict) else [payload]
-            if not isinstance(items, list) or not items:
-                raise HTTPException(
-                    422, 'send {"pixels": [[…28 rows of 28 numbers…]]}' + (' in "images": [...]' if many else "")
-                )
-            if len(items) > limits.max_batch:
-                raise HTTPException(413, f"at most {limits.max_batch} images per request")
-            return [(None, _pixels(item)) for item in items]
-        raise HTTPException(415, "send an image as multipart/form-data (field 'file') or JSON 28x28 pixels")
 
-    def _pixels(item: Any) -> np.ndarray:
-        pixels = item.get("pixels") if isinstance(item, dict) else None
-        if not isinstance(pixels, list) or len(pixels) != 28:
-            raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers (0-1 or 0-255, light digit on dark)')
-        try:
-            array = np.array(pixels, dtype=np.float64)
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers') from None
-        if array.shape != (28, 28) or not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
-            raise HTTPException(422, '"pixels" must be 28 rows of 28 finite numbers between 0 and 255')
-        return (array / 255.0 if array.max() > 1.0 else array).astype(np.float32)
-
-    async def _run(kind: str, *args) -> Response:
-        """Run a job (`jobs.JOBS`) off the event loop: in a worker process, or in a thread here."""
-        if pool is not None:
-            status, body = await pool.run(kind, args)
-        else:
-            status, body = await anyio.to_thread.run_sync(run_job, predictor, kind, args, limiter=threads)
-        return Response(body, status_code=status, media_type="application/json")
-
-    responses: dict[int | str, dict[str, Any]] = {
-        413: {"description": "body, image or batch over the limits"},
-        415: {"description": "not an image upload nor JSON"},
-        422: {"description": "not a readable image, or pixels of the wrong shape"},
-    }
-
-    @app.post(
-        "/predict",
-        summary="Read one digit",
-        responses={
-            200: {
-                "description": "the digit, or null with a reason",
-                "content": {
-                    "application/json": {
-                        "examples": {"digit": {"value": EXAMPLE_PREDICTION}, "no digit": {"value": EXAMPLE_NO_DIGIT}}
-                    }
-                },
-            },
-            **responses,
-        },
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                            "required": ["file"],
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
-                            },
-                        },
-                        "example": {"pixels": [[0] * 28] * 28},
-                    },
-                }
-            }
-        },
-    )
+def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
+    @app.post("/predict", **openapi.PREDICT)
     async def predict(request: Request, preprocessed: bool = False):
         """Add `?preprocessed=true` to get the 28x28 image the model saw, as `preprocessed`."""
-        ((name, item),) = await _images(request, "file", many=False)
-        return await _run("one", name, item, preprocessed)
+        ((name, item),) = await read_images(request, "file", False, limits)
+        return await backend.run("one", name, item, preprocessed)
 
-    @app.post(
-        "/predict/number",
-        summary="Read a row of digits as one number",
-        responses={
-            200: {
-                "content": {
-                    "application/json": {
-                        "example": {
-                            "file": "42.png",
-                            "number": "42",
-                            "digits": [
-                                {"digit": 4, "confidence": 0.99, "probabilities": [0.0] * 10},
-                                {"digit": 2, "confidence": 0.98, "probabilities": [0.0] * 10},
-                            ],
-                        }
-                    }
-                }
-            },
-            **responses,
-        },
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                            "required": ["file"],
-                        }
-                    }
-                }
-            }
-        },
-    )
+    @app.post("/predict/number", **openapi.PREDICT_NUMBER)
     async def predict_number(request: Request):
-        ((name, item),) = await _images(request, "file", many=False)
+        ((name, item),) = await read_images(request, "file", False, limits)
         if isinstance(item, np.ndarray):
             raise HTTPException(422, "/predict/number reads an image upload, not pixels")
-        return await _run("number", name, item)
+        return await backend.run("number", name, item)
 
-    @app.post(
-        "/predict/batch",
-        summary="Read several images, one digit each",
-        responses={
-            200: {
-                "content": {"application/json": {"example": {"predictions": [EXAMPLE_PREDICTION, EXAMPLE_NO_DIGIT]}}}
-            },
-            **responses,
-        },
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                            "required": ["files"],
-                        }
-                    }
-                }
-            }
-        },
-    )
+    @app.post("/predict/batch", **openapi.PREDICT_BATCH)
     async def predict_batch(request: Request):
-        return await _run("batch", await _images(request, "files", many=True))
+        return await backend.run("batch", await read_images(request, "files", True, limits))
+
+
+def _add_other_routes(app, backend: _Backend) -> None:
+    started = time.time()
 
     @app.get("/health", summary="Liveness and readiness")
     async def health():
-        loaded = pool.alive() if pool is not None else predictor is not None
-        return JSONResponse(
-            status_code=200 if loaded else 503,
-            content={
-                "status": "ok" if loaded else "down",
-                "model_loaded": loaded,
-                "uptime_s": round(time.time() - started, 1),
-            },
-        )
+        loaded = backend.alive()
+        content = {"status": "ok" if loaded else "down", "model_loaded": loaded,
+                   "uptime_s": round(time.time() - started, 1)}  # fmt: skip
+        return JSONResponse(status_code=200 if loaded else 503, content=content)
 
     @app.get("/model", summary="The model being served")
     async def model_endpoint():
-        return info
+        return backend.info
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -384,12 +186,8 @@ def create_app(
         path = (STATIC / name).resolve()
         if path.parent != STATIC or not path.is_file():  # only the files shipped beside this module
             raise HTTPException(404, "not found")
-        media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}.get(
-            path.suffix, "application/octet-stream"
-        )
-        return FileResponse(path, media_type=media)
-
-    return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
+        media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+        return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
 
 
 def serve(
@@ -412,9 +210,7 @@ def serve(
 
         from .protocol import NoDelayProtocol
     except ImportError:
-        raise DigitrecError(
-            "the web service needs its extra: pip install -e '.[web]' (make setup installs it)"
-        ) from None
+        raise DigitrecError(WEB_EXTRA) from None
     app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)
     where = f"{workers} workers; " if workers > 1 else ""
     print(f"digitrec serve: http://{host}:{port}/  ({where}API docs at /docs)", flush=True)

@@ -1,0 +1,60 @@
+"""Reading a request's images: uploads (multipart) or 28x28 pixel arrays (JSON), held to the
+service's limits, with a 4xx and one clear sentence for anything else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from fastapi import HTTPException, Request
+
+from ..preprocess import MNIST_SIZE
+from .limits import Limits
+
+
+async def read_images(request: Request, field: str, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:
+    """The images in a request: uploads (multipart) or 28x28 pixel arrays (JSON)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16)
+        except Exception as exc:  # noqa: BLE001 - any malformed multipart body
+            if "too many" in str(exc).lower():
+                raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request") from None
+            raise HTTPException(400, "malformed multipart body") from None
+        uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and not isinstance(v, str)]
+        if not uploads:
+            raise HTTPException(422, f"no image in the form: send the file in the field '{field}'")
+        if len(uploads) > (limits.max_batch if many else 1):
+            raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request")
+        return [(u.filename or None, await u.read()) for u in uploads]
+    if ctype == "application/json":
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise HTTPException(400, "the body is not valid JSON") from None
+        items = payload.get("images") if many and isinstance(payload, dict) else [payload]
+        if not isinstance(items, list) or not items:
+            raise HTTPException(
+                422, 'send {"pixels": [[…28 rows of 28 numbers…]]}' + (' in "images": [...]' if many else "")
+            )
+        if len(items) > limits.max_batch:
+            raise HTTPException(413, f"at most {limits.max_batch} images per request")
+        return [(None, pixels(item)) for item in items]
+    raise HTTPException(415, "send an image as multipart/form-data (field 'file') or JSON 28x28 pixels")
+
+
+def pixels(item: Any) -> np.ndarray:
+    """A JSON item's 28x28 pixels (0-1 or 0-255, light digit on dark) as a float32 array in 0-1."""
+    rows = item.get("pixels") if isinstance(item, dict) else None
+    if not isinstance(rows, list) or len(rows) != MNIST_SIZE:
+        raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers (0-1 or 0-255, light digit on dark)')
+    try:
+        array = np.array(rows, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers') from None
+    if array.shape != (MNIST_SIZE, MNIST_SIZE) or not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+        raise HTTPException(422, '"pixels" must be 28 rows of 28 finite numbers between 0 and 255')
+    return (array / 255.0 if array.max() > 1.0 else array).astype(np.float32)

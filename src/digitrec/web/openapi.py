@@ -1,0 +1,87 @@
+"""The service's API documentation: example answers and each route's OpenAPI description,
+kept beside the app factory (`web.app`) so that the routes read as what they do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXAMPLE_PREDICTION = {
+    "file": "seven.png",
+    "digit": 7,
+    "confidence": 0.9987,
+    "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004],
+}
+EXAMPLE_NO_DIGIT = {
+    "file": "blank.jpg",
+    "digit": None,
+    "confidence": 0.31,
+    "probabilities": [0.1] * 10,
+    "reason": "no ink found (a blank or too faint image)",
+}
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "body, image or batch over the limits"},
+    415: {"description": "not an image upload nor JSON"},
+    422: {"description": "not a readable image, or pixels of the wrong shape"},
+}
+
+
+def _upload_body(field: str, many: bool = False) -> dict[str, Any]:
+    item = {"type": "string", "format": "binary"}
+    schema = {
+        "type": "object",
+        "properties": {field: {"type": "array", "items": item} if many else item},
+        "required": [field],
+    }
+    return {"multipart/form-data": {"schema": schema}}
+
+
+PIXELS_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
+        },
+        "example": {"pixels": [[0] * 28] * 28},
+    }
+}
+
+PREDICT: dict[str, Any] = {
+    "summary": "Read one digit",
+    "responses": {
+        200: {
+            "description": "the digit, or null with a reason",
+            "content": {
+                "application/json": {
+                    "examples": {"digit": {"value": EXAMPLE_PREDICTION}, "no digit": {"value": EXAMPLE_NO_DIGIT}}
+                }
+            },
+        },
+        **ERRORS,
+    },
+    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **PIXELS_BODY}}},
+}
+
+EXAMPLE_NUMBER = {
+    "file": "42.png",
+    "number": "42",
+    "digits": [
+        {"digit": 4, "confidence": 0.99, "probabilities": [0.0] * 10},
+        {"digit": 2, "confidence": 0.98, "probabilities": [0.0] * 10},
+    ],
+}
+
+PREDICT_NUMBER: dict[str, Any] = {
+    "summary": "Read a row of digits as one number",
+    "responses": {200: {"content": {"application/json": {"example": EXAMPLE_NUMBER}}}, **ERRORS},
+    "openapi_extra": {"requestBody": {"content": _upload_body("file")}},
+}
+
+PREDICT_BATCH: dict[str, Any] = {
+    "summary": "Read several images, one digit each",
+    "responses": {
+        200: {"content": {"application/json": {"example": {"predictions": [EXAMPLE_PREDICTION, EXAMPLE_NO_DIGIT]}}}},
+        **ERRORS,
+    },
+    "openapi_extra": {"requestBody": {"content": _upload_body("files", many=True)}},
+}
