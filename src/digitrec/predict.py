@@ -303,10 +303,38 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list
     return files, problems
 
 
-def random_test(
-    predictor: Predictor, count: int, seed: int | None = None, dataset: str = "mnist"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pick `count` test images at random; return indices, images (uint8), true labels, probabilities."""
+@dataclass
+class RandomTest:
+    """Random test images read by a model, against the truth."""
+
+    index: np.ndarray  # positions in the test set
+    images: np.ndarray  # uint8
+    truth: np.ndarray
+    answers: list[Prediction]
+
+    @property
+    def correct(self) -> int:
+        return int(sum(a.best_guess == t for a, t in zip(self.answers, self.truth)))
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / len(self.answers)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON object per image: its index, the truth, the answer, whether it is right."""
+        return [
+            {
+                "index": int(i),
+                "true": int(t),
+                **{k: v for k, v in a.to_dict().items() if k != "file"},
+                "correct": bool(a.best_guess == t),
+            }  # fmt: skip
+            for i, t, a in zip(self.index, self.truth, self.answers)
+        ]
+
+
+def random_test(predictor: Predictor, count: int, seed: int | None = None, dataset: str = "mnist") -> RandomTest:
+    """Pick `count` test images at random and read them (`digitrec predict --random N`)."""
     from . import data
 
     ds = data.load_dataset(dataset)
@@ -315,5 +343,24 @@ def random_test(
     rng = np.random.default_rng(seed)
     index = rng.choice(len(ds.x_test), size=min(count, len(ds.x_test)), replace=False)
     images = ds.x_test[index]
-    probs = predictor.predict_arrays(data.scale_images(images))
-    return index, images, ds.y_test[index].astype(np.int64), probs
+    answers = [predictor.answer(row) for row in predictor.predict_arrays(data.scale_images(images))]
+    return RandomTest(index, images, ds.y_test[index].astype(np.int64), answers)
+
+
+def csv_table(results: Iterable[Prediction | NumberPrediction | Failure], number: bool) -> list[list]:
+    """The answers as CSV rows, a header first: `digitrec predict --csv`."""
+    if number:
+        rows: list[list] = [["file", "number", "digits", "confidences", "reason", "error"]]
+    else:
+        rows = [["file", "digit", "confidence", *[f"p{d}" for d in range(10)], "reason", "error"]]
+    for r in results:
+        if isinstance(r, Failure):
+            rows.append([r.file, *[""] * (len(rows[0]) - 2), r.error])
+        elif isinstance(r, NumberPrediction):
+            digits = " ".join("-" if d.digit is None else str(d.digit) for d in r.digits)
+            rows.append([r.file, r.number or "", digits, " ".join(f"{d.confidence:.4f}" for d in r.digits),
+                         r.reason or "", ""])  # fmt: skip
+        else:
+            rows.append([r.file, "" if r.digit is None else r.digit, f"{r.confidence:.6f}",
+                         *[f"{p:.6f}" for p in r.probabilities], r.reason or "", ""])  # fmt: skip
+    return rows
