@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec import DigitrecError, data
+from digitrec import DigitrecError, data, sources
 
 from conftest import need
 
@@ -66,9 +66,9 @@ def test_a_tampered_pickle_is_never_unpickled(tmp_path):
 def test_the_unpickler_only_reaches_numpy():
     payload = pickle.dumps(os.system)  # a pickle that would hand back a callable of the os module
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        data._NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+        sources._NumpyOnlyUnpickler(io.BytesIO(payload)).load()
     arr = np.arange(6, dtype=np.float32).reshape(2, 3)
-    assert np.array_equal(data._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(arr))).load(), arr)
+    assert np.array_equal(sources._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(arr))).load(), arr)
 
 
 def test_missing_offline_source_names_the_install_command(tmp_path, monkeypatch):

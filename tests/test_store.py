@@ -1,4 +1,4 @@
-"""Atomic writes, run folders, the `latest` pointer, and the one model loader with its errors."""
+"""Run folders, the `latest` pointer, and the one model loader with its errors."""
 
 from __future__ import annotations
 
@@ -9,30 +9,6 @@ import numpy as np
 import pytest
 
 from digitrec import DigitrecError, store
-
-
-def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
-    target = tmp_path / "model.keras"
-    target.write_text("good model")
-    with pytest.raises(RuntimeError):
-        with store.atomic_path(target) as tmp:
-            tmp.write_text("half a mod")
-            raise RuntimeError("disk full, say")
-    assert target.read_text() == "good model"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]  # no temporary left behind
-
-
-def test_atomic_write_replaces_and_follows_the_umask(tmp_path):
-    target = store.write_json(tmp_path / "sub" / "m.json", {"a": np.float32(0.5), "b": np.arange(2)})
-    assert json.loads(target.read_text()) == {"a": 0.5, "b": [0, 1]}
-    assert target.stat().st_mode & 0o777 == 0o666 & ~store._umask()
-
-
-def test_unwritable_folder_is_one_clear_error(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(DigitrecError, match="cannot write"):
-        store.write_text(blocker / "inside.txt", "hello")
 
 
 def test_run_folders_are_unique_and_latest_points_at_the_newest(tmp_path):
@@ -146,17 +122,3 @@ def test_no_run_falls_back_to_the_shipped_model(tmp_path, monkeypatch):
     (run / "model.keras").write_bytes(b"x")
     store.mark_latest(run)
     assert store.find_model_file(None, tmp_path / "runs") == run.resolve() / "model.keras"  # a run wins
-
-
-def test_os_errors_are_one_line_with_the_file_and_the_reason():
-    import errno
-
-    hdf5 = OSError(
-        errno.EFBIG,
-        "Can't synchronously write data (file write failed: time = now\n, filename = "
-        "'/r/checkpoints/latest.weights.h5', file descriptor = 5, errno = 27, error message = 'File too large')",
-    )
-    assert store.os_error_parts(hdf5) == ("/r/checkpoints/latest.weights.h5", "File too large")
-    full = OSError(errno.ENOSPC, "No space left on device", "/r/model.h5")
-    assert store.os_error_parts(full) == ("/r/model.h5", "No space left on device (the disk is full)")
-    assert store.os_error_parts(OSError("unable to open\nline two")) == (None, "unable to open")

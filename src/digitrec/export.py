@@ -87,7 +87,7 @@ def _litert_for_run(model, run_dir: Path, x_check: np.ndarray, reference: np.nda
             content = tflite_bytes(Path(tmp) / "savedmodel", RUN_QUANTIZATION)
         digits = _litert_predict(LiteRTModel(content), x_check).argmax(axis=1)
     except Exception as exc:  # noqa: BLE001 - the run stands without it; the front ends use Keras
-        return {"file": None, "error": f"the LiteRT conversion failed ({store._first_line(exc)})"}
+        return {"file": None, "error": f"the LiteRT conversion failed ({store.first_line(exc)})"}
     agreement = float((digits == reference).mean()) if len(reference) else 1.0
     record: dict[str, Any] = {
         "file": store.LITERT_FILE,

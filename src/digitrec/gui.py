@@ -5,7 +5,7 @@ screenshot of the screen), and that image goes through the same `preprocess` and
 every other front end. The window appears at once; the model (and TensorFlow) load in a
 background thread, and the window says so until they are ready.
 
-`Drawing` holds the strokes and renders them; it needs no display and is tested on its own.
+`drawing.Drawing` holds the strokes and renders them; it needs no display and is tested on its own.
 """
 
 from __future__ import annotations
@@ -15,95 +15,16 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from . import DigitrecError
+from .drawing import BRUSHES, CANVAS, Drawing
 
-CANVAS = 280  # pixels: ten times MNIST's 28
-BRUSHES = (6, 10, 16, 22, 30)  # stroke widths to choose from; 16 is about MNIST's stroke at this size
 DEFAULT_BRUSH = 2
 DEBOUNCE_MS = 120  # while a stroke goes on, predict at most this often
-PAPER, INK = 255, 0
 TITLE = "digitrec"
-
-
-@dataclass
-class Stroke:
-    width: int
-    erase: bool = False
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-
-class Drawing:
-    """Strokes on a white square, rendered with round pens into a grayscale image."""
-
-    def __init__(self, size: int = CANVAS):
-        self.size = size
-        self.strokes: list[Stroke] = []
-        self.image = Image.new("L", (size, size), PAPER)
-        self._base: Image.Image | None = None  # an opened image the strokes are drawn over
-        self._draw = ImageDraw.Draw(self.image)
-
-    def begin(self, x: float, y: float, width: int, erase: bool = False) -> None:
-        self.strokes.append(Stroke(width, erase, [(x, y)]))
-        self._dab(self.strokes[-1], (x, y))
-
-    def extend(self, x: float, y: float) -> tuple[float, float] | None:
-        """Add a point to the current stroke; returns the previous point (to draw the segment)."""
-        if not self.strokes:
-            return None
-        stroke = self.strokes[-1]
-        previous = stroke.points[-1]
-        stroke.points.append((x, y))
-        self._segment(stroke, previous, (x, y))
-        return previous
-
-    def undo(self) -> bool:
-        if not self.strokes:
-            return False
-        self.strokes.pop()
-        self._render()
-        return True
-
-    def clear(self) -> None:
-        self.strokes.clear()
-        self._render()
-
-    @property
-    def empty(self) -> bool:
-        return self._base is None and not any(not s.erase for s in self.strokes)
-
-    def load(self, image: Image.Image) -> None:
-        """Replace the drawing with an image (fitted, grayscale), as a base that undo keeps."""
-        self.strokes.clear()
-        fitted = image.convert("L")
-        fitted.thumbnail((self.size, self.size))
-        self.image.paste(PAPER, (0, 0, self.size, self.size))
-        self.image.paste(fitted, ((self.size - fitted.width) // 2, (self.size - fitted.height) // 2))
-        self._base = self.image.copy()
-
-    def _render(self) -> None:
-        if self._base is not None:
-            self.image.paste(self._base)
-        else:
-            self.image.paste(PAPER, (0, 0, self.size, self.size))
-        for stroke in self.strokes:
-            self._dab(stroke, stroke.points[0])
-            for a, b in zip(stroke.points, stroke.points[1:]):
-                self._segment(stroke, a, b)
-
-    def _dab(self, stroke: Stroke, p: tuple[float, float]) -> None:
-        r = stroke.width / 2
-        self._draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r], fill=PAPER if stroke.erase else INK)
-
-    def _segment(self, stroke: Stroke, a: tuple[float, float], b: tuple[float, float]) -> None:
-        colour = PAPER if stroke.erase else INK
-        self._draw.line([a, b], fill=colour, width=stroke.width)
-        self._dab(stroke, b)  # round joints and caps
 
 
 def describe(answer: Any) -> tuple[str, str]:
@@ -148,6 +69,16 @@ class App:
         self.started = time.perf_counter()
         self.last_answer_ms: float | None = None
 
+        self._build_canvas(tk, root)
+        self._build_answer_panel(tk, ttk, root)
+        self._build_tools(tk, ttk, root)
+        self._bind_keys(root)
+        threading.Thread(target=self._load, args=(model, runs_root), daemon=True).start()
+        root.after(50, self._poll)
+
+    # ------------------------------------------------------------ the window
+
+    def _build_canvas(self, tk, root) -> None:
         root.title(f"{TITLE} — loading model")
         root.configure(padx=10, pady=10)
         root.resizable(False, False)
@@ -163,6 +94,8 @@ class App:
         )
         self.canvas.grid(row=0, column=0, rowspan=3, sticky="nw")
 
+    def _build_answer_panel(self, tk, ttk, root) -> None:
+        """The answer, the status line (which model answers), the ten bars, what the model sees."""
         side = ttk.Frame(root, padding=(12, 0, 0, 0))
         side.grid(row=0, column=1, sticky="n")
         self.answer_var = tk.StringVar(value="…")
@@ -180,6 +113,7 @@ class App:
         self.preview.grid(row=4, column=0, columnspan=2)
         self._preview_image: Any = None  # a PhotoImage, kept so Tk does not lose it
 
+    def _build_tools(self, tk, ttk, root) -> None:
         tools = ttk.Frame(root, padding=(0, 8, 0, 0))
         tools.grid(row=3, column=0, columnspan=2, sticky="w")
         ttk.Button(tools, text="Clear (Esc)", command=self.clear).grid(row=0, column=0)
@@ -202,6 +136,7 @@ class App:
         ttk.Button(tools, text="Open…", command=self.open_image).grid(row=1, column=0, pady=(4, 0))
         ttk.Button(tools, text="Save…", command=self.save_image).grid(row=1, column=1, pady=(4, 0))
 
+    def _bind_keys(self, root) -> None:
         self.canvas.bind("<ButtonPress-1>", self._press)
         self.canvas.bind("<B1-Motion>", self._motion)
         self.canvas.bind("<ButtonRelease-1>", self._release)
@@ -211,9 +146,6 @@ class App:
         root.bind("<bracketleft>", lambda e: self.set_brush(self.brush - 1))
         root.bind("<bracketright>", lambda e: self.set_brush(self.brush + 1))
         self._draw_bars(None)
-
-        threading.Thread(target=self._load, args=(model, runs_root), daemon=True).start()
-        root.after(50, self._poll)
 
     # ------------------------------------------------------------ model loading
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import DigitrecError
-from .store import ModelChoice, _first_line
+from .store import ModelChoice, first_line
 
 
 class Runtime(Protocol):
@@ -93,7 +93,7 @@ def load_runtime(choice: ModelChoice) -> Runtime:
         try:
             return LiteRTModel(choice.path)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
-            raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({_first_line(exc)})") from None
+            raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({first_line(exc)})") from None
     from .store import load_model
 
     return KerasModel(load_model(choice.path))
