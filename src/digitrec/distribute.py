@@ -174,7 +174,6 @@ def fit_distributed(
     all-reduces the gradients. Drives `callbacks` as `Model.fit` does (train and epoch begin/end,
     with loss, accuracy, val_loss and val_accuracy), BackupAndRestore included."""
     tf = _tensorflow()
-    keras = _keras()
     strategy = distribution.strategy
     options = tf.data.Options()
     # Every worker reads the same seeded pipeline and keeps its share of each global batch.
@@ -182,6 +181,33 @@ def fit_distributed(
     batches = strategy.experimental_distribute_dataset(dataset.with_options(options))
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
+    train_step = _train_step(model, strategy, global_batch)
+    sync_statistics = _statistics_sync(model, strategy)
+    infer = tf.function(lambda images: model(images, training=False))
+    callback_list = _keras().callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    model._initial_epoch = None  # BackupAndRestore sets it when it restores a checkpoint
+    callback_list.on_train_begin()
+    for epoch in range(model._initial_epoch or 0, epochs):
+        callback_list.on_epoch_begin(epoch)
+        loss_sum = correct = seen = 0.0
+        for images, labels in batches:
+            step_loss, step_correct, step_seen = (float(t) for t in train_step(images, labels))
+            loss_sum, correct, seen = loss_sum + step_loss, correct + step_correct, seen + step_seen
+        sync_statistics()
+        logs = {"accuracy": correct / max(seen, 1.0), "loss": loss_sum / max(seen, 1.0)}
+        if validation is not None:
+            logs.update(_validation_logs(infer, validation))
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()
+
+
+def _train_step(model, strategy, global_batch: int):
+    """One step on every replica, the sums of loss, correct answers and images reduced over all."""
+    tf = _tensorflow()
+    keras = _keras()
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -202,13 +228,14 @@ def fit_distributed(
         totals = strategy.run(replica_step, args=(images, labels))
         return [strategy.reduce("SUM", t, axis=None) for t in totals]
 
-    @tf.function
-    def infer(images):
-        return model(images, training=False)
+    return train_step
 
-    # Batch normalization's moving statistics are not trained: each replica updates its own copy
-    # from its share of every batch. Averaged over all replicas after each epoch, every worker
-    # (and the checkpoint, and the saved model) holds the statistics of all the data.
+
+def _statistics_sync(model, strategy):
+    """Batch normalization's moving statistics are not trained: each replica updates its own copy
+    from its share of every batch. Averaged over all replicas after each epoch, every worker (and
+    the checkpoint, and the saved model) holds the statistics of all the data."""
+    tf = _tensorflow()
     statistics = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]  # not seed states
 
     @tf.function
@@ -220,25 +247,14 @@ def fit_distributed(
             for variable, value in zip(statistics, local_statistics()):
                 variable.assign(strategy.reduce("MEAN", value, axis=None))
 
-    callback_list = keras.callbacks.CallbackList(callbacks, model=model)
-    model.stop_training = False
-    model._initial_epoch = None  # BackupAndRestore sets it when it restores a checkpoint
-    callback_list.on_train_begin()
-    for epoch in range(model._initial_epoch or 0, epochs):
-        callback_list.on_epoch_begin(epoch)
-        loss_sum = correct = seen = 0.0
-        for images, labels in batches:
-            step_loss, step_correct, step_seen = (float(t) for t in train_step(images, labels))
-            loss_sum, correct, seen = loss_sum + step_loss, correct + step_correct, seen + step_seen
-        sync_statistics()
-        logs = {"accuracy": correct / max(seen, 1.0), "loss": loss_sum / max(seen, 1.0)}
-        if validation is not None:
-            x_val, y_val = validation
-            probabilities = np.concatenate([infer(x_val[i : i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
-            clipped = np.clip(probabilities, 1e-7, 1.0)
-            logs["val_accuracy"] = float(np.mean(probabilities.argmax(1) == y_val.argmax(1)))
-            logs["val_loss"] = float(np.mean(-np.sum(y_val * np.log(clipped), axis=1)))
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end()
+    return sync_statistics
+
+
+def _validation_logs(infer, validation: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+    x_val, y_val = validation
+    probabilities = np.concatenate([infer(x_val[i : i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
+    clipped = np.clip(probabilities, 1e-7, 1.0)
+    return {
+        "val_accuracy": float(np.mean(probabilities.argmax(1) == y_val.argmax(1))),
+        "val_loss": float(np.mean(-np.sum(y_val * np.log(clipped), axis=1))),
+    }

@@ -57,16 +57,7 @@ def train_ensemble(
         run_dir = store.new_run_dir(runs_root, store.default_run_name(info.name, f"{config.model}-x{members}"))
     run_dir = Path(run_dir)
     seeds = [config.seed + i for i in range(members)]
-    plan = {"members": members, "seeds": seeds}
-    plan_file = run_dir / "ensemble.json"
-    resuming = plan_file.is_file()
-    if resuming and store.read_json(plan_file) != plan:
-        raise DigitrecError(f"{run_dir} holds another ensemble; choose a new --run-dir")
-    if not resuming and run_dir.exists() and any(run_dir.iterdir()):
-        raise DigitrecError(f"{run_dir} is not empty; choose a new --run-dir")
-    prepare_run_dir(run_dir, config, resuming)
-    store.write_json(plan_file, plan)
-
+    _check_plan(run_dir, config, {"members": members, "seeds": seeds})
     folders = []
     for i, seed in enumerate(seeds, start=1):
         member_dir = run_dir / "members" / f"{i}-seed{seed}"
@@ -95,6 +86,18 @@ def train_ensemble(
         seed=config.seed,
         log=log,
     )
+
+
+def _check_plan(run_dir: Path, config: TrainConfig, plan: dict) -> None:
+    """A new ensemble folder, or the unfinished one of this very plan (members and seeds)."""
+    plan_file = run_dir / "ensemble.json"
+    resuming = plan_file.is_file()
+    if resuming and store.read_json(plan_file) != plan:
+        raise DigitrecError(f"{run_dir} holds another ensemble; choose a new --run-dir")
+    if not resuming and run_dir.exists() and any(run_dir.iterdir()):
+        raise DigitrecError(f"{run_dir} is not empty; choose a new --run-dir")
+    prepare_run_dir(run_dir, config, resuming)
+    store.write_json(plan_file, plan)
 
 
 def combine_runs(

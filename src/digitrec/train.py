@@ -155,20 +155,12 @@ def train_and_evaluate(
     mark_latest: bool = True,
     callbacks: list | None = None,
 ) -> RunResult:
-    """Train `config` and write the complete run folder.
-
-    Args:
-      config: the resolved training settings.
-      run_dir: the run folder; a new `<runs root>/<time>-<dataset>-<model>` when None.
-      runs_root: where new run folders go (default ./runs or $DIGITREC_RUNS).
-      data_dir: the dataset cache folder.
-      progress: a progress bar (True) or one line per epoch (False); default: bar on a terminal.
-      log: where progress lines go.
-      command: the command line that started the run, recorded in metadata.json.
-      mark_latest: point `<runs root>/latest` at this run when it is complete.
-      callbacks: more Keras callbacks, called after digitrec's own (a benchmark's clock, say); one
-        that stops training early leaves a complete run of the epochs done.
-    """
+    """Train `config` and write the complete run folder: `run_dir`, else a new
+    `<runs_root>/<time>-<dataset>-<model>` (an unfinished run in `run_dir` is resumed). `progress`:
+    a bar, or one line per epoch to `log` (default: a bar on a terminal). `command` is recorded in
+    metadata.json; `mark_latest` points `<runs root>/latest` at the finished run. `callbacks` run
+    after digitrec's own (a benchmark's clock, say); one that stops training early leaves a
+    complete run of the epochs done."""
     config = config.validated()
     from .distribute import make_distribution
 
@@ -184,9 +176,8 @@ def train_and_evaluate(
     global_batch = config.batch_size * distribution.replicas
     model = _compiled_model(config, info, distribution, precision, steps_per_epoch=-(-len(x_train) // global_batch))
     _check_resume(run, distribution.chief, config.epochs, log)
-    if progress is None:
-        progress = sys.stdout.isatty()
-    all_callbacks = [*_own_callbacks(config, run, distribution, progress, log), *(callbacks or [])]
+    progress = sys.stdout.isatty() if progress is None else progress
+    own = _own_callbacks(config, run, distribution, progress, log)
     log(
         f"training {config.model} on {len(x_train)} {info.name} images "
         f"({len(x_val)} held out for validation), {config.epochs} epochs, "
@@ -194,17 +185,17 @@ def train_and_evaluate(
     )
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
     fit = (data.scale_images(x_train), data.one_hot(y_train, info.num_classes))
-    _fit(model, config, distribution, fit, validation, all_callbacks, progress, run)
+    _fit(model, config, distribution, fit, validation, [*own, *(callbacks or [])], progress, run)
     history = history_from(run.done, config.epochs)
-    if not distribution.chief:
+    distributed = distribution_metadata(distribution, config, global_batch)
+    if not distribution.chief:  # another worker of a multi-worker run: the chief writes the run
         shutil.rmtree(run.checkpoints, ignore_errors=True)
         log(f"{distribution.task_type} {distribution.task_id} finished training; the chief writes {run.folder}")
-        extra = {"distribution": distribution_metadata(distribution, config, global_batch), "chief": False}
-        return RunResult(run.folder, {}, history, float(run.done.get("seconds", 0.0)), extra)
+        return RunResult(run.folder, {}, history, float(run.done.get("seconds", 0.0)),
+                         {"distribution": distributed, "chief": False})  # fmt: skip
     if precision.used != "float32":  # saved, tested and served in float32, on any machine
         model = float32_copy(model, lambda: build_model(config.model, info.image_shape, info.num_classes))
     samples = {"train_samples": int(len(x_train)), "validation_samples": int(len(x_val))}
-    distributed = distribution_metadata(distribution, config, global_batch)
     extra = {"distribution": distributed, "precision": precision.to_dict()}
     result = _finish(model, config, dataset, run, history, distribution.name, samples, extra, command, log)
     if mark_latest:

@@ -172,11 +172,3 @@ def test_serve_with_workers_and_a_broken_model_says_so_in_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(
         f"digitrec: error: a worker could not load the model: {bad} is not a usable LiteRT/TFLite model"
     )
-
-
-def test_the_service_keeps_freed_memory_on_glibc():
-    import platform
-
-    from digitrec._alloc import keep_freed_memory
-
-    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

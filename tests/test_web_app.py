@@ -255,37 +255,6 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 5000
 
 
-def test_export_savedmodel_and_tflite_agree_with_keras(tiny_run, tmp_path):
-    proc = run_cli(
-        "export", "--model", str(tiny_run.run_dir), "--out", str(tmp_path / "exp"), "--limit-test", "300", "--json"
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    assert (tmp_path / "exp" / "savedmodel" / "1" / "saved_model.pb").is_file()
-    assert (tmp_path / "exp" / "model.tflite").stat().st_size > 100_000
-    for fmt in ("savedmodel", "tflite"):
-        assert report["exports"][fmt]["checked"] == 300 and report["exports"][fmt]["agreement"] >= 0.99
-    from digitrec import store
-
-    served = store.load_model(tmp_path / "exp" / "savedmodel" / "1")  # the one loader reads it back
-    assert served.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0).shape == (2, 10)
-
-
-@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
-def test_quantized_litert_exports_are_smaller_and_agree_with_keras(good_run, tmp_path, quantize):
-    from digitrec.export import export_model
-
-    plain = export_model(good_run.run_dir, "tflite", out=tmp_path / "float", check=False)["exports"]["tflite"]
-    report = export_model(good_run.run_dir, "tflite", out=tmp_path / quantize, limit_test=300, quantize=quantize)
-    item = report["exports"]["tflite"]
-    assert item["quantize"] == quantize and item["bytes"] < 0.4 * plain["bytes"]  # int8 weights: about a quarter
-    assert item["checked"] == 300 and item["agreement"] >= 0.98
-    lite = Predictor(item["path"])  # float32 in and out, as every front end expects
-    assert lite.backend == "litert" and lite.predict_image(draw_digit("7")).digit == 7
-    proc = run_cli("export", "--model", str(good_run.run_dir), "--quantize", "int4")
-    assert proc.returncode != 0 and "--quantize" in proc.stderr and "Traceback" not in proc.stderr
-
-
 def test_several_workers_serve_the_same_model(good_run, predictor):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -339,40 +308,6 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
-
-
-def test_every_connection_gets_tcp_nodelay_even_on_a_socket_bound_as_uvicorn_workers_bind_it():
-    """uvicorn's --workers socket has protocol number 0, so asyncio leaves Nagle's algorithm on;
-    our protocol turns it off for each connection (else ~40 ms per keep-alive request)."""
-    import asyncio
-    import socket
-
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
-
-    from digitrec.web.protocol import NoDelayProtocol
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn binds it: proto 0
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = socket.create_connection(listener.getsockname())
-    conn, _ = listener.accept()
-
-    class Transport(asyncio.Transport):
-        def get_extra_info(self, name, default=None):
-            return {"socket": conn, "peername": conn.getpeername(), "sockname": conn.getsockname()}.get(name, default)
-
-    loop = asyncio.new_event_loop()
-    try:
-        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        protocol = NoDelayProtocol(Config(app=lambda *a: None), ServerState(), {}, _loop=loop)
-        protocol.connection_made(Transport())
-        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-        assert protocol.client == client.getsockname()
-    finally:
-        loop.close()
-        for s in (client, conn, listener):
-            s.close()
 
 
 def test_plain_serve_runs_one_worker_per_core_and_names_its_model(good_run):
