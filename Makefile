@@ -6,11 +6,12 @@ VENV   ?= .venv
 EXTRAS ?= cpu,web,dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.digitrec-installed
+# Handwriting fonts: the letters and symbols of `--open-set` training (digitrec.negatives) and
+# the realistic prediction benchmark (tests/realistic.py).
+FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 # Fashion-MNIST's offline source; a virtual screen and mouse for the drawing app's tests;
 # Chromium for the web page's browser test (Playwright's own browser download cannot work here).
-DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium
-# Handwriting-like fonts for the realistic prediction benchmark (tests/realistic.py).
-FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
+DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium $(FONT_PACKAGES)
 ARGS   ?=
 
 .PHONY: run test lint data train gui serve pretrained bench bench-long bench-realistic bench-newcomer bench-throughput \

@@ -119,7 +119,8 @@ def main() -> int:
             print(
                 f"{preset} seed {seed}: "
                 + (
-                    f"{reached['test_accuracy']:.2%} after {reached['epochs']} epochs, {reached['train_seconds']} s"
+                    f"{reached['test_accuracy']:.2%} after {reached['epochs']:.2f} epochs, "
+                    f"{reached['train_seconds']:.1f} s"
                     if reached
                     else "never reached"
                 ),
@@ -156,9 +157,15 @@ def main() -> int:
     )
     for preset, r in result["presets"].items():
         print(
-            f"| {preset} | {r['train_seconds_median']} s | {r['epochs_median']} | {r['reached']} of {len(r['seeds'])} |"
+            f"| {preset} | {_round(r['train_seconds_median'], 1)} s | {_round(r['epochs_median'], 2)} | "
+            f"{r['reached']} of {len(r['seeds'])} |"
         )
     return 0
+
+
+def _round(value: float | None, digits: int) -> str:
+    """A figure for people: rounded where it is printed (the JSON keeps it whole)."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 if __name__ == "__main__":

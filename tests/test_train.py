@@ -158,7 +158,10 @@ def test_fast_and_best_presets_train_a_step(preset, tmp_path):
     assert config.lr_schedule == "warmup_cosine" and config.validation_split == 0.0  # the full training set
     result = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
     assert result.metadata["dataset"]["validation_samples"] == 0 and len(result.history["loss"]) == 1
-    assert "val_loss" not in result.history and 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    assert "val_loss" not in result.history
+    assert result.metrics["test_samples"] == 64 and result.metrics["errors"] == round(
+        64 * (1 - result.metrics["test_accuracy"])
+    )
     assert store.load_model(result.run_dir / "model.keras").name == expected[0]
 
 

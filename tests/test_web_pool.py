@@ -144,7 +144,7 @@ def test_a_script_that_starts_a_pool_at_top_level_is_not_run_again_by_its_worker
 
     script = tmp_path / "serve_it.py"
     script.write_text(
-        "from test_pool import WorkerPool, describe, echo_job, load_nothing\n"
+        "from test_web_pool import WorkerPool, describe, echo_job, load_nothing\n"
         "print('started', flush=True)\n"
         "pool = WorkerPool(2, load_nothing, echo_job, describe)\n"
         "print(pool.info['name'], pool.size)\npool.close()\n"

@@ -48,6 +48,11 @@ class TrainConfig:
     augment: bool = _opt(
         "augment training images on the fly: small rotations, shifts, zoom, thicker strokes", default=False
     )
+    open_set: float = _opt(
+        "share of non-digit images (letters, kana, kanji, symbols, shapes) added to the training set with "
+        "the same probability for every digit, so the model learns to be unsure of them (Outlier Exposure); 0: off",
+        default=0.0,
+    )
     precision: str = _opt(
         "auto (mixed bfloat16 where the CPU or GPU runs it natively, else float32), float32 "
         "or bfloat16; saved models are float32 either way",
@@ -85,6 +90,7 @@ class TrainConfig:
             (self.learning_rate > 0, "learning rate must be positive"),
             (0.0 <= self.validation_split < 1.0, "validation split must be in [0, 1)"),
             (self.limit_train is None or self.limit_train >= 1, "--limit-train must be at least 1"),
+            (0.0 <= self.open_set <= 1.0, "--open-set must be between 0 and 1"),
             (self.limit_test is None or self.limit_test >= 1, "--limit-test must be at least 1"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.lr_schedule in LR_SCHEDULES, f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}"),

@@ -172,9 +172,10 @@ def train_and_evaluate(
         dataset.x_train, dataset.y_train, config.validation_split, config.seed, config.limit_train
     )
     run = _open_run(config, distribution, info.name, run_dir, runs_root)
+    fit = _training_arrays(x_train, y_train, config, info.num_classes, data_dir, log)
     precision = resolve_precision(config.precision)
     global_batch = config.batch_size * distribution.replicas
-    model = _compiled_model(config, info, distribution, precision, steps_per_epoch=-(-len(x_train) // global_batch))
+    model = _compiled_model(config, info, distribution, precision, steps_per_epoch=-(-len(fit[0]) // global_batch))
     _check_resume(run, distribution.chief, config.epochs, log)
     progress = sys.stdout.isatty() if progress is None else progress
     own = _own_callbacks(config, run, distribution, progress, log)
@@ -184,7 +185,6 @@ def train_and_evaluate(
         f"{_batch_note(config, distribution, global_batch)}, {precision.used} ({precision.reason})"
     )
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
-    fit = (data.scale_images(x_train), data.one_hot(y_train, info.num_classes))
     _fit(model, config, distribution, fit, validation, [*own, *(callbacks or [])], progress, run)
     history = history_from(run.done, config.epochs)
     distributed = distribution_metadata(distribution, config, global_batch)
@@ -195,13 +195,30 @@ def train_and_evaluate(
                          {"distribution": distributed, "chief": False})  # fmt: skip
     if precision.used != "float32":  # saved, tested and served in float32, on any machine
         model = float32_copy(model, lambda: build_model(config.model, info.image_shape, info.num_classes))
-    samples = {"train_samples": int(len(x_train)), "validation_samples": int(len(x_val))}
+    samples = {"train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
+               "negative_samples": int(len(fit[0]) - len(x_train))}  # fmt: skip
     extra = {"distribution": distributed, "precision": precision.to_dict()}
     result = _finish(model, config, dataset, run, history, distribution.name, samples, extra, command, log)
     if mark_latest:
         store.mark_latest(run.folder)
     shutil.rmtree(run.checkpoints, ignore_errors=True)  # the run is complete: nothing left to resume
     return result
+
+
+def _training_arrays(x, y, config: TrainConfig, num_classes: int, data_dir, log) -> tuple[np.ndarray, np.ndarray]:
+    """The training images scaled to 0-1 and their one-hot targets; with `open_set`, non-digit
+    images (`negatives`) too, whose target is the same probability for every class."""
+    images, targets = data.scale_images(x), data.one_hot(y, num_classes)
+    if not config.open_set:
+        return images, targets
+    if images.shape[1:] != (28, 28, 1):
+        raise DigitrecError("--open-set adds non-digits drawn as 28x28 MNIST-style images: it is for digits")
+    from . import negatives
+
+    count = max(1, round(config.open_set * len(x)))
+    extra = data.scale_images(negatives.training_set(count, config.seed, data_dir, log))
+    uniform = np.full((count, num_classes), 1.0 / num_classes, np.float32)
+    return np.concatenate([images, extra.reshape((count, *images.shape[1:]))]), np.concatenate([targets, uniform])
 
 
 def _open_run(config: TrainConfig, distribution: Any, dataset: str, run_dir, runs_root) -> _Run:

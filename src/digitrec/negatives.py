@@ -1,0 +1,331 @@
+"""Non-digit images, made here and offline, for a model to learn to turn them away.
+
+Letters (Latin, Greek, Cyrillic) and symbols come from the six Debian handwriting font packages
+the Makefile installs (`FONT_DIRS`), kana and kanji from KanjiVG's stroke drawings (the `kanjivg`
+wheel on PyPI), shapes and scribbles are drawn here. Each glyph is drawn as a pen would draw it
+(a random size, pen width, slant and stretch), laid on paper with uneven light and noise, and put
+through the same `preprocess.to_mnist_array` as any user's image: the 28x28 arrays a model sees.
+Nothing else (no other font, no other strokes) is used, so a benchmark can hold out the rest.
+
+Glyphs written like digits are never negatives (`DIGIT_LIKE`): Latin O o D Q (0), I i l j (1),
+Z z (2), S s (5), b G (6), B (8), g q (9); their Greek and Cyrillic twins; KanjiVG's own digits,
+the kanji numerals and 〇, and kana drawn like a digit or a single stroke. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sysconfig
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from . import DigitrecError
+
+# The six handwriting font packages (Makefile: FONT_PACKAGES) and nothing else.
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/fifthhorseman",
+    "/usr/share/fonts/truetype/breip",
+    "/usr/share/fonts/truetype/femkeklaver",
+    "/usr/share/fonts/truetype/humor-sans",
+    "/usr/share/fonts/opentype/comic-neue",
+    "/usr/share/fonts/truetype/kristi",
+    "/usr/share/fonts/opentype/bwht",
+)
+KANJIVG_INSTALL = "pip install kanjivg (make setup installs it)"
+
+# Written like a digit: never used as a negative.
+DIGIT_LIKE = frozenset(
+    "OoDQIiljZzSsbGBgq"  # Latin
+    "ΟοΙιΒβΖζΘθσςδτ"  # Greek
+    "ОоЗзБбЧчІіЅѕВвЬьЪъд"  # Cyrillic
+    "0123456789０１２３４５６７８９"  # digits themselves
+    "〇一二三四五六七八九十百千"  # kanji numerals
+    "ノへヘーしレろるワヮフエロ口|/\\()[]{}"  # kana and marks drawn like a digit or one stroke
+)
+LATIN = "".join(c for c in "ABCEFHJKLMNPRTUVWXYacdefhkmnprtuvwxyz" if c not in DIGIT_LIKE)
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float) -> list[tuple[float, float]]:
+    return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 40)]
+
+
+# The handwriting fonts have no Greek or Cyrillic: these capitals are drawn from strokes in a unit
+# box, as a pen writes them.
+GREEK_STROKES: dict[str, list[list[tuple[float, float]]]] = {
+    "Γ": [[(0.25, 0.9), (0.25, 0.1), (0.8, 0.1)]],
+    "Δ": [[(0.5, 0.1), (0.9, 0.9), (0.1, 0.9), (0.5, 0.1)]],
+    "Λ": [[(0.1, 0.9), (0.5, 0.1), (0.9, 0.9)]],
+    "Π": [[(0.2, 0.9), (0.2, 0.1), (0.8, 0.1), (0.8, 0.9)]],
+    "Σ": [[(0.8, 0.1), (0.2, 0.1), (0.55, 0.5), (0.2, 0.9), (0.8, 0.9)]],
+    "Ξ": [[(0.2, 0.1), (0.8, 0.1)], [(0.3, 0.5), (0.7, 0.5)], [(0.2, 0.9), (0.8, 0.9)]],
+    "Φ": [_ellipse(0.5, 0.5, 0.38, 0.25), [(0.5, 0.05), (0.5, 0.95)]],
+    "Ψ": [[(0.15, 0.2), (0.2, 0.5), (0.5, 0.62), (0.8, 0.5), (0.85, 0.2)], [(0.5, 0.1), (0.5, 0.9)]],
+    "Ω": [
+        [
+            (0.15, 0.9),
+            (0.35, 0.9),
+            (0.2, 0.6),
+            *_ellipse(0.5, 0.45, 0.32, 0.35)[25:40],
+            *_ellipse(0.5, 0.45, 0.32, 0.35)[0:11],
+            (0.65, 0.9),
+            (0.85, 0.9),
+        ]
+    ],
+}
+CYRILLIC_STROKES: dict[str, list[list[tuple[float, float]]]] = {
+    "Ж": [[(0.5, 0.1), (0.5, 0.9)], [(0.1, 0.1), (0.5, 0.5), (0.1, 0.9)], [(0.9, 0.1), (0.5, 0.5), (0.9, 0.9)]],
+    "И": [[(0.2, 0.1), (0.2, 0.9), (0.8, 0.1), (0.8, 0.9)]],
+    "Л": [[(0.1, 0.9), (0.35, 0.1), (0.85, 0.1), (0.85, 0.9)]],
+    "Ц": [[(0.2, 0.1), (0.2, 0.85), (0.8, 0.85), (0.8, 0.1)], [(0.8, 0.85), (0.92, 1.0)]],
+    "Ш": [[(0.1, 0.1), (0.1, 0.9), (0.9, 0.9), (0.9, 0.1)], [(0.5, 0.1), (0.5, 0.9)]],
+    "Щ": [
+        [(0.1, 0.1), (0.1, 0.85), (0.85, 0.85), (0.85, 0.1)],
+        [(0.48, 0.1), (0.48, 0.85)],
+        [(0.85, 0.85), (0.95, 1.0)],
+    ],
+    "Я": [[(0.75, 0.9), (0.75, 0.1), (0.35, 0.1), (0.25, 0.3), (0.35, 0.5), (0.75, 0.5)], [(0.45, 0.5), (0.2, 0.9)]],
+    "Ю": [[(0.1, 0.1), (0.1, 0.9)], [(0.1, 0.5), (0.4, 0.5)], _ellipse(0.65, 0.5, 0.25, 0.4)],
+    "Г": [[(0.25, 0.9), (0.25, 0.1), (0.8, 0.1)]],
+    "П": [[(0.2, 0.9), (0.2, 0.1), (0.8, 0.1), (0.8, 0.9)]],
+}
+GREEK = "".join(GREEK_STROKES)
+CYRILLIC = "".join(CYRILLIC_STROKES)
+SYMBOLS = "+=%#@&?!*$€£¥§<>×÷"
+FAMILIES = ("latin", "greek", "cyrillic", "symbol", "kana", "kanji", "shape", "scribble")
+SHAPES = ("arrow", "tick", "cross", "star", "heart", "triangle")
+
+
+@dataclass
+class Negatives:
+    """Non-digit images: (N, 28, 28) uint8 MNIST-style arrays, and what each one shows."""
+
+    images: np.ndarray
+    families: list[str]
+    glyphs: list[str]
+
+
+def fonts() -> list[Path]:
+    """The handwriting font files present (those of `FONT_DIRS`)."""
+    found: list[Path] = []
+    for folder in FONT_DIRS:
+        if Path(folder).is_dir():
+            found += sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".ttf", ".otf"))
+    return found
+
+
+def kanjivg_dir() -> Path:
+    """The folder of KanjiVG's SVG files (one per character, named by its code point)."""
+    for root in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
+        folder = Path(root) / "kanji"
+        if (folder / "03042.svg").is_file():
+            return folder
+    raise DigitrecError(f"KanjiVG's stroke drawings are not installed: {KANJIVG_INSTALL}")
+
+
+@cache
+def _kanjivg_characters() -> dict[str, list[str]]:
+    """KanjiVG's characters by family (kana, kanji), digit-like ones left out."""
+    out: dict[str, list[str]] = {"kana": [], "kanji": []}
+    for path in sorted(kanjivg_dir().glob("?????.svg")):
+        char = chr(int(path.stem, 16))
+        if char in DIGIT_LIKE:
+            continue
+        if 0x3041 <= ord(char) <= 0x30FA:
+            out["kana"].append(char)
+        elif 0x4E00 <= ord(char) <= 0x9FFF:
+            out["kanji"].append(char)
+    return out
+
+
+_NUMBER = re.compile(r"-?\d*\.?\d+(?:e-?\d+)?")
+
+
+def _svg_strokes(char: str) -> list[list[tuple[float, float]]]:
+    """The strokes of one KanjiVG character as polylines in its 109x109 box (curves flattened)."""
+    text = (kanjivg_dir() / f"{ord(char):05x}.svg").read_text(encoding="utf-8")
+    return [_path_points(d) for d in re.findall(r'<path[^>]* d="([^"]+)"', text)]
+
+
+def _path_points(d: str) -> list[tuple[float, float]]:
+    """An SVG path of M, L, C and S commands (absolute or relative) as points along it."""
+    points: list[tuple[float, float]] = []
+    x = y = 0.0
+    control = (0.0, 0.0)
+    for command, args in re.findall(r"([MmLlCcSs])([^MmLlCcSs]*)", d):
+        values = [float(v) for v in _NUMBER.findall(args)]
+        step = {"M": 2, "L": 2, "C": 6, "S": 4}[command.upper()]
+        for i in range(0, len(values) - step + 1, step):
+            v = values[i : i + step]
+            if command.islower():
+                v = [v[k] + (x if k % 2 == 0 else y) for k in range(step)]
+            if command.upper() in "ML":
+                x, y = v
+                points.append((x, y))
+                continue
+            if command.upper() == "C":
+                c1, c2, end = (v[0], v[1]), (v[2], v[3]), (v[4], v[5])
+            else:  # S: the first control point mirrors the previous curve's second
+                c1, c2, end = (2 * x - control[0], 2 * y - control[1]), (v[0], v[1]), (v[2], v[3])
+            for t in np.linspace(0.125, 1.0, 8):
+                u = 1 - t
+                points.append(
+                    (
+                        u**3 * x + 3 * u * u * t * c1[0] + 3 * u * t * t * c2[0] + t**3 * end[0],
+                        u**3 * y + 3 * u * u * t * c1[1] + 3 * u * t * t * c2[1] + t**3 * end[1],
+                    )
+                )
+            control, (x, y) = c2, end
+    return points
+
+
+def _draw_strokes(strokes: list[list[tuple[float, float]]], box: float, size: int, width: int) -> np.ndarray:
+    canvas = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(canvas)
+    scale = size / box
+    for stroke in strokes:
+        if len(stroke) > 1:
+            draw.line([(px * scale, py * scale) for px, py in stroke], fill=255, width=width, joint="curve")
+    return np.asarray(canvas, np.float32) / 255.0
+
+
+def _font_glyph(char: str, font: Path, size: int) -> np.ndarray | None:
+    """`char` in `font`, or None where the font lacks it (its box is the font's missing glyph's)."""
+    face = ImageFont.truetype(str(font), size=size)
+    missing = face.getmask("\U0010fffd").getbbox()
+    mask = face.getmask(char)
+    if mask.getbbox() is None or (missing is not None and mask.getbbox() == missing and char != "\U0010fffd"):
+        return None
+    left, top, right, bottom = face.getbbox(char)
+    canvas = Image.new("L", (int(right - left) + 20, int(bottom - top) + 20), 0)
+    ImageDraw.Draw(canvas).text((10 - left, 10 - top), char, fill=255, font=face)
+    return np.asarray(canvas, np.float32) / 255.0
+
+
+def _shape(kind: str, size: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    c, r = size / 2, size * 0.38
+    if kind == "arrow":
+        angle = rng.uniform(0, 2 * math.pi)
+        dx, dy = math.cos(angle) * r, math.sin(angle) * r
+        tip = (c + dx, c + dy)
+        back = [
+            (tip[0] - 0.4 * (dx * math.cos(a) - dy * math.sin(a)), tip[1] - 0.4 * (dx * math.sin(a) + dy * math.cos(a)))
+            for a in (0.5, -0.5)
+        ]
+        strokes = [[(c - dx, c - dy), tip], [back[0], tip, back[1]]]
+    elif kind == "tick":
+        strokes = [[(c - r, c), (c - r / 3, c + r * 0.7), (c + r, c - r)]]
+    elif kind == "cross":
+        strokes = [[(c - r, c - r), (c + r, c + r)], [(c + r, c - r), (c - r, c + r)]]
+    elif kind == "star":
+        strokes = [[(c + r * math.sin(k * 4 * math.pi / 5), c - r * math.cos(k * 4 * math.pi / 5)) for k in range(6)]]
+    elif kind == "heart":
+        t = np.linspace(0, 2 * math.pi, 60)
+        x, y = 16 * np.sin(t) ** 3, 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
+        strokes = [[(c + r * px / 17, c - r * py / 17) for px, py in zip(x, y)]]
+    else:  # triangle
+        strokes = [[(c, c - r), (c + r, c + r * 0.8), (c - r, c + r * 0.8), (c, c - r)]]
+    return _draw_strokes(strokes, size, size, width)
+
+
+def _wobble(strokes: list[list[tuple[float, float]]], rng: np.random.Generator) -> list[list[tuple[float, float]]]:
+    """A hand's unsteadiness: each point moved a little (a twentieth of the box at most)."""
+    return [[(x + rng.uniform(-0.05, 0.05), y + rng.uniform(-0.05, 0.05)) for x, y in stroke] for stroke in strokes]
+
+
+def _scribble(size: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    points = [(float(px), float(py)) for px, py in rng.uniform(0.15, 0.85, (int(rng.integers(6, 16)), 2)) * size]
+    return _draw_strokes([points], size, size, width)
+
+
+def _glyph(family: str, rng: np.random.Generator, font_files: list[Path]) -> tuple[np.ndarray, str]:
+    """One ink mask (float, ink 1) of `family`, and what it shows."""
+    size = int(rng.integers(90, 200))
+    width = max(2, int(size * rng.uniform(0.03, 0.10)))
+    if family in ("greek", "cyrillic"):
+        table = GREEK_STROKES if family == "greek" else CYRILLIC_STROKES
+        char = list(table)[int(rng.integers(len(table)))]
+        return _draw_strokes(_wobble(table[char], rng), 1.0, size, width), char
+    if family in ("latin", "symbol"):
+        chars = LATIN if family == "latin" else SYMBOLS
+        for _ in range(20):  # a font that has the character
+            char = chars[int(rng.integers(len(chars)))]
+            mask = _font_glyph(char, font_files[int(rng.integers(len(font_files)))], size)
+            if mask is not None:
+                return mask, char
+        raise DigitrecError(f"no handwriting font has {family} characters: install {', '.join(FONT_DIRS)}")
+    if family in ("kana", "kanji"):
+        chars_kvg = _kanjivg_characters()[family]
+        char = chars_kvg[int(rng.integers(len(chars_kvg)))]
+        return _draw_strokes(_svg_strokes(char), 109, size, max(2, int(width * 0.8))), char
+    if family == "shape":
+        kind = SHAPES[int(rng.integers(len(SHAPES)))]
+        return _shape(kind, size, width, rng), kind
+    return _scribble(size, width, rng), "scribble"
+
+
+def _on_paper(mask: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """The ink as a photo or scan of it: slanted, stretched, on paper with uneven light and noise."""
+    image = Image.fromarray((mask * 255).astype(np.uint8))
+    image = image.rotate(rng.uniform(-15, 15), expand=True, resample=Image.Resampling.BILINEAR)
+    w, h = image.size
+    image = image.resize((max(8, int(w * rng.uniform(0.75, 1.25))), h), Image.Resampling.BILINEAR)
+    margin = int(rng.integers(20, 120))
+    ink = np.pad(np.asarray(image, np.float32) / 255.0, margin)
+    if rng.random() < 0.3:  # a pencil or a soft marker
+        ink = (
+            np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2)), np.float32)
+            / 255
+        )
+    yy, xx = np.mgrid[0 : ink.shape[0], 0 : ink.shape[1]] / max(ink.shape)
+    paper = rng.uniform(0.75, 0.97) - rng.uniform(0, 0.15) * (xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1))
+    pen = rng.uniform(0.0, 0.3)
+    gray = paper * (1 - ink * rng.uniform(0.7, 1.0)) + pen * ink + rng.normal(0, 0.02, ink.shape)
+    return Image.fromarray((np.clip(gray, 0, 1) * 255).astype(np.uint8))
+
+
+def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) -> Negatives:
+    """`count` non-digit images, the families taking turns; the same seed gives the same images."""
+    from .preprocess import to_mnist_array
+
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise DigitrecError(f"unknown families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
+    font_files = fonts()
+    if not font_files and set(families) & {"latin", "symbol"}:
+        raise DigitrecError('no handwriting fonts found: make sysdeps DEB_PACKAGES="fonts-humor-sans …" (Makefile)')
+    rng = np.random.default_rng(seed)
+    images, names, glyphs = [], [], []
+    for i in range(count):
+        family = families[i % len(families)]
+        mask, glyph = _glyph(family, rng, font_files)
+        array = to_mnist_array(_on_paper(mask, rng))
+        images.append(np.round(array * 255).astype(np.uint8))
+        names.append(family)
+        glyphs.append(glyph)
+    return Negatives(np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), names, glyphs)
+
+
+VERSION = 1  # of the drawing above: a cached set is made again when it changes
+
+
+def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
+    """`count` negatives for training (uint8, (N, 28, 28)), made once and cached beside the
+    datasets (`<data dir>/negatives-v1-<count>-<seed>.npz`)."""
+    from .data import data_dir
+    from .files import atomic_path
+
+    path = data_dir(directory) / f"negatives-v{VERSION}-{count}-{seed}.npz"
+    if path.is_file():
+        with np.load(path) as cached:
+            return cached["images"]
+    log(f"drawing {count} non-digit images for training (once; cached in {path})")
+    images = generate(count, seed).images
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, images=images)
+    return images

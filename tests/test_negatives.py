@@ -1,0 +1,67 @@
+"""negatives: non-digit images drawn here, deterministic, never a digit-like glyph; and a model
+trained with them (`open_set`) turns away more letters than the same model without."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec import negatives
+from digitrec.negatives import DIGIT_LIKE, FAMILIES, generate
+
+from conftest import TUTORIAL, need
+
+
+def test_the_same_seed_draws_the_same_images_and_families_take_turns():
+    first, again, other = generate(32, seed=3), generate(32, seed=3), generate(32, seed=4)
+    assert first.images.shape == (32, 28, 28) and first.images.dtype == np.uint8
+    assert np.array_equal(first.images, again.images) and first.glyphs == again.glyphs
+    assert not np.array_equal(first.images, other.images)
+    assert first.families[: len(FAMILIES)] == list(FAMILIES)
+    assert all(image.max() > 100 for image in first.images)  # ink in every one
+
+
+def test_no_glyph_written_like_a_digit_is_ever_a_negative():
+    drawn = generate(400, seed=1)
+    assert not set(drawn.glyphs) & DIGIT_LIKE
+    for alphabet in (negatives.LATIN, negatives.GREEK, negatives.CYRILLIC, negatives.SYMBOLS):
+        assert not set(alphabet) & DIGIT_LIKE
+    kanjivg = negatives._kanjivg_characters()
+    assert len(kanjivg["kana"]) > 100 and len(kanjivg["kanji"]) > 5000
+    assert not set(kanjivg["kana"] + kanjivg["kanji"]) & DIGIT_LIKE  # no 0-9, no 一二三, no 〇
+
+
+def test_svg_strokes_follow_their_path():
+    points = negatives._path_points("M10,20c0,10,10,10,10,0s10,-10,10,0L50,50")
+    assert points[0] == (10.0, 20.0) and points[-1] == (50.0, 50.0)
+    assert any(abs(x - 20.0) < 1e-6 and abs(y - 20.0) < 1e-6 for x, y in points)  # the first curve's end
+    assert max(y for _, y in points) > 25  # the curve bulges between its ends
+
+
+def test_training_with_negatives_turns_away_more_letters(tmp_path, mnist):
+    need(bool(negatives.fonts()), "the handwriting font packages (Makefile FONT_PACKAGES)")
+    from digitrec.config import resolve_config
+    from digitrec.predict import Predictor
+    from digitrec.train import train_and_evaluate
+
+    letters = generate(120, seed=99, families=("latin", "kana", "symbol")).images / 255.0
+    digits, labels = mnist.x_test[:300, ..., 0] / 255.0, mnist.y_test[:300]
+    unsure, right = {}, {}
+    for open_set in (0.0, 0.5):  # a small run: 1,350 digits, 3 epochs; then with 675 non-digits as well
+        settings = {**TUTORIAL, "epochs": 3, "limit_train": 1500, "limit_test": 200, "seed": 5, "open_set": open_set}
+        config = resolve_config("seed", settings)
+        run = train_and_evaluate(config, runs_root=tmp_path, progress=False, log=lambda m: None)
+        assert run.metadata["dataset"]["negative_samples"] == round(open_set * 1350)
+        predictor = Predictor(run.run_dir)
+        unsure[open_set] = float((predictor.predict_arrays(letters).max(axis=1) < 0.5).mean())
+        right[open_set] = float((predictor.predict_arrays(digits).argmax(axis=1) == labels).mean())
+    assert unsure[0.5] > unsure[0.0] + 0.2, unsure  # measured: 38 % and 82 % of the letters below 0.5
+    assert right[0.5] >= right[0.0] - 0.03, right  # and the digits read as well (90 % and 92 %)
+
+
+def test_open_set_is_a_share_between_0_and_1():
+    from digitrec import DigitrecError
+    from digitrec.config import resolve_config
+
+    with pytest.raises(DigitrecError, match="--open-set"):
+        resolve_config("seed", {"open_set": 1.5}).validated()
