@@ -149,3 +149,20 @@ def test_the_shipped_model_loads_and_is_right(mnist):
     probs = shipped.predict_arrays(mnist.x_test[:40].astype(np.float32) / 255.0)
     assert (probs.argmax(axis=1) == mnist.y_test[:40]).sum() >= 39
     assert shipped.predict_image(draw_digit("7")).digit == 7
+
+
+def test_a_run_answers_with_the_threshold_it_records(good_run, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from digitrec import store
+    from digitrec.predict import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE
+
+    assert Predictor(good_run.run_dir).min_confidence == MIN_CONFIDENCE  # trained without non-digits
+    copy = Path(shutil.copytree(good_run.run_dir, tmp_path / "open-set-run"))
+    metadata = store.read_json(copy / "metadata.json")
+    store.write_json(copy / "metadata.json", {**metadata, "min_confidence": OPEN_SET_MIN_CONFIDENCE})
+    assert Predictor(copy).min_confidence == OPEN_SET_MIN_CONFIDENCE
+    assert Predictor(copy, min_confidence=0.8).min_confidence == 0.8  # --min-confidence still wins
+    strict = Predictor(copy).answer(np.array([0.6] + [0.4 / 9] * 9))
+    assert strict.digit == 0  # 60 % is enough for such a model, not for the default 90 %

@@ -118,7 +118,7 @@ def _evaluate_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
-    from .predict import MIN_CONFIDENCE
+    from .predict import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE
 
     p = sub.add_parser(
         "predict",
@@ -143,7 +143,8 @@ def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
         "--min-confidence",
         type=float,
         default=None,
-        help=f"answer 'uncertain' (no digit) below this probability (default: {MIN_CONFIDENCE:.2f})",
+        help="answer 'uncertain' (no digit) below this probability (default: the model's own, "
+        f"{OPEN_SET_MIN_CONFIDENCE:.2f} for a model trained with --open-set, else {MIN_CONFIDENCE:.2f})",
     )
     p.set_defaults(func=cmd_predict)
 

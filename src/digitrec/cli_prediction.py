@@ -68,13 +68,11 @@ def _show_steps(result, folder: Path, used: set[str]) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import MIN_CONFIDENCE, Failure, NumberPrediction, Prediction, Predictor, expand_inputs
+    from .predict import Failure, NumberPrediction, Prediction, Predictor, expand_inputs
 
-    if args.min_confidence is None:
-        args.min_confidence = MIN_CONFIDENCE
     if not args.random and not args.inputs:
         raise DigitrecError("give image files or folders, or --random N")
-    if not 0.0 <= args.min_confidence <= 1.0:
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise DigitrecError("--min-confidence must be between 0 and 1")
     files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
     predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)

@@ -100,6 +100,13 @@ def _check_plan(run_dir: Path, config: TrainConfig, plan: dict) -> None:
     store.write_json(plan_file, plan)
 
 
+def _shared_threshold(metadata: list[dict]) -> dict:
+    """The members' `min_confidence` where they all record the same one (an average of open-set
+    models is one too), else nothing: answers then use the default."""
+    values = {m.get("min_confidence") for m in metadata}
+    return {"min_confidence": values.pop()} if len(values) == 1 and None not in values else {}
+
+
 def combine_runs(
     runs: list[str | Path],
     run_dir: str | Path | None = None,
@@ -194,6 +201,7 @@ def save_ensemble(
         seed,
         samples={"test_samples": int(len(scored.x))},
         ensemble={"members": members, "combine": "mean of the members' probabilities"},
+        **_shared_threshold(metadata),
         litert=litert,
     )
     store.write_json(run_dir / "metadata.json", out)

@@ -27,6 +27,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 # "No digit" rules. Measured on tests/realistic.py's set (docs/prediction.md).
 MIN_CONFIDENCE = 0.90
+# A model trained with non-digits (`--open-set`) gives them about a tenth for every digit, and real
+# digits stay sure: its runs record this lower threshold in metadata.json, which answers use.
+OPEN_SET_MIN_CONFIDENCE = 0.50
 MAX_INK_FRACTION = 0.40  # of the working image (a huge marker digit reaches 0.38)
 MAX_COMPONENTS = 6
 MAX_HOLES = 2  # an 8 has two loops
@@ -128,14 +131,15 @@ class Predictor:
 
     Args:
       model: a model path or run folder (None: the newest run), or an already loaded Keras model.
-      min_confidence: below this, the answer is "uncertain" (digit None).
+      min_confidence: below this, the answer is "uncertain" (digit None); None: the one the
+        model's run records (`min_confidence` in metadata.json), else `MIN_CONFIDENCE`.
       runs_root: where to look for the newest run.
     """
 
     def __init__(
         self,
         model: Any = None,
-        min_confidence: float = MIN_CONFIDENCE,
+        min_confidence: float | None = None,
         runs_root: str | os.PathLike | None = None,
         max_pixels: int = preprocess.MAX_PIXELS,
     ):
@@ -155,7 +159,8 @@ class Predictor:
         if shape != (28, 28, 1):
             raise DigitrecError(f"{self.source} takes images of shape {shape}; digit prediction needs a 28x28x1 model")
         self.num_classes = int(self.model.output_shape[-1])
-        self.min_confidence = min_confidence
+        recorded = self.choice.metadata.get("min_confidence", MIN_CONFIDENCE)
+        self.min_confidence = float(recorded if min_confidence is None else min_confidence)
         self.max_pixels = max_pixels
 
     def warm_up(self) -> Predictor:

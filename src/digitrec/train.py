@@ -197,7 +197,7 @@ def train_and_evaluate(
         model = float32_copy(model, lambda: build_model(config.model, info.image_shape, info.num_classes))
     samples = {"train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
                "negative_samples": int(len(fit[0]) - len(x_train))}  # fmt: skip
-    extra = {"distribution": distributed, "precision": precision.to_dict()}
+    extra = {"distribution": distributed, "precision": precision.to_dict(), "min_confidence": _min_confidence(config)}
     result = _finish(model, config, dataset, run, history, distribution.name, samples, extra, command, log)
     if mark_latest:
         store.mark_latest(run.folder)
@@ -219,6 +219,13 @@ def _training_arrays(x, y, config: TrainConfig, num_classes: int, data_dir, log)
     extra = data.scale_images(negatives.training_set(count, config.seed, data_dir, log))
     uniform = np.full((count, num_classes), 1.0 / num_classes, np.float32)
     return np.concatenate([images, extra.reshape((count, *images.shape[1:]))]), np.concatenate([targets, uniform])
+
+
+def _min_confidence(config: TrainConfig) -> float:
+    """The confidence below which this run's answers are "uncertain" (recorded in metadata.json)."""
+    from .predict import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE
+
+    return OPEN_SET_MIN_CONFIDENCE if config.open_set else MIN_CONFIDENCE
 
 
 def _open_run(config: TrainConfig, distribution: Any, dataset: str, run_dir, runs_root) -> _Run:
