@@ -77,7 +77,7 @@ def main() -> int:
                     "confidence": ans.confidence,
                     "best": str(ans.best_guess),
                     "reason": ans.reason,
-                    "ink_reason": ans.reason is not None and not ans.reason.startswith("uncertain"),
+                    "ink_reason": ans.reason is not None and not ans.reason.startswith(("uncertain", "not a digit")),
                     "naive": str(int(np.argmax(predictor.predict_arrays(naive_array(s.encoded))[0]))),
                 }
             )

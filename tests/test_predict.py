@@ -166,3 +166,6 @@ def test_a_run_answers_with_the_threshold_it_records(good_run, tmp_path):
     assert Predictor(copy, min_confidence=0.8).min_confidence == 0.8  # --min-confidence still wins
     strict = Predictor(copy).answer(np.array([0.6] + [0.4 / 9] * 9))
     assert strict.digit == 0  # 60 % is enough for such a model, not for the default 90 %
+    store.write_json(copy / "metadata.json", {**metadata, "min_confidence": 0.5, "open_set": 0.1})
+    letter = Predictor(copy).answer(np.full(10, 0.1))
+    assert letter.digit is None and letter.reason.startswith("not a digit: best guess")

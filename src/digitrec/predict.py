@@ -161,6 +161,8 @@ class Predictor:
         self.num_classes = int(self.model.output_shape[-1])
         recorded = self.choice.metadata.get("min_confidence", MIN_CONFIDENCE)
         self.min_confidence = float(recorded if min_confidence is None else min_confidence)
+        # A model trained with non-digits is unsure of them on purpose: its doubt means "not a digit".
+        self.knows_non_digits = bool(self.choice.metadata.get("open_set"))
         self.max_pixels = max_pixels
 
     def warm_up(self) -> Predictor:
@@ -195,7 +197,8 @@ class Predictor:
         threshold = self.min_confidence if min_confidence is None else min_confidence
         reason = no_digit_reason(pre) if pre is not None else None
         if reason is None and probs[best] < threshold:
-            reason = f"uncertain: best guess {best} at {probs[best]:.0%} (below {threshold:.0%})"
+            doubt = "not a digit" if self.knows_non_digits else "uncertain"
+            reason = f"{doubt}: best guess {best} at {probs[best]:.0%} (below {threshold:.0%})"
         return Prediction(
             None if reason else best,
             probs[best],

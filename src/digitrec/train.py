@@ -181,7 +181,8 @@ def train_and_evaluate(
     own = _own_callbacks(config, run, distribution, progress, log)
     log(
         f"training {config.model} on {len(x_train)} {info.name} images "
-        f"({len(x_val)} held out for validation), {config.epochs} epochs, "
+        + (f"and {len(fit[0]) - len(x_train)} non-digits " if len(fit[0]) > len(x_train) else "")
+        + f"({len(x_val)} held out for validation), {config.epochs} epochs, "
         f"{_batch_note(config, distribution, global_batch)}, {precision.used} ({precision.reason})"
     )
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
@@ -197,7 +198,8 @@ def train_and_evaluate(
         model = float32_copy(model, lambda: build_model(config.model, info.image_shape, info.num_classes))
     samples = {"train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
                "negative_samples": int(len(fit[0]) - len(x_train))}  # fmt: skip
-    extra = {"distribution": distributed, "precision": precision.to_dict(), "min_confidence": _min_confidence(config)}
+    extra = {"distribution": distributed, "precision": precision.to_dict(), "min_confidence": _min_confidence(config),
+             "open_set": config.open_set}  # fmt: skip
     result = _finish(model, config, dataset, run, history, distribution.name, samples, extra, command, log)
     if mark_latest:
         store.mark_latest(run.folder)
