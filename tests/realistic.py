@@ -22,6 +22,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
+# The handwriting fonts are the ones `--open-set` training draws its letters from.
+from digitrec.negatives import FONT_DIRS
+
 DIGIT_KINDS = (
     "pen_on_white",
     "marker_tinted_paper",
@@ -33,15 +36,7 @@ DIGIT_KINDS = (
     "thick_stroke",
     "thin_stroke",
 )
-FONT_DIRS = (
-    "/usr/share/fonts/truetype/fifthhorseman",
-    "/usr/share/fonts/truetype/breip",
-    "/usr/share/fonts/truetype/femkeklaver",
-    "/usr/share/fonts/truetype/humor-sans",
-    "/usr/share/fonts/opentype/comic-neue",
-    "/usr/share/fonts/truetype/kristi",
-    "/usr/share/fonts/opentype/bwht",
-)
+
 # Debian packages that provide them (the Makefile's bench target installs these).
 FONT_PACKAGES = (
     "fonts-humor-sans",

@@ -131,16 +131,20 @@ def report_run(result, as_json: bool) -> int:
     if as_json:
         print_json(summary)
     else:
-        print(
-            f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
-            f"({m['errors']} errors in {m['test_samples']} test images)"
-        )
+        print(_accuracy_line(m))
         print(
             f"trained {summary['epochs']} epochs in {result.train_seconds:.1f} s "
             f"({result.metadata['training']['seconds_per_epoch']:.1f} s/epoch)"
         )
         print(f"run folder: {result.run_dir}  (charts, models, metrics, report.txt)")
     return 0
+
+
+def _accuracy_line(m: dict) -> str:
+    return (
+        f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
+        f"({m['errors']} errors in {m['test_samples']} test images)"
+    )
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
@@ -191,10 +195,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             }
         )
     else:
-        print(
-            f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
-            f"({m['errors']} errors in {m['test_samples']} test images)"
-        )
+        print(_accuracy_line(m))
         print(f"metrics and charts written to {out_dir}")
     return 0
 
