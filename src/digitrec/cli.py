@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import DigitrecError, __version__
-from .cli_prediction import cmd_gui, cmd_predict, cmd_serve
+from .cli_prediction import cmd_explain, cmd_gui, cmd_predict, cmd_serve
 from .cli_training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ensemble_parser(sub, common)
     _evaluate_parser(sub, common)
     _predict_parser(sub, common)
+    _explain_parser(sub, common)
     _gui_parser(sub, common)
     _serve_parser(sub, common)
     _export_parser(sub, common)
@@ -147,6 +148,23 @@ def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
         f"{OPEN_SET_MIN_CONFIDENCE:.2f} for a model trained with --open-set, else {MIN_CONFIDENCE:.2f})",
     )
     p.set_defaults(func=cmd_predict)
+
+
+def _explain_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "explain",
+        parents=[common],
+        help="see inside the network: feature maps and the pixels that decided, per image",
+        description="For each image: the 28x28 the model saw, which pixels drove the answer (integrated "
+        "gradients), the ten probabilities and every convolution's and pooling's feature maps, as one figure.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
+    _model_flags(p)
+    p.add_argument(
+        "--digit", type=int, help="explain this digit's probability instead of the answer's ('why not a 7?')"
+    )
+    p.add_argument("--out", default=".", help="where the figures go (default: the current folder)")
+    p.set_defaults(func=cmd_explain)
 
 
 def _gui_parser(sub, common: argparse.ArgumentParser) -> None:

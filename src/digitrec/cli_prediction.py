@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import DigitrecError
 from .cli_output import print_json, save_png, say_default_model, unique_path
 
@@ -152,3 +154,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     choice = resolve_model(args.model, args.runs_root)
     say_default_model(choice)
     return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from . import explain, plots
+    from .images import ImageError, load_image
+    from .predict import expand_inputs
+    from .preprocess import to_mnist_array
+
+    if args.digit is not None and not 0 <= args.digit <= 9:
+        raise DigitrecError("--digit must be between 0 and 9")
+    files, problems = expand_inputs(args.inputs)
+    for problem in problems:
+        print(f"digitrec: error: {problem.error}", file=sys.stderr)
+    model, name = explain.keras_model_for(args.model, args.runs_root)
+    out = Path(args.out)
+    used: set[str] = set()
+    failed = len(problems)
+    for path in files:
+        try:
+            original = load_image(path).convert("RGB")
+            result = explain.explain(model, to_mnist_array(path), args.digit)
+        except ImageError as exc:
+            print(f"digitrec: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        original.thumbnail((256, 256))
+        figure = plots.plot_explanation(
+            result, original, f"{path.name}: {name}", unique_path(out, path.stem + "-explain", used)
+        )
+        if args.json:
+            print(json.dumps({"file": str(path), "model": name, "figure": str(figure), **result.to_dict()}), flush=True)
+        else:
+            answer = int(np.argmax(result.probabilities))
+            print(f"{path}: {answer} ({result.probabilities[answer]:.1%}); why {result.digit}: {figure}", flush=True)
+    return 1 if failed else 0

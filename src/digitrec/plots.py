@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -192,4 +193,39 @@ def plot_preprocessing(
     bars.set_title(answer, fontsize=10)
     bars.tick_params(labelsize=8)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_explanation(explanation: Any, original: Any, title: str, path: str | Path, per_layer: int = 8) -> Path:
+    """One figure for `digitrec explain`: the input, the 28x28 the model saw, the attribution over
+    it, the ten probabilities, then each layer's first feature maps, labelled with name and shape."""
+    plt = _pyplot()
+    layers = explanation.layers
+    fig = plt.figure(figsize=(2.0 * max(4, per_layer) * 0.75, 2.4 + 1.15 * len(layers)))
+    grid = fig.add_gridspec(1 + len(layers), max(4, per_layer), height_ratios=[2.2] + [1] * len(layers))
+    top = [fig.add_subplot(grid[0, i]) for i in range(3)]
+    top[0].imshow(original, cmap=None if getattr(original, "mode", "L") != "L" else "gray")
+    top[0].set_title("input", fontsize=9)
+    top[1].imshow(explanation.image, cmap="gray", vmin=0, vmax=1)
+    top[1].set_title("what the model saw", fontsize=9)
+    top[2].imshow(explanation.image, cmap="gray", vmin=0, vmax=1)
+    top[2].imshow(explanation.attribution, cmap="inferno", alpha=0.65)
+    top[2].set_title(f"why {explanation.digit}", fontsize=9)
+    bars = fig.add_subplot(grid[0, 3:])
+    colours = ["#c0392b" if d == explanation.digit else "#7f8c8d" for d in range(len(explanation.probabilities))]
+    bars.bar(range(len(explanation.probabilities)), explanation.probabilities, color=colours)
+    bars.set_xticks(range(len(explanation.probabilities)))
+    bars.set_ylim(0, 1)
+    bars.set_title("probabilities", fontsize=9)
+    for ax in top:
+        ax.axis("off")
+    for row, layer in enumerate(layers, start=1):
+        for k in range(per_layer):
+            ax = fig.add_subplot(grid[row, k])
+            ax.axis("off")
+            if k < layer.maps.shape[-1]:
+                ax.imshow(layer.maps[..., k], cmap="viridis")
+            if k == 0:
+                ax.set_title(f"{layer.name} {tuple(layer.maps.shape)}", fontsize=8, loc="left")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
