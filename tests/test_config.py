@@ -26,6 +26,7 @@ def test_seed_preset_is_the_classic_tutorial_cnn_trained_for_real_digits():
         },
     )
     assert tutorial.replace(preset="seed") == TrainConfig(precision="float32")
+    assert resolve_config("tutorial") == TrainConfig(preset="tutorial", precision="float32")  # one flag away
 
 
 def test_overrides_win_and_none_is_ignored():

@@ -118,11 +118,13 @@ QUANTIZATIONS = ("none", "dynamic", "int8")
 PRESETS: dict[str, dict[str, Any]] = {
     # `make run`: the tutorial's layers in two blocks for 5 epochs, trained to read what people
     # draw and photograph (augmented: small rotations, shifts, zoom, thicker pens) and to fill
-    # the cores (batch 256, bfloat16 where native). `--model seed_cnn --no-augment --batch-size 64
-    # --learning-rate 1e-3 --precision float32` is the tutorial's own recipe (docs/training.md:
-    # what each costs and gains).
+    # the cores (batch 256, bfloat16 where native). `--preset tutorial` is the tutorial's own
+    # recipe (docs/training.md: what each change costs and gains).
     # With non-digits beside the digits (a tenth as many), so that it turns letters and marks away.
     "seed": {"model": "classic_cnn", "augment": True, "batch_size": 256, "learning_rate": 3e-3, "open_set": 0.1},
+    # The tutorial's own recipe, one flag away: `seed_cnn`, no augmentation, no non-digits, batch
+    # 64, learning rate 1e-3, float32 (the defaults above, with the tutorial's precision).
+    "tutorial": {"precision": "float32"},
     # A minute-long sanity run: a fifth of the data, one epoch.
     "quick": {"epochs": 1, "limit_train": 12000},
     # Robust to real handwriting: a deeper CNN with batch normalization, trained on augmented

@@ -180,10 +180,7 @@ def train_and_evaluate(
     progress = sys.stdout.isatty() if progress is None else progress
     own = _own_callbacks(config, run, distribution, progress, log)
     log(
-        f"training {config.model} on {len(x_train)} {info.name} images "
-        + (f"and {len(fit[0]) - len(x_train)} non-digits " if len(fit[0]) > len(x_train) else "")
-        + f"({len(x_val)} held out for validation), {config.epochs} epochs, "
-        f"{_batch_note(config, distribution, global_batch)}, {precision.used} ({precision.reason})"
+        _training_line(config, info.name, len(x_train), len(fit[0]) - len(x_train), len(x_val), distribution, precision)
     )
     validation = (data.scale_images(x_val), data.one_hot(y_val, info.num_classes)) if len(x_val) else None
     _fit(model, config, distribution, fit, validation, [*own, *(callbacks or [])], progress, run)
@@ -205,6 +202,16 @@ def train_and_evaluate(
         store.mark_latest(run.folder)
     shutil.rmtree(run.checkpoints, ignore_errors=True)  # the run is complete: nothing left to resume
     return result
+
+
+def _training_line(config, dataset: str, images: int, negatives: int, held_out: int, distribution, precision) -> str:
+    global_batch = config.batch_size * distribution.replicas
+    return (
+        f"training {config.model} on {images} {dataset} images "
+        + (f"and {negatives} non-digits " if negatives else "")
+        + f"({held_out} held out for validation), {config.epochs} epochs, "
+        f"{_batch_note(config, distribution, global_batch)}, {precision.used} ({precision.reason})"
+    )
 
 
 def _training_arrays(x, y, config: TrainConfig, num_classes: int, data_dir, log) -> tuple[np.ndarray, np.ndarray]:
