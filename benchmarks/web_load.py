@@ -28,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
 
-from serverproc import Server, multipart  # noqa: E402
+from serverproc import Server, launch_chromium, multipart  # noqa: E402
 
 
 def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
@@ -124,20 +124,8 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
 def screenshot(url: str, path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = "/usr/bin/chromium"
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 660, "height": 560})
         page.goto(url + "/")
         box = page.locator("#pad").bounding_box()

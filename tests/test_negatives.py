@@ -65,3 +65,14 @@ def test_open_set_is_a_share_between_0_and_1():
 
     with pytest.raises(DigitrecError, match="--open-set"):
         resolve_config("seed", {"open_set": 1.5}).validated()
+
+
+def test_without_the_fonts_training_still_gets_non_digits(monkeypatch, tmp_path):
+    monkeypatch.setattr(negatives, "fonts", lambda: [])  # a user who is not root: no Debian fonts
+    said: list[str] = []
+    images = negatives.training_set(16, 0, tmp_path, log=said.append)
+    assert images.shape == (16, 28, 28) and "without letters and symbols" in said[0]
+    assert (tmp_path / "negatives-v1-16-0-nofonts.npz").is_file()
+    assert np.array_equal(negatives.training_set(16, 0, tmp_path, log=said.append), images)  # cached
+    with pytest.raises(negatives.DigitrecError, match="no handwriting fonts"):
+        generate(4, families=("latin",))

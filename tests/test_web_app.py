@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serverproc import Server, multipart
+from serverproc import CHROMIUM, Server, launch_chromium, multipart
 
 from conftest import draw_digit, need, run_cli
 
@@ -26,8 +25,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from digitrec.predict import Predictor  # noqa: E402
 from digitrec.web import Limits, create_app  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -221,18 +218,7 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
         else __import__("playwright.sync_api", fromlist=["sync_playwright"])
     )
     with Server("--model", str(good_run.run_dir)) as server, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 700, "height": 520})
         page.goto(server.url + "/")
         box = page.locator("#pad").bounding_box()

@@ -97,6 +97,7 @@ GREEK = "".join(GREEK_STROKES)
 CYRILLIC = "".join(CYRILLIC_STROKES)
 SYMBOLS = "+=%#@&?!*$€£¥§<>×÷"
 FAMILIES = ("latin", "greek", "cyrillic", "symbol", "kana", "kanji", "shape", "scribble")
+FONT_FAMILIES = ("latin", "symbol")  # drawn from the handwriting fonts
 SHAPES = ("arrow", "tick", "cross", "star", "heart", "triangle")
 
 
@@ -296,7 +297,7 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
     if unknown:
         raise DigitrecError(f"unknown families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
     font_files = fonts()
-    if not font_files and set(families) & {"latin", "symbol"}:
+    if not font_files and set(families) & set(FONT_FAMILIES):
         raise DigitrecError('no handwriting fonts found: make sysdeps DEB_PACKAGES="fonts-humor-sans …" (Makefile)')
     rng = np.random.default_rng(seed)
     images, names, glyphs = [], [], []
@@ -319,12 +320,16 @@ def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray
     from .data import data_dir
     from .files import atomic_path
 
-    path = data_dir(directory) / f"negatives-v{VERSION}-{count}-{seed}.npz"
+    families = FAMILIES if fonts() else tuple(f for f in FAMILIES if f not in FONT_FAMILIES)
+    tag = "" if families == FAMILIES else "-nofonts"
+    path = data_dir(directory) / f"negatives-v{VERSION}-{count}-{seed}{tag}.npz"
     if path.is_file():
         with np.load(path) as cached:
             return cached["images"]
+    if tag:
+        log("note: no handwriting fonts (make setup installs them as root): training without letters and symbols")
     log(f"drawing {count} non-digit images for training (once; cached in {path})")
-    images = generate(count, seed).images
+    images = generate(count, seed, families).images
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, images=images)
