@@ -3,9 +3,12 @@
 Builds the set of tests/realistic.py from MNIST *test* digits and handwriting fonts, runs the
 Predictor on the encoded files exactly as `digitrec predict` reads them, and reports:
 accuracy per kind of digit image (a "no digit" answer counts as wrong), handwriting fonts (the
-outline font on its own: see realistic.OUTLINE_FONTS), whole numbers read
-exactly, non-digits answered "no digit", real digits wrongly answered "no digit", a sweep of the
-confidence threshold, and the plain-resize baseline. Writes benchmarks/results/realistic.json/.md.
+outline font on its own: see realistic.OUTLINE_FONTS), low-resolution digits, whole numbers read
+exactly, non-digits answered "no digit" per kind (letters, kana and kanji, symbols from fonts
+training never reads; blank pages, noise, doodles), real digits wrongly answered "no digit", a
+sweep of the confidence threshold (also as a chart: the share turned away, digits and
+non-digits, against the threshold), and the plain-resize baseline. Writes
+benchmarks/results/realistic.json/.md/-threshold.png.
 
     python benchmarks/realistic_accuracy.py [--model PATH] [--per-kind 100] [--seed 0]
     make bench-realistic
@@ -28,6 +31,42 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
 
 from realistic import DIGIT_KINDS, make_set, write_set  # noqa: E402
+
+THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+# The non-digit kinds, grouped as the targets are: letters, kana/kanji, symbols and marks, and
+# the things ink rules already catch.
+NON_DIGIT_GROUPS = {
+    "letters": ("not_digit/letter",),
+    "kana_kanji": ("not_digit/kana_kanji",),
+    "symbols": ("not_digit/symbol",),
+    "blank_noise_doodles": ("not_digit/blank", "not_digit/noise", "not_digit/doodle"),
+}
+
+
+def share(rows, test) -> float | None:
+    return sum(map(test, rows)) / len(rows) if rows else None
+
+
+def threshold_chart(sweep: list[dict], chosen: float, path: Path) -> None:
+    """Share of digits and of non-digits answered "no digit" against the confidence threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    t = [s["min_confidence"] for s in sweep]
+    ax.plot(t, [100 * s["non_digits_answered_no_digit"] for s in sweep], "o-", label="non-digits turned away")
+    ax.plot(t, [100 * s["digits_answered_no_digit"] for s in sweep], "s-", label='digits answered "no digit"')
+    ax.axvline(chosen, color="grey", linestyle=":", label=f"threshold used ({chosen:.2f})")
+    ax.set_xlabel("minimum confidence")
+    ax.set_ylabel('% answered "no digit"')
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def naive_array(encoded: bytes) -> np.ndarray:
@@ -77,6 +116,7 @@ def main() -> int:
                     "confidence": ans.confidence,
                     "best": str(ans.best_guess),
                     "reason": ans.reason,
+                    "glyph": s.glyph,
                     "ink_reason": ans.reason is not None and not ans.reason.startswith(("uncertain", "not a digit")),
                     "naive": str(int(np.argmax(predictor.predict_arrays(naive_array(s.encoded))[0]))),
                 }
@@ -106,7 +146,7 @@ def main() -> int:
     mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
     non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
     sweep = []
-    for t in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
+    for t in THRESHOLDS:
 
         def rejected(r, t=t):
             return r["ink_reason"] or r["confidence"] < t
@@ -125,7 +165,14 @@ def main() -> int:
         "fonts_accuracy": table.get("font", {}).get("accuracy"),
         "outline_font_accuracy": table.get("outline_font", {}).get("accuracy"),
         "numbers_exact": table.get("number", {}).get("accuracy"),
+        "low_resolution_accuracy": table.get("low_resolution", {}).get("accuracy"),
         "non_digits_answered_no_digit": sum(r["answer"] is None for r in non_rows) / max(1, len(non_rows)),
+        **{
+            f"{group}_answered_no_digit": share(
+                [r for r in non_rows if r["kind"] in kinds], lambda r: r["answer"] is None
+            )
+            for group, kinds in NON_DIGIT_GROUPS.items()
+        },
         "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),
         "plain_resize_accuracy": sum(r["naive"] == r["label"] for r in mnist_rows) / len(mnist_rows),
         "min_confidence": predictor.min_confidence,
@@ -144,6 +191,11 @@ def main() -> int:
         "summary": summary,
         "per_kind": table,
         "threshold_sweep": sweep,
+        "non_digits_answered_as_digits": [
+            {"kind": r["kind"], "glyph": r["glyph"], "answer": r["answer"], "confidence": round(r["confidence"], 3)}
+            for r in non_rows
+            if r["answer"] is not None
+        ],
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "realistic.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -164,6 +216,7 @@ def main() -> int:
             f"| {s['non_digits_answered_no_digit']:.1%} |"
         )
     (args.out / "realistic.md").write_text("\n".join(lines) + "\n")
+    threshold_chart(sweep, predictor.min_confidence, args.out / "realistic-threshold.png")
     print("\n".join(lines))
     print(json.dumps(summary, indent=2))
     return 0

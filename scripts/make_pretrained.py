@@ -93,6 +93,7 @@ def main() -> int:
         "dataset": "mnist",
         "limit_train": None,
         "data_file": None,
+        "open_set": 0.1,
     }
     if any(config.get(k) != v for k, v in expected.items()):
         raise SystemExit(f"{run} was not made by `{' '.join(COMMAND)}` (config {config})")
@@ -114,6 +115,9 @@ def main() -> int:
         "input_shape": meta["input_shape"],
         "class_names": meta["class_names"],
         "preprocessing": meta["preprocessing"],
+        # Trained with non-digits: answers use the run's lower threshold and say "not a digit".
+        "open_set": meta.get("open_set"),
+        "min_confidence": meta.get("min_confidence"),
     }
     shipped.update(realistic_figures())
     store.write_json(TARGET / "metadata.json", shipped)

@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-# The handwriting fonts are the ones `--open-set` training draws its letters from.
-from digitrec.negatives import FONT_DIRS
+# The handwriting fonts are the ones `--open-set` training draws its letters from: the digit
+# kinds "font" use them; the non-digits never do.
+from digitrec.negatives import DIGIT_LIKE, FONT_DIRS, LATIN, SYMBOLS
 
 DIGIT_KINDS = (
     "pen_on_white",
@@ -50,8 +51,51 @@ FONT_PACKAGES = (
 # that no pen writes. Their digits are their own kind ("outline_font"), reported beside the
 # handwriting fonts rather than in them (they still lend their letters to the non-digits).
 OUTLINE_FONTS = ("femkeklaver",)
-# Letters that no reasonable reader would take for a digit (no O, I, l, S, Z, B, G, q, g, b…).
-LETTERS = "AEFHKMNPRWXYkmwx"
+# Non-digits come from these fonts only; `negatives` (training) never reads them. Debian packages:
+# fonts-kiloji, fonts-seto (handwriting with Greek, Cyrillic, kana and kanji), fonts-sjfonts,
+# fonts-rufscript, fonts-kristi, fonts-cabinsketch (handwriting, Latin), fonts-ipafont-gothic,
+# fonts-dejavu-core, fonts-liberation (print). `make bench-realistic` installs them.
+HELD_OUT_PACKAGES = (
+    "fonts-kiloji",
+    "fonts-seto",
+    "fonts-sjfonts",
+    "fonts-rufscript",
+    "fonts-kristi",
+    "fonts-cabinsketch",
+    "fonts-ipafont-gothic",
+    "fonts-dejavu-core",
+    "fonts-liberation",
+)
+HELD_OUT_FONTS = (
+    "/usr/share/fonts/truetype/kiloji/kiloji.ttf",
+    "/usr/share/fonts/truetype/kiloji/kiloji_b.ttf",
+    "/usr/share/fonts/truetype/seto/setofont.ttf",
+    "/usr/share/fonts/truetype/sjfonts/Delphine.ttf",
+    "/usr/share/fonts/truetype/sjfonts/SteveHand.ttf",
+    "/usr/share/fonts/truetype/rufscript/Rufscript010.ttf",
+    "/usr/share/fonts/truetype/kristi/Kristi.ttf",
+    "/usr/share/fonts/truetype/cabinsketch/CabinSketch-Regular.ttf",
+    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+)
+
+
+def _keep(chars: str) -> str:
+    return "".join(c for c in chars if c not in DIGIT_LIKE)
+
+
+# Glyphs by kind, digit-like ones left out as in training (negatives.DIGIT_LIKE). Training draws
+# only nine Greek and ten Cyrillic capitals; most of these it has never seen in any hand.
+HELD_OUT_GLYPHS = {
+    "letter": LATIN + _keep("ΓΔΛΠΣΦΨΩαγεηκλμνπρφχψωЖИЙКЛМНПРУФХЦШЩЮЯжийклмнпфцшщюя"),
+    "kana_kanji": _keep(
+        "あいえおかきくけこさすせそたちてとなにぬねのはひふほまみむめもやゆよらりれわをん"
+        "アイウオカキクケコサシスセソタチツテトナニヌネハヒホマミムメモヤユヨラリルヲン"
+        "日月火水木金土山川田人手目耳足雨花草竹犬虫貝石糸車学校生先名字文本中大小上下左右"
+    ),
+    "symbol": SYMBOLS + "→←↑↓⇒✓✔✗✘★☆♥♡♪☺",
+}
 
 
 @dataclass
@@ -61,6 +105,7 @@ class Sample:
     image: Image.Image
     encoded: bytes  # the file as a camera or scanner would write it
     suffix: str
+    glyph: str = ""  # what a non-digit shows, and in which font
 
 
 # ---------------------------------------------------------------- strokes
@@ -101,6 +146,22 @@ def _font_glyph(char: str, font_path: str, height: int) -> np.ndarray:
         Image.fromarray(a).resize((max(2, round(a.shape[1] * scale)), height), Image.Resampling.BICUBIC),
         dtype=np.float32,
     ).clip(0, 1)
+
+
+def _has_glyph(font_path: str, char: str) -> bool:
+    face = ImageFont.truetype(font_path, size=48)
+    box = face.getmask(char).getbbox()
+    return box is not None and box != face.getmask("\U0010fffd").getbbox()
+
+
+def held_out_fonts() -> dict[str, dict[str, list[str]]]:
+    """For each non-digit kind, each of its glyphs and the held-out fonts present that have it."""
+    present = [f for f in HELD_OUT_FONTS if Path(f).is_file()]
+    table: dict[str, dict[str, list[str]]] = {}
+    for kind, glyphs in HELD_OUT_GLYPHS.items():
+        table[kind] = {c: [f for f in present if _has_glyph(f, c)] for c in glyphs}
+        table[kind] = {c: fs for c, fs in table[kind].items() if fs}
+    return table
 
 
 def fonts() -> list[str]:
@@ -245,6 +306,38 @@ def font_sample(char: str, font_path: str, rng, kind: str = "font") -> Sample:
     return Sample(kind, char if char.isdigit() else "", image, encoded, suffix)
 
 
+LOW_RESOLUTION_STYLES = ("far_photo", "thumbnail", "fax", "old_scan")
+
+
+def low_resolution_sample(digit28: np.ndarray, label: int, rng, style: str | None = None) -> Sample:
+    """A digit 10-16 pixels tall: written on paper, then shrunk the way a far photo (a digit small
+    in a wide blurred view), a thumbnail, a fax (1 bit, blown up in blocks) or an old
+    low-resolution scan (blown up smoothly) shrinks it."""
+    height = int(rng.integers(90, 200))
+    mask = _upscale(digit28, height)
+    style = style or LOW_RESOLUTION_STYLES[rng.integers(len(LOW_RESOLUTION_STYLES))]
+    if style == "far_photo":  # the same paper all round: the digit is a small part of the view
+        mask = np.pad(mask, ((height, height), (2 * height, 2 * height)))
+    image, _, _ = photograph(mask, "pen_on_white", rng)
+    factor = rng.uniform(10, 16) / height
+    w, h = image.size
+    small = image.convert("L").resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BOX)
+    a = np.asarray(small, np.float32) / 255.0
+    if style == "far_photo":
+        a = ndimage.gaussian_filter(a, 0.6) + rng.normal(0, 0.02, a.shape)
+        return Sample("low_resolution", str(label), *_encode(np.repeat(a[..., None], 3, 2), "JPEG", 50), ".jpg")
+    if style == "thumbnail":
+        return Sample("low_resolution", str(label), *_encode(np.repeat(a[..., None], 3, 2), "JPEG", 75), ".jpg")
+    scale = int(rng.integers(3, 6))
+    if style == "fax":
+        bits = Image.fromarray(((a > 0.55) * 255).astype(np.uint8))
+        blocks = np.asarray(bits.resize((bits.width * scale, bits.height * scale), Image.Resampling.NEAREST))
+        return Sample("low_resolution", str(label), *_encode(np.repeat(blocks[..., None] / 255, 3, 2), "PNG"), ".png")
+    smooth = small.resize((small.width * scale, small.height * scale), Image.Resampling.BICUBIC)
+    b = np.asarray(smooth, np.float32) / 255.0 * 0.92 + 0.04 + rng.normal(0, 0.03, (smooth.height, smooth.width))
+    return Sample("low_resolution", str(label), *_encode(np.repeat(b[..., None], 3, 2), "JPEG", 60), ".jpg")
+
+
 def number_sample(digits: list[np.ndarray], labels: list[int], rng) -> Sample:
     height = int(rng.integers(80, 160))
     masks = [_upscale(d, height + int(rng.integers(-10, 10))) for d in digits]
@@ -265,7 +358,7 @@ def number_sample(digits: list[np.ndarray], labels: list[int], rng) -> Sample:
     return Sample("number", "".join(map(str, labels)), image, encoded, suffix)
 
 
-def non_digit_sample(kind: str, rng, font_list: list[str]) -> Sample:
+def non_digit_sample(kind: str, rng, held_out: dict[str, dict[str, list[str]]]) -> Sample:
     H, W = int(rng.integers(200, 500)), int(rng.integers(200, 500))
     if kind == "blank":
         img = _compose(np.zeros((H, W), np.float32), (0.95, 0.94, 0.9), (0, 0, 0), rng, noise=0.02)
@@ -278,9 +371,12 @@ def non_digit_sample(kind: str, rng, font_list: list[str]) -> Sample:
             g = ndimage.gaussian_filter(rng.random((H, W)).astype(np.float32), rng.uniform(1, 4))
             g = (g - g.min()) / max(np.ptp(g), 1e-6)
         return Sample("not_digit/noise", "", *_encode(np.repeat(g[..., None], 3, axis=2), "PNG"), ".png")
-    if kind == "letter":
-        char = LETTERS[rng.integers(len(LETTERS))]
-        sample = font_sample(char, font_list[rng.integers(len(font_list))], rng, kind="not_digit/letter")
+    if kind in HELD_OUT_GLYPHS:
+        glyphs = held_out[kind]
+        char = list(glyphs)[rng.integers(len(glyphs))]
+        font = glyphs[char][rng.integers(len(glyphs[char]))]
+        sample = font_sample(char, font, rng, kind=f"not_digit/{kind}")
+        sample.glyph = f"{char} ({Path(font).stem})"
         return sample
     if kind == "doodle":
         canvas = Image.new("L", (W, H), 0)
@@ -347,9 +443,12 @@ def make_set(
         n = int(rng.integers(2, 6))
         idx = rng.choice(len(x), n, replace=False)
         samples.append(number_sample([x[i] for i in idx], [int(y_test[i]) for i in idx], rng))
-    for kind in ("blank", "noise", "doodle") + (("letter",) if font_list else ()):
+    held_out = held_out_fonts()
+    for kind in ("blank", "noise", "doodle", *(k for k in HELD_OUT_GLYPHS if held_out[k])):
         for _ in range(non_digits_per_kind):
-            samples.append(non_digit_sample(kind, rng, font_list))
+            samples.append(non_digit_sample(kind, rng, held_out))
+    for i in rng.choice(len(x), per_kind, replace=False):
+        samples.append(low_resolution_sample(x[i], int(y_test[i]), rng))
     return samples
 
 

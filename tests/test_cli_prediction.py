@@ -136,3 +136,22 @@ def test_property_cli_never_crashes_on_any_files(good_run, tmp_path_factory, ite
     assert len(objects) == len(items)
     for o in objects:
         assert "error" in o or (len(o["probabilities"]) == 10 and (o["digit"] is None) == ("reason" in o))
+
+
+def test_the_shipped_model_says_a_letter_is_not_a_digit_alone_and_inside_a_number(tmp_path):
+    from digitrec.store import PRETRAINED
+
+    from xdriver import PEOPLE_DIGITS, PEOPLE_MARKS, drawn
+
+    drawn(PEOPLE_MARKS["H"]).save(tmp_path / "H.png")
+    proc = run_cli("predict", "--model", str(PRETRAINED.parent), "--json", str(tmp_path / "H.png"))
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["digit"] is None and answer["no_digit"] == "not a digit" and answer["not_digit_score"] > 0.5
+    row = Image.new("L", (840, 280), 255)
+    for k, strokes in enumerate((PEOPLE_DIGITS["1"], PEOPLE_MARKS["H"], PEOPLE_DIGITS["7"])):
+        row.paste(drawn(strokes), (280 * k, 0))
+    row.save(tmp_path / "1H7.png")
+    proc = run_cli("predict", "--model", str(PRETRAINED.parent), "--number", str(tmp_path / "1H7.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert "digit 2 of 3 is not a digit" in proc.stdout, proc.stdout

@@ -112,9 +112,11 @@ def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
     assert "Traceback" not in app.stderr.read()
 
 
-def test_the_shipped_model_reads_digits_drawn_with_the_mouse_as_people_draw_them():
+def test_the_shipped_model_reads_digits_and_turns_away_letters_drawn_with_the_mouse():
     """0-9 with real mouse strokes: a 4 in two strokes, a 5 with its flag drawn last, a 1 as a
-    single line, an 8 in one looping stroke; the app answers from the shipped LiteRT file."""
+    single line, an 8 in one looping stroke; then ten capitals and two marks that a digits-only
+    model reads as 4, 5 or 8 (A E F H K M N X W Y + and three bars): at least 10 of the 12 get
+    "no digit". The app answers from the shipped LiteRT file."""
     from digitrec.store import PRETRAINED
 
     need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
@@ -122,4 +124,8 @@ def test_the_shipped_model_reads_digits_drawn_with_the_mouse_as_people_draw_them
         session.launch_gui("--model", str(PRETRAINED.parent))
         session.wait_title(lambda t: t.endswith("draw a digit"), timeout=90)
         answers = read_drawings(session, PEOPLE_DIGITS)
+        marks = read_drawings(session, xdriver.PEOPLE_MARKS)
+        status = session.xdotool("getwindowname", session.open_window())
     assert answers == {d: d for d in PEOPLE_DIGITS}
+    assert sum(answer == "no digit" for answer in marks.values()) >= 10, marks
+    assert status.endswith("no digit")  # the last mark, three bars

@@ -52,7 +52,7 @@ def test_a_drawn_digit_has_its_answer_and_top_k(predictor):
 
 def test_blank_and_noise_are_no_digit(predictor):
     rng = np.random.default_rng(1)
-    blank = predictor.predict_image(non_digit_sample("blank", rng, []).encoded)
+    blank = predictor.predict_image(non_digit_sample("blank", rng, {}).encoded)
     assert blank.digit is None and "no ink" in blank.reason
     noise = predictor.predict_image(rng.integers(0, 256, (200, 200), dtype=np.uint8))
     assert noise.digit is None and ("noise" in noise.reason or "uncertain" in noise.reason)
@@ -169,3 +169,8 @@ def test_a_run_answers_with_the_threshold_it_records(good_run, tmp_path):
     store.write_json(copy / "metadata.json", {**metadata, "min_confidence": 0.5, "open_set": 0.1})
     letter = Predictor(copy).answer(np.full(10, 0.1))
     assert letter.digit is None and letter.reason.startswith("not a digit: best guess")
+    out = letter.to_dict()
+    assert out["no_digit"] == "not a digit" and out["not_digit_score"] == pytest.approx(0.9)
+    sure = Predictor(copy).answer(np.array([0.96] + [0.04 / 9] * 9)).to_dict()
+    assert "no_digit" not in sure and sure["not_digit_score"] == pytest.approx(0.04)
+    assert "not_digit_score" not in Predictor(good_run.run_dir).answer(np.full(10, 0.1)).to_dict()

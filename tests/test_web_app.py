@@ -19,6 +19,7 @@ from PIL import Image
 from serverproc import CHROMIUM, Server, launch_chromium, multipart
 
 from conftest import draw_digit, need, run_cli
+from xdriver import PEOPLE_MARKS, drawn
 
 pytest.importorskip("fastapi") if not os.environ.get("CI") else None
 from fastapi.testclient import TestClient  # noqa: E402
@@ -78,6 +79,24 @@ def test_no_digit_has_a_reason(client):
     blank = Image.new("L", (200, 200), 230)
     body = client.post("/predict", files={"file": ("blank.png", png(blank), "image/png")}).json()
     assert body["digit"] is None and "no ink" in body["reason"]
+
+
+def test_explain_says_which_pixels_and_what_each_layer_saw(client):
+    seven = png(draw_digit("7"))
+    r = client.post("/explain", files={"file": ("seven.png", seven, "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    attribution = np.array(body["attribution"])
+    assert body["file"] == "seven.png" and body["digit"] == body["answer"] == 7
+    assert attribution.shape == (28, 28) and attribution.min() >= 0 and abs(attribution.sum() - 1) < 1e-3
+    assert np.array(body["input"]).shape == (28, 28) and all("maps" not in layer for layer in body["layers"])
+    r = client.post("/explain?digit=3&maps=true", files={"file": ("seven.png", seven, "image/png")})
+    body = r.json()
+    assert r.status_code == 200 and body["digit"] == 3 and body["answer"] == 7
+    first = body["layers"][0]
+    assert np.array(first["maps"]).shape == (min(8, first["shape"][2]), first["shape"][0], first["shape"][1])
+    assert client.post("/explain?digit=12", files={"file": ("seven.png", seven, "image/png")}).status_code == 422
+    assert client.post("/explain", files={"file": ("x.png", b"not an image", "image/png")}).status_code == 422
 
 
 def test_number_and_batch(client):
@@ -199,8 +218,13 @@ def test_a_real_server_with_the_shipped_litert_model_under_concurrent_uploads():
 
     with Server("--model", str(lite)) as server, ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(post, range(64)))
+        body, ctype = multipart([("H.png", "image/png", png(drawn(PEOPLE_MARKS["H"])))])
+        request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            letter = json.loads(r.read())
         assert server.alive()
     assert answers == [(200, int("170"[i % 3])) for i in range(64)]
+    assert letter["digit"] is None and letter["no_digit"] == "not a digit" and letter["not_digit_score"] > 0.5
 
 
 def test_serve_refuses_bad_options_in_one_line(tmp_path):
@@ -237,6 +261,20 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
         (tmp_path / "seven.png").write_bytes(png(draw_digit("7")))
         page.set_input_files("#file", str(tmp_path / "seven.png"))
         page.wait_for_function("document.getElementById('answer').textContent === '7'", timeout=20000)
+        # Inside the network: the pixels behind the 7 in red, each layer's maps; a bar asks "why not 3?".
+        page.check("#inside")
+        page.wait_for_function("document.body.dataset.inside === '7'", timeout=60000)
+        red = page.evaluate(
+            """() => { const d = document.getElementById('attribution').getContext('2d')
+                          .getImageData(0, 0, 168, 168).data;
+                       let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > d[i + 1] + 60) n++; return n; }"""
+        )
+        assert red > 100 and page.locator("#layers .layer").count() >= 2
+        assert page.locator("#layers .layer").first.locator("canvas").count() == 8
+        page.locator('.bar[data-digit="3"]').click()
+        page.wait_for_function("document.body.dataset.inside === '3'", timeout=20000)
+        assert page.locator("#why").text_content() == "why not 3?"
+        page.screenshot(path=str(tmp_path / "inside.png"), full_page=True)
         browser.close()
     assert (tmp_path / "page.png").stat().st_size > 5000
 

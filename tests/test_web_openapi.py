@@ -11,8 +11,9 @@ from digitrec.web import openapi
 
 def test_the_examples_have_the_fields_of_a_real_answer():
     real = Prediction(7, 0.99, [0.0] * 7 + [0.99] + [0.0] * 2, file="seven.png").to_dict()
-    for example in (openapi.EXAMPLE_PREDICTION, openapi.EXAMPLE_NO_DIGIT):
-        assert set(example) - {"reason"} <= set(real) and len(example["probabilities"]) == 10
+    blank = Prediction(None, 0.31, [0.1] * 10, openapi.EXAMPLE_NO_DIGIT["reason"], file="blank.jpg").to_dict()
+    assert set(openapi.EXAMPLE_PREDICTION) == set(real) and set(openapi.EXAMPLE_NO_DIGIT) == set(blank)
+    assert blank["no_digit"] == openapi.EXAMPLE_NO_DIGIT["no_digit"]
 
 
 def test_the_apps_schema_documents_each_route(good_run):

@@ -229,3 +229,44 @@ def read_drawings(session: XSession, drawings: dict[str, list[list[tuple[float, 
         assert found is not None
         answers[label] = found.group(1)
     return answers
+
+
+# Letters and marks as people draw them with a mouse (#17): ten capitals a digits-only model
+# reads as 4, 5 or 8, a plus and three bars; and a few more. None of them is a digit.
+PEOPLE_MARKS: dict[str, list[list[tuple[float, float]]]] = {
+    "A": [polyline((70, 240), (140, 40), (210, 240)), line((100, 160), (182, 160))],
+    "E": [polyline((200, 45), (90, 45), (90, 235), (200, 235)), line((90, 140), (180, 140))],
+    "F": [polyline((200, 45), (95, 45), (95, 240)), line((95, 135), (180, 135))],
+    "H": [line((80, 45), (80, 240)), line((200, 45), (200, 240)), line((80, 140), (200, 140))],
+    "K": [line((90, 40), (90, 240)), polyline((200, 45), (92, 145), (205, 240))],
+    "M": [polyline((60, 240), (75, 45), (140, 170), (205, 45), (220, 240))],
+    "N": [polyline((80, 240), (80, 45), (200, 240), (200, 45))],
+    "X": [line((70, 45), (210, 240)), line((210, 45), (70, 240))],
+    "W": [polyline((50, 50), (95, 235), (140, 110), (185, 235), (230, 50))],
+    "Y": [polyline((70, 45), (140, 140), (210, 45)), line((140, 140), (140, 245))],
+    "+": [line((140, 50), (140, 230)), line((50, 140), (230, 140))],
+    "≡": [line((60, 80), (220, 80)), line((60, 140), (220, 140)), line((60, 200), (220, 200))],
+}
+MORE_MARKS: dict[str, list[list[tuple[float, float]]]] = {
+    "tick": [polyline((60, 150), (115, 220), (225, 55))],
+    "star": [polyline((140, 40), (195, 230), (50, 110), (230, 110), (85, 230), (140, 40))],
+    "#": [
+        line((110, 50), (95, 235)),
+        line((180, 50), (165, 235)),
+        line((60, 110), (220, 110)),
+        line((55, 180), (215, 180)),
+    ],
+    "arrow": [line((50, 140), (230, 140)), polyline((170, 80), (230, 140), (170, 200))],
+}
+
+
+def drawn(strokes: list[list[tuple[float, float]]], width: int = 16):
+    """The image the app would hold after these mouse strokes (its default pen), without a screen."""
+    from digitrec.drawing import Drawing
+
+    drawing = Drawing()
+    for stroke in strokes:
+        drawing.begin(*stroke[0], width)
+        for point in stroke[1:]:
+            drawing.extend(*point)
+    return drawing.image

@@ -15,6 +15,7 @@ file (`model.keras` beside it), since LiteRT keeps no gradients.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,6 +85,34 @@ def keras_model_for(target: str | Path | None = None, runs_root: str | Path | No
             raise DigitrecError(f"{path} is a LiteRT file without a Keras model beside it: LiteRT keeps no gradients")
         path = keras_file
     return store.load_model(path), choice.name
+
+
+_LOCK = threading.Lock()
+
+
+def keras_model_of(predictor: Any):
+    """The Keras model that explains a Predictor's answers: its own when it runs one, else its
+    run's `model.keras` (loaded once, with TensorFlow, on the first explanation asked)."""
+    with _LOCK:
+        model = getattr(predictor, "_explain_model", None)
+        if model is None:
+            model = getattr(predictor.model, "model", None) if predictor.backend == "keras" else None
+            if model is None:
+                model, _ = keras_model_for(predictor.choice.path)
+            predictor._explain_model = model
+        return model
+
+
+def preview(layers: list[LayerMaps], channels: int = 8) -> list[dict[str, Any]]:
+    """The first `channels` maps of each layer, each scaled to 0-1 on its own, as nested lists
+    (channel, row, column) with the layer's name and full shape: what the page and app draw."""
+    out = []
+    for layer in layers:
+        maps = np.moveaxis(layer.maps[..., :channels], -1, 0)
+        low = maps.min(axis=(1, 2), keepdims=True)
+        span = np.maximum(maps.max(axis=(1, 2), keepdims=True) - low, 1e-6)
+        out.append({**layer.to_dict(), "maps": np.round((maps - low) / span, 3).tolist()})
+    return out
 
 
 def feature_maps(model: Any, x: np.ndarray) -> list[LayerMaps]:

@@ -33,7 +33,6 @@ FONT_DIRS = (
     "/usr/share/fonts/truetype/femkeklaver",
     "/usr/share/fonts/truetype/humor-sans",
     "/usr/share/fonts/opentype/comic-neue",
-    "/usr/share/fonts/truetype/kristi",
     "/usr/share/fonts/opentype/bwht",
 )
 KANJIVG_INSTALL = "pip install kanjivg (make setup installs it)"

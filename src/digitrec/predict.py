@@ -54,6 +54,20 @@ class Prediction:
     preprocessed: np.ndarray | None = field(default=None, repr=False)
     steps: dict[str, np.ndarray] | None = field(default=None, repr=False)  # what preprocessing did
     model: str | None = None  # the name of the model that answered
+    # For a model trained with non-digits (`--open-set`): its own score that this is not a digit,
+    # 1 - the best digit's probability ("no digit" above 1 - min_confidence). None otherwise.
+    not_digit_score: float | None = None
+
+    @property
+    def no_digit(self) -> str | None:
+        """What kind of "no digit" this is: "no ink", "scattered", "not digit-shaped", "not a
+        digit" (the model's own doubt, for a model trained with non-digits) or "uncertain"."""
+        if self.reason is None:
+            return None
+        for start, kind in NO_DIGIT_KINDS:
+            if self.reason.startswith(start) or start in self.reason:
+                return kind
+        return "uncertain"
 
     @property
     def best_guess(self) -> int:
@@ -71,7 +85,10 @@ class Prediction:
             "probabilities": [round(p, 6) for p in self.probabilities],
         }
         if self.reason:
+            out["no_digit"] = self.no_digit
             out["reason"] = self.reason
+        if self.not_digit_score is not None:
+            out["not_digit_score"] = round(self.not_digit_score, 6)
         if self.model:
             out["model"] = self.model
         return out
@@ -109,6 +126,18 @@ class Failure:
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "error": self.error}
+
+
+# How each "no digit" sentence starts (or what it holds), and its kind (Prediction.no_digit).
+NO_DIGIT_KINDS = (
+    ("no ink", "no ink"),
+    ("ink covers", "scattered"),
+    ("scattered pieces", "scattered"),
+    ("closed loops", "not digit-shaped"),
+    ("separate parts", "not digit-shaped"),
+    ("not a digit", "not a digit"),
+    ("uncertain", "uncertain"),
+)
 
 
 def no_digit_reason(pre: preprocess.Preprocessed) -> str | None:
@@ -208,6 +237,7 @@ class Predictor:
             pre.array if pre is not None else None,
             pre.steps if pre is not None else None,
             self.name,
+            1.0 - probs[best] if self.knows_non_digits else None,
         )
 
     # ------------------------------------------------------------ images

@@ -76,12 +76,16 @@ ROTATION_DEGREES = 10.0
 SHIFT = 0.1  # of the image's side
 ZOOM = 0.1
 THICKER_SHARE = 0.25
+LOW_RES_SHARE = 0.15
+LOW_RES_SIDES = (13, 21)  # the 28x28 frame shrunk to this side: its 20-pixel digit to 9-15 pixels
 
 
 def augment_batch(images, seed):
     """Random changes that real handwriting shows and MNIST lacks, for one batch: small rotations
-    (+-10 degrees), shifts (+-10 %) and zoom (+-10 %) as one affine transform per image, and a
-    thicker pen for a quarter of the images.
+    (+-10 degrees), shifts (+-10 %) and zoom (+-10 %) as one affine transform per image, a
+    thicker pen for a quarter of the images, and for 15 % the softness of a low-resolution digit
+    (a far photo, a thumbnail, a fax): shrunk to 9-15 pixels wide and blown up again, its
+    brightest pixel back at full ink as the preprocessing leaves it.
 
     Args:
       images: float images (N, H, W, C).
@@ -90,7 +94,7 @@ def augment_batch(images, seed):
     tf = _tensorflow()
     n = tf.shape(images)[0]
     h, w = tf.cast(tf.shape(images)[1], tf.float32), tf.cast(tf.shape(images)[2], tf.float32)
-    draws = tf.random.stateless_uniform([5, n], seed=seed, minval=-1.0, maxval=1.0)
+    draws = tf.random.stateless_uniform([7, n], seed=seed, minval=-1.0, maxval=1.0)
     angle = draws[0] * ROTATION_DEGREES * np.pi / 180
     scale = 1.0 / (1.0 + draws[1] * ZOOM)  # input pixels per output pixel
     dx, dy = draws[2] * SHIFT * w, draws[3] * SHIFT * h
@@ -111,7 +115,15 @@ def augment_batch(images, seed):
     )
     thicker = tf.nn.max_pool2d(moved, ksize=2, strides=1, padding="SAME")
     pick = tf.reshape((draws[4] + 1) / 2 < THICKER_SHARE, [-1, 1, 1, 1])
-    return tf.where(pick, thicker, moved)
+    images = tf.where(pick, thicker, moved)
+    low, high = LOW_RES_SIDES
+    side = tf.cast(tf.round(low + (high - low) * (draws[6][0] + 1) / 2), tf.int32)  # one per batch
+    size = tf.shape(images)[1:3]
+    soft = tf.image.resize(tf.image.resize(images, [side, side], method="area"), size, method="bilinear")
+    soft = soft / tf.maximum(tf.reduce_max(soft, axis=[1, 2, 3], keepdims=True), 1e-6)
+    soft = soft * tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+    pick = tf.reshape((draws[5] + 1) / 2 < LOW_RES_SHARE, [-1, 1, 1, 1])
+    return tf.where(pick, soft, images)
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True):

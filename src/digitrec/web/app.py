@@ -3,6 +3,7 @@
     POST /predict          an image upload (multipart, field "file") or JSON {"pixels": 28x28}
     POST /predict/number   an image of several digits in a row
     POST /predict/batch    several images (multipart, field "files")
+    POST /explain          which pixels decided the answer, and what each layer saw
     GET  /health           liveness, and whether the model is loaded
     GET  /model            name, format, dataset, test accuracy, versions
     GET  /                 the drawing page (no build step, no CDN)
@@ -157,6 +158,15 @@ def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
         if isinstance(item, np.ndarray):
             raise HTTPException(422, "/predict/number reads an image upload, not pixels")
         return await backend.run("number", name, item)
+
+    @app.post("/explain", **openapi.EXPLAIN)
+    async def explain(request: Request, digit: int | None = None, maps: bool = False):
+        """Why the model answered what it did: the JSON of `digitrec explain --json`; `?digit=7`
+        asks "why (not) a 7?", `?maps=true` adds each layer's first eight feature maps."""
+        if digit is not None and not 0 <= digit <= 9:
+            raise HTTPException(422, "digit must be between 0 and 9")
+        ((name, item),) = await read_images(request, "file", False, limits)
+        return await backend.run("explain", name, item, digit, maps)
 
     @app.post("/predict/batch", **openapi.PREDICT_BATCH)
     async def predict_batch(request: Request):

@@ -69,7 +69,26 @@ def answer_batch(predictor, items: list[tuple[str | None, Any]]) -> dict[str, An
     return {"predictions": out}
 
 
-JOBS: dict[str, Callable[..., Any]] = {"one": answer_one, "number": answer_number, "batch": answer_batch}
+def answer_explain(predictor, name: str | None, item: Any, digit: int | None, maps: bool) -> dict[str, Any]:
+    """`digitrec explain --json` for one image, and with `maps` the first maps of each layer."""
+    from .. import explain
+
+    array = item if isinstance(item, np.ndarray) else preprocess.to_mnist_array(item, max_pixels=predictor.max_pixels)
+    model = explain.keras_model_of(predictor)
+    with explain._LOCK:  # one explanation at a time: a gradient tape per call, on a shared model
+        result = explain.explain(model, array, digit)
+    out = {"file": name, **result.to_dict()}
+    if maps:
+        out["layers"] = explain.preview(result.layers)
+    return out
+
+
+JOBS: dict[str, Callable[..., Any]] = {
+    "one": answer_one,
+    "number": answer_number,
+    "batch": answer_batch,
+    "explain": answer_explain,
+}
 
 
 def to_json(content: Any) -> bytes:

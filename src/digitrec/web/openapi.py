@@ -16,6 +16,7 @@ EXAMPLE_NO_DIGIT = {
     "digit": None,
     "confidence": 0.31,
     "probabilities": [0.1] * 10,
+    "no_digit": "no ink",
     "reason": "no ink found (a blank or too faint image)",
 }
 
@@ -84,4 +85,28 @@ PREDICT_BATCH: dict[str, Any] = {
         **ERRORS,
     },
     "openapi_extra": {"requestBody": {"content": _upload_body("files", many=True)}},
+}
+
+EXAMPLE_EXPLANATION = {
+    "file": "seven.png",
+    "digit": 7,
+    "answer": 7,
+    "probabilities": [0.0, 0.0003, 0.0006, 0.0, 0.0, 0.0, 0.0, 0.9987, 0.0, 0.0004],
+    "method": "integrated gradients",
+    "input": [[0.0] * 28] * 28,
+    "attribution": [[1 / 784] * 28] * 28,
+    "layers": [{"name": "conv2d", "kind": "Conv2D", "shape": [28, 28, 32]}],
+}
+
+EXPLAIN: dict[str, Any] = {
+    "summary": "Why this digit: the pixels that decided it, and what each layer saw",
+    "responses": {
+        200: {
+            "description": "the 28x28 input, the attribution map (non-negative, sums to 1) for the answer or "
+            "?digit=D, each convolution and pooling layer's name and shape (?maps=true: and its first 8 maps)",
+            "content": {"application/json": {"example": EXAMPLE_EXPLANATION}},
+        },
+        **ERRORS,
+    },
+    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **PIXELS_BODY}}},
 }

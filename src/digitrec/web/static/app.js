@@ -1,6 +1,8 @@
 // The drawing page: strokes on a canvas, sent as PNG to POST /predict while drawing (debounced)
 // and when a stroke ends; the answer, ten bars and the 28x28 view come back from the same API
-// everyone else uses. No framework, no build step.
+// everyone else uses. With "inside the network" ticked, each answer is followed by POST /explain:
+// the pixels that decided it over the 28x28 view, and each layer's first feature maps; clicking a
+// bar asks why (not) that digit. No framework, no build step.
 "use strict";
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
@@ -8,8 +10,11 @@ const answerEl = document.getElementById("answer");
 const statusEl = document.getElementById("status");
 const barsEl = document.getElementById("bars");
 const seen = document.getElementById("seen").getContext("2d");
+const insideBox = document.getElementById("inside");
+const insideView = document.getElementById("insideView");
 const DEBOUNCE_MS = 150;
 let drawing = false, dirty = false, last = null, timer = null, inFlight = false, again = false;
+let lastBlob = null, lastName = null, askDigit = null;
 
 function reset() {
   ctx.fillStyle = "#fff";
@@ -20,6 +25,10 @@ function reset() {
   document.title = "digitrec — draw a digit";
   drawBars(null);
   drawSeen(null);
+  lastBlob = null; askDigit = null;
+  document.getElementById("layers").innerHTML = "";
+  document.getElementById("why").textContent = "";
+  delete document.body.dataset.inside;
 }
 
 function point(e) {
@@ -52,7 +61,59 @@ document.getElementById("file").addEventListener("change", e => {
   if (!file) return;
   const img = new Image();
   img.onload = () => {
-    reset();
+    insideBox.addEventListener("change", () => {
+  insideView.hidden = !insideBox.checked;
+  if (insideBox.checked && lastBlob) explain();
+});
+
+async function explain() {
+  const form = new FormData();
+  form.append("file", lastBlob, lastName);
+  const query = "maps=true" + (askDigit === null ? "" : `&digit=${askDigit}`);
+  try {
+    const res = await fetch(`/explain?${query}`, { method: "POST", body: form });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.detail || res.statusText);
+    showInside(body);
+  } catch (err) {
+    document.getElementById("why").textContent = String(err.message || err);
+  }
+}
+
+function showInside(r) {
+  document.getElementById("why").textContent = r.digit === r.answer ? `why ${r.digit}?` : `why not ${r.digit}?`;
+  const a = document.getElementById("attribution").getContext("2d"), cell = 6;
+  const peak = Math.max(...r.attribution.flat()) || 1;
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
+    const ink = Math.round(90 * r.input[y][x]), heat = r.attribution[y][x] / peak;
+    a.fillStyle = `rgb(${Math.round(ink + (255 - ink) * heat)},${ink},${ink})`;
+    a.fillRect(cell * x, cell * y, cell, cell);
+  }
+  const layersEl = document.getElementById("layers");
+  layersEl.innerHTML = "";
+  for (const layer of r.layers) {
+    const row = document.createElement("div");
+    row.className = "layer";
+    row.innerHTML = `<p class="small">${layer.name} · ${layer.kind} · ${layer.shape.join("×")}</p>`;
+    for (const map of layer.maps) row.appendChild(mapCanvas(map));
+    layersEl.appendChild(row);
+  }
+  document.body.dataset.inside = String(r.digit);
+}
+
+function mapCanvas(map) {
+  const h = map.length, w = map[0].length, side = 56, c = document.createElement("canvas");
+  c.width = c.height = side;
+  const g = c.getContext("2d");
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = Math.round(255 * map[y][x]);
+    g.fillStyle = `rgb(${v},${v},${v})`;
+    g.fillRect(Math.floor(x * side / w), Math.floor(y * side / h), Math.ceil(side / w), Math.ceil(side / h));
+  }
+  return c;
+}
+
+reset();
     const s = Math.min(pad.width / img.width, pad.height / img.height);
     ctx.drawImage(img, (pad.width - img.width * s) / 2, (pad.height - img.height * s) / 2, img.width * s, img.height * s);
     dirty = true;
@@ -77,6 +138,8 @@ async function post(blob, name) {
     const body = await res.json();
     if (!res.ok) throw new Error(body.detail || res.statusText);
     show(body);
+    lastBlob = blob; lastName = name; askDigit = null;
+    if (insideBox.checked) await explain();
   } catch (err) {
     answerEl.textContent = "!"; statusEl.textContent = String(err.message || err);
   } finally {
@@ -107,6 +170,7 @@ function drawBars(probs) {
     const row = document.createElement("div");
     row.className = "bar" + (d === best ? " best" : "");
     row.dataset.digit = d;
+    row.addEventListener("click", () => { if (insideBox.checked && lastBlob) { askDigit = d; explain(); } });
     row.innerHTML = `<b>${d}</b><div class="track"><div class="fill" style="width:${(100 * p).toFixed(1)}%"></div></div><span>${Math.round(100 * p)}%</span>`;
     barsEl.appendChild(row);
   }
@@ -119,6 +183,58 @@ function drawSeen(pixels) {
     const v = Math.round(255 * pixels[y][x]);
     if (v) { seen.fillStyle = `rgb(${v},${v},${v})`; seen.fillRect(4 * x, 4 * y, 4, 4); }
   }
+}
+
+insideBox.addEventListener("change", () => {
+  insideView.hidden = !insideBox.checked;
+  if (insideBox.checked && lastBlob) explain();
+});
+
+async function explain() {
+  const form = new FormData();
+  form.append("file", lastBlob, lastName);
+  const query = "maps=true" + (askDigit === null ? "" : `&digit=${askDigit}`);
+  try {
+    const res = await fetch(`/explain?${query}`, { method: "POST", body: form });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.detail || res.statusText);
+    showInside(body);
+  } catch (err) {
+    document.getElementById("why").textContent = String(err.message || err);
+  }
+}
+
+function showInside(r) {
+  document.getElementById("why").textContent = r.digit === r.answer ? `why ${r.digit}?` : `why not ${r.digit}?`;
+  const a = document.getElementById("attribution").getContext("2d"), cell = 6;
+  const peak = Math.max(...r.attribution.flat()) || 1;
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
+    const ink = Math.round(90 * r.input[y][x]), heat = r.attribution[y][x] / peak;
+    a.fillStyle = `rgb(${Math.round(ink + (255 - ink) * heat)},${ink},${ink})`;
+    a.fillRect(cell * x, cell * y, cell, cell);
+  }
+  const layersEl = document.getElementById("layers");
+  layersEl.innerHTML = "";
+  for (const layer of r.layers) {
+    const row = document.createElement("div");
+    row.className = "layer";
+    row.innerHTML = `<p class="small">${layer.name} · ${layer.kind} · ${layer.shape.join("×")}</p>`;
+    for (const map of layer.maps) row.appendChild(mapCanvas(map));
+    layersEl.appendChild(row);
+  }
+  document.body.dataset.inside = String(r.digit);
+}
+
+function mapCanvas(map) {
+  const h = map.length, w = map[0].length, side = 56, c = document.createElement("canvas");
+  c.width = c.height = side;
+  const g = c.getContext("2d");
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = Math.round(255 * map[y][x]);
+    g.fillStyle = `rgb(${v},${v},${v})`;
+    g.fillRect(Math.floor(x * side / w), Math.floor(y * side / h), Math.ceil(side / w), Math.ceil(side / h));
+  }
+  return c;
 }
 
 reset();
