@@ -3,9 +3,12 @@
 - launch to window: from starting `digitrec gui` to its window existing (xdotool sees it);
 - launch to usable: until the model is loaded and the title says "draw a digit";
 - stroke end to answer: from the mouse button's release (xdotool returns) to the new answer in
-  the window title (polled every 2 ms; includes xdotool's own round trip).
+  the window title (polled every 2 ms; includes xdotool's own round trip);
+- stroke end to Inside view: the same, to the "Inside" window (key i: attribution map and feature
+  maps) showing the new drawing's explanation (its title says "why D?").
 
     python benchmarks/gui_latency.py [--model PATH] [--launches 5] [--strokes 20] [--screenshot docs/images/gui.png]
+        [--inside-screenshot docs/images/gui-inside.png]
 """
 
 from __future__ import annotations
@@ -23,17 +26,45 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the app driver is the tests' o
 from xdriver import XSession, line, polyline  # noqa: E402
 
 
+def inside_updates(x: XSession, shapes, strokes: int, screenshot: Path | None) -> list[float]:
+    """Open the Inside window and time, per stroke, its update to the new drawing."""
+
+    def inside_title(predicate, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(x.window_title("^inside the network")):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Inside window did not update")
+            time.sleep(0.002)
+
+    x.key("Escape")
+    x.key("i")
+    inside_title(lambda t: t.endswith("draw a digit"), timeout=120)
+    times = []
+    for i in range(strokes):
+        x.key("Escape")
+        inside_title(lambda t: t.endswith("draw a digit"))
+        x.drag(shapes[i % 2])
+        released = time.perf_counter()
+        inside_title(lambda t: "why" in t)
+        times.append(time.perf_counter() - released)
+    if screenshot:
+        time.sleep(0.3)
+        x.screenshot(screenshot, box=(0, 0, 1024, 640))
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--strokes", type=int, default=20)
     parser.add_argument("--screenshot", type=Path)
+    parser.add_argument("--inside-screenshot", type=Path)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     model = ["--model", args.model] if args.model else []
 
-    window, usable, answer = [], [], []
+    window, usable, answer, inside = [], [], [], []
     for k in range(args.launches):
         with XSession() as x:
             start = time.perf_counter()
@@ -60,6 +91,7 @@ def main() -> int:
                     x.wait_title(lambda t: "— 7" in t, timeout=10)
                     time.sleep(0.3)
                     x.screenshot(args.screenshot)
+                inside = inside_updates(x, shapes, args.strokes, args.inside_screenshot)
             print(f"launch {k + 1}: window {window[-1]:.2f} s, usable {usable[-1]:.2f} s", file=sys.stderr, flush=True)
 
     result = {
@@ -69,12 +101,15 @@ def main() -> int:
         "launch_to_usable_s_median": statistics.median(usable),
         "stroke_end_to_answer_ms_median": 1000 * statistics.median(answer) if answer else None,
         "stroke_end_to_answer_ms_max": 1000 * max(answer) if answer else None,
+        "stroke_end_to_inside_view_ms_median": 1000 * statistics.median(inside) if inside else None,
+        "stroke_end_to_inside_view_ms_max": 1000 * max(inside) if inside else None,
         "launches": window and [{"window_s": w, "usable_s": u} for w, u in zip(window, usable)],
         "answers_ms": [1000 * a for a in answer],
+        "inside_ms": [1000 * a for a in inside],
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gui_latency.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("launches", "answers_ms")}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("launches", "answers_ms", "inside_ms")}, indent=2))
     return 0
 
 

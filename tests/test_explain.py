@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
@@ -71,8 +72,53 @@ def test_the_cli_draws_the_figure_and_prints_the_json(good_run, tmp_path):
     assert bad.stderr.strip().splitlines()[-1].startswith("digitrec: error:")
 
 
-def test_a_litert_file_alone_cannot_be_explained(good_run, tmp_path):
+def test_a_litert_file_alone_is_explained_by_occlusion_not_by_gradients(good_run, tmp_path, drawn):
     lonely = tmp_path / "model.tflite"
     lonely.write_bytes((good_run.run_dir / "model.tflite").read_bytes())
+    network, _ = explain.network_for(lonely)
+    assert isinstance(network, explain.LiteRTNetwork)
+    assert explain.explain(network, drawn["1"]).method == "occlusion"
     with pytest.raises(DigitrecError, match="LiteRT keeps no gradients"):
-        explain.keras_model_for(lonely)
+        explain.network_for(lonely, method="integrated gradients")
+    with pytest.raises(DigitrecError, match="needs the Keras model"):
+        explain.explain(network, drawn["1"], method="gradient x input")
+
+
+def test_litert_shows_the_same_layers_as_keras(good_run, model, drawn):
+    network, _ = explain.network_for(good_run.run_dir)
+    litert = explain.explain(network, drawn["0"], digit=0)
+    keras = explain.explain(model, drawn["0"], digit=0)
+    assert [(m.name, m.maps.shape) for m in litert.layers] == [(m.name, m.maps.shape) for m in keras.layers]
+    first_litert, first_keras = litert.layers[0].maps, keras.layers[0].maps
+    assert np.corrcoef(first_litert.ravel(), first_keras.ravel())[0, 1] > 0.99  # the same activations
+
+
+def test_occlusion_lies_on_the_ink_and_depends_on_the_weights(good_run, model, drawn):
+    import keras
+
+    network, _ = explain.network_for(good_run.run_dir)
+    scrambled = keras.models.clone_model(model)
+    for digit, image in drawn.items():
+        result = explain.explain(network, image, digit=int(digit))
+        assert result.method == "occlusion" and abs(float(result.attribution.sum()) - 1.0) < 1e-5
+        assert explain.ink_share(result) >= 0.5
+        random = explain.explain(scrambled, image, digit=int(digit), method="occlusion").attribution
+        ink = image > 0.2
+        assert spearmanr(result.attribution[ink], random[ink]).correlation < 0.6
+
+
+def test_the_cli_explains_a_run_without_importing_tensorflow(good_run, tmp_path):
+    import subprocess
+    import sys
+
+    draw_digit("7", size=(200, 260)).save(tmp_path / "seven.png")
+    code = (
+        "import sys; from digitrec.cli import main; "
+        f"rc = main(['explain', {str(tmp_path / 'seven.png')!r}, '--model', {str(good_run.run_dir)!r}, "
+        f"'--json', '--out', {str(tmp_path)!r}]); "
+        "print('tensorflow' in sys.modules); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    answer, imported = proc.stdout.strip().splitlines()
+    assert json.loads(answer)["method"] == "occlusion" and imported == "False"

@@ -6,6 +6,7 @@ import re
 import shutil
 import time
 
+import numpy as np
 import pytest
 
 from digitrec.gui import describe
@@ -85,6 +86,54 @@ def test_draw_a_seven_as_people_do_in_two_strokes_off_centre(screen):
     screen.drag(scaled(polyline((60, 60), (200, 60), (110, 250)), 0.6, 90, 30))
     screen.drag(scaled(line((95, 155), (175, 155)), 0.6, 90, 30))  # the continental bar
     assert _answer(screen).startswith("digitrec — 7 ")
+
+
+def _wait_inside(screen, predicate, timeout: float = 90.0) -> str:
+    deadline = time.monotonic() + timeout
+    title = ""
+    while time.monotonic() < deadline:
+        title = screen.window_title("^inside the network")
+        if predicate(title):
+            return title
+        time.sleep(0.05)
+    raise TimeoutError(f"the Inside window's title stayed {title!r}")
+
+
+def _bar_centre(screen, digit: int) -> tuple[int, int]:
+    """Where digit's bar is on the screen: the bars' outlines are the window's only long #bbbbbb lines."""
+    from PIL import Image
+
+    geometry = screen.xdotool("getwindowgeometry", "--shell", screen.open_window())
+    origin = dict(line.split("=") for line in geometry.splitlines() if "=" in line)
+    shot = np.asarray(Image.open(screen.screenshot(screen.tmp / "window.png")).convert("RGB"))
+    grey = (shot == (187, 187, 187)).all(axis=-1)
+    # The bars' top and bottom outlines are long grey rows, 18 pixels apart (the answer's bar is
+    # filled over them; the first one, 0's, is not, for a drawing of a 7).
+    edges = np.flatnonzero(grey.sum(axis=1) > 100)
+    columns = np.flatnonzero(grey[edges[0]])
+    x, y = (columns[0] + columns[-1]) // 2, edges[0] + 18 * digit + 6
+    return int(origin["X"]) + int(x), int(origin["Y"]) + int(y)
+
+
+def test_the_inside_view_shows_why_and_a_bar_asks_about_another_digit(screen, tmp_path):
+    """The Inside window (key i): after a drawn 7 it explains the 7; a click on the 3's bar asks
+    "why not 3?"; a new stroke goes back to the answer; i closes it."""
+    _clear(screen)
+    screen.tmp = tmp_path
+    screen.key("i")
+    assert _wait_inside(screen, lambda t: t.endswith("draw a digit"))  # TensorFlow and the Keras model loaded
+    screen.drag(polyline((50, 40), (230, 40), (120, 260)))
+    assert _answer(screen).startswith("digitrec — 7 ")
+    assert _wait_inside(screen, lambda t: t.endswith("why 7?"))
+    screen.click(*_bar_centre(screen, 3))
+    assert _wait_inside(screen, lambda t: t.endswith("why not 3?"), timeout=20)
+    screen.drag(line((40, 270), (60, 270)))  # a dot of ink: the answer is explained again
+    assert _wait_inside(screen, lambda t: t.endswith("why 7?"), timeout=20)
+    screen.key("i")
+    deadline = time.monotonic() + 10
+    while screen.window("^inside the network") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert screen.window("^inside the network") is None
 
 
 def test_clear_and_undo(screen):

@@ -272,7 +272,7 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
         assert red > 100 and page.locator("#layers .layer").count() >= 2
         assert page.locator("#layers .layer").first.locator("canvas").count() == 8
         page.locator('.bar[data-digit="3"]').click()
-        page.wait_for_function("document.body.dataset.inside === '3'", timeout=20000)
+        page.wait_for_function("document.body.dataset.inside === '3'", timeout=60000)
         assert page.locator("#why").text_content() == "why not 3?"
         page.screenshot(path=str(tmp_path / "inside.png"), full_page=True)
         browser.close()

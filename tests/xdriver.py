@@ -55,9 +55,18 @@ class XSession:
             ["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30
         ).stdout.strip()
 
-    def window(self) -> str | None:
-        found = self.xdotool("search", "--name", "^digitrec")
+    def window(self, name: str = "^digitrec") -> str | None:
+        """The app's main window (or the first whose title matches `name`)."""
+        found = self.xdotool("search", "--name", name)
         return found.splitlines()[0] if found else None
+
+    def window_title(self, name: str) -> str:
+        win = self.window(name)
+        return self.xdotool("getwindowname", win) if win else ""
+
+    def click(self, x: int, y: int) -> None:
+        """A real left click at screen coordinates."""
+        self.xdotool("mousemove", str(x), str(y), "click", "1")
 
     def open_window(self) -> str:
         win = self.window()

@@ -155,8 +155,8 @@ def _explain_parser(sub, common: argparse.ArgumentParser) -> None:
         "explain",
         parents=[common],
         help="see inside the network: feature maps and the pixels that decided, per image",
-        description="For each image: the 28x28 the model saw, which pixels drove the answer (integrated "
-        "gradients), the ten probabilities and every convolution's and pooling's feature maps, as one figure.",
+        description="For each image: the 28x28 the model saw, which pixels drove the answer, the ten "
+        "probabilities and every convolution's and pooling's feature maps, as one figure.",
     )
     p.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
     _model_flags(p)
@@ -164,6 +164,12 @@ def _explain_parser(sub, common: argparse.ArgumentParser) -> None:
         "--digit", type=int, help="explain this digit's probability instead of the answer's ('why not a 7?')"
     )
     p.add_argument("--out", default=".", help="where the figures go (default: the current folder)")
+    p.add_argument(
+        "--method",
+        choices=("occlusion", "integrated-gradients", "gradient-x-input"),
+        help="the attribution (default: occlusion on the model's LiteRT file, without TensorFlow; "
+        "integrated gradients for a Keras-only model)",
+    )
     p.set_defaults(func=cmd_explain)
 
 

@@ -167,14 +167,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     files, problems = expand_inputs(args.inputs)
     for problem in problems:
         print(f"digitrec: error: {problem.error}", file=sys.stderr)
-    model, name = explain.keras_model_for(args.model, args.runs_root)
+    method = args.method.replace("-", " ") if args.method else None
+    model, name = explain.network_for(args.model, args.runs_root, method)
     out = Path(args.out)
     used: set[str] = set()
     failed = len(problems)
     for path in files:
         try:
             original = load_image(path).convert("RGB")
-            result = explain.explain(model, to_mnist_array(path), args.digit)
+            result = explain.explain(model, to_mnist_array(path), args.digit, method)
         except ImageError as exc:
             print(f"digitrec: error: {exc}", file=sys.stderr)
             failed += 1

@@ -139,14 +139,21 @@ def score(
     history: dict[str, list[float]] | None = None,
     title: str = "",
     limit_test: int | None = None,
+    keras_model: Any = None,
 ) -> Score:
     """Measure `model` (Keras, or a runtime backend) on the test set of `dataset` (its first
     `limit_test` images) and write the evaluation into `out_dir`: what training, ensembles and
-    `digitrec evaluate` all do with a finished model."""
+    `digitrec evaluate` all do with a finished model. With the Keras model (`model` itself, or the
+    one behind a LiteRT file), the network's views too (`network.write_views`)."""
     x_test, y_test = dataset.x_test[:limit_test], dataset.y_test[:limit_test]
     x = data.scale_images(x_test)
     evaluation = Evaluation(dataset.info.class_names, y_test.astype(np.int64), predict_probabilities(model, x))
-    return Score(evaluation, write_evaluation(evaluation, x_test, out_dir, history, title=title), x)
+    metrics = write_evaluation(evaluation, x_test, out_dir, history, title=title)
+    if keras_model is not None:
+        from . import network
+
+        network.write_views(keras_model, x, evaluation.y_true, evaluation.y_pred, out_dir)
+    return Score(evaluation, metrics, x)
 
 
 def write_evaluation(
@@ -223,5 +230,13 @@ def evaluate_saved_model(
     history_file = choice.run_dir / "history.json" if choice.run_dir is not None else None
     history = store.read_json(history_file) if history_file is not None and history_file.is_file() else None
     title = f"{choice.name} ({model.backend}) on {dataset.name} test set"
-    result = score(model, dataset, out_dir, history, title, limit_test)
+    result = score(model, dataset, out_dir, history, title, limit_test, _keras_model_or_none(choice))
     return Path(out_dir), {**result.metrics, "model": choice.name, "backend": model.backend}
+
+
+def _keras_model_or_none(choice: Any) -> Any:
+    """The Keras model of a model choice (a LiteRT file's run's model.keras), or None without one."""
+    path = choice.path if choice.backend != "litert" else choice.path.with_name("model.keras")
+    if path.suffix not in (".keras", ".h5") or not path.is_file():
+        return None
+    return store.load_model(path)

@@ -68,6 +68,9 @@ class App:
         self._messages: queue.Queue = queue.Queue()
         self.started = time.perf_counter()
         self.last_answer_ms: float | None = None
+        self.inside: Any = None  # the "Inside" window (gui_inside.InsideView) while it is open
+        self.asked_digit: int | None = None  # a bar clicked while it is open: "why (not) this digit?"
+        self._last_array: np.ndarray | None = None  # the 28x28 the model saw last
 
         self._build_canvas(tk, root)
         self._build_answer_panel(tk, ttk, root)
@@ -135,6 +138,7 @@ class App:
         )
         ttk.Button(tools, text="Open…", command=self.open_image).grid(row=1, column=0, pady=(4, 0))
         ttk.Button(tools, text="Save…", command=self.save_image).grid(row=1, column=1, pady=(4, 0))
+        ttk.Button(tools, text="Inside (i)", command=self.toggle_inside).grid(row=1, column=2, pady=(4, 0))
 
     def _bind_keys(self, root) -> None:
         self.canvas.bind("<ButtonPress-1>", self._press)
@@ -145,6 +149,8 @@ class App:
         root.bind("<Control-z>", lambda e: self.undo())
         root.bind("<bracketleft>", lambda e: self.set_brush(self.brush - 1))
         root.bind("<bracketright>", lambda e: self.set_brush(self.brush + 1))
+        root.bind("<i>", lambda e: self.toggle_inside())
+        self.bars.bind("<ButtonPress-1>", lambda e: self.ask_about(int(e.y // 18)))
         self._draw_bars(None)
 
     # ------------------------------------------------------------ model loading
@@ -264,13 +270,36 @@ class App:
 
     # ------------------------------------------------------------ answers
 
+    def toggle_inside(self) -> None:
+        """Open (or close) the window that shows what the network saw and which pixels decided."""
+        if self.inside is not None and self.inside.open:
+            self.inside.close()
+            self.inside = None
+            return
+        if self.predictor is None:
+            return
+        from .gui_inside import InsideView
+
+        self.inside = InsideView(self.tk, self.root, self.predictor)
+        self.predict_now()
+
+    def ask_about(self, digit: int) -> None:
+        """A bar was clicked: with the Inside window open, explain that digit instead of the answer."""
+        if 0 <= digit <= 9 and self.inside is not None and self.inside.open:
+            self.asked_digit = digit
+            self.inside.show(self._last_array, digit)
+
     def predict_now(self) -> None:
         if self._pending is not None:
             self.root.after_cancel(self._pending)
             self._pending = None
         if self.predictor is None:
             return
+        self.asked_digit = None
+        self._last_array = None
         if self.drawing.empty:
+            if self.inside is not None and self.inside.open:
+                self.inside.show(None)
             self.answer_var.set("…")
             self.root.title(f"{TITLE} — draw a digit")
             self._draw_bars(None)
@@ -295,6 +324,10 @@ class App:
         self._show_preview(preview)
         self.root.title(title)
         self.last_answer_ms = (time.perf_counter() - start) * 1000
+        if not self.number_mode.get():
+            self._last_array = preview
+            if self.inside is not None and self.inside.open:
+                self.inside.show(preview)
 
     def _draw_bars(self, probabilities) -> None:
         self.bars.delete("all")

@@ -229,3 +229,42 @@ def plot_explanation(explanation: Any, original: Any, title: str, path: str | Pa
                 ax.set_title(f"{layer.name} {tuple(layer.maps.shape)}", fontsize=8, loc="left")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def plot_filters(filters: np.ndarray, path: str | Path) -> Path:
+    """The first convolution's kernels as small images (blue negative, red positive weights)."""
+    plt = _pyplot()
+    n = len(filters)
+    cols = min(8, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    limit = float(np.abs(filters).max()) or 1.0
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(filters[k], cmap="bwr", vmin=-limit, vmax=limit)
+    fig.suptitle(f"first layer: {n} filters of {filters.shape[1]}x{filters.shape[2]} (red +, blue -)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_test_map(points: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path: str | Path) -> Path:
+    """Test images placed by t-SNE of the last hidden layer, coloured by their true class;
+    misclassified ones as black crosses labelled with what the model answered."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    colours = plt.get_cmap("tab10")
+    for d in range(10):
+        chosen = y_true == d
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=5, color=colours(d), label=str(d), alpha=0.7)
+        if chosen.any():
+            cx, cy = np.median(points[chosen], axis=0)
+            ax.text(cx, cy, str(d), fontsize=14, weight="bold", ha="center", va="center")
+    wrong = np.flatnonzero(y_true != y_pred)
+    ax.scatter(points[wrong, 0], points[wrong, 1], s=30, marker="x", color="black", label="wrong")
+    for i in wrong[:60]:
+        ax.annotate(str(y_pred[i]), points[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{len(points)} test images as the last hidden layer sees them (t-SNE); x: misclassified", fontsize=9)
+    ax.legend(markerscale=2, fontsize=7, loc="best", ncol=2)
+    return _save(fig, path)

@@ -355,7 +355,7 @@ def _finish(model, config, dataset, run: _Run, history, strategy: str, samples, 
     # saved file, loaded here, is a plain model, and evaluating it checks the file as well.
     tested = model if strategy == "default" else store.load_model(run.folder / "model.keras")
     title = f"{config.model} on {dataset.info.name} test set"
-    scored = evaluate.score(tested, dataset, run.folder, history, title, config.limit_test)
+    scored = evaluate.score(tested, dataset, run.folder, history, title, config.limit_test, keras_model=tested)
     litert = litert_for_run(tested, run.folder, scored.x, scored.evaluation.y_pred, log)
     train_seconds = float(run.done.get("seconds", 0.0))
     metadata = run_metadata(

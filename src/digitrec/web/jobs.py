@@ -74,7 +74,7 @@ def answer_explain(predictor, name: str | None, item: Any, digit: int | None, ma
     from .. import explain
 
     array = item if isinstance(item, np.ndarray) else preprocess.to_mnist_array(item, max_pixels=predictor.max_pixels)
-    model = explain.keras_model_of(predictor)
+    model = explain.network_of(predictor)
     with explain._LOCK:  # one explanation at a time: a gradient tape per call, on a shared model
         result = explain.explain(model, array, digit)
     out = {"file": name, **result.to_dict()}
