@@ -35,6 +35,24 @@ def test_no_display_is_one_clear_line(tmp_path):
     assert "no display" in proc.stderr or "tkinter is missing" in proc.stderr
 
 
+def test_the_inside_views_images_show_the_attribution_and_each_layer():
+    from digitrec.explain import LayerMaps
+    from digitrec.gui_inside import CELL, TILE, attribution_image, layers_image
+
+    image = np.zeros((28, 28), np.float32)
+    image[5:20, 14] = 1.0
+    attribution = np.zeros((28, 28), np.float32)
+    attribution[10, 14] = 1.0
+    shown = np.asarray(attribution_image(image, attribution))
+    assert shown.shape == (28 * CELL, 28 * CELL, 3)
+    assert tuple(shown[10 * CELL, 14 * CELL]) == (255, 90, 90)  # the deciding pixel: full red over ink
+    assert tuple(shown[5 * CELL, 14 * CELL]) == (90, 90, 90) and tuple(shown[0, 0]) == (0, 0, 0)
+    layers = [LayerMaps("conv1", "Conv2D", np.random.default_rng(0).random((26, 26, 32), np.float32)),
+              LayerMaps("pool1", "MaxPooling2D", np.zeros((13, 13, 4), np.float32))]  # fmt: skip
+    grid = layers_image(layers)
+    assert grid.height >= 2 * TILE and grid.width >= 8 * TILE
+
+
 # ---------------------------------------------------------------- the real app, on Xvfb
 
 

@@ -102,8 +102,7 @@ class InsideView:
             if array is None:
                 self._results.put(("empty", None))
                 continue
-            with explain._LOCK:
-                result = explain.explain(model, array, digit)
+            result = explain.explain(model, array, digit)
             self._results.put(("ready", (result, asked)))
 
     def _poll(self) -> None:

@@ -74,9 +74,7 @@ def answer_explain(predictor, name: str | None, item: Any, digit: int | None, ma
     from .. import explain
 
     array = item if isinstance(item, np.ndarray) else preprocess.to_mnist_array(item, max_pixels=predictor.max_pixels)
-    model = explain.network_of(predictor)
-    with explain._LOCK:  # one explanation at a time: a gradient tape per call, on a shared model
-        result = explain.explain(model, array, digit)
+    result = explain.explain(explain.network_of(predictor), array, digit)
     out = {"file": name, **result.to_dict()}
     if maps:
         out["layers"] = explain.preview(result.layers)

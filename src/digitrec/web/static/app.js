@@ -61,59 +61,7 @@ document.getElementById("file").addEventListener("change", e => {
   if (!file) return;
   const img = new Image();
   img.onload = () => {
-    insideBox.addEventListener("change", () => {
-  insideView.hidden = !insideBox.checked;
-  if (insideBox.checked && lastBlob) explain();
-});
-
-async function explain() {
-  const form = new FormData();
-  form.append("file", lastBlob, lastName);
-  const query = "maps=true" + (askDigit === null ? "" : `&digit=${askDigit}`);
-  try {
-    const res = await fetch(`/explain?${query}`, { method: "POST", body: form });
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.detail || res.statusText);
-    showInside(body);
-  } catch (err) {
-    document.getElementById("why").textContent = String(err.message || err);
-  }
-}
-
-function showInside(r) {
-  document.getElementById("why").textContent = r.digit === r.answer ? `why ${r.digit}?` : `why not ${r.digit}?`;
-  const a = document.getElementById("attribution").getContext("2d"), cell = 6;
-  const peak = Math.max(...r.attribution.flat()) || 1;
-  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
-    const ink = Math.round(90 * r.input[y][x]), heat = r.attribution[y][x] / peak;
-    a.fillStyle = `rgb(${Math.round(ink + (255 - ink) * heat)},${ink},${ink})`;
-    a.fillRect(cell * x, cell * y, cell, cell);
-  }
-  const layersEl = document.getElementById("layers");
-  layersEl.innerHTML = "";
-  for (const layer of r.layers) {
-    const row = document.createElement("div");
-    row.className = "layer";
-    row.innerHTML = `<p class="small">${layer.name} · ${layer.kind} · ${layer.shape.join("×")}</p>`;
-    for (const map of layer.maps) row.appendChild(mapCanvas(map));
-    layersEl.appendChild(row);
-  }
-  document.body.dataset.inside = String(r.digit);
-}
-
-function mapCanvas(map) {
-  const h = map.length, w = map[0].length, side = 56, c = document.createElement("canvas");
-  c.width = c.height = side;
-  const g = c.getContext("2d");
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const v = Math.round(255 * map[y][x]);
-    g.fillStyle = `rgb(${v},${v},${v})`;
-    g.fillRect(Math.floor(x * side / w), Math.floor(y * side / h), Math.ceil(side / w), Math.ceil(side / h));
-  }
-  return c;
-}
-
-reset();
+    reset();
     const s = Math.min(pad.width / img.width, pad.height / img.height);
     ctx.drawImage(img, (pad.width - img.width * s) / 2, (pad.height - img.height * s) / 2, img.width * s, img.height * s);
     dirty = true;
