@@ -47,8 +47,11 @@ def share(rows, test) -> float | None:
     return sum(map(test, rows)) / len(rows) if rows else None
 
 
-def threshold_chart(sweep: list[dict], chosen: float, path: Path) -> None:
-    """Share of digits and of non-digits answered "no digit" against the confidence threshold."""
+def threshold_chart(
+    sweep: list[dict], chosen: float, path: Path, before: dict | None = None, before_label: str | None = None
+) -> None:
+    """Share of digits and of non-digits answered "no digit" against the confidence threshold;
+    with `before` (another model's realistic.json), its curves dashed beside them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,6 +62,15 @@ def threshold_chart(sweep: list[dict], chosen: float, path: Path) -> None:
     ax.plot(t, [100 * s["non_digits_answered_no_digit"] for s in sweep], "o-", label="non-digits turned away")
     ax.plot(t, [100 * s["digits_answered_no_digit"] for s in sweep], "s-", label='digits answered "no digit"')
     ax.axvline(chosen, color="grey", linestyle=":", label=f"threshold used ({chosen:.2f})")
+    if before:
+        t0 = [s["min_confidence"] for s in before["threshold_sweep"]]
+        name = before_label or Path(before["model"]).parent.name or before["model"]
+        ax.plot(t0, [100 * s["non_digits_answered_no_digit"] for s in before["threshold_sweep"]], "o--",
+                color="C0", alpha=0.45, label=f"non-digits, {name}")  # fmt: skip
+        ax.plot(t0, [100 * s["digits_answered_no_digit"] for s in before["threshold_sweep"]], "s--",
+                color="C1", alpha=0.45, label=f"digits, {name}")  # fmt: skip
+        chosen0 = before["summary"]["min_confidence"]
+        ax.axvline(chosen0, color="grey", linestyle="--", alpha=0.4, label=f"its threshold ({chosen0:.2f})")
     ax.set_xlabel("minimum confidence")
     ax.set_ylabel('% answered "no digit"')
     ax.set_ylim(0, 100)
@@ -82,10 +94,12 @@ def main() -> int:
     parser.add_argument("--model", help="model or run folder (default: the newest run, then the shipped model)")
     parser.add_argument("--per-kind", type=int, default=100, help="digit images per kind")
     parser.add_argument("--numbers", type=int, default=100)
-    parser.add_argument("--non-digits", type=int, default=50, help="non-digit images per kind")
+    parser.add_argument("--non-digits", type=int, default=100, help="non-digit images per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--save-set", type=Path, help="also write the images and labels.csv here")
+    parser.add_argument("--before", type=Path, help="another model's realistic.json: its curves on the chart too")
+    parser.add_argument("--before-label", help="what to call that model on the chart (default: its folder's name)")
     args = parser.parse_args()
 
     from digitrec import data
@@ -216,7 +230,8 @@ def main() -> int:
             f"| {s['non_digits_answered_no_digit']:.1%} |"
         )
     (args.out / "realistic.md").write_text("\n".join(lines) + "\n")
-    threshold_chart(sweep, predictor.min_confidence, args.out / "realistic-threshold.png")
+    before = json.loads(args.before.read_text()) if args.before else None
+    threshold_chart(sweep, predictor.min_confidence, args.out / "realistic-threshold.png", before, args.before_label)
     print("\n".join(lines))
     print(json.dumps(summary, indent=2))
     return 0
