@@ -49,7 +49,7 @@ def inside_updates(x: XSession, shapes, strokes: int, screenshot: Path | None) -
         times.append(time.perf_counter() - released)
     if screenshot:
         time.sleep(0.3)
-        x.screenshot(screenshot, box=(0, 0, 1024, 640))
+        x.screenshot(screenshot, box=(0, 0, 1000, 768))
     return times
 
 

@@ -211,7 +211,7 @@ def plot_explanation(explanation: Any, original: Any, title: str, path: str | Pa
     top[2].imshow(explanation.image, cmap="gray", vmin=0, vmax=1)
     top[2].imshow(explanation.attribution, cmap="inferno", alpha=0.65)
     top[2].set_title(f"why {explanation.digit}", fontsize=9)
-    bars = fig.add_subplot(grid[0, 3:])
+    bars = fig.add_subplot(grid[0, 4:] if per_layer >= 6 else grid[0, 3:])  # a column's gap for the y labels
     colours = ["#c0392b" if d == explanation.digit else "#7f8c8d" for d in range(len(explanation.probabilities))]
     bars.bar(range(len(explanation.probabilities)), explanation.probabilities, color=colours)
     bars.set_xticks(range(len(explanation.probabilities)))
@@ -220,6 +220,14 @@ def plot_explanation(explanation: Any, original: Any, title: str, path: str | Pa
     for ax in top:
         ax.axis("off")
     for row, layer in enumerate(layers, start=1):
+        if layer.maps.shape[:2] == (1, 1):  # one value per channel: a strip of its first channels
+            ax = fig.add_subplot(grid[row, :])
+            ax.imshow(layer.maps[0, 0, : per_layer * 8][None], cmap="viridis", aspect="auto")
+            ax.set_yticks([])
+            ax.set_title(
+                f"{layer.name} {tuple(layer.maps.shape)}: its first {per_layer * 8} channels", fontsize=8, loc="left"
+            )
+            continue
         for k in range(per_layer):
             ax = fig.add_subplot(grid[row, k])
             ax.axis("off")
