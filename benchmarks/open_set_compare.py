@@ -29,14 +29,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from realistic import DIGIT_KINDS, make_set  # noqa: E402
+from realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set  # noqa: E402
 
-GROUPS = {
-    "letters": ("not_digit/letter",),
-    "kana_kanji": ("not_digit/kana_kanji",),
-    "symbols": ("not_digit/symbol",),
-    "blank_noise_doodles": ("not_digit/blank", "not_digit/noise", "not_digit/doodle"),
-}
 DIGIT_BUDGET = 0.005  # digits turned away at most
 
 
@@ -85,7 +79,7 @@ def report(name: str, scores: np.ndarray, ink: np.ndarray, kinds: list[str], dig
     kinds_arr = np.array(kinds)
     out = {"model": name, "threshold_min_confidence": round(1 - float(best), 4),
            "digits_answered_no_digit": float(rejected[digit].mean())}  # fmt: skip
-    for group, members in GROUPS.items():
+    for group, members in NON_DIGIT_GROUPS.items():
         chosen = np.isin(kinds_arr, members)
         out[f"{group}_answered_no_digit"] = float(rejected[chosen].mean()) if chosen.any() else None
     return out

@@ -30,17 +30,9 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
 
-from realistic import DIGIT_KINDS, make_set, write_set  # noqa: E402
+from realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set, write_set  # noqa: E402
 
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-# The non-digit kinds, grouped as the targets are: letters, kana/kanji, symbols and marks, and
-# the things ink rules already catch.
-NON_DIGIT_GROUPS = {
-    "letters": ("not_digit/letter",),
-    "kana_kanji": ("not_digit/kana_kanji",),
-    "symbols": ("not_digit/symbol",),
-    "blank_noise_doodles": ("not_digit/blank", "not_digit/noise", "not_digit/doodle"),
-}
 
 
 def share(rows, test) -> float | None:

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 # The handwriting fonts are the ones `--open-set` training draws its letters from: the digit
 # kinds "font" use them; the non-digits never do.
-from digitrec.negatives import DIGIT_LIKE, FONT_DIRS, LATIN, SYMBOLS
+from digitrec.negatives import DIGIT_LIKE, FONT_DIRS, LATIN, SYMBOLS, has_glyph
 
 DIGIT_KINDS = (
     "pen_on_white",
@@ -79,6 +79,16 @@ HELD_OUT_FONTS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 )
+
+
+# The non-digit kinds grouped as the targets are: letters, kana/kanji, symbols and marks, and
+# what the ink rules already catch.
+NON_DIGIT_GROUPS = {
+    "letters": ("not_digit/letter",),
+    "kana_kanji": ("not_digit/kana_kanji",),
+    "symbols": ("not_digit/symbol",),
+    "blank_noise_doodles": ("not_digit/blank", "not_digit/noise", "not_digit/doodle"),
+}
 
 
 def _keep(chars: str) -> str:
@@ -148,18 +158,13 @@ def _font_glyph(char: str, font_path: str, height: int) -> np.ndarray:
     ).clip(0, 1)
 
 
-def _has_glyph(font_path: str, char: str) -> bool:
-    face = ImageFont.truetype(font_path, size=48)
-    box = face.getmask(char).getbbox()
-    return box is not None and box != face.getmask("\U0010fffd").getbbox()
-
-
 def held_out_fonts() -> dict[str, dict[str, list[str]]]:
     """For each non-digit kind, each of its glyphs and the held-out fonts present that have it."""
     present = [f for f in HELD_OUT_FONTS if Path(f).is_file()]
     table: dict[str, dict[str, list[str]]] = {}
     for kind, glyphs in HELD_OUT_GLYPHS.items():
-        table[kind] = {c: [f for f in present if _has_glyph(f, c)] for c in glyphs}
+        faces = {f: ImageFont.truetype(f, size=48) for f in present}
+        table[kind] = {c: [f for f in present if has_glyph(faces[f], c)] for c in glyphs}
         table[kind] = {c: fs for c, fs in table[kind].items() if fs}
     return table
 

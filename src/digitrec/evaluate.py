@@ -230,13 +230,6 @@ def evaluate_saved_model(
     history_file = choice.run_dir / "history.json" if choice.run_dir is not None else None
     history = store.read_json(history_file) if history_file is not None and history_file.is_file() else None
     title = f"{choice.name} ({model.backend}) on {dataset.name} test set"
-    result = score(model, dataset, out_dir, history, title, limit_test, _keras_model_or_none(choice))
+    keras_model = store.load_model(choice.keras_file) if choice.keras_file is not None else None
+    result = score(model, dataset, out_dir, history, title, limit_test, keras_model)
     return Path(out_dir), {**result.metrics, "model": choice.name, "backend": model.backend}
-
-
-def _keras_model_or_none(choice: Any) -> Any:
-    """The Keras model of a model choice (a LiteRT file's run's model.keras), or None without one."""
-    path = choice.path if choice.backend != "litert" else choice.path.with_name("model.keras")
-    if path.suffix not in (".keras", ".h5") or not path.is_file():
-        return None
-    return store.load_model(path)

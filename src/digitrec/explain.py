@@ -84,13 +84,15 @@ class LiteRTNetwork:
     (`predict`), and for one image the output of every convolution and pooling (`feature_maps`,
     from an interpreter that keeps its intermediate tensors)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, batch: Any = None):
+        """`batch`: a runtime.LiteRTModel of the same file already loaded (a Predictor's), else one
+        is loaded here."""
         from ._tf import filtered_stderr
         from .runtime import LiteRTModel
 
         self.path = Path(path)
         content = self.path.read_bytes()
-        self.batch = LiteRTModel(content)
+        self.batch = batch if batch is not None else LiteRTModel(content)
         self.input_shape, self.output_shape = self.batch.input_shape, self.batch.output_shape
         self._lock = threading.Lock()
         self._probe: Any = None
@@ -152,13 +154,12 @@ def _keras_model(choice: Any):
 
     path = choice.path
     if choice.backend == "litert":
-        keras_file = path.with_name("model.keras")
-        if not keras_file.is_file():
+        if choice.keras_file is None:
             raise DigitrecError(
                 f"{path} is a LiteRT file without a Keras model beside it: LiteRT keeps no gradients "
                 "(use --method occlusion)"
             )
-        path = keras_file
+        path = choice.keras_file
     return store.load_model(path)
 
 
@@ -185,7 +186,7 @@ def network_of(predictor: Any, method: str | None = None):
         network = getattr(predictor, attribute, None)
         if network is None:
             if litert:
-                network = LiteRTNetwork(predictor.choice.path)
+                network = LiteRTNetwork(predictor.choice.path, batch=predictor.model)
             else:
                 network = getattr(predictor.model, "model", None) if predictor.backend == "keras" else None
                 network = network if network is not None else _keras_model(predictor.choice)
@@ -193,16 +194,17 @@ def network_of(predictor: Any, method: str | None = None):
         return network
 
 
+def scaled_maps(layer: LayerMaps, channels: int = 8) -> np.ndarray:
+    """The layer's first `channels` maps as (channel, row, column), each scaled to 0-1 on its own:
+    what the page and the app draw."""
+    maps = np.moveaxis(layer.maps[..., :channels], -1, 0)
+    low = maps.min(axis=(1, 2), keepdims=True)
+    return (maps - low) / np.maximum(maps.max(axis=(1, 2), keepdims=True) - low, 1e-6)
+
+
 def preview(layers: list[LayerMaps], channels: int = 8) -> list[dict[str, Any]]:
-    """The first `channels` maps of each layer, each scaled to 0-1 on its own, as nested lists
-    (channel, row, column) with the layer's name and full shape: what the page and app draw."""
-    out = []
-    for layer in layers:
-        maps = np.moveaxis(layer.maps[..., :channels], -1, 0)
-        low = maps.min(axis=(1, 2), keepdims=True)
-        span = np.maximum(maps.max(axis=(1, 2), keepdims=True) - low, 1e-6)
-        out.append({**layer.to_dict(), "maps": np.round((maps - low) / span, 3).tolist()})
-    return out
+    """`scaled_maps` of each layer as nested lists, with the layer's name and full shape."""
+    return [{**layer.to_dict(), "maps": np.round(scaled_maps(layer, channels), 3).tolist()} for layer in layers]
 
 
 def feature_maps(model: Any, x: np.ndarray) -> list[LayerMaps]:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .explain import scaled_maps
+
 CELL = 6  # screen pixels per input pixel in the attribution view
 TILE = 48  # side of one feature map
 CHANNELS = 8  # maps shown per layer
@@ -42,9 +44,7 @@ def layers_image(layers: list[Any], channels: int = CHANNELS, tile: int = TILE) 
         top = row * (tile + label_h + 4)
         h, w, c = layer.maps.shape
         draw.text((2, top), f"{layer.name}  {layer.kind}  {h}x{w}x{c}", fill="black")
-        for k in range(min(channels, c)):
-            m = layer.maps[..., k]
-            m = (m - m.min()) / max(float(m.max() - m.min()), 1e-6)
+        for k, m in enumerate(scaled_maps(layer, channels)):
             tile_image = Image.fromarray((m * 255).astype(np.uint8)).resize((tile, tile), Image.Resampling.NEAREST)
             out.paste(tile_image.convert("RGB"), (2 + k * (tile + 2), top + label_h))
     return out

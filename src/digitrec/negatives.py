@@ -193,12 +193,16 @@ def _draw_strokes(strokes: list[list[tuple[float, float]]], box: float, size: in
     return np.asarray(canvas, np.float32) / 255.0
 
 
+def has_glyph(face: ImageFont.FreeTypeFont, char: str) -> bool:
+    """Whether the font draws `char` (a glyph with ink, not the box of the font's missing glyph)."""
+    box = face.getmask(char).getbbox()
+    return box is not None and (box != face.getmask("\U0010fffd").getbbox() or char == "\U0010fffd")
+
+
 def _font_glyph(char: str, font: Path, size: int) -> np.ndarray | None:
-    """`char` in `font`, or None where the font lacks it (its box is the font's missing glyph's)."""
+    """`char` in `font`, or None where the font lacks it."""
     face = ImageFont.truetype(str(font), size=size)
-    missing = face.getmask("\U0010fffd").getbbox()
-    mask = face.getmask(char)
-    if mask.getbbox() is None or (missing is not None and mask.getbbox() == missing and char != "\U0010fffd"):
+    if not has_glyph(face, char):
         return None
     left, top, right, bottom = face.getbbox(char)
     canvas = Image.new("L", (int(right - left) + 20, int(bottom - top) + 20), 0)

@@ -166,6 +166,13 @@ class ModelChoice:
     default: bool = False
 
     @property
+    def keras_file(self) -> Path | None:
+        """The Keras file behind this model: itself, or a LiteRT file's `model.keras` beside it;
+        None where there is none (a loose LiteRT file, a SavedModel folder)."""
+        path = self.path.with_name("model.keras") if self.backend == "litert" else self.path
+        return path if path.suffix in (".keras", ".h5") and path.is_file() else None
+
+    @property
     def shipped(self) -> bool:
         return self.run_dir is not None and self.run_dir == PRETRAINED.parent
 
