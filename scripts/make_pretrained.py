@@ -55,7 +55,7 @@ def realistic_figures() -> dict:
 
 
 def main() -> int:
-    from digitrec.config import QUANTIZATIONS
+    from digitrec.config import PRESETS, QUANTIZATIONS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-run", type=Path, help="a run folder made by the command above")
@@ -93,7 +93,7 @@ def main() -> int:
         "dataset": "mnist",
         "limit_train": None,
         "data_file": None,
-        "open_set": 0.1,
+        "open_set": PRESETS["best"]["open_set"],
     }
     if any(config.get(k) != v for k, v in expected.items()):
         raise SystemExit(f"{run} was not made by `{' '.join(COMMAND)}` (config {config})")

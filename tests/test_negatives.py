@@ -38,6 +38,26 @@ def test_svg_strokes_follow_their_path():
     assert max(y for _, y in points) > 25  # the curve bulges between its ends
 
 
+def test_pens_draw_strokes_of_their_own_width():
+    down, across = [[(50.0, 10.0), (50.0, 90.0)]], [[(10.0, 50.0), (90.0, 50.0)]]
+
+    def width(image, axis):  # the stroke's ink across it, at its middle
+        return int((image[50, :] if axis == "row" else image[:, 50]).astype(bool).sum())
+
+    pen = {name: negatives._draw_strokes(down, 100, 100, 8, name) for name in negatives.PENS}
+    assert abs(width(pen["pen"], "row") - 8) <= 1  # a ball point: the width asked for
+    broad_down = width(pen["broad"], "row")
+    broad_across = width(negatives._draw_strokes(across, 100, 100, 8, "broad"), "column")
+    assert broad_down > 2 * broad_across  # a broad nib: thick going down, thin going across
+    brush = pen["brush"]
+    assert int(brush[12, :].astype(bool).sum()) < width(brush, "row") / 2  # thin at the start, full in the middle
+
+
+def test_training_mix_draws_kana_most():
+    mix = negatives.TRAINING_MIX
+    assert set(mix) == set(FAMILIES) and mix.count("kana") == 3 and mix.count("latin") == 2
+
+
 def test_training_with_negatives_turns_away_more_letters(tmp_path, mnist):
     need(bool(negatives.fonts()), "the handwriting font packages (Makefile FONT_PACKAGES)")
     from digitrec.config import resolve_config
@@ -72,7 +92,7 @@ def test_without_the_fonts_training_still_gets_non_digits(monkeypatch, tmp_path)
     said: list[str] = []
     images = negatives.training_set(16, 0, tmp_path, log=said.append)
     assert images.shape == (16, 28, 28) and "without letters and symbols" in said[0]
-    assert (tmp_path / "negatives-v1-16-0-nofonts.npz").is_file()
+    assert (tmp_path / "negatives-v2-16-0-nofonts.npz").is_file()
     assert np.array_equal(negatives.training_set(16, 0, tmp_path, log=said.append), images)  # cached
     with pytest.raises(negatives.DigitrecError, match="no handwriting fonts"):
         generate(4, families=("latin",))

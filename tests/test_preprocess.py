@@ -256,3 +256,24 @@ def test_the_soft_edge_beside_a_photo_corner_is_not_the_digit(angle):
     plain = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=230).filter(ImageFilter.GaussianBlur(1))
     # The same 7 (its shaded end fainter); the band instead gave a correlation under 0.1.
     assert corr(to_mnist_array(photo), to_mnist_array(plain)) > 0.6
+
+
+def test_a_glyph_of_two_strokes_apart_stays_whole_and_a_far_speck_is_left_out():
+    """ハ: two strokes with a gap between them of more than a third of the glyph's height. Both are
+    the glyph (it was read as its left stroke alone, a 1); a speck as far away is still dirt."""
+    from PIL import ImageDraw
+
+    def page(speck: bool) -> Image.Image:
+        image = Image.new("L", (400, 300), 235)
+        draw = ImageDraw.Draw(image)
+        draw.line([(170, 90), (130, 200)], fill=20, width=9)  # the left stroke
+        draw.line([(240, 90), (290, 200)], fill=20, width=9)  # the right one, 70-110 pixels to the right
+        if speck:
+            draw.ellipse([(60, 140), (66, 146)], fill=20)  # a speck as far to the left
+        return image
+
+    a = to_mnist_array(page(speck=True))
+    _check_mnist_style(a)
+    left_half, right_half = a[:, :14].sum(), a[:, 14:].sum()
+    assert min(left_half, right_half) > 0.6 * max(left_half, right_half)  # both strokes, side by side
+    assert corr(a, to_mnist_array(page(speck=False))) > 0.99  # the speck changed nothing

@@ -237,6 +237,12 @@ def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, Pieces, np.ndarray, int]:
     return mask, pieces, ids, shading
 
 
+# How far (a share of the digit's box side) another piece may lie from the digit's box and still
+# join it: a small speck, and a piece as big as a stroke.
+JOIN_SPECK = 0.3
+JOIN_STROKE = 0.8
+
+
 def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
     """The digit's ink, the number of pieces of ink in all, and how many of them are the digit's.
 
@@ -267,10 +273,13 @@ def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.
     left, right = boxes[main][1].start, boxes[main][1].stop
     chosen = {main}
     for _ in range(3):  # grow the digit's box by the pieces close to it, a few times
-        margin = 0.3 * max(bottom - top, right - left)
+        side = max(bottom - top, right - left)
         for i, (rows, cols) in enumerate(boxes):
             if i in chosen or not keep[i]:
                 continue
+            # A speck joins only close by; a stroke of its own (a quarter of the main piece's ink
+            # or more, as the two strokes of ハ or a 4 written in two) from further away.
+            margin = (JOIN_STROKE if sizes[i] >= 0.25 * sizes[main] else JOIN_SPECK) * side
             if (
                 rows.start < bottom + margin
                 and rows.stop > top - margin

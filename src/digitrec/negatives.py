@@ -97,6 +97,9 @@ CYRILLIC = "".join(CYRILLIC_STROKES)
 SYMBOLS = "+=%#@&?!*$€£¥§<>×÷"
 FAMILIES = ("latin", "greek", "cyrillic", "symbol", "kana", "kanji", "shape", "scribble")
 FONT_FAMILIES = ("latin", "symbol")  # drawn from the handwriting fonts
+# For training, kana (short, simple strokes, the likeliest to pass for a digit) come three times
+# in each round of families and Latin letters twice.
+TRAINING_MIX = (*FAMILIES, "kana", "kana", "latin")
 SHAPES = ("arrow", "tick", "cross", "star", "heart", "triangle")
 
 
@@ -183,13 +186,38 @@ def _path_points(d: str) -> list[tuple[float, float]]:
     return points
 
 
-def _draw_strokes(strokes: list[list[tuple[float, float]]], box: float, size: int, width: int) -> np.ndarray:
+PENS = ("pen", "brush", "broad")  # even width; thick in the middle, thin at the ends; by direction
+
+
+def _draw_strokes(
+    strokes: list[list[tuple[float, float]]], box: float, size: int, width: int, pen: str = "pen"
+) -> np.ndarray:
+    """Strokes (polylines in a `box`-sized square) drawn on a `size` canvas. The pen is a ball
+    point (even width), a brush (swelling in the middle of each stroke, thin at its ends), or a
+    broad nib held at an angle (thick going down, thin going across), as printed and brush-written
+    characters look."""
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
     scale = size / box
     for stroke in strokes:
-        if len(stroke) > 1:
-            draw.line([(px * scale, py * scale) for px, py in stroke], fill=255, width=width, joint="curve")
+        if len(stroke) < 2:
+            continue
+        points = [(px * scale, py * scale) for px, py in stroke]
+        if pen == "pen":
+            draw.line(points, fill=255, width=width, joint="curve")
+            continue
+        lengths = [math.hypot(x1 - x0, y1 - y0) for (x0, y0), (x1, y1) in zip(points, points[1:])]
+        total, done = max(1e-6, sum(lengths)), 0.0
+        for ((x0, y0), (x1, y1)), length in zip(zip(points, points[1:]), lengths):
+            steps = max(1, int(length))
+            for k in range(steps):
+                x, y = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                if pen == "brush":  # along the stroke: thin, full, thin
+                    radius = width * (0.15 + 0.45 * math.sin(math.pi * (done + length * k / steps) / total))
+                else:  # broad nib: the stroke's direction against the nib's edge
+                    radius = width * (0.1 + 0.5 * abs(y1 - y0) / max(1e-6, length))
+                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+            done += length
     return np.asarray(canvas, np.float32) / 255.0
 
 
@@ -265,7 +293,8 @@ def _glyph(family: str, rng: np.random.Generator, font_files: list[Path]) -> tup
     if family in ("kana", "kanji"):
         chars_kvg = _kanjivg_characters()[family]
         char = chars_kvg[int(rng.integers(len(chars_kvg)))]
-        return _draw_strokes(_svg_strokes(char), 109, size, max(2, int(width * 0.8))), char
+        pen = PENS[int(rng.integers(len(PENS)))]
+        return _draw_strokes(_svg_strokes(char), 109, size, max(2, int(width * 0.8)), pen), char
     if family == "shape":
         kind = SHAPES[int(rng.integers(len(SHAPES)))]
         return _shape(kind, size, width, rng), kind
@@ -314,17 +343,17 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
     return Negatives(np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), names, glyphs)
 
 
-VERSION = 1  # of the drawing above: a cached set is made again when it changes
+VERSION = 2  # of the drawing above and the mix: a cached set is made again when it changes
 
 
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
-    """`count` negatives for training (uint8, (N, 28, 28)), made once and cached beside the
-    datasets (`<data dir>/negatives-v1-<count>-<seed>.npz`)."""
+    """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
+    made once and cached beside the datasets (`<data dir>/negatives-v2-<count>-<seed>.npz`)."""
     from .data import data_dir
     from .files import atomic_path
 
-    families = FAMILIES if fonts() else tuple(f for f in FAMILIES if f not in FONT_FAMILIES)
-    tag = "" if families == FAMILIES else "-nofonts"
+    families = TRAINING_MIX if fonts() else tuple(f for f in TRAINING_MIX if f not in FONT_FAMILIES)
+    tag = "" if families == TRAINING_MIX else "-nofonts"
     path = data_dir(directory) / f"negatives-v{VERSION}-{count}-{seed}{tag}.npz"
     if path.is_file():
         with np.load(path) as cached:
