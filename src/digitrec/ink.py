@@ -238,9 +238,11 @@ def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, Pieces, np.ndarray, int]:
 
 
 # How far (a share of the digit's box side) another piece may lie from the digit's box and still
-# join it: a small speck, and a piece as big as a stroke.
+# join it: a small speck, and a piece as big as a stroke (at least STROKE_SHARE of the main
+# piece's ink).
 JOIN_SPECK = 0.3
 JOIN_STROKE = 0.8
+STROKE_SHARE = 0.25
 
 
 def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -277,9 +279,9 @@ def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.
         for i, (rows, cols) in enumerate(boxes):
             if i in chosen or not keep[i]:
                 continue
-            # A speck joins only close by; a stroke of its own (a quarter of the main piece's ink
-            # or more, as the two strokes of ハ or a 4 written in two) from further away.
-            margin = (JOIN_STROKE if sizes[i] >= 0.25 * sizes[main] else JOIN_SPECK) * side
+            # A speck joins only close by; a stroke of its own (as the two strokes of ハ or a 4
+            # written in two) from further away.
+            margin = (JOIN_STROKE if sizes[i] >= STROKE_SHARE * sizes[main] else JOIN_SPECK) * side
             if (
                 rows.start < bottom + margin
                 and rows.stop > top - margin
