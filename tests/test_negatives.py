@@ -31,6 +31,15 @@ def test_no_glyph_written_like_a_digit_is_ever_a_negative():
     assert not set(kanjivg["kana"] + kanjivg["kanji"]) & DIGIT_LIKE  # no 0-9, no 一二三, no 〇
 
 
+def test_letters_drawn_from_strokes_stay_in_their_box_and_are_capitals_and_small_letters():
+    for table in (negatives.GREEK_STROKES, negatives.CYRILLIC_STROKES):
+        points = [point for strokes in table.values() for stroke in strokes for point in stroke]
+        assert all(-0.01 <= v <= 1.01 for point in points for v in point)
+        assert any(c.isupper() for c in table) and any(c.islower() for c in table)
+    drawn = negatives.generate(60, seed=2, families=("greek", "cyrillic"))
+    assert {g for g in drawn.glyphs if g.islower()} and {g for g in drawn.glyphs if g.isupper()}
+
+
 def test_svg_strokes_follow_their_path():
     points = negatives._path_points("M10,20c0,10,10,10,10,0s10,-10,10,0L50,50")
     assert points[0] == (10.0, 20.0) and points[-1] == (50.0, 50.0)
@@ -92,7 +101,7 @@ def test_without_the_fonts_training_still_gets_non_digits(monkeypatch, tmp_path)
     said: list[str] = []
     images = negatives.training_set(16, 0, tmp_path, log=said.append)
     assert images.shape == (16, 28, 28) and "without letters and symbols" in said[0]
-    assert (tmp_path / "negatives-v2-16-0-nofonts.npz").is_file()
+    assert (tmp_path / f"negatives-v{negatives.VERSION}-16-0-nofonts.npz").is_file()
     assert np.array_equal(negatives.training_set(16, 0, tmp_path, log=said.append), images)  # cached
     with pytest.raises(negatives.DigitrecError, match="no handwriting fonts"):
         generate(4, families=("latin",))

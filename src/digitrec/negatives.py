@@ -1,10 +1,11 @@
 """Non-digit images, made here and offline, for a model to learn to turn them away.
 
-Letters (Latin, Greek, Cyrillic) and symbols come from the six Debian handwriting font packages
-the Makefile installs (`FONT_DIRS`), kana and kanji from KanjiVG's stroke drawings (the `kanjivg`
-wheel on PyPI), shapes and scribbles are drawn here. Each glyph is drawn as a pen would draw it
-(a random size, pen width, slant and stretch), laid on paper with uneven light and noise, and put
-through the same `preprocess.to_mnist_array` as any user's image: the 28x28 arrays a model sees.
+Latin letters and symbols come from the six Debian handwriting font packages the Makefile
+installs (`FONT_DIRS`), kana and kanji from KanjiVG's stroke drawings (the `kanjivg` wheel on
+PyPI); Greek and Cyrillic letters (those fonts have none), shapes and scribbles are drawn here.
+Each glyph is drawn as a pen would draw it (a random size, pen width, slant and stretch), laid
+on paper with uneven light and noise, and put through the same `preprocess.to_mnist_array` as any
+user's image: the 28x28 arrays a model sees.
 Nothing else (no other font, no other strokes) is used, so a benchmark can hold out the rest.
 
 Glyphs written like digits are never negatives (`DIGIT_LIKE`): Latin O o D Q (0), I i l j (1),
@@ -53,8 +54,13 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float) -> list[tuple[float, fl
     return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 40)]
 
 
-# The handwriting fonts have no Greek or Cyrillic: these capitals are drawn from strokes in a unit
-# box, as a pen writes them.
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float) -> list[tuple[float, float]]:
+    """Points of an elliptic arc from `start` to `end` degrees (0 to the right, 90 down)."""
+    return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.radians(np.linspace(start, end, 24))]
+
+
+# The handwriting fonts have no Greek or Cyrillic: these letters are drawn from strokes in a unit
+# box, as a pen writes them; capitals, then small letters (Cyrillic ones as handwriting joins them).
 GREEK_STROKES: dict[str, list[list[tuple[float, float]]]] = {
     "Γ": [[(0.25, 0.9), (0.25, 0.1), (0.8, 0.1)]],
     "Δ": [[(0.5, 0.1), (0.9, 0.9), (0.1, 0.9), (0.5, 0.1)]],
@@ -75,6 +81,23 @@ GREEK_STROKES: dict[str, list[list[tuple[float, float]]]] = {
             (0.85, 0.9),
         ]
     ],
+    "α": [[(0.88, 0.15), *_arc(0.42, 0.5, 0.3, 0.3, -25, -335), (0.9, 0.88)]],
+    "γ": [[(0.1, 0.15), (0.3, 0.2), (0.5, 0.62), (0.42, 0.9), (0.52, 0.97), (0.58, 0.62), (0.9, 0.15)]],
+    "ε": [[*_arc(0.55, 0.3, 0.3, 0.2, -40, -270), *_arc(0.55, 0.7, 0.33, 0.2, -90, -320)]],
+    "η": [[(0.15, 0.15), (0.22, 0.3), (0.22, 0.7)], [(0.22, 0.4), *_arc(0.5, 0.4, 0.28, 0.22, 180, 360), (0.8, 0.97)]],
+    "κ": [[(0.2, 0.15), (0.2, 0.85)], [(0.75, 0.15), (0.2, 0.55), (0.8, 0.85)]],
+    "λ": [[(0.2, 0.1), (0.35, 0.12), (0.85, 0.9)], [(0.55, 0.45), (0.15, 0.9)]],
+    "μ": [
+        [(0.2, 0.1), (0.2, 0.97)],
+        [(0.2, 0.5), *_arc(0.47, 0.5, 0.27, 0.2, 180, 0)],
+        [(0.74, 0.1), (0.76, 0.6), (0.9, 0.7)],
+    ],
+    "ν": [[(0.12, 0.15), (0.22, 0.2), (0.42, 0.85), (0.75, 0.45), (0.82, 0.15)]],
+    "π": [[(0.1, 0.25), (0.3, 0.18), (0.9, 0.2)], [(0.35, 0.2), (0.3, 0.85)], [(0.68, 0.2), (0.7, 0.8), (0.82, 0.85)]],
+    "ρ": [[(0.28, 0.98), (0.28, 0.45), *_arc(0.52, 0.45, 0.24, 0.28, 180, 540)]],
+    "υ": [[(0.12, 0.2), (0.25, 0.2), (0.25, 0.6), *_arc(0.5, 0.6, 0.25, 0.25, 180, 0), (0.8, 0.2)]],
+    "χ": [[(0.1, 0.1), (0.25, 0.15), (0.8, 0.95), (0.92, 0.9)], [(0.85, 0.1), (0.15, 0.95)]],
+    "ω": [[(0.3, 0.15), *_arc(0.32, 0.5, 0.18, 0.35, -120, -270), (0.5, 0.5), *_arc(0.68, 0.5, 0.18, 0.35, 90, -60)]],
 }
 CYRILLIC_STROKES: dict[str, list[list[tuple[float, float]]]] = {
     "Ж": [[(0.5, 0.1), (0.5, 0.9)], [(0.1, 0.1), (0.5, 0.5), (0.1, 0.9)], [(0.9, 0.1), (0.5, 0.5), (0.9, 0.9)]],
@@ -91,6 +114,32 @@ CYRILLIC_STROKES: dict[str, list[list[tuple[float, float]]]] = {
     "Ю": [[(0.1, 0.1), (0.1, 0.9)], [(0.1, 0.5), (0.4, 0.5)], _ellipse(0.65, 0.5, 0.25, 0.4)],
     "Г": [[(0.25, 0.9), (0.25, 0.1), (0.8, 0.1)]],
     "П": [[(0.2, 0.9), (0.2, 0.1), (0.8, 0.1), (0.8, 0.9)]],
+    "и": [[(0.15, 0.15), (0.2, 0.7), *_arc(0.45, 0.62, 0.3, 0.2, 150, 20), (0.8, 0.15), (0.8, 0.8), (0.92, 0.85)]],
+    "й": [
+        [(0.15, 0.25), (0.2, 0.7), *_arc(0.45, 0.62, 0.3, 0.2, 150, 20), (0.8, 0.25), (0.8, 0.8)],
+        [(0.35, 0.05), (0.5, 0.12), (0.65, 0.05)],
+    ],
+    "л": [[(0.08, 0.85), (0.25, 0.8), (0.42, 0.15), (0.8, 0.15), (0.8, 0.85), (0.92, 0.88)]],
+    "т": [
+        [(0.1, 0.85), (0.15, 0.2), (0.3, 0.15), (0.42, 0.3), (0.45, 0.85)],
+        [(0.45, 0.3), (0.6, 0.15), (0.75, 0.25), (0.8, 0.85)],
+    ],
+    "ц": [
+        [(0.15, 0.15), (0.2, 0.7), *_arc(0.45, 0.65, 0.28, 0.18, 150, 20), (0.75, 0.15), (0.75, 0.8)],
+        [(0.75, 0.8), (0.95, 0.85), (0.85, 1.0)],
+    ],
+    "ш": [
+        [(0.1, 0.15), (0.12, 0.75), (0.3, 0.82), (0.45, 0.7), (0.45, 0.15)],
+        [(0.45, 0.7), (0.62, 0.82), (0.8, 0.75), (0.8, 0.15)],
+    ],
+    "ж": [
+        [(0.1, 0.15), (0.3, 0.45), (0.1, 0.85)],
+        [(0.5, 0.1), (0.5, 0.9)],
+        [(0.9, 0.15), (0.7, 0.45), (0.9, 0.85)],
+        [(0.3, 0.45), (0.7, 0.45)],
+    ],
+    "ф": [_ellipse(0.5, 0.45, 0.4, 0.22), [(0.5, 0.05), (0.5, 0.98)]],
+    "ы": [[(0.15, 0.1), (0.15, 0.85), *_arc(0.3, 0.68, 0.2, 0.17, 90, -200)], [(0.85, 0.1), (0.85, 0.85)]],
 }
 GREEK = "".join(GREEK_STROKES)
 CYRILLIC = "".join(CYRILLIC_STROKES)
@@ -281,7 +330,8 @@ def _glyph(family: str, rng: np.random.Generator, font_files: list[Path]) -> tup
     if family in ("greek", "cyrillic"):
         table = GREEK_STROKES if family == "greek" else CYRILLIC_STROKES
         char = list(table)[int(rng.integers(len(table)))]
-        return _draw_strokes(_wobble(table[char], rng), 1.0, size, width), char
+        pen = PENS[int(rng.integers(len(PENS)))]
+        return _draw_strokes(_wobble(table[char], rng), 1.0, size, width, pen), char
     if family in ("latin", "symbol"):
         chars = LATIN if family == "latin" else SYMBOLS
         for _ in range(20):  # a font that has the character
@@ -343,12 +393,12 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
     return Negatives(np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), names, glyphs)
 
 
-VERSION = 2  # of the drawing above and the mix: a cached set is made again when it changes
+VERSION = 3  # of the drawing above and the mix: a cached set is made again when it changes
 
 
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
     """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
-    made once and cached beside the datasets (`<data dir>/negatives-v2-<count>-<seed>.npz`)."""
+    made once and cached beside the datasets (`<data dir>/negatives-v3-<count>-<seed>.npz`)."""
     from .data import data_dir
     from .files import atomic_path
 
