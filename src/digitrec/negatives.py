@@ -50,13 +50,15 @@ DIGIT_LIKE = frozenset(
 LATIN = "".join(c for c in "ABCEFHJKLMNPRTUVWXYacdefhkmnprtuvwxyz" if c not in DIGIT_LIKE)
 
 
-def _ellipse(cx: float, cy: float, rx: float, ry: float) -> list[tuple[float, float]]:
-    return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 40)]
-
-
-def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float) -> list[tuple[float, float]]:
+def _arc(
+    cx: float, cy: float, rx: float, ry: float, start: float, end: float, points: int = 24
+) -> list[tuple[float, float]]:
     """Points of an elliptic arc from `start` to `end` degrees (0 to the right, 90 down)."""
-    return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.radians(np.linspace(start, end, 24))]
+    return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.radians(np.linspace(start, end, points))]
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float) -> list[tuple[float, float]]:
+    return _arc(cx, cy, rx, ry, 0, 360, 40)
 
 
 # The handwriting fonts have no Greek or Cyrillic: these letters are drawn from strokes in a unit
