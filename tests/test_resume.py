@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import REPO, run_cli
 
 ARGS = ["--limit-train", "3000", "--limit-test", "100", "--epochs", "3", "--no-tensorboard", "--seed", "2"]
@@ -101,33 +99,6 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     again = run_cli("train", "--resume", str(run))
     assert again.returncode == 0, again.stderr
     _check_complete(run)
-
-
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the discarded one
-def test_a_ctrl_c_that_python_discards_still_stops_the_training(tmp_path):
-    """A press whose KeyboardInterrupt lands in a finalizer (where Python only prints "Exception
-    ignored") stops the training at the end of that epoch all the same."""
-    from digitrec.config import resolve_config
-    from digitrec.runs import TrainingInterrupted
-    from digitrec.train import _keras, train_and_evaluate
-
-    from conftest import TUTORIAL
-
-    class Finalizer:
-        def __del__(self):
-            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # raises here, and Python discards it
-
-    def press_during_the_first_epoch(batch, logs=None):
-        if batch == 0:
-            Finalizer()  # made and dropped: its __del__ runs at once
-
-    press = _keras().callbacks.LambdaCallback(on_train_batch_begin=press_during_the_first_epoch)
-    config = resolve_config(
-        "seed", {"epochs": 3, "limit_train": 300, "limit_test": 100, "tensorboard": False, **TUTORIAL}
-    )
-    with pytest.raises(TrainingInterrupted, match=r"after 0 of 3 epochs"):
-        train_and_evaluate(config, run_dir=tmp_path / "run", progress=False, log=lambda m: None, callbacks=[press])
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl+C is Python's again
 
 
 def test_bad_run_folders_are_one_clear_error(tmp_path):

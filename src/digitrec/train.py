@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,36 +319,6 @@ def _batch_note(config: TrainConfig, distribution: Any, global_batch: int) -> st
     )
 
 
-class _CtrlC:
-    """Ctrl+C raises KeyboardInterrupt, and is remembered: Python discards an exception raised in a
-    finalizer (`__del__`, run whenever an object goes), so a press that lands in one is raised
-    again at the next batch's or epoch's end, or when training returns."""
-
-    def __init__(self) -> None:
-        self.pressed = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._press)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _press(self, signum: int, frame: object) -> None:
-        self.pressed = True
-        raise KeyboardInterrupt
-
-    def check(self, *_: object, **__: object) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
-
-    def callback(self):
-        return _keras().callbacks.LambdaCallback(on_train_batch_end=self.check, on_epoch_end=self.check)
-
-
 def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbacks, progress: bool, run: _Run) -> None:
     """Train: a tf.data pipeline when augmenting, arrays otherwise, the custom loop across workers.
     Ctrl+C and write failures keep the finished epochs and say how to resume."""
@@ -358,20 +326,16 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
 
     x, y = fit
     global_batch = config.batch_size * distribution.replicas
-    ctrl_c = _CtrlC()
-    callbacks = [*callbacks, ctrl_c.callback()]
     common = {"epochs": config.epochs, "validation_data": validation, "callbacks": callbacks}
     try:
-        with ctrl_c:
-            if distribution.name == "multiworker":
-                pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
-                fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
-            elif config.augment:  # the pipeline shuffles every epoch
-                pipeline = training_dataset(x, y, global_batch, config.seed)
-                model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
-            else:
-                model.fit(x, y, batch_size=global_batch, shuffle=True, verbose=1 if progress else 0, **common)
-            ctrl_c.check()
+        if distribution.name == "multiworker":
+            pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
+            fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
+        elif config.augment:  # the pipeline shuffles every epoch
+            pipeline = training_dataset(x, y, global_batch, config.seed)
+            model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
+        else:
+            model.fit(x, y, batch_size=global_batch, shuffle=True, verbose=1 if progress else 0, **common)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run.folder, len(run.done["epochs"]), config.epochs) from None
     except OSError as exc:  # a checkpoint or log could not be written: disk full, read-only, …
