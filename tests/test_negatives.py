@@ -40,6 +40,20 @@ def test_letters_drawn_from_strokes_stay_in_their_box_and_are_capitals_and_small
     assert {g for g in drawn.glyphs if g.islower()} and {g for g in drawn.glyphs if g.isupper()}
 
 
+def test_notes_and_filled_hearts_are_drawn_with_filled_ink_and_kana_vary_per_stroke():
+    rng = np.random.default_rng(0)
+    outline, filled = negatives._shape("heart", 120, 6, rng), negatives._shape("filled heart", 120, 6, rng)
+    assert filled.sum() > 2 * outline.sum()  # the inside is ink, not only the edge
+    notes = [negatives._shape("note", 120, 6, np.random.default_rng(seed)) for seed in range(6)]
+    assert all(0.03 < note.mean() < 0.3 for note in notes)
+    assert len({note.tobytes() for note in notes}) == 6
+    strokes = negatives._svg_strokes("ク")
+    varied = negatives._vary(strokes, 109, np.random.default_rng(1))
+    assert [len(s) for s in varied] == [len(s) for s in strokes] and varied != strokes
+    moved = [np.abs(np.subtract(a, b)).max() for a, b in zip(varied, strokes)]
+    assert all(0 < m < 0.25 * 109 for m in moved)  # each stroke moves a little, none far
+
+
 def test_svg_strokes_follow_their_path():
     points = negatives._path_points("M10,20c0,10,10,10,10,0s10,-10,10,0L50,50")
     assert points[0] == (10.0, 20.0) and points[-1] == (50.0, 50.0)

@@ -151,7 +151,7 @@ FONT_FAMILIES = ("latin", "symbol")  # drawn from the handwriting fonts
 # For training, kana (short, simple strokes, the likeliest to pass for a digit) come three times
 # in each round of families and Latin letters twice.
 TRAINING_MIX = (*FAMILIES, "kana", "kana", "latin")
-SHAPES = ("arrow", "tick", "cross", "star", "heart", "triangle")
+SHAPES = ("arrow", "tick", "cross", "star", "heart", "filled heart", "note", "triangle")
 
 
 @dataclass
@@ -306,13 +306,72 @@ def _shape(kind: str, size: int, width: int, rng: np.random.Generator) -> np.nda
         strokes = [[(c - r, c - r), (c + r, c + r)], [(c + r, c - r), (c - r, c + r)]]
     elif kind == "star":
         strokes = [[(c + r * math.sin(k * 4 * math.pi / 5), c - r * math.cos(k * 4 * math.pi / 5)) for k in range(6)]]
-    elif kind == "heart":
+    elif kind in ("heart", "filled heart"):
         t = np.linspace(0, 2 * math.pi, 60)
         x, y = 16 * np.sin(t) ** 3, 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
         strokes = [[(c + r * px / 17, c - r * py / 17) for px, py in zip(x, y)]]
+        if kind == "filled heart":
+            return _filled(strokes, [], size, width)
+    elif kind == "note":
+        return _note(size, width, rng)
     else:  # triangle
         strokes = [[(c, c - r), (c + r, c + r * 0.8), (c - r, c + r * 0.8), (c, c - r)]]
     return _draw_strokes(strokes, size, size, width)
+
+
+def _filled(
+    outlines: list[list[tuple[float, float]]], strokes: list[list[tuple[float, float]]], size: int, width: int
+) -> np.ndarray:
+    """Closed `outlines` filled with ink and `strokes` drawn with a pen, on a `size` canvas."""
+    canvas = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(canvas)
+    for outline in outlines:
+        draw.polygon(outline, fill=255)
+    for stroke in strokes:
+        draw.line(stroke, fill=255, width=width, joint="curve")
+    return np.asarray(canvas, np.float32) / 255.0
+
+
+def _note(size: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A music note as people draw it: one note with a flag (♪), or two joined by a beam (♫);
+    the heads filled or hollow."""
+    c, r = size / 2, size * 0.38
+    heads = [c - r * 0.45, c + r * 0.35] if rng.random() < 0.5 else [c - r * 0.1]
+    head_y, top, tilt = c + r * 0.7, c - r * rng.uniform(0.8, 1.0), rng.uniform(-0.3, 0.3)
+    outlines, strokes = [], []
+    for hx in heads:
+        head = [
+            (
+                hx + r * 0.28 * math.cos(a) * math.cos(tilt) - r * 0.18 * math.sin(a) * math.sin(tilt),
+                head_y + r * 0.28 * math.cos(a) * math.sin(tilt) + r * 0.18 * math.sin(a),
+            )
+            for a in np.linspace(0, 2 * math.pi, 24)
+        ]
+        (outlines if rng.random() < 0.8 else strokes).append(head)
+        strokes.append([(hx + r * 0.26, head_y), (hx + r * 0.26, top)])
+    if len(heads) == 2:
+        x0, x1 = heads[0] + r * 0.26, heads[1] + r * 0.26
+        y1, thick = top + r * rng.uniform(-0.15, 0.15), max(width, r * 0.15)
+        outlines.append([(x0, top), (x1, y1), (x1, y1 + thick), (x0, top + thick)])  # the beam
+    else:
+        stem = heads[0] + r * 0.26
+        strokes.append([(stem, top), (stem + r * 0.3, top + r * 0.35), (stem + r * 0.35, top + r * 0.75)])
+    return _filled(outlines, strokes, size, width)
+
+
+def _vary(
+    strokes: list[list[tuple[float, float]]], box: float, rng: np.random.Generator
+) -> list[list[tuple[float, float]]]:
+    """A writer's version of a model drawing: each stroke moved, grown or shrunk a little on its
+    own (by up to a twentieth of the box, and 15 %), so that no two characters come out alike."""
+    out = []
+    for stroke in strokes:
+        xs, ys = [x for x, _ in stroke], [y for _, y in stroke]
+        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+        k = rng.uniform(0.85, 1.15)
+        dx, dy = rng.uniform(-0.05, 0.05, 2) * box
+        out.append([(cx + (x - cx) * k + dx, cy + (y - cy) * k + dy) for x, y in stroke])
+    return out
 
 
 def _wobble(strokes: list[list[tuple[float, float]]], rng: np.random.Generator) -> list[list[tuple[float, float]]]:
@@ -346,7 +405,8 @@ def _glyph(family: str, rng: np.random.Generator, font_files: list[Path]) -> tup
         chars_kvg = _kanjivg_characters()[family]
         char = chars_kvg[int(rng.integers(len(chars_kvg)))]
         pen = PENS[int(rng.integers(len(PENS)))]
-        return _draw_strokes(_svg_strokes(char), 109, size, max(2, int(width * 0.8)), pen), char
+        strokes = _vary(_svg_strokes(char), 109, rng)
+        return _draw_strokes(strokes, 109, size, max(2, int(width * 0.8)), pen), char
     if family == "shape":
         kind = SHAPES[int(rng.integers(len(SHAPES)))]
         return _shape(kind, size, width, rng), kind
@@ -395,12 +455,12 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
     return Negatives(np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), names, glyphs)
 
 
-VERSION = 3  # of the drawing above and the mix: a cached set is made again when it changes
+VERSION = 4  # of the drawing above and the mix: a cached set is made again when it changes
 
 
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
     """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
-    made once and cached beside the datasets (`<data dir>/negatives-v3-<count>-<seed>.npz`)."""
+    made once and cached beside the datasets (`<data dir>/negatives-v4-<count>-<seed>.npz`)."""
     from .data import data_dir
     from .files import atomic_path
 
