@@ -338,7 +338,8 @@ def _note(size: int, width: int, rng: np.random.Generator) -> np.ndarray:
     c, r = size / 2, size * 0.38
     heads = [c - r * 0.45, c + r * 0.35] if rng.random() < 0.5 else [c - r * 0.1]
     head_y, top, tilt = c + r * 0.7, c - r * rng.uniform(0.8, 1.0), rng.uniform(-0.3, 0.3)
-    outlines, strokes = [], []
+    outlines: list[list[tuple[float, float]]] = []
+    strokes: list[list[tuple[float, float]]] = []
     for hx in heads:
         head = [
             (
