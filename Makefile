@@ -127,7 +127,7 @@ bench-newcomer: run
 
 # Training images/s per preset and precision, against the tutorial's settings, in one run.
 bench-throughput: setup
-	$(BIN)/python benchmarks/training_throughput.py $(ARGS)
+	$(BIN)/python benchmarks/training_throughput.py --whole-runs 2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
