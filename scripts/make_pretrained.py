@@ -1,7 +1,7 @@
 """Train the model that ships inside the package (src/digitrec/pretrained/), or ship a run
 already trained with the same command.
 
-    python scripts/make_pretrained.py                 # digitrec train --preset best --model strided_cnn --seed 1
+    python scripts/make_pretrained.py                 # digitrec train --preset best --model strided_cnn --seed 2
     python scripts/make_pretrained.py --from-run DIR  # ships DIR, which that command produced
     python scripts/make_pretrained.py --litert-only   # re-exports the shipped model.keras to model.tflite
 
@@ -22,11 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "digitrec" / "pretrained"
-# The most accurate model here on MNIST (99.75 %) and on realistic digits (README, The shipped model).
-COMMAND = ["digitrec", "train", "--preset", "best", "--model", "strided_cnn", "--seed", "1"]
+# The most accurate single model here on MNIST (99.72 %) that also turns non-digits away best
+# (README; seed 2 of non-digits v4: CHANGELOG).
+COMMAND = ["digitrec", "train", "--preset", "best", "--model", "strided_cnn", "--seed", "2"]
 
 # The LiteRT file's quantization: int8 weights, float32 in and out. It agrees with the float model
-# on 9,999 of the 10,000 MNIST test images, at a quarter of the size (README, The shipped model).
+# on 9,998 of the 10,000 MNIST test images, at a quarter of the size (README, The shipped model).
 QUANTIZE = "dynamic"
 
 
@@ -89,7 +90,7 @@ def main() -> int:
     expected = {
         "preset": "best",
         "model": "strided_cnn",
-        "seed": 1,
+        "seed": 2,
         "dataset": "mnist",
         "limit_train": None,
         "data_file": None,

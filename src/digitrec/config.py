@@ -131,7 +131,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # images, with non-digits beside the digits (a tenth as many).
     "robust": {"model": "deep_cnn", "augment": True, "epochs": 8, "learning_rate": 2e-3, "open_set": 0.1},
     # The most accurate single model: `robust` trained longer, on all 60,000 training images,
-    # after a short warm-up, with non-digits (a tenth as many). With --model strided_cnn, seed 1,
+    # after a short warm-up, with non-digits (a tenth as many). With --model strided_cnn, seed 2,
     # it is the shipped pretrained model (docs/prediction.md: its figures).
     "best": {
         "model": "deep_cnn",
