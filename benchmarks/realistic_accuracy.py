@@ -92,6 +92,9 @@ def main() -> int:
     parser.add_argument("--save-set", type=Path, help="also write the images and labels.csv here")
     parser.add_argument("--before", type=Path, help="another model's realistic.json: its curves on the chart too")
     parser.add_argument("--before-label", help="what to call that model on the chart (default: its folder's name)")
+    parser.add_argument(
+        "--min-confidence", type=float, help="the threshold to answer with (default: the one the model records)"
+    )
     args = parser.parse_args()
 
     from digitrec import data
@@ -103,7 +106,7 @@ def main() -> int:
     build_s = time.perf_counter() - t0
     if args.save_set:
         write_set(samples, args.save_set)
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model, min_confidence=args.min_confidence)
 
     rows = []
     t0 = time.perf_counter()
