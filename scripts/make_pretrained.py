@@ -96,7 +96,7 @@ def main() -> int:
     expected = {
         "preset": "best",
         "model": "strided_cnn",
-        "seed": 2,
+        "seed": int(COMMAND[COMMAND.index("--seed") + 1]),
         "dataset": "mnist",
         "limit_train": None,
         "data_file": None,

@@ -327,9 +327,7 @@ def _filled(
     draw = ImageDraw.Draw(canvas)
     for outline in outlines:
         draw.polygon(outline, fill=255)
-    for stroke in strokes:
-        draw.line(stroke, fill=255, width=width, joint="curve")
-    return np.asarray(canvas, np.float32) / 255.0
+    return np.maximum(np.asarray(canvas, np.float32) / 255.0, _draw_strokes(strokes, size, size, width))
 
 
 def _note(size: int, width: int, rng: np.random.Generator) -> np.ndarray:
