@@ -143,7 +143,8 @@ def whole_runs(rounds: int) -> dict:
     epoch, the non-digits) against the same with the tutorial's settings, alternating, `rounds`
     times each; the seconds each run printed, and the ratio of the medians."""
     digitrec = str(Path(sys.executable).with_name("digitrec"))
-    settings = {"defaults": [], "tutorial": ["--batch-size", str(TUTORIAL["batch_size"]), "--precision", "float32"]}
+    tutorial = [f"--{key.replace('_', '-')}={value}" for key, value in TUTORIAL.items()]
+    settings = {"defaults": [], "tutorial": tutorial}
     runs: dict[str, list[dict]] = {label: [] for label in settings}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(rounds):
