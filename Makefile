@@ -6,11 +6,11 @@ VENV   ?= .venv
 EXTRAS ?= cpu,web,dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.digitrec-installed
-# Handwriting fonts: the letters and symbols of `--open-set` training (digitrec.negatives) and
-# the realistic prediction benchmark (tests/realistic.py).
+# Handwriting fonts: the letters and symbols of `--open-set` training (digitrec.training.negatives) and
+# the realistic prediction benchmark (tests/support/realistic.py).
 FONT_PACKAGES := fonts-humor-sans fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht
 # Fonts training never reads: the realistic benchmark's letters, kana, kanji and symbols
-# (tests/realistic.py HELD_OUT_FONTS), so its non-digit figures are for hands the model never saw.
+# (tests/support/realistic.py HELD_OUT_FONTS), so its non-digit figures are for hands the model never saw.
 HELD_OUT_FONT_PACKAGES := fonts-kiloji fonts-seto fonts-sjfonts fonts-rufscript fonts-kristi fonts-cabinsketch \
 	fonts-ipafont-gothic fonts-dejavu-core fonts-liberation
 # Fashion-MNIST's offline source; a virtual screen and mouse for the drawing app's tests;
@@ -90,17 +90,17 @@ serve: setup
 # time to 99 % per recipe, input pipelines, inference per backend, strategies, web load; then
 # benchmarks/results/summary.md.
 bench: setup
-	$(BIN)/python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3
-	$(BIN)/python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
-	$(BIN)/python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
-	$(BIN)/python benchmarks/time_to_accuracy.py --preset fast seed robust best --seeds 1 2 3
+	$(BIN)/python -m benchmarks.seed_accuracy --preset fast --seeds 1 2 3
+	$(BIN)/python -m benchmarks.seed_accuracy --preset seed --seeds 1 2 3
+	$(BIN)/python -m benchmarks.seed_accuracy --preset fast --seeds 1 2 3 --ensemble 3
+	$(BIN)/python -m benchmarks.time_to_accuracy --preset fast seed robust best --seeds 1 2 3
 	test -f runs/bench-fast/metadata.json || $(BIN)/digitrec train --preset fast --seed 1 --run-dir runs/bench-fast
-	$(BIN)/python benchmarks/inference.py --model shipped=src/digitrec/pretrained/model.keras --model fast=runs/bench-fast
-	$(BIN)/python benchmarks/training_throughput.py
-	$(BIN)/python benchmarks/input_pipeline.py --repeats 2
-	$(BIN)/python benchmarks/distributed.py
-	$(BIN)/python benchmarks/web_load.py --model src/digitrec/pretrained/model.tflite -- --workers 2
-	$(BIN)/python benchmarks/summary.py
+	$(BIN)/python -m benchmarks.inference --model shipped=src/digitrec/pretrained/model.keras --model fast=runs/bench-fast
+	$(BIN)/python -m benchmarks.training_throughput
+	$(BIN)/python -m benchmarks.input_pipeline --repeats 2
+	$(BIN)/python -m benchmarks.distributed
+	$(BIN)/python -m benchmarks.web_load --model src/digitrec/pretrained/model.tflite -- --workers 2
+	$(BIN)/python -m benchmarks.summary
 
 # The long trainings, run once and recorded (70-80 minutes per best model here): the best
 # deep_cnn and strided_cnn of seed 1 and their average. Each step is skipped once its run is
@@ -110,24 +110,24 @@ bench-long: setup
 	test -f $(LONG)-deep/metadata.json || $(BIN)/digitrec train --preset best --seed 1 --no-progress --run-dir $(LONG)-deep
 	test -f $(LONG)-strided/metadata.json || $(BIN)/digitrec train --preset best --model strided_cnn --seed 1 --no-progress --run-dir $(LONG)-strided
 	test -f $(LONG)-ensemble/metadata.json || $(BIN)/digitrec ensemble $(LONG)-deep $(LONG)-strided --run-dir $(LONG)-ensemble
-	$(BIN)/python benchmarks/seed_accuracy.py --preset best --from-runs $(LONG)-deep --add
-	$(BIN)/python benchmarks/seed_accuracy.py --preset best --recipe "best strided_cnn" --from-runs $(LONG)-strided
-	$(BIN)/python benchmarks/seed_accuracy.py --preset best --recipe "best deep_cnn + strided_cnn" --from-runs $(LONG)-ensemble
-	$(BIN)/python benchmarks/summary.py
+	$(BIN)/python -m benchmarks.seed_accuracy --preset best --from-runs $(LONG)-deep --add
+	$(BIN)/python -m benchmarks.seed_accuracy --preset best --recipe "best strided_cnn" --from-runs $(LONG)-strided
+	$(BIN)/python -m benchmarks.seed_accuracy --preset best --recipe "best deep_cnn + strided_cnn" --from-runs $(LONG)-ensemble
+	$(BIN)/python -m benchmarks.summary
 
 bench-realistic: setup
 	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES) $(HELD_OUT_FONT_PACKAGES)"
-	$(BIN)/python benchmarks/realistic_accuracy.py $(ARGS)
+	$(BIN)/python -m benchmarks.realistic_accuracy $(ARGS)
 
 # What a new user gets: `make run`, then the model it made, as the default, in the app (mouse
 # strokes on Xvfb), `digitrec predict`, plain `digitrec serve` under load and the realistic set.
 bench-newcomer: run
 	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES) $(HELD_OUT_FONT_PACKAGES)"
-	$(BIN)/python benchmarks/newcomer.py $(ARGS)
+	$(BIN)/python -m benchmarks.newcomer $(ARGS)
 
 # Training images/s per preset and precision, against the tutorial's settings, in one run.
 bench-throughput: setup
-	$(BIN)/python benchmarks/training_throughput.py --whole-runs 2 $(ARGS)
+	$(BIN)/python -m benchmarks.training_throughput --whole-runs 2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 """The same small training job under each --strategy: one process, MirroredStrategy over two
 logical CPUs, and two MultiWorkerMirroredStrategy workers on 127.0.0.1.
 
-    python benchmarks/distributed.py [--repeats 3] [--limit-train 6000] [--epochs 2]
+    python -m benchmarks.distributed [--repeats 3] [--limit-train 6000] [--epochs 2]
 
 Wall time of the whole command (start-up, data, training, save, evaluation) and the training
 time each run recorded; medians over the repeats. Writes benchmarks/results/distributed.json.
@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(strategy: str, job: list[str], run_dir: Path) -> dict:
-    command = [sys.executable, "-m", "digitrec.cli", "train", *job, "--run-dir", str(run_dir), "--json"]
+    command = [sys.executable, "-m", "digitrec", "train", *job, "--run-dir", str(run_dir), "--json"]
     envs = [dict(os.environ)]
     if strategy == "mirrored":
         command += ["--strategy", "mirrored", "--cpu-devices", "2"]
     elif strategy == "multiworker":
         command += ["--strategy", "multiworker"]
-        from digitrec.distribute import loopback_tf_configs
+        from digitrec.training.distribute import loopback_tf_configs
 
         envs = [{**os.environ, "TF_CONFIG": tf_config} for tf_config in loopback_tf_configs(2)]
     start = time.perf_counter()
@@ -86,7 +86,7 @@ def main() -> None:
             )
     result = {
         "benchmark": "distributed",
-        "command": " ".join(["python", "benchmarks/distributed.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.distributed", *sys.argv[1:]]),
         "job": job,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "strategies": rows,

@@ -8,7 +8,7 @@ the map depends on what the model learned), and the time per image. Occlusion ru
 model's LiteRT file (as every front end does), the gradient methods on its Keras file. Then
 `digitrec explain IMAGE --json` as a whole process, median of 5.
 
-    python benchmarks/explain_methods.py [--model src/digitrec/pretrained]
+    python -m benchmarks.explain_methods [--model src/digitrec/pretrained]
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.support.helpers import draw_digit
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import draw_digit  # noqa: E402
 
 
 def main() -> int:
@@ -40,13 +39,14 @@ def main() -> int:
     import keras
     from scipy.stats import spearmanr
 
-    from digitrec import data, explain
-    from digitrec.preprocess import to_mnist_array
+    from digitrec.data import datasets
+    from digitrec.reading import explain
+    from digitrec.reading.preprocess import to_mnist_array
 
     network, name = explain.network_for(args.model)
     model, _ = explain.keras_model_for(args.model)
     fresh = keras.models.clone_model(model)  # the same layers, random weights
-    mnist = data.load_dataset("mnist")
+    mnist = datasets.load_dataset("mnist")
     images = [to_mnist_array(draw_digit(d, size=(200, 260))) for d in "1704"]
     images += [mnist.x_test[i].reshape(28, 28) / 255.0 for i in range(20)]
     rows = []
@@ -86,7 +86,7 @@ def main() -> int:
             whole.append(time.perf_counter() - start)
     result = {
         "benchmark": "explain_methods",
-        "command": " ".join(["python", "benchmarks/explain_methods.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.explain_methods", *sys.argv[1:]]),
         "model": name,
         "methods": rows,
         "explain_whole_process_s_median_of_5": round(statistics.median(whole), 2),

@@ -7,7 +7,7 @@
 - stroke end to Inside view: the same, to the "Inside" window (key i: attribution map and feature
   maps) showing the new drawing's explanation (its title says "why D?").
 
-    python benchmarks/gui_latency.py [--model PATH] [--launches 5] [--strokes 20] [--screenshot docs/images/gui.png]
+    python -m benchmarks.gui_latency [--model PATH] [--launches 5] [--strokes 20] [--screenshot docs/images/gui.png]
         [--inside-screenshot docs/images/gui-inside.png]
 """
 
@@ -20,10 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the app driver is the tests' own helper
+from tests.support.xdriver import XSession, line, polyline
 
-from xdriver import XSession, line, polyline  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def inside_updates(x: XSession, shapes, strokes: int, screenshot: Path | None) -> list[float]:
@@ -96,7 +95,7 @@ def main() -> int:
 
     result = {
         "benchmark": "gui_latency",
-        "command": " ".join(["python", "benchmarks/gui_latency.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.gui_latency", *sys.argv[1:]]),
         "launch_to_window_s_median": statistics.median(window),
         "launch_to_usable_s_median": statistics.median(usable),
         "stroke_end_to_answer_ms_median": 1000 * statistics.median(answer) if answer else None,

@@ -1,6 +1,6 @@
 """Hostile and malformed requests for `digitrec serve`, sent alongside normal traffic.
 
-    python benchmarks/hostile.py [--model PATH] [--count 300] [--seed 0] [--workers 1]
+    python -m benchmarks.hostile [--model PATH] [--count 300] [--seed 0] [--workers 1]
 
 Every request goes to a real server on 127.0.0.1 over its own connection; one request in four is
 a normal upload whose answer is checked. Prints what came back (status counts) and writes
@@ -14,11 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the requests and the server are the tests' own helpers
+from tests.support.hostile_inputs import attack
+from tests.support.serverproc import Server
 
-from hostile_inputs import attack  # noqa: E402
-from serverproc import Server  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:

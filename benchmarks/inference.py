@@ -1,7 +1,7 @@
 """Inference speed per backend: one-image latency, batch throughput, cold start and peak memory.
 
-    python benchmarks/inference.py                       # the shipped model
-    python benchmarks/inference.py --model fast=runs/<a fast-preset run>
+    python -m benchmarks.inference                       # the shipped model
+    python -m benchmarks.inference --model fast=runs/<a fast-preset run>
 
 For each model, both backends the Predictor has: `keras` (the .keras file through a compiled
 tf.function) and `litert` (the .tflite beside it, exported first when missing):
@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
 
 
 def model_files(target: str, workdir: Path) -> dict[str, Path]:
     """The .keras and .tflite files of a run folder or model file (exporting the .tflite if needed)."""
     from digitrec import store
-    from digitrec.export import export_model
+    from digitrec.training.export import export_model
 
     keras_file = store.find_model_file(target)
     if keras_file.suffix == ".tflite":
@@ -53,7 +52,7 @@ def model_files(target: str, workdir: Path) -> dict[str, Path]:
 
 
 def latency_and_throughput(path: Path, images: np.ndarray) -> dict:
-    from digitrec.predict import Predictor
+    from digitrec.reading.predictor import Predictor
 
     predictor = Predictor(path)
     single = [images[i : i + 1] for i in range(550)]
@@ -97,7 +96,7 @@ def cold_start(path: Path, image: Path, repeats: int = 5) -> dict:
                 _LAUNCH,
                 sys.executable,
                 "-m",
-                "digitrec.cli",
+                "digitrec",
                 "predict",
                 str(image),
                 "--model",
@@ -130,11 +129,12 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    from digitrec import data, store
+    from digitrec import store
+    from digitrec.data import datasets
 
     targets = [m.split("=", 1) for m in args.model] or [["shipped", str(store.PRETRAINED)]]
-    mnist = data.load_dataset("mnist")
-    images = data.scale_images(mnist.x_test)
+    mnist = datasets.load_dataset("mnist")
+    images = datasets.scale_images(mnist.x_test)
     rows = []
     with tempfile.TemporaryDirectory(prefix="digitrec-inference-") as tmp:
         from PIL import Image
@@ -161,7 +161,7 @@ def main() -> None:
 
     result = {
         "benchmark": "inference",
-        "command": " ".join(["python", "benchmarks/inference.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.inference", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "digitrec": digitrec.__version__,
         "rows": rows,

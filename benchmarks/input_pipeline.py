@@ -1,7 +1,7 @@
 """Epoch time: plain `model.fit` on NumPy arrays against the tf.data pipeline digitrec uses
 (shuffle, batch, prefetch; and with augmentation on the fly), on the full 60,000 images.
 
-    python benchmarks/input_pipeline.py [--models fast_cnn seed_cnn] [--repeats 3]
+    python -m benchmarks.input_pipeline [--models fast_cnn seed_cnn] [--repeats 3]
 
 Each measurement is one epoch of a fresh model in this process after one warm-up epoch (tracing
 and start-up excluded); medians over the repeats, all in one run so the ratios compare.
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
 
 
 def main() -> None:
@@ -31,14 +30,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
-    from digitrec import data
     from digitrec._tf import keras as _keras
-    from digitrec.models import build_model
-    from digitrec.train import set_determinism, training_dataset
+    from digitrec.data import datasets
+    from digitrec.training.architectures import build_model
+    from digitrec.training.augment import training_dataset
+    from digitrec.training.train import set_determinism
 
     keras = _keras()
-    mnist = data.load_dataset("mnist")
-    x, y = data.scale_images(mnist.x_train), data.one_hot(mnist.y_train, 10)
+    mnist = datasets.load_dataset("mnist")
+    x, y = datasets.scale_images(mnist.x_train), datasets.one_hot(mnist.y_train, 10)
     paths = {
         "arrays": lambda model: model.fit(
             x, y, batch_size=args.batch_size, epochs=2, shuffle=True, verbose=0, callbacks=[timer]
@@ -85,7 +85,7 @@ def main() -> None:
             print(f"{name:9s} {path:24s} {statistics.median(seconds):6.1f} s/epoch", flush=True)
     result = {
         "benchmark": "input_pipeline",
-        "command": " ".join(["python", "benchmarks/input_pipeline.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.input_pipeline", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "batch_size": args.batch_size,
         "rows": rows,

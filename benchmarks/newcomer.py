@@ -5,14 +5,14 @@ app, the CLI, the service and on realistic images, against the targets a new use
    each answer read from the window title; and launch to first answer.
 2. `digitrec predict one.png --json` as a whole process, median of 5; the run it names.
 3. Plain `digitrec serve` (its default workers), 16 clients posting drawings and photos, 2,000
-   requests: requests/s, p99, errors, wrong answers (benchmarks/web_load.py).
-4. benchmarks/realistic_accuracy.py: photos, handwriting fonts, numbers, "no digit" on digits.
+   requests: requests/s, p99, errors, wrong answers (benchmarks.web_load).
+4. benchmarks.realistic_accuracy: photos, handwriting fonts, numbers, "no digit" on digits.
 
 Writes `benchmarks/results/newcomer.json` (web and realistic details beside it, in
 `results/newcomer/`) and prints each figure against its target.
 
     make bench-newcomer                      # make run, then this, with the run it made
-    python benchmarks/newcomer.py [--model PATH]
+    python -m benchmarks.newcomer [--model PATH]
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the app driver and its drawings are the tests' own helpers
 
 TARGETS = {  # figure: (at least / at most, bound)
     "app_digits_read": (">=", 10),
@@ -47,11 +46,11 @@ TARGETS = {  # figure: (at least / at most, bound)
 
 
 def digitrec(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digitrec.cli", *args], capture_output=True, text=True, **kwargs)
+    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True, text=True, **kwargs)
 
 
 def the_app(model: list[str]) -> dict:
-    from xdriver import PEOPLE_DIGITS, XSession, read_drawings
+    from tests.support.xdriver import PEOPLE_DIGITS, XSession, read_drawings
 
     with XSession() as session:
         start = time.perf_counter()
@@ -93,7 +92,8 @@ def the_service(model: list[str], out: Path) -> dict:
     proc = subprocess.run(
         [
             sys.executable,
-            str(HERE / "web_load.py"),
+            "-m",
+            "benchmarks.web_load",
             *model,
             "--clients",
             "16",
@@ -106,6 +106,7 @@ def the_service(model: list[str], out: Path) -> dict:
         ],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     if proc.returncode:
         return {"serve_error": proc.stderr.strip().splitlines()[-1:]}
@@ -122,7 +123,10 @@ def the_service(model: list[str], out: Path) -> dict:
 
 def realistic(model: list[str], out: Path) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(HERE / "realistic_accuracy.py"), *model, "--out", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "benchmarks.realistic_accuracy", *model, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     if proc.returncode:
         return {"realistic_error": proc.stderr.strip().splitlines()[-1:]}
@@ -166,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "newcomer",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/newcomer.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python", "-m", "benchmarks.newcomer", *(argv if argv is not None else sys.argv[1:])]),
         "cpus": os.cpu_count(),
         "model": {"name": choice.name, "backend": choice.backend, "path": str(choice.path), "shipped": choice.shipped},
         "figures": figures,

@@ -8,12 +8,12 @@
 
 Both train `seed`'s recipe (classic_cnn, augmented, batch 256, 5 epochs, the same 5,400 generated
 non-digits, the same seed); the uniform model is `digitrec train --preset seed`, the 11-class one
-the same pieces (`models`, `train.training_dataset`, `negatives`) with 11 outputs. Both answer the
-realistic set (tests/realistic.py, seed 0) through the same preprocessing and ink rules; the
+the same pieces (`architectures`, `augment.training_dataset`, `negatives`) with 11 outputs. Both answer the
+realistic set (tests/support/realistic.py, seed 0) through the same preprocessing and ink rules; the
 report gives, for each, MNIST test accuracy and the share of digits and of each kind of non-digit
 answered "no digit" at the threshold where digits turned away stay at or under 0.5 %.
 
-    python benchmarks/open_set_compare.py [--seed 0] [--uniform-run RUN]
+    python -m benchmarks.open_set_compare [--seed 0] [--uniform-run RUN]
 """
 
 from __future__ import annotations
@@ -26,38 +26,39 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from tests.support.realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set
 
-from realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 DIGIT_BUDGET = 0.005  # digits turned away at most
 
 
 def train_eleven(seed: int, log=print):
     """`seed`'s recipe with an 11th output for the non-digits."""
-    from digitrec import data, models, negatives, precision, train
     from digitrec._tf import keras
-    from digitrec.config import resolve_config
+    from digitrec.data import datasets
+    from digitrec.training import architectures, augment, negatives, precision, train
+    from digitrec.training.config import resolve_config
 
     config = resolve_config("seed", {"seed": seed})
-    dataset = data.load_dataset("mnist")
+    dataset = datasets.load_dataset("mnist")
     keep = len(dataset.x_train) - round(config.validation_split * len(dataset.x_train))
     x, y = dataset.x_train[:keep], dataset.y_train[:keep]
     extra = negatives.training_set(round(config.open_set * len(x)), seed, None, log)
-    images = np.concatenate([data.scale_images(x), data.scale_images(extra).reshape(-1, 28, 28, 1)])
+    images = np.concatenate([datasets.scale_images(x), datasets.scale_images(extra).reshape(-1, 28, 28, 1)])
     labels = np.concatenate([y, np.full(len(extra), 10)])
     targets = np.eye(11, dtype=np.float32)[labels]
     keras().mixed_precision.set_global_policy(precision.resolve_precision(config.precision).policy)
     keras().utils.set_random_seed(seed)
-    model = models.build_model(config.model, (28, 28, 1), 11)
+    model = architectures.build_model(config.model, (28, 28, 1), 11)
     steps = int(np.ceil(len(images) / config.batch_size))
     model.compile(optimizer=train.make_optimizer(config, steps), loss="categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(train.training_dataset(images, targets, config.batch_size, seed, True), epochs=config.epochs, verbose=0)
+    model.fit(augment.training_dataset(images, targets, config.batch_size, seed, True), epochs=config.epochs, verbose=0)
     seconds = time.perf_counter() - start
     keras().mixed_precision.set_global_policy("float32")
-    test = np.asarray(model.predict(data.scale_images(dataset.x_test), batch_size=512, verbose=0))
+    test = np.asarray(model.predict(datasets.scale_images(dataset.x_test), batch_size=512, verbose=0))
     accuracy = float((test[:, :10].argmax(axis=1) == dataset.y_test).mean())
     return model, accuracy, seconds
 
@@ -92,24 +93,28 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
-    from digitrec import data, preprocess, store
-    from digitrec.predict import Predictor, no_digit_reason
+    from digitrec.data import datasets
+    from digitrec.files import read_json
+    from digitrec.reading import preprocess
+    from digitrec.reading.predictor import Predictor
+    from digitrec.reading.rules import judge_ink
 
     run = args.uniform_run
     if run is None:
-        from digitrec.config import resolve_config
-        from digitrec.train import train_and_evaluate
+        from digitrec.training.config import resolve_config
+        from digitrec.training.runs import RunOptions
+        from digitrec.training.train import train_and_evaluate
 
-        run = str(train_and_evaluate(resolve_config("seed", {"seed": args.seed}), progress=False).run_dir)
+        run = str(train_and_evaluate(resolve_config("seed", {"seed": args.seed}), RunOptions(progress=False)).run_dir)
     uniform = Predictor(run)
-    uniform_accuracy = store.read_json(Path(run) / "metadata.json")["test_metrics"]["accuracy"]
+    uniform_accuracy = read_json(Path(run) / "metadata.json")["test_metrics"]["accuracy"]
     eleven, eleven_accuracy, eleven_seconds = train_eleven(args.seed)
 
-    ds = data.load_dataset("mnist")
+    ds = datasets.load_dataset("mnist")
     samples = [s for s in make_set(ds.x_test, ds.y_test, 100, 0, 0, 100) if s.kind != "number"]
     pre = [preprocess.to_mnist_array(s.encoded, return_steps=True) for s in samples]
     arrays = np.stack([p.array for p in pre])
-    ink = np.array([no_digit_reason(p) is not None for p in pre])
+    ink = np.array([judge_ink(p, bool(p.array.any())) is not None for p in pre])
     kinds = [s.kind for s in samples]
     digit = np.array([k in DIGIT_KINDS or k in ("font", "outline_font", "low_resolution") for k in kinds])
     results = [
@@ -121,7 +126,7 @@ def main() -> int:
     ]  # fmt: skip
     result = {
         "benchmark": "open_set_compare",
-        "command": " ".join(["python", "benchmarks/open_set_compare.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.open_set_compare", *sys.argv[1:]]),
         "uniform_run": run,
         "digit_budget": DIGIT_BUDGET,
         "results": results,

@@ -1,6 +1,6 @@
 """Accuracy on realistic images, per kind, with the "no digit" trade-off.
 
-Builds the set of tests/realistic.py from MNIST *test* digits and handwriting fonts, runs the
+Builds the set of tests/support/realistic.py from MNIST *test* digits and handwriting fonts, runs the
 Predictor on the encoded files exactly as `digitrec predict` reads them, and reports:
 accuracy per kind of digit image (a "no digit" answer counts as wrong), handwriting fonts (the
 outline font on its own: see realistic.OUTLINE_FONTS), low-resolution digits, whole numbers read
@@ -10,7 +10,7 @@ sweep of the confidence threshold (also as a chart: the share turned away, digit
 non-digits, against the threshold), and the plain-resize baseline. Writes
 benchmarks/results/realistic.json/.md/-threshold.png.
 
-    python benchmarks/realistic_accuracy.py [--model PATH] [--per-kind 100] [--seed 0]
+    python -m benchmarks.realistic_accuracy [--model PATH] [--per-kind 100] [--seed 0]
     make bench-realistic
 """
 
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
+from tests.support.realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set, write_set
 
-from realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set, write_set  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -97,10 +97,10 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from digitrec import data
-    from digitrec.predict import Predictor
+    from digitrec.data import datasets
+    from digitrec.reading.predictor import Predictor
 
-    ds = data.load_dataset("mnist")
+    ds = datasets.load_dataset("mnist")
     t0 = time.perf_counter()
     samples = make_set(ds.x_test, ds.y_test, args.per_kind, args.seed, args.numbers, args.non_digits)
     build_s = time.perf_counter() - t0
@@ -192,7 +192,7 @@ def main() -> int:
         "benchmark": "realistic_accuracy",
         "model": predictor.source,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/realistic_accuracy.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.realistic_accuracy", *sys.argv[1:]]),
         "digitrec": digitrec.__version__,
         "images": len(samples),
         "build_seconds": round(build_s, 1),

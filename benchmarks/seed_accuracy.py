@@ -3,11 +3,11 @@
 Runs `digitrec train` once per seed (each in its own process, as a user would) and writes
 `benchmarks/results/<preset>-<dataset>.json` and a Markdown table beside it.
 
-    python benchmarks/seed_accuracy.py --preset seed --seeds 1 2 3
-    python benchmarks/seed_accuracy.py --preset fast --seeds 1 2 3 --ensemble 3
-    python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed1   # record a long run
-    python benchmarks/seed_accuracy.py --recipe "best strided_cnn" --from-runs runs/strided   # name it
-    python benchmarks/seed_accuracy.py --preset best --from-runs runs/best-seed2 --add   # one more seed
+    python -m benchmarks.seed_accuracy --preset seed --seeds 1 2 3
+    python -m benchmarks.seed_accuracy --preset fast --seeds 1 2 3 --ensemble 3
+    python -m benchmarks.seed_accuracy --preset best --from-runs runs/best-seed1   # record a long run
+    python -m benchmarks.seed_accuracy --recipe "best strided_cnn" --from-runs runs/strided   # name it
+    python -m benchmarks.seed_accuracy --preset best --from-runs runs/best-seed2 --add   # one more seed
     make bench ARGS="--seeds 1 2 3"
 """
 
@@ -32,7 +32,7 @@ def run_one(preset: str, dataset: str, seed: int, runs_root: Path, extra: list[s
     cmd = [
         sys.executable,
         "-m",
-        "digitrec.cli",
+        "digitrec",
         "train",
         "--preset",
         preset,
@@ -129,7 +129,7 @@ def main() -> int:
         "preset": args.preset,
         "recipe": recipe,
         "dataset": args.dataset,
-        "command": " ".join(["python", "benchmarks/seed_accuracy.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.seed_accuracy", *sys.argv[1:]]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),

@@ -1,7 +1,7 @@
 """One Markdown page from every benchmarks/results/*.json: recipes, time to 99 %, input pipelines,
 inference, web service load, strategies. `make bench` ends with it; it only reads what the benchmarks wrote.
 
-    python benchmarks/summary.py            # writes benchmarks/results/summary.md
+    python -m benchmarks.summary            # writes benchmarks/results/summary.md
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def time_to_accuracy() -> list[str]:
     for r in load("time_to_accuracy"):
         presets = sorted(r["presets"].items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99)
         lines += [
-            "Time to a test accuracy (`python benchmarks/time_to_accuracy.py`: training time until the first "
+            "Time to a test accuracy (`python -m benchmarks.time_to_accuracy`: training time until the first "
             "of 8 checks per epoch reaches it; the checks' own time left out):",
             "",
             "| recipe | target | time (median) | epochs (median) | seeds that reached it | command |",
@@ -132,7 +132,7 @@ def web_load() -> list[str]:
     if not rows:
         return []
     lines = [
-        "Web service load (`python benchmarks/web_load.py`: real uploads to `digitrec serve` on loopback, "
+        "Web service load (`python -m benchmarks.web_load`: real uploads to `digitrec serve` on loopback, "
         "keep-alive clients on the same machine):",
         "",
         "| workers | clients | requests | requests/s | p50 | p99 | errors | command |",

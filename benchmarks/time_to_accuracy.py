@@ -6,7 +6,7 @@ training only: the checks' own time is left out. One process per seed, one after
 Writes `benchmarks/results/time_to_accuracy.json` (results of other presets already there are
 kept) and prints a Markdown table.
 
-    python benchmarks/time_to_accuracy.py --preset fast seed best --seeds 1 2 3
+    python -m benchmarks.time_to_accuracy --preset fast seed best --seeds 1 2 3
 """
 
 from __future__ import annotations
@@ -63,15 +63,16 @@ def clock(x_test, y_test, target: float, checks_per_epoch: int):
 
 def measure(preset: str, seed: int, target: float, checks_per_epoch: int) -> dict:
     """One training of `preset` with `seed`, stopped at `target`."""
-    from digitrec import data
-    from digitrec.config import resolve_config
-    from digitrec.train import train_and_evaluate
+    from digitrec.data import datasets
+    from digitrec.training.config import resolve_config
+    from digitrec.training.runs import RunOptions
+    from digitrec.training.train import train_and_evaluate
 
     config = resolve_config(preset, {"seed": seed, "tensorboard": False})
-    dataset = data.load_dataset(config.dataset)
-    callback = clock(data.scale_images(dataset.x_test), dataset.y_test, target, checks_per_epoch)
+    dataset = datasets.load_dataset(config.dataset)
+    callback = clock(datasets.scale_images(dataset.x_test), dataset.y_test, target, checks_per_epoch)
     with tempfile.TemporaryDirectory(prefix="digitrec-tta-") as tmp:
-        train_and_evaluate(config, runs_root=tmp, progress=False, log=lambda m: None, callbacks=[callback])
+        train_and_evaluate(config, RunOptions(runs_root=tmp, progress=False, log=lambda m: None), callbacks=[callback])
     return {
         "preset": preset,
         "seed": seed,
@@ -137,7 +138,8 @@ def main() -> int:
             "command": " ".join(
                 [
                     "python",
-                    "benchmarks/time_to_accuracy.py",
+                    "-m",
+                    "benchmarks.time_to_accuracy",
                     "--preset",
                     preset,
                     "--seeds",

@@ -8,9 +8,9 @@ per cycle (two on Intel's AVX-512 cores) at the widest vector the CPU's flags sh
 float32's lanes, where the CPU has AVX512_BF16; 1,024 FLOPs per cycle per core where it has AMX
 tiles). Writes `benchmarks/results/training_throughput.json` and prints a table.
 
-    python benchmarks/training_throughput.py                       # seed, fast, robust, best
-    python benchmarks/training_throughput.py --preset seed --limit-train 6000 --epochs 3
-    python benchmarks/training_throughput.py --preset seed --whole-runs 2   # and make run's whole training
+    python -m benchmarks.training_throughput                       # seed, fast, robust, best
+    python -m benchmarks.training_throughput --preset seed --limit-train 6000 --epochs 3
+    python -m benchmarks.training_throughput --preset seed --whole-runs 2   # and make run's whole training
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def training_flops_per_image(model) -> float:
 
 def cpu_peak_gflops() -> dict:
     """An estimate of this CPU's peak float32 and bfloat16 GFLOP/s, with how it was estimated."""
-    from digitrec.precision import cpu_flags
+    from digitrec.training.precision import cpu_flags
 
     flags = cpu_flags()
     width = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128
@@ -102,9 +102,10 @@ def cpu_peak_gflops() -> dict:
 
 
 def measure(preset: str, overrides: dict, limit_train: int, epochs: int, seed: int) -> dict:
-    from digitrec.config import resolve_config
-    from digitrec.models import build_model
-    from digitrec.train import train_and_evaluate
+    from digitrec.training.architectures import build_model
+    from digitrec.training.config import resolve_config
+    from digitrec.training.runs import RunOptions
+    from digitrec.training.train import train_and_evaluate
 
     config = resolve_config(
         preset,
@@ -120,7 +121,10 @@ def measure(preset: str, overrides: dict, limit_train: int, epochs: int, seed: i
     clock = epoch_clock()
     with tempfile.TemporaryDirectory() as tmp:
         result = train_and_evaluate(
-            config, run_dir=Path(tmp) / "run", progress=False, log=lambda m: None, mark_latest=False, callbacks=[clock]
+            config,
+            RunOptions(run_dir=Path(tmp) / "run", progress=False, log=lambda m: None),
+            mark_latest=False,
+            callbacks=[clock],
         )
     seconds = statistics.median(clock.seconds[1:] or clock.seconds)
     images = result.metadata["dataset"]["train_samples"]
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from digitrec.precision import native_bfloat16
+    from digitrec.training.precision import native_bfloat16
 
     native = native_bfloat16()
     peak = cpu_peak_gflops()
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "training_throughput",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(
-            ["python", "benchmarks/training_throughput.py", *(argv if argv is not None else sys.argv[1:])]
+            ["python", "-m", "benchmarks.training_throughput", *(argv if argv is not None else sys.argv[1:])]
         ),
         "machine": {"processor": platform.processor() or platform.machine(), "native_bfloat16": native, "peak": peak},
         "limit_train": args.limit_train,

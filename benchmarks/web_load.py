@@ -5,8 +5,8 @@ real image uploads (PNG drawings like the page sends, and JPEG photos) from that
 threads over keep-alive connections, within a bounded time. Reports requests per second,
 p50/p99 latency and errors. Only loopback is ever contacted.
 
-    python benchmarks/web_load.py [--model PATH] [--requests 2000] [--clients 1 4 16 32]
-    python benchmarks/web_load.py --screenshot docs/images/web.png
+    python -m benchmarks.web_load [--model PATH] [--requests 2000] [--clients 1 4 16 32]
+    python -m benchmarks.web_load --screenshot docs/images/web.png
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the image sets and the server are the tests' own helpers
+from tests.support.serverproc import Server, launch_chromium, multipart
 
-from serverproc import Server, launch_chromium, multipart  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
@@ -36,8 +35,8 @@ def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
     (body, content type, the right digit)."""
     from PIL import Image, ImageDraw
 
-    from digitrec import data
-    from realistic import digit_sample
+    from digitrec.data import datasets
+    from tests.support.realistic import digit_sample
 
     uploads = []
     rng = np.random.default_rng(0)
@@ -49,7 +48,7 @@ def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         uploads.append((*multipart([(f"draw{k}.png", "image/png", buf.getvalue())]), 7))
-    ds = data.load_dataset("mnist")
+    ds = datasets.load_dataset("mnist")
     for k in range(count - count // 2):
         s = digit_sample(ds.x_test[k, ..., 0], int(ds.y_test[k]), "phone_photo", rng)
         uploads.append((*multipart([(f"photo{k}.jpg", "image/jpeg", s.encoded)]), int(ds.y_test[k])))
@@ -172,7 +171,7 @@ def main() -> int:
     result = {
         "benchmark": "web_load",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/web_load.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "benchmarks.web_load", *sys.argv[1:]]),
         "cpus": os.cpu_count(),
         "workers": int(workers),
         "server_alive_after": alive,

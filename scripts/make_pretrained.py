@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from digitrec.reading.rules import SHIPPED_MIN_CONFIDENCE
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "digitrec" / "pretrained"
 # The most accurate single model here on MNIST (99.72 %) that also turns non-digits away best
@@ -30,24 +32,18 @@ COMMAND = ["digitrec", "train", "--preset", "best", "--model", "strided_cnn", "-
 # on 9,998 of the 10,000 MNIST test images, at a quarter of the size (README, The shipped model).
 QUANTIZE = "dynamic"
 
-# The threshold the shipped model answers with: on the realistic set (seed 0) the highest that
-# keeps photos of digits at 99 % right and turns away at most 1 % of real digits (0.70: photos
-# 99.0 %, digits turned away 0.73 %; letters 93 %, kana and kanji 95 %, symbols 94 %). Training
-# records 0.50 for every run made with non-digits; the sweep is in benchmarks/results/realistic.json.
-MIN_CONFIDENCE = 0.70
-
 
 def ship_litert(quantize: str) -> dict:
     """Export the shipped model.keras as model.tflite: `digitrec predict` answers with it without
     importing TensorFlow. Returns the metadata fields that describe it."""
-    from digitrec import store
-    from digitrec.export import export_model
+    from digitrec.files import write_bytes
+    from digitrec.training.export import export_model
 
     report = export_model(
         TARGET / "model.keras", "tflite", out=ROOT / "build" / "pretrained-export", check=True, quantize=quantize
     )
     lite = Path(report["exports"]["tflite"]["path"])
-    store.write_bytes(TARGET / "model.tflite", lite.read_bytes())
+    write_bytes(TARGET / "model.tflite", lite.read_bytes())
     return {"tflite_agreement_with_keras": report["exports"]["tflite"]["agreement"], "tflite_quantization": quantize}
 
 
@@ -62,7 +58,7 @@ def realistic_figures() -> dict:
 
 
 def main() -> int:
-    from digitrec.config import PRESETS, QUANTIZATIONS
+    from digitrec.training.config import PRESETS, QUANTIZATIONS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-run", type=Path, help="a run folder made by the command above")
@@ -76,12 +72,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from digitrec import store
+    from digitrec.files import atomic_path, write_json
 
     if args.litert_only:
         shipped = json.loads((TARGET / "metadata.json").read_text())
         shipped.update(ship_litert(args.quantize))
         shipped.update(realistic_figures())
-        store.write_json(TARGET / "metadata.json", shipped)
+        write_json(TARGET / "metadata.json", shipped)
         print(
             f"re-exported {TARGET / 'model.tflite'} ({args.quantize}), agreement with Keras "
             f"{shipped['tflite_agreement_with_keras']:.2%}"
@@ -91,7 +88,7 @@ def main() -> int:
     run = args.from_run
     if run is None:
         run = ROOT / "build" / "pretrained-run"
-        subprocess.run([sys.executable, "-m", "digitrec.cli", *COMMAND[1:], "--run-dir", str(run)], check=True)
+        subprocess.run([sys.executable, "-m", "digitrec", *COMMAND[1:], "--run-dir", str(run)], check=True)
     config = json.loads((run / "config.json").read_text())
     expected = {
         "preset": "best",
@@ -108,7 +105,7 @@ def main() -> int:
 
     model = store.load_model(run / "model.keras")  # loaded without its optimizer
     TARGET.mkdir(parents=True, exist_ok=True)
-    with store.atomic_path(TARGET / "model.keras") as tmp:
+    with atomic_path(TARGET / "model.keras") as tmp:
         model.save(tmp)
     shipped = {
         "command": " ".join(COMMAND),
@@ -124,10 +121,10 @@ def main() -> int:
         "preprocessing": meta["preprocessing"],
         # Trained with non-digits: answers use this threshold and say "not a digit".
         "open_set": meta.get("open_set"),
-        "min_confidence": MIN_CONFIDENCE,
+        "min_confidence": SHIPPED_MIN_CONFIDENCE,
     }
     shipped.update(realistic_figures())
-    store.write_json(TARGET / "metadata.json", shipped)
+    write_json(TARGET / "metadata.json", shipped)
     size = (TARGET / "model.keras").stat().st_size
     print(
         f"shipped {run} as {TARGET / 'model.keras'} ({size / 1e6:.1f} MB), "

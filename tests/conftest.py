@@ -1,34 +1,22 @@
-"""Shared fixtures: a private dataset cache and one tiny trained run for the whole session."""
+"""Shared fixtures: a private dataset cache and runs folder, and the trained runs many tests use.
+
+Helpers that are not fixtures live in `tests.support`, which benchmarks import too."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support.helpers import TUTORIAL
 
 # Every test sees its own dataset cache and runs folder, never the user's.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="digitrec-tests-"))
 os.environ["DIGITREC_DATA_DIR"] = str(_SESSION_TMP / "data")
 os.environ["DIGITREC_RUNS"] = str(_SESSION_TMP / "runs")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-REPO = Path(__file__).resolve().parent.parent
-# The shared runs keep the tutorial's settings, whatever the seed preset's defaults become, so
-# that the answers the tests judge do not move with the recipe or the machine's precision.
-TUTORIAL = {  # the tutorial's own recipe: its model, no augmentation, no non-digits, batch 64, float32
-    "model": "seed_cnn",
-    "open_set": 0.0,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "augment": False,
-    "precision": "float32",
-}
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -38,91 +26,35 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
-def need(condition: bool, what: str) -> None:
-    """Skip when a tool or data source is missing, but fail in CI, where the Makefile installs it."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is missing in CI (the Makefile should have installed it)")
-    pytest.skip(f"{what} is not installed")
-
-
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300
-) -> subprocess.CompletedProcess:
-    """Run the real `digitrec` entry point in a subprocess, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "digitrec.cli", *args],
-        cwd=cwd or REPO,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.fixture(scope="session")
 def mnist():
-    from digitrec import data
+    from digitrec.data import datasets
 
-    return data.load_dataset("mnist")
+    return datasets.load_dataset("mnist")
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """One real training run on 300 MNIST images, shared by the tests that need a saved model."""
-    from digitrec.config import resolve_config
-    from digitrec.train import train_and_evaluate
+    from digitrec.training.config import resolve_config
+    from digitrec.training.runs import RunOptions
+    from digitrec.training.train import train_and_evaluate
 
     config = resolve_config("seed", {"epochs": 1, "limit_train": 300, "limit_test": 200, "seed": 7, **TUTORIAL})
     root = tmp_path_factory.mktemp("runs")
-    return train_and_evaluate(config, runs_root=root, progress=False, log=lambda msg: None)
+    return train_and_evaluate(config, RunOptions(runs_root=root, progress=False, log=lambda msg: None))
 
 
 @pytest.fixture(scope="session")
 def good_run(tmp_path_factory):
     """A model good enough to judge answers on clear images: 2 epochs on 8,000 images (~96 %)."""
-    from digitrec.config import resolve_config
-    from digitrec.train import train_and_evaluate
+    from digitrec.training.config import resolve_config
+    from digitrec.training.runs import RunOptions
+    from digitrec.training.train import train_and_evaluate
 
     config = resolve_config(
         "seed", {"epochs": 2, "limit_train": 8000, "limit_test": 500, "seed": 1, "tensorboard": False, **TUTORIAL}
     )
-    return train_and_evaluate(config, runs_root=tmp_path_factory.mktemp("good"), progress=False, log=lambda m: None)
-
-
-def draw_digit(
-    text: str = "7",
-    size: tuple[int, int] = (300, 220),
-    ink: int = 20,
-    paper: int = 235,
-    width: int = 14,
-    mode: str = "L",
-):
-    """A digit drawn with thick lines, like a marker on paper (no font needed)."""
-    from PIL import Image, ImageDraw
-
-    strokes: dict[str, Any] = {
-        "1": [[(0.5, 0.15), (0.5, 0.85)]],
-        "7": [[(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]],
-        "0": "ellipse",
-        "4": [[(0.6, 0.85), (0.6, 0.15), (0.3, 0.6), (0.72, 0.6)]],
-    }
-    image = Image.new(mode, size, paper if mode == "L" else (paper,) * len(mode))
-    draw = ImageDraw.Draw(image)
-    fill = ink if mode == "L" else (ink,) * len(mode)
-    w, h = size
-    shape = strokes[text]
-    if shape == "ellipse":
-        draw.ellipse([0.36 * w, 0.18 * h, 0.64 * w, 0.82 * h], outline=fill, width=width)
-    else:
-        for line in shape:
-            draw.line([(x * w, y * h) for x, y in line], fill=fill, width=width, joint="curve")
-    return image
-
-
-def corr(a, b) -> float:
-    """Pearson correlation of two images' pixels: 1.0 for the same picture."""
-    import numpy as np
-
-    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+    return train_and_evaluate(
+        config, RunOptions(runs_root=tmp_path_factory.mktemp("good"), progress=False, log=lambda m: None)
+    )

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from digitrec import DigitrecError, files
+from digitrec import files
+from digitrec.errors import DigitrecError
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):

@@ -8,14 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from digitrec import DigitrecError
-from digitrec.predict import Predictor
-
-from conftest import draw_digit
+from digitrec.errors import DigitrecError
+from digitrec.reading.predictor import Predictor
+from tests.support.helpers import draw_digit
 
 
 def test_the_litert_path_agrees_with_keras(tiny_run, mnist, tmp_path):
-    from digitrec.export import export_model
+    from digitrec.training.export import export_model
 
     report = export_model(tiny_run.run_dir, "tflite", out=tmp_path, check=False)
     lite = Predictor(report["exports"]["tflite"]["path"])
@@ -31,8 +30,7 @@ def test_the_litert_path_agrees_with_keras(tiny_run, mnist, tmp_path):
 
 def test_predicting_with_the_shipped_model_never_imports_tensorflow(tmp_path):
     from digitrec.store import PRETRAINED
-
-    from conftest import need
+    from tests.support.helpers import need
 
     need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
     answer, imported, proc = _predict_a_seven_in_a_fresh_process(tmp_path, tmp_path / "none")
@@ -64,8 +62,7 @@ def test_the_litert_model_answers_from_many_threads_at_once(mnist):
 
     from digitrec.runtime import LiteRTModel
     from digitrec.store import PRETRAINED
-
-    from conftest import need
+    from tests.support.helpers import need
 
     need(PRETRAINED.with_suffix(".tflite").is_file(), "the shipped LiteRT model (make pretrained)")
     model = LiteRTModel(PRETRAINED.with_suffix(".tflite"))
@@ -85,7 +82,7 @@ def _predict_a_seven_in_a_fresh_process(tmp_path, runs_root):
 
     draw_digit("7").save(tmp_path / "seven.png")
     code = (
-        "import sys; from digitrec.cli import main; "
+        "import sys; from digitrec.cli.main import main; "
         f"code = main(['predict', {str(tmp_path / 'seven.png')!r}, '--runs-root', {str(runs_root)!r}, '--json']); "
         "print('tensorflow' in sys.modules, code)"
     )

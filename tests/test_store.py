@@ -8,7 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from digitrec import DigitrecError, store
+from digitrec import store
+from digitrec.errors import DigitrecError
 
 
 def test_run_folders_are_unique_and_latest_points_at_the_newest(tmp_path):
@@ -22,9 +23,9 @@ def test_run_folders_are_unique_and_latest_points_at_the_newest(tmp_path):
 
 
 def test_find_model_file_explains_what_is_missing(tmp_path):
-    with pytest.raises(DigitrecError, match="no trained model found.*digitrec train"):
+    with pytest.raises(store.NoModelError, match=f"no trained model found in {tmp_path}/$"):
         store.find_model_file(None, tmp_path, pretrained=False)
-    with pytest.raises(DigitrecError, match="no model at"):
+    with pytest.raises(store.NoModelError, match="no model at .*nope.keras$"):
         store.find_model_file(tmp_path / "nope.keras")
     with pytest.raises(DigitrecError, match="folder without a model"):
         store.find_model_file(tmp_path)

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from typing import Any
 
-from . import DigitrecError
+from digitrec.errors import DigitrecError
 
 _INSTALL_HINT = "install it with `make setup` or `pip install -e '.[cpu]'` (or '.[gpu]' for NVIDIA GPUs)"
 
@@ -82,3 +82,13 @@ def keras() -> Any:
     except ImportError as exc:
         raise DigitrecError(f"Keras 3 is not installed ({exc}); {_INSTALL_HINT}") from None
     return k
+
+
+@contextlib.contextmanager
+def quiet_keras_inputs():
+    """Keras warns when a model whose input has a name is called with a bare tensor; it is the same."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        yield

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import DigitrecError
+from digitrec.errors import DigitrecError
 
 
 def os_error_parts(exc: OSError) -> tuple[str | None, str]:

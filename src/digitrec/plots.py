@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .store import atomic_path
+from digitrec.files import atomic_path
 
 
 def _pyplot():

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from . import DigitrecError
-from .store import ModelChoice, first_line
+from digitrec.errors import DigitrecError
+from digitrec.files import first_line
+from digitrec.store import ModelChoice
+
+
+def in_batches(predict: Callable[[np.ndarray], Any], x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """`predict` applied to `x` a batch of `batch_size` rows at a time, the results joined in order
+    (a model's memory stays bounded whatever the number of images). `x` must not be empty."""
+    return np.concatenate([np.asarray(predict(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
 
 
 class Runtime(Protocol):
@@ -36,12 +44,12 @@ class LiteRTModel:
         content = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else model
         # LiteRT alone would use one core; $DIGITREC_LITERT_THREADS overrides (1 suits many workers).
         threads = threads or int(os.environ.get("DIGITREC_LITERT_THREADS") or 0) or os.cpu_count() or 1
-        from ._tf import filtered_stderr
+        from digitrec._tf import filtered_stderr
 
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            from ._tf import tensorflow
+            from digitrec._tf import tensorflow
 
             Interpreter = tensorflow().lite.Interpreter
         with filtered_stderr():
@@ -76,7 +84,7 @@ class KerasModel:
     backend = "keras"
 
     def __init__(self, model: Any):
-        from ._tf import tensorflow
+        from digitrec._tf import tensorflow
 
         self.model = model
         self.input_shape = tuple(model.input_shape)
@@ -94,6 +102,6 @@ def load_runtime(choice: ModelChoice) -> Runtime:
             return LiteRTModel(choice.path)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
             raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({first_line(exc)})") from None
-    from .store import load_model
+    from digitrec.store import load_model
 
     return KerasModel(load_model(choice.path))

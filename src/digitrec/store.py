@@ -17,31 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import DigitrecError
-from .files import (
-    atomic_path as atomic_path,
-)
-from .files import (
-    first_line as first_line,
-)
-from .files import (
-    os_error_parts as os_error_parts,
-)
-from .files import (
-    read_json as read_json,
-)
-from .files import (
-    remove_stale_temporaries as remove_stale_temporaries,
-)
-from .files import (
-    write_bytes as write_bytes,
-)
-from .files import (
-    write_json as write_json,
-)
-from .files import (
-    write_text as write_text,
-)
+from digitrec.errors import DigitrecError
+from digitrec.files import atomic_path, first_line, read_json, write_text
+
+
+class NoModelError(DigitrecError):
+    """No model where one was asked for (a path that does not exist, or no run yet)."""
+
 
 MODEL_FILES = ("model.keras", "model.h5")
 LATEST = "latest"
@@ -113,21 +95,18 @@ def find_model_file(
     """Resolve what a user named (a model file, a run folder, a SavedModel folder or nothing).
 
     Nothing means the newest run, else (with `pretrained`) the model shipped in the package.
-    Raises DigitrecError with the fix when there is no model.
+    Raises NoModelError when there is none.
     """
     if target is None:
         run = latest_run(root)
         if run is None:
             if pretrained and PRETRAINED.is_file():
                 return PRETRAINED
-            raise DigitrecError(
-                f"no trained model found in {runs_root(root)}/: train one with `digitrec train` "
-                "(or `make run`), or pass --model PATH"
-            )
+            raise NoModelError(f"no trained model found in {runs_root(root)}/")
         target = run
     path = Path(target)
     if not path.exists():
-        raise DigitrecError(f"no model at {path}: train one with `digitrec train`, or check the path")
+        raise NoModelError(f"no model at {path}")
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return path
@@ -189,7 +168,7 @@ def resolve_model(
 
     Nothing means the newest run, else (with `pretrained`) the shipped model. A run folder (or
     nothing) answers from its LiteRT file when it has one, which starts without TensorFlow; a file
-    named outright is loaded as it is. Raises DigitrecError with the fix when there is no model.
+    named outright is loaded as it is. Raises NoModelError when there is none.
     """
     path = find_model_file(target, root, pretrained)
     named_file = target is not None and Path(target).is_file()
@@ -289,7 +268,7 @@ def load_model(target: str | os.PathLike | None = None, root: str | os.PathLike 
         if saved_by and saved_by.split(".")[0] != keras.__version__.split(".")[0]:
             raise DigitrecError(
                 f"{path} was saved by Keras {saved_by} and cannot be loaded by Keras {keras.__version__} "
-                f"({first_line(exc)}); retrain it with `digitrec train` or load it with Keras {saved_by}"
+                f"({first_line(exc)}); retrain it, or load it with Keras {saved_by}"
             ) from None
         raise DigitrecError(f"{path} could not be loaded as a Keras model ({first_line(exc)})") from None
 
@@ -297,7 +276,7 @@ def load_model(target: str | os.PathLike | None = None, root: str | os.PathLike 
 def _load_saved_model(path: Path):
     """Wrap a SavedModel's `serving_default` signature as a Keras model (inference only)."""
     keras = _keras()
-    from ._tf import tensorflow
+    from digitrec._tf import tensorflow
 
     tf = tensorflow()
     try:
@@ -318,6 +297,6 @@ def _load_saved_model(path: Path):
 
 
 def _keras():
-    from ._tf import keras
+    from digitrec._tf import keras
 
     return keras()

@@ -8,7 +8,7 @@ __all__ = ["Limits", "create_app", "serve"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from . import app
+        from digitrec.web import app
 
         return getattr(app, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

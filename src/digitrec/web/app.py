@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import DigitrecError, __version__
-from . import openapi
-from .jobs import load_predictor, model_info, run_job
-from .limits import DEFAULT_WORKERS, BodyLimit, Limits
+from digitrec import __version__
+from digitrec.errors import DigitrecError
+from digitrec.web import openapi
+from digitrec.web.jobs import load_predictor, model_info, run_job
+from digitrec.web.limits import DEFAULT_WORKERS, BodyLimit, Limits
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
@@ -37,7 +38,7 @@ try:  # the [web] extra; create_app says how to install it when it is missing
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
 
-    from .inputs import read_images
+    from digitrec.web.inputs import read_images
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None  # type: ignore[misc,assignment]
 
@@ -51,8 +52,8 @@ class _Backend:
     def __init__(self, predictor, model: str | None, limits: Limits, runs_root: str | None, workers: int):
         self.predictor, self.pool = predictor, None
         if predictor is None and workers > 1:
-            from .. import store
-            from .pool import WorkerPool
+            from digitrec import store
+            from digitrec.web.pool import WorkerPool
 
             # Resolve the model here, so that every worker serves the same file and a missing one
             # is one clear line before any worker starts.
@@ -218,7 +219,7 @@ def serve(
     try:
         import uvicorn
 
-        from .protocol import NoDelayProtocol
+        from digitrec.web.protocol import NoDelayProtocol
     except ImportError:
         raise DigitrecError(WEB_EXTRA) from None
     app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)

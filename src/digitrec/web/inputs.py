@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from fastapi import HTTPException, Request
 
-from ..preprocess import MNIST_SIZE
-from .limits import Limits
+from digitrec.reading.preprocess import MNIST_SIZE
+from digitrec.web.limits import Limits
 
 
 async def read_images(request: Request, field: str, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:

@@ -10,16 +10,21 @@ from typing import Any
 
 import numpy as np
 
-from .. import DigitrecError, __version__, preprocess
+from digitrec import __version__
+from digitrec.errors import DigitrecError
+from digitrec.reading import preprocess
+from digitrec.reading.images import ImageError
 
 
 def load_predictor(model: str | None, runs_root: str | None, max_pixels: int):
     """The Predictor a service uses, with its fast path compiled before the first request, in a
-    process that keeps the memory it frees (`digitrec._alloc`: no page faults per request)."""
-    from .._alloc import keep_freed_memory
-    from ..predict import Predictor
+    process that keeps the memory it frees (`digitrec.web.alloc`: no page faults per request)."""
+    from digitrec.reading import ink
+    from digitrec.reading.predictor import Predictor
+    from digitrec.web.alloc import keep_freed_memory
 
     keep_freed_memory()
+    ink.single_threaded()
     return Predictor(model, runs_root=runs_root, max_pixels=max_pixels).warm_up()
 
 
@@ -64,14 +69,14 @@ def answer_batch(predictor, items: list[tuple[str | None, Any]]) -> dict[str, An
     for name, item in items:
         try:
             out.append(answer_one(predictor, name, item))
-        except preprocess.ImageError as exc:
+        except ImageError as exc:
             out.append({"file": name, "error": str(exc)})
     return {"predictions": out}
 
 
 def answer_explain(predictor, name: str | None, item: Any, digit: int | None, maps: bool) -> dict[str, Any]:
     """`digitrec explain --json` for one image, and with `maps` the first maps of each layer."""
-    from .. import explain
+    from digitrec.reading import explain
 
     array = item if isinstance(item, np.ndarray) else preprocess.to_mnist_array(item, max_pixels=predictor.max_pixels)
     result = explain.explain(explain.network_of(predictor), array, digit)
@@ -99,7 +104,7 @@ def run_job(predictor, kind: str, args: tuple) -> tuple[int, bytes]:
     that goes wrong is a 400 naming the kind of failure, never a crash."""
     try:
         return 200, to_json(JOBS[kind](predictor, *args))
-    except DigitrecError as exc:  # preprocess.ImageError included
+    except DigitrecError as exc:  # ImageError included
         return 422, to_json({"detail": str(exc)})
     except Exception as exc:  # noqa: BLE001 - the service carries on
         return 400, to_json({"detail": f"could not process the request ({type(exc).__name__})"})

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .. import DigitrecError
+from digitrec.errors import DigitrecError
 
 _JOB = struct.Struct("!Q")
 _ANSWER = struct.Struct("!IQ")

@@ -1,0 +1,304 @@
+"""The `digitrec` command: parses arguments and calls the subcommands (`training`,
+`reading`); every default shown in --help is read from the code that owns it.
+
+Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 130 interrupted.
+TensorFlow is imported only by the subcommands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from digitrec import __version__
+from digitrec.cli.reading import cmd_explain, cmd_gui, cmd_predict, cmd_serve
+from digitrec.cli.training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
+from digitrec.errors import DigitrecError, OptionError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="dataset cache folder (default: $DIGITREC_DATA_DIR or ~/.cache/digitrec)")
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    _data_parser(sub, common)
+    _train_parser(sub, common)
+    _ensemble_parser(sub, common)
+    _evaluate_parser(sub, common)
+    _predict_parser(sub, common)
+    _explain_parser(sub, common)
+    _gui_parser(sub, common)
+    _serve_parser(sub, common)
+    _export_parser(sub, common)
+    return parser
+
+
+def _runs_root_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-root", help="folder for new run folders (default: $DIGITREC_RUNS or ./runs)")
+
+
+def _model_flags(parser: argparse.ArgumentParser, what: str = "a model file or run folder") -> None:
+    """--model and --runs-root, as every command that answers with a model takes them."""
+    parser.add_argument("--model", help=f"{what} (default: the newest run, else the shipped model)")
+    parser.add_argument("--runs-root", help="where runs live (default: $DIGITREC_RUNS or ./runs)")
+
+
+def _data_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("data", parents=[common], help="prepare or describe a dataset")
+    p.add_argument("action", choices=("prepare", "info"))
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10 (default: mnist)")
+    p.add_argument("--data-file", help="describe your own .npz or IDX folder instead (info)")
+    p.add_argument("--force", action="store_true", help="rebuild the cache even if it is good")
+    p.add_argument("--offline", action="store_true", help="never try Keras's online loader")
+    p.set_defaults(func=cmd_data)
+
+
+def _train_parser(sub, common: argparse.ArgumentParser) -> None:
+    from digitrec.training.config import PRESETS
+
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a model and write a run folder",
+        description="Train, evaluate on the test set, and write models, metrics and charts.",
+    )
+    p.add_argument(
+        "--preset", default="seed", help=f"named settings to start from ({', '.join(PRESETS)}; default: seed)"
+    )
+    p.add_argument("--config", help="start from a saved config.json instead of a preset")
+    add_config_flags(p)
+    p.add_argument(
+        "--run-dir",
+        help="write the run here (default: runs/<time>-<dataset>-<model>); an unfinished run there is resumed",
+    )
+    p.add_argument("--resume", metavar="RUN", help="continue a killed or interrupted run from its last finished epoch")
+    _runs_root_flag(p)
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar (default on a terminal) or one line per epoch",
+    )
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="train K models (seeds seed … seed+K-1) and save their average as one model",
+    )
+    p.add_argument("--list-models", action="store_true", help="list the model builders and exit")
+    p.set_defaults(func=cmd_train)
+
+
+def _ensemble_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "ensemble",
+        parents=[common],
+        help="average finished runs of any recipes into one model",
+        description="Average the probabilities of finished runs (other models, augmentations or "
+        "epochs; the same data) into one model, evaluated like a run of its own.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more finished run folders")
+    p.add_argument("--run-dir", help="write the ensemble here (default: runs/<time>-<dataset>-ensemble-xN)")
+    _runs_root_flag(p)
+    p.add_argument("--data-file", help="the members' own .npz or IDX folder, when they were trained on one")
+    p.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
+    p.set_defaults(func=cmd_ensemble)
+
+
+def _evaluate_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("evaluate", parents=[common], help="recompute metrics and charts of a saved model")
+    _model_flags(p, "a .keras/.h5/.tflite file, a SavedModel folder or a run folder")
+    p.add_argument("--dataset", help="the dataset to test on (default: the one in the run's metadata, else mnist)")
+    p.add_argument("--data-file", help="your own .npz or IDX folder to test on")
+    p.add_argument("--limit-test", type=int, help="use the first N test images only")
+    p.add_argument("--out", help="where to write metrics and charts (default: the model's run folder)")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
+    from digitrec.reading.rules import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE
+
+    p = sub.add_parser(
+        "predict",
+        parents=[common],
+        help="read digits in images, or test on random MNIST images",
+        description="Predict the digit in each image (any photo, scan or drawing), or compare "
+        "predictions with the truth on random test images (--random N).",
+    )
+    p.add_argument("inputs", nargs="*", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
+    _model_flags(p)
+    p.add_argument("--random", type=int, metavar="N", help="predict N random test images and compare with the truth")
+    p.add_argument("--seed", type=int, help="seed for --random (default: a new draw each time)")
+    p.add_argument("--dataset", default="mnist", help="the test set for --random (default: mnist)")
+    p.add_argument("--grid", help="where --random saves its image grid (default: the run folder's random_test.png)")
+    p.add_argument("--number", action="store_true", help="read each image as a whole number (digits in a row)")
+    p.add_argument("--csv", metavar="PATH", help="also write the answers as a CSV table")
+    p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
+    p.add_argument(
+        "--show-steps", metavar="DIR", help="write a chart per image of each preprocessing step and the answer"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="answer 'uncertain' (no digit) below this probability (default: the model's own, "
+        f"{OPEN_SET_MIN_CONFIDENCE:.2f} for a model trained with --open-set, else {MIN_CONFIDENCE:.2f})",
+    )
+    p.set_defaults(func=cmd_predict)
+
+
+def _explain_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "explain",
+        parents=[common],
+        help="see inside the network: feature maps and the pixels that decided, per image",
+        description="For each image: the 28x28 the model saw, which pixels drove the answer, the ten "
+        "probabilities and every convolution's and pooling's feature maps, as one figure.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
+    _model_flags(p)
+    p.add_argument(
+        "--digit", type=int, help="explain this digit's probability instead of the answer's ('why not a 7?')"
+    )
+    p.add_argument("--out", default=".", help="where the figures go (default: the current folder)")
+    p.add_argument(
+        "--method",
+        choices=("occlusion", "integrated-gradients", "gradient-x-input"),
+        help="the attribution (default: occlusion on the model's LiteRT file, without TensorFlow; "
+        "integrated gradients for a Keras-only model)",
+    )
+    p.set_defaults(func=cmd_explain)
+
+
+def _gui_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("gui", help="open the drawing app: draw a digit, see the answer live")
+    _model_flags(p)
+    p.set_defaults(func=cmd_gui)
+
+
+def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
+    from digitrec.web.limits import DEFAULT_WORKERS, Limits
+
+    p = sub.add_parser("serve", help="run the web service and its drawing page")
+    _model_flags(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    limits = Limits()
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=limits.max_body_bytes,
+        help=f"largest request body (default: {limits.max_body_bytes // 2**20} MiB)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=limits.max_pixels,
+        help=f"largest image, in pixels (default: {limits.max_pixels / 1e6:g} M)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=limits.max_batch,
+        help=f"most images in one /predict/batch (default: {limits.max_batch})",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="processes that answer requests, each with the model; jobs go to the next free one "
+        f"(default: one per CPU core, {DEFAULT_WORKERS} here; 1 answers in the server's own threads)",
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+def _export_parser(sub, common: argparse.ArgumentParser) -> None:
+    from digitrec.training.config import QUANTIZATIONS
+
+    p = sub.add_parser("export", parents=[common], help="write the model for serving: SavedModel, LiteRT/TFLite")
+    _model_flags(p)
+    p.add_argument("--format", choices=("savedmodel", "tflite", "all"), default="all")
+    p.add_argument("--out", help="folder to write into (default: <run folder>/export)")
+    p.add_argument("--no-check", action="store_true", help="skip comparing the exports with Keras on the test set")
+    p.add_argument("--limit-test", type=int, help="check on the first N test images only")
+    p.add_argument(
+        "--to-run",
+        action="store_true",
+        help="write the run's own LiteRT file (RUN/model.tflite, int8 weights, checked on the test set "
+        "and recorded in metadata.json) so the front ends answer from it; training does this itself",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default="none",
+        help="LiteRT file: none (float32), dynamic (int8 weights: a quarter of the size, about 4x "
+        "faster in batches for the shipped model) or int8 (weights and activations, calibrated "
+        "on training images)",
+    )
+    p.set_defaults(func=cmd_export)
+
+
+# Options whose flag is not their name with dashes.
+FLAGS = {"members": "--ensemble"}
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def flag(option: str) -> str:
+    """The command line's flag for a library option (a TrainConfig field, a keyword argument)."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def error_line(exc: DigitrecError) -> tuple[str, int]:
+    """A library error in the command line's words, and the exit code it gives."""
+    from digitrec.store import NoModelError
+    from digitrec.training.runs import RunStopped, TrainingInterrupted
+
+    if isinstance(exc, TrainingInterrupted):  # as for any program stopped by Ctrl+C
+        return f"{exc}: resume with `digitrec train --resume {exc.run_dir}`", EXIT_INTERRUPTED
+    if isinstance(exc, RunStopped):
+        return f"error: {exc}: resume with `digitrec train --resume {exc.run_dir}`", EXIT_FAILURE
+    if isinstance(exc, OptionError):
+        return f"error: {flag(exc.option)} {exc.problem}", EXIT_FAILURE
+    if isinstance(exc, NoModelError):
+        return f"error: {exc}: train one with `digitrec train`, or pass --model PATH", EXIT_FAILURE
+    return f"error: {exc}", EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DigitrecError as exc:
+        line, code = error_line(exc)
+        print(f"digitrec: {line}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("digitrec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a disk or permission problem the library did not anticipate
+        from digitrec.files import os_error_parts
+
+        file, reason = os_error_parts(exc)
+        print(f"digitrec: error: {file + ': ' if file else ''}{reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    except MemoryError:
+        print("digitrec: error: out of memory (try a smaller --batch-size or --limit-train)", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - a bug or a library failure: one line unless debugging
+        if os.environ.get("DIGITREC_DEBUG"):
+            raise
+        print(
+            f"digitrec: error: unexpected {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]} "
+            "(set DIGITREC_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""What the command line's subcommands share: where progress goes, the default-model line,
+JSON on stdout, and PNG files written whole under names that do not collide."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def log_to(as_json: bool) -> Any:
+    """Where progress lines go: stderr when stdout carries JSON."""
+    return (lambda msg: print(msg, file=sys.stderr)) if as_json else print
+
+
+def say_default_model(choice) -> None:
+    """When no --model was given, name on stderr the model that answers."""
+    if choice.default:
+        print(f"digitrec: using {choice.describe()}", file=sys.stderr)
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def unique_path(folder: Path, stem: str, used: set[str]) -> Path:
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return folder / name
+
+
+def save_png(image, path: Path) -> None:
+    from digitrec.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")

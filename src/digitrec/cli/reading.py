@@ -1,0 +1,198 @@
+"""The answering side of the command line: `digitrec predict`, `gui` and `serve`. Each parses
+nothing (`cli` does), calls the library and prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.cli.output import print_json, save_png, say_default_model, unique_path
+from digitrec.errors import DigitrecError
+
+
+def _predict_random(args: argparse.Namespace, predictor) -> int:
+    from digitrec import plots
+    from digitrec.cli.batch import random_test
+
+    test = random_test(predictor, args.random, args.seed, args.dataset)
+    if not args.json:
+        for i, t, a in zip(test.index, test.truth, test.answers):
+            mark = "" if a.best_guess == t else "   <- wrong"
+            print(f"test #{i:<5d}  true {t}  predicted {a.best_guess}  ({a.confidence:.1%}){mark}")
+    run = predictor.choice.run_dir
+    in_run = run is not None and not predictor.choice.shipped  # never inside the package
+    grid = Path(args.grid) if args.grid else (run / "random_test.png" if in_run else Path("random_test.png"))
+    guesses, confidences = [a.best_guess for a in test.answers], [a.confidence for a in test.answers]
+    plots.plot_predictions(test.images, test.truth, guesses, confidences, grid)
+    count = len(test.answers)
+    if args.json:
+        print_json({"model": predictor.name, "accuracy": test.accuracy, "correct": test.correct, "count": count,
+                    "grid": str(grid), "predictions": test.records()})  # fmt: skip
+    else:
+        print(f"accuracy {test.correct}/{count} = {test.accuracy:.1%}   grid: {grid}")
+    return 0
+
+
+def _predict_text(result) -> str:
+    from digitrec.reading.answers import Failure, NumberPrediction
+
+    if isinstance(result, Failure):
+        return f"{result.file}: error: {result.error}"
+    if isinstance(result, NumberPrediction):
+        if result.number is None:
+            return f"{result.file}: no number ({result.reason})"
+        conf = min(d.confidence for d in result.digits)
+        return f"{result.file}: {result.number}  (least sure digit {conf:.1%})"
+    if result.digit is None:
+        return f"{result.file}: no digit ({result.reason})"
+    top = ", ".join(f"{d} {p:.1%}" for d, p in result.top_k(3))
+    return f"{result.file}: {result.digit}  ({result.confidence:.1%}; top {top})"
+
+
+def _show_steps(result, folder: Path, used: set[str]) -> None:
+    """A chart of what preprocessing did to one input, and the ten probabilities."""
+    from digitrec import plots
+    from digitrec.reading.images import load_image
+
+    answer = f"{result.digit} ({result.confidence:.0%})" if result.digit is not None else "no digit"
+    original = load_image(result.file).convert("RGB")
+    original.thumbnail((512, 512))
+    plots.plot_preprocessing(
+        original,
+        result.steps,
+        result.probabilities,
+        answer,
+        unique_path(folder, Path(result.file).stem + "-steps", used),
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from digitrec.cli.batch import expand_inputs
+    from digitrec.reading.answers import Failure, NumberPrediction, Prediction
+    from digitrec.reading.ink import single_threaded
+    from digitrec.reading.predictor import Predictor
+
+    if not args.random and not args.inputs:
+        raise DigitrecError("give image files or folders, or --random N")
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise DigitrecError("--min-confidence must be between 0 and 1")
+    files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
+    single_threaded()
+    predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)
+    say_default_model(predictor.choice)
+    if args.random:
+        return _predict_random(args, predictor)
+    used: dict[str, set[str]] = {"preprocessed": set(), "steps": set()}
+    results: list[Prediction | NumberPrediction | Failure] = list(problems)
+    for problem in problems:
+        print(f"digitrec: error: {problem.error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(problem.to_dict()), flush=True)
+    for result in predictor.predict_files(files, number=args.number, steps=bool(args.show_steps)):
+        results.append(result)
+        if isinstance(result, Failure):
+            print(f"digitrec: error: {result.error}", file=sys.stderr)
+        else:
+            _save_pictures(args, result, used)
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        elif not isinstance(result, Failure):
+            print(_predict_text(result), flush=True)
+    if args.csv:
+        _write_csv(args.csv, results, args.number)
+    failed = sum(isinstance(r, Failure) for r in results)
+    if failed:
+        print(f"digitrec: {failed} of {len(results)} inputs could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _save_pictures(args: argparse.Namespace, result, used: dict[str, set[str]]) -> None:
+    """--save-preprocessed: the 28x28 image(s) the model saw; --show-steps: the steps' chart."""
+    from digitrec.reading.answers import NumberPrediction
+    from digitrec.reading.images import to_image
+
+    if args.save_preprocessed:
+        stem = Path(result.file or "image").stem
+        if isinstance(result, NumberPrediction):
+            arrays = [d.preprocessed for d in result.digits]
+        else:
+            arrays = [result.preprocessed]
+        for k, array in enumerate(arrays):
+            if array is not None:
+                name = stem if len(arrays) == 1 else f"{stem}-{k + 1}"
+                save_png(to_image(array), unique_path(Path(args.save_preprocessed), name, used["preprocessed"]))
+    if args.show_steps and not args.number:
+        _show_steps(result, Path(args.show_steps), used["steps"])
+
+
+def _write_csv(path: str, results: list, number: bool) -> None:
+    import csv
+    import io
+
+    from digitrec.cli.batch import csv_table
+    from digitrec.files import write_text
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(csv_table(results, number))
+    write_text(path, out.getvalue())
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from digitrec.app.window import run_gui
+
+    return run_gui(args.model, args.runs_root)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from digitrec.store import resolve_model
+    from digitrec.web import Limits, serve
+
+    for name in ("max_body_bytes", "max_pixels", "max_batch", "workers"):
+        if getattr(args, name) < 1:
+            raise DigitrecError(f"--{name.replace('_', '-')} must be at least 1")
+    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
+    choice = resolve_model(args.model, args.runs_root)
+    say_default_model(choice)
+    return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from digitrec import plots
+    from digitrec.cli.batch import expand_inputs
+    from digitrec.reading import explain
+    from digitrec.reading.images import ImageError, load_image
+    from digitrec.reading.preprocess import to_mnist_array
+
+    if args.digit is not None and not 0 <= args.digit <= 9:
+        raise DigitrecError("--digit must be between 0 and 9")
+    files, problems = expand_inputs(args.inputs)
+    for problem in problems:
+        print(f"digitrec: error: {problem.error}", file=sys.stderr)
+    method = args.method.replace("-", " ") if args.method else None
+    model, name = explain.network_for(args.model, args.runs_root, method)
+    out = Path(args.out)
+    used: set[str] = set()
+    failed = len(problems)
+    for path in files:
+        try:
+            original = load_image(path).convert("RGB")
+            result = explain.explain(model, to_mnist_array(path), args.digit, method)
+        except ImageError as exc:
+            print(f"digitrec: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        original.thumbnail((256, 256))
+        figure = plots.plot_explanation(
+            result, original, f"{path.name}: {name}", unique_path(out, path.stem + "-explain", used)
+        )
+        if args.json:
+            print(json.dumps({"file": str(path), "model": name, "figure": str(figure), **result.to_dict()}), flush=True)
+        else:
+            answer = int(np.argmax(result.probabilities))
+            print(f"{path}: {answer} ({result.probabilities[answer]:.1%}); why {result.digit}: {figure}", flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,386 @@
+"""Ink and pieces: steps 2-4 of the preprocessing, from a grayscale image to the ink on it.
+
+Flatten transparency, shrink to a working size, decide the polarity from the border (which is
+paper) and make the ink light, remove the paper's shading, and label the ink's connected pieces
+(telling a pen's strokes from a shadow's soft edge); then the measures the "no digit" rules and
+the MNIST layout use (the main cluster, holes, stroke width). No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from digitrec.reading.images import MAX_PIXELS, ImageSource, load_image, to_grayscale
+
+# Work on at most this many pixels on the longer side: plenty for a 20x20 result.
+WORK_SIZE = 512
+
+# Ink weaker than this against the paper is shading or noise, not writing (measured on the
+# realistic set: blank pages reach 0.12, pencil starts at 0.30).
+MIN_CONTRAST = 0.18
+
+# Ink pixels at this share of the strongest ink are "strong": a pen stroke is mostly strong, the
+# soft edge of a shadow or of a page corner hardly at all.
+STRONG_INK = 0.6
+
+# ---------------------------------------------------------------- image primitives (OpenCV)
+# OpenCV does the pixel work: each call is a few microseconds of overhead where scipy.ndimage
+# and Pillow round trips cost tens, and the web service spends most of its time here.
+
+SQUARE = np.ones((3, 3), np.uint8)  # 8-connected neighbourhood
+CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-connected
+
+
+def single_threaded() -> None:
+    """Make OpenCV work on the calling thread only, for the whole process: a policy for processes
+    that preprocess image after image (a service's workers, a batch), which call it once. The
+    images here are small: OpenCV's worker threads bring no speed, and their waiting costs CPU
+    (measured: the same 3.7 ms per load-test upload either way, but 4.6 ms of CPU with its default
+    threads against 3.6 without), which a busy server's other requests need."""
+    cv2.setNumThreads(0)
+
+
+def u8(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask as the contiguous 0/1 uint8 image OpenCV takes."""
+    return np.ascontiguousarray(mask).view(np.uint8)
+
+
+def ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """top, bottom, left, right (exclusive) of a non-empty mask's pixels, by OpenCV in one pass
+    (the rows and columns that hold any, without two passes of numpy's `any`)."""
+    x, y, w, h = cv2.boundingRect(u8(mask))
+    return y, y + h, x, x + w
+
+
+def resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a float32 image: the mean of the pixels whose centres fall in each target pixel
+    when shrinking (Pillow's BOX; OpenCV's INTER_AREA weighs partly covered pixels instead, and
+    gives other arrays than the ones every figure was measured with), bilinear when enlarging
+    (OpenCV's, the same values as Pillow's)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if width <= a.shape[1] and height <= a.shape[0]:
+        return np.asarray(Image.fromarray(a).resize((width, height), Image.Resampling.BOX), np.float32)
+    return cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _opening(a: np.ndarray, size: int) -> np.ndarray:
+    """Grey opening with a size x size square (the image's own pixels at the border). An even
+    square has no centre: the dilation uses the mirrored window, so nothing shifts."""
+    kernel = np.ones((size, size), np.uint8)
+    back = size - 1 - size // 2
+    return cv2.dilate(cv2.erode(a, kernel), kernel, anchor=(back, back))
+
+
+@dataclass
+class Pieces:
+    """The connected pieces of a mask: `labels` numbers them 1..count (0 is the background);
+    `stats` has one row per piece: x, y, width, height, area."""
+
+    labels: np.ndarray
+    stats: np.ndarray
+
+    @classmethod
+    def of(cls, mask: np.ndarray, connectivity: int = 8, boxes: bool = True) -> Pieces:
+        """Label the pieces of `mask` (8- or 4-connected); without `boxes`, only their sizes."""
+        image = u8(mask)
+        n, labels = cv2.connectedComponents(image, connectivity=connectivity, ltype=cv2.CV_32S)
+        stats = np.zeros((n - 1, 5), np.int64)
+        if n == 2:  # one piece, as most digits are: its box and size without sorting pixels
+            stats[0, :4] = cv2.boundingRect(image)
+            stats[0, 4] = cv2.countNonZero(image)
+        elif n > 1 and not boxes:
+            stats[:, 4] = np.bincount(labels.ravel(), minlength=n)[1:]
+        elif n > 1:
+            # OpenCV's own statistics take several times longer than the labelling: take the
+            # boxes and areas from the labelled pixels, sorted by label.
+            xy = cv2.findNonZero(image).reshape(-1, 2)
+            ids = labels[xy[:, 1], xy[:, 0]]
+            order = np.argsort(ids, kind="stable")
+            xs, ys = xy[order, 0], xy[order, 1]
+            area = np.bincount(ids, minlength=n)[1:]
+            starts = np.concatenate(([0], np.cumsum(area)[:-1]))
+            top, left = np.minimum.reduceat(ys, starts), np.minimum.reduceat(xs, starts)
+            stats[:, 0], stats[:, 1] = left, top
+            stats[:, 2] = np.maximum.reduceat(xs, starts) + 1 - left
+            stats[:, 3] = np.maximum.reduceat(ys, starts) + 1 - top
+            stats[:, 4] = area
+        return cls(labels, stats)
+
+    @property
+    def count(self) -> int:
+        return len(self.stats)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return self.stats[:, cv2.CC_STAT_AREA]
+
+    def box(self, label: int) -> tuple[slice, slice]:
+        x, y, w, h = self.stats[label - 1, :4]
+        return slice(int(y), int(y + h)), slice(int(x), int(x + w))
+
+    def select(self, ids) -> np.ndarray:
+        """The mask of the pieces with these labels."""
+        chosen = np.zeros(self.count + 1, bool)
+        chosen[np.asarray(ids, dtype=np.int64)] = True
+        return chosen[self.labels]
+
+
+def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Composite transparent pixels onto a background that contrasts with the opaque ones."""
+    if alpha is None or alpha.min() >= 0.999:
+        return gray
+    opaque = alpha > 0.5
+    ink_is_dark = gray[opaque].mean() < 0.5 if opaque.any() else True
+    background = 1.0 if ink_is_dark else 0.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def _shrink(gray: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
+    h, w = gray.shape
+    scale = size / max(h, w)
+    if scale >= 1.0:
+        return gray
+    return resize(gray, max(1, round(w * scale)), max(1, round(h * scale)))
+
+
+def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Make the ink light on a dark background, deciding from the border (which is paper)."""
+    h, w = gray.shape
+    band = max(1, min(h, w) // 20)
+    border = np.concatenate(
+        [gray[:band].ravel(), gray[-band:].ravel(), gray[:, :band].ravel(), gray[:, -band:].ravel()]
+    )
+    paper = float(np.median(border))
+    if abs(paper - 0.5) < 0.1:  # an ambiguous border: the bulk of the image is the paper
+        paper = float(np.median(gray))
+    inverted = paper > 0.5
+    return (1.0 - gray if inverted else gray), inverted
+
+
+def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """Subtract a smooth estimate of the paper (uneven light, shadows, tint), then stretch.
+
+    Returns the flattened ink in [0, 1] and the ink's contrast against the paper before the
+    stretch (about 0.3 for pencil, 0.8 for a pen, under 0.13 for a blank page's shading and noise).
+    """
+    h, w = ink.shape
+    # Estimate the lighting on a 64-pixel thumbnail with a grey opening a third of its size:
+    # wider than any stroke (so even a thick marker digit is not hollowed out), and fine enough
+    # for light that changes across the page.
+    small = _shrink(ink, 64)
+    size = max(3, max(small.shape) // 3)
+    blur = max(3, size // 2)
+    background = cv2.blur(_opening(small, size), (blur, blur), borderType=cv2.BORDER_REFLECT)
+    if background.shape != ink.shape:
+        background = resize(background, w, h)
+    flat = ink - background  # float32, both
+    np.maximum(flat, 0.0, out=flat)
+    # The ink's strength: the brightest 2x2 block, so one hot pixel does not count. (A percentile
+    # would miss a small digit in a big frame, whose ink is under 0.1 % of the pixels.)
+    peak = _block_peak(flat)
+    if peak < MIN_CONTRAST:
+        return np.zeros_like(flat), peak
+    np.divide(flat, np.float32(peak), out=flat)  # >= 0 already: only the top needs a cap
+    return np.minimum(flat, 1.0, out=flat), peak
+
+
+def _block_peak(a: np.ndarray) -> float:
+    """The largest mean over 2x2 blocks (the whole array when it is smaller)."""
+    h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
+    if h == 0 or w == 0:
+        return float(a.mean()) if a.size else 0.0
+    # Four strided sums: several times faster than a mean over a reshaped view's axes.
+    blocks = a[0:h:2, 0:w:2] + a[1:h:2, 0:w:2] + a[0:h:2, 1:w:2] + a[1:h:2, 1:w:2]
+    return float(blocks.max()) / 4.0
+
+
+def _otsu(values: np.ndarray) -> float:
+    bins = 64
+    index = (values * np.float32(bins)).astype(np.uint8)  # 0..bins: values are in [0, 1]
+    # OpenCV counts uint8 directly (np.bincount would first widen every pixel to 64 bits); a
+    # value of exactly 1 lands in one bin more, added to the top one (cheaper than capping).
+    hist = cv2.calcHist([index], [0], None, [bins + 1], [0, bins + 1]).ravel().astype(np.int64)
+    hist[bins - 1] += hist[bins]
+    hist = hist[:bins]
+    centers = (np.arange(bins) + 0.5) / bins
+    weight = np.cumsum(hist)
+    total = weight[-1]
+    if total == 0:
+        return 0.5
+    mean = np.cumsum(hist * centers)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1e-12)
+    return float(centers[int(np.argmax(between[:-1]))]) if len(between) > 1 else 0.5
+
+
+def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, Pieces, np.ndarray, int]:
+    """Ink mask, its pieces, the labels of those kept (specks and shading dropped), and how many
+    pieces were dropped as shading (they still count as marks on the page)."""
+    threshold = max(0.25, _otsu(flat))
+    mask = flat > threshold
+    pieces = Pieces.of(mask)
+    count = pieces.count
+    keep = np.ones(count, bool)
+    shading = 0
+    if count > 1:
+        sizes = pieces.sizes
+        keep = sizes >= max(4, 0.02 * sizes.max())
+        # Shading is not ink: a piece with hardly any strong pixels, beside pieces that are mostly
+        # strong, is the soft edge of a shadow or a page corner (the background estimate dips
+        # next to anything darker than the paper), however large it is.
+        strong = np.bincount(pieces.labels[flat > STRONG_INK], minlength=count + 1)[1:] / np.maximum(sizes, 1)
+        if (strong[keep] >= 0.3).any():
+            shading = int((keep & (strong < 0.08)).sum())
+            keep &= strong >= 0.08
+    ids = np.flatnonzero(keep) + 1
+    if len(ids) < count:
+        mask = pieces.select(ids)
+    return mask, pieces, ids, shading
+
+
+# How far (a share of the digit's box side) another piece may lie from the digit's box and still
+# join it: a small speck, and a piece as big as a stroke (at least STROKE_SHARE of the main
+# piece's ink).
+JOIN_SPECK = 0.3
+JOIN_STROKE = 0.8
+STROKE_SHARE = 0.25
+
+
+def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The digit's ink, the number of pieces of ink in all, and how many of them are the digit's.
+
+    `pieces` are the connected pieces of `mask`; `ids` are the labels that are ink (others were specks)."""
+    count = len(ids)
+    if count <= 1:
+        return mask, count, count
+    labels = pieces.labels
+    boxes = [pieces.box(i) for i in ids]
+    sizes = pieces.sizes[ids - 1]
+    h, w = mask.shape
+    keep = np.zeros(count, bool)
+    edge_like = np.zeros(count, bool)  # long, thin and touching the border: a page edge, or a 1 at the edge
+    for i, (rows, cols) in enumerate(boxes):
+        keep[i] = not _hugs_border(labels[rows, cols] == ids[i], rows, cols, h, w)
+        bh, bw = rows.stop - rows.start, cols.stop - cols.start
+        on_border = rows.start == 0 or cols.start == 0 or rows.stop == h or cols.stop == w
+        edge_like[i] = on_border and max(bh, bw) >= 3 * max(1, min(bh, bw))
+    if not keep.any():
+        return mask, count, count
+    main = int(np.argmax(np.where(keep, sizes, -1)))
+    inner = keep & ~edge_like
+    if edge_like[main] and inner.any() and sizes[inner].max() >= 0.05 * sizes[main]:
+        main = int(np.argmax(np.where(inner, sizes, -1)))  # a real piece of writing beats an edge
+    if not edge_like[main]:
+        keep &= ~edge_like  # and no edge joins the digit
+    top, bottom = boxes[main][0].start, boxes[main][0].stop
+    left, right = boxes[main][1].start, boxes[main][1].stop
+    chosen = {main}
+    for _ in range(3):  # grow the digit's box by the pieces close to it, a few times
+        side = max(bottom - top, right - left)
+        for i, (rows, cols) in enumerate(boxes):
+            if i in chosen or not keep[i]:
+                continue
+            # A speck joins only close by; a stroke of its own (as the two strokes of ハ or a 4
+            # written in two) from further away.
+            margin = (JOIN_STROKE if sizes[i] >= STROKE_SHARE * sizes[main] else JOIN_SPECK) * side
+            if (
+                rows.start < bottom + margin
+                and rows.stop > top - margin
+                and cols.start < right + margin
+                and cols.stop > left - margin
+            ):
+                chosen.add(i)
+                top, bottom = min(top, rows.start), max(bottom, rows.stop)
+                left, right = min(left, cols.start), max(right, cols.stop)
+    return pieces.select(ids[sorted(chosen)]), count, len(chosen)
+
+
+def _hugs_border(piece: np.ndarray, rows: slice, cols: slice, h: int, w: int) -> bool:
+    """Whether a piece of ink (its box cut out of the image) is an edge along the border: a page
+    edge, a table, a shadow. Such a piece is long and thin, and lies along the border for more
+    than half its length; a digit that touches the border meets it only at its tip."""
+    bh, bw = piece.shape
+    if max(bh, bw) < 3 * max(1, min(bh, bw)):
+        return False
+    along = 0
+    if rows.start == 0:
+        along = max(along, int(piece[0].sum()))
+    if rows.stop == h:
+        along = max(along, int(piece[-1].sum()))
+    if cols.start == 0:
+        along = max(along, int(piece[:, 0].sum()))
+    if cols.stop == w:
+        along = max(along, int(piece[:, -1].sum()))
+    return along > 0.5 * max(bh, bw)
+
+
+def count_holes(mask: np.ndarray) -> int:
+    """Closed loops in the ink: background regions it encloses, ignoring pin-holes in thick strokes."""
+    if not mask.any():
+        return 0
+    top, bottom, left, right = ink_box(mask)
+    box = np.pad(mask[top:bottom, left:right], 1)
+    background = Pieces.of(~box, connectivity=4, boxes=False)
+    if background.count <= 1:
+        return 0
+    sizes = np.delete(background.sizes, background.labels[0, 0] - 1)  # the piece at the corner is the outside
+    return int((sizes >= 0.003 * box.size).sum())
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the median distance from the stroke's middle to its edge."""
+    if not mask.any():
+        return 0.0
+    if mask.all():  # a solid bar fills its own box: as wide as the box's short side
+        return float(min(mask.shape))
+    distance = cv2.distanceTransform(u8(mask), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # The exact distances are square roots of whole numbers; OpenCV's come with a rounding error
+    # that varies from call to call (opencv/opencv#24082), enough to change which pixels tie
+    # for the ridge. Rounded squares are exact, so the answer is the same every time.
+    squared = np.rint(distance * distance)
+    ridge = squared[(squared >= cv2.dilate(squared, SQUARE)) & mask]
+    return float(2 * np.median(np.sqrt(ridge.astype(np.float64)))) if ridge.size else 1.0
+
+
+def rough_stroke_width(mask: np.ndarray) -> float:
+    """A quick lower estimate of the stroke width: twice the area over the edge's length (a
+    stroke w wide and L long has w*L pixels and about 2L edge pixels)."""
+    edge = mask & (cv2.erode(u8(mask), CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
+    return 2.0 * float(mask.sum()) / max(1.0, float(edge.sum()))
+
+
+@dataclass
+class Ink:
+    """Steps 1-4, shared by single digits and numbers: the ink found in one image."""
+
+    flat: np.ndarray  # the ink image, light on dark, background removed
+    mask: np.ndarray  # which pixels are ink
+    pieces: Pieces  # the mask's connected pieces
+    ids: np.ndarray  # the ids of the pieces that are ink (not shading)
+    shading: int  # how many pieces were dropped as shading
+    inverted: bool  # the image was dark on light
+    contrast: float
+    steps: dict[str, np.ndarray]  # the intermediate images, if asked for
+
+
+def find_ink(source: ImageSource, keep_steps: bool, max_pixels: int = MAX_PIXELS) -> Ink:
+    """Steps 1-4 shared by single digits and numbers (and, if asked, their intermediate images)."""
+    image = load_image(source, max_pixels, draft=WORK_SIZE, gray=True)
+    gray, alpha = to_grayscale(image)
+    steps: dict[str, np.ndarray] = {}
+    gray = _shrink(_flatten_alpha(gray, alpha))
+    if keep_steps:
+        steps["grayscale"] = gray.copy()
+    ink, inverted = _ink_up(gray)
+    if keep_steps:
+        steps["ink_light"] = ink.copy()
+    flat, contrast = _remove_background(ink)
+    if keep_steps:
+        steps["background_removed"] = flat.copy()
+    mask, pieces, ids, shading = _label_ink(flat)
+    if keep_steps:
+        steps["ink_mask"] = mask.astype(np.float32)
+    return Ink(flat, mask, pieces, ids, shading, inverted, contrast, steps)

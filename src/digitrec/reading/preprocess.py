@@ -1,0 +1,163 @@
+"""Any image of a digit -> the 28x28 MNIST-style array the model expects. No TensorFlow here.
+
+MNIST digits are light strokes on a black background, fitted into a 20x20 box keeping their
+aspect ratio, and placed in a 28x28 frame so that their centre of mass is at the centre. A photo
+of a digit on paper is none of that: dark ink on light paper, uneven light, any size, anywhere.
+`to_mnist_array` closes the gap, in this order:
+
+1. read (path, bytes, PIL image or array; any format Pillow reads), refusing decompression bombs;
+2. flatten transparency onto a background that contrasts with the ink, convert to grayscale;
+3. decide the polarity from the image itself (the border is paper) and make the ink light;
+4. remove the paper's shading (subtract a smooth background estimate) and the noise;
+5. crop to the ink, thicken hair-thin strokes, fit into 20x20 keeping the aspect ratio;
+6. place by centre of mass in 28x28.
+
+Steps 1-2 live in `images` (reading), 3-4 in `ink` (the ink and its pieces), 5-6 here (the MNIST
+layout); `segment.segment_number` reads a row of digits (a whole number) with the same steps.
+Every front end (CLI, GUI, web, batch) calls these functions; none has its own copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, overload
+
+import cv2
+import numpy as np
+
+from digitrec.reading.images import MAX_PIXELS, ImageSource
+from digitrec.reading.ink import (
+    CROSS,
+    count_holes,
+    find_ink,
+    ink_box,
+    main_cluster,
+    resize,
+    rough_stroke_width,
+    stroke_width,
+    u8,
+)
+
+__all__ = ["MNIST_SIZE", "Preprocessed", "fit_to_mnist", "to_mnist_array"]
+
+MNIST_BOX = 20
+MNIST_SIZE = 28
+
+
+@dataclass
+class Preprocessed:
+    """The model input and, when asked for, what each step made of the image."""
+
+    array: np.ndarray  # (28, 28) float32 in [0, 1], light digit on black
+    ink_fraction: float  # share of the working image that is ink (0 for a blank page)
+    contrast: float  # ink strength against the paper, 0-1
+    components: int  # connected pieces of ink in the whole image
+    inverted: bool  # whether the input was dark-on-light
+    pieces: int = 1  # connected pieces in the digit itself
+    holes: int = 0  # closed loops in the digit (0 has one, 8 two; a grid many)
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Crop `soft` to the ink in `mask`, fit it into 20x20 keeping the aspect, centre by mass in 28x28."""
+    if not mask.any():
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    top, bottom, left, right = ink_box(mask)
+    # The ink and a one-pixel rim of its soft edge (antialiasing), nothing else.
+    near = cv2.dilate(u8(mask[top:bottom, left:right]), CROSS).view(bool)
+    crop = np.where(near, soft[top:bottom, left:right], 0.0)
+    crop_mask = mask[top:bottom, left:right]
+    h, w = crop.shape
+    scale = MNIST_BOX / max(h, w)
+    # MNIST strokes are about 2-3 px wide after the fit; thicken thinner ones before shrinking so
+    # that a fine pen in a large photo does not fade away.
+    # (The exact width needs a distance transform; skip it when a quick estimate is clearly wide.)
+    thin = scale < 1.0 and rough_stroke_width(crop_mask) * scale < 3.0
+    width_after = stroke_width(crop_mask) * scale if thin else 3.0
+    if width_after < 2.0 and scale < 1.0:
+        grow = int(round((2.0 - width_after) / scale / 2))
+        if grow >= 1:
+            pad = grow + 1
+            padded_soft = np.pad(crop, pad)
+            padded_mask = np.pad(crop_mask, pad)
+            crop = cv2.dilate(padded_soft.astype(np.float32), _disk(grow))
+            crop_mask = cv2.dilate(u8(padded_mask), _disk(grow)).view(bool)
+            top, bottom, left, right = ink_box(crop_mask)
+            crop = crop[top:bottom, left:right]
+            h, w = crop.shape
+            scale = MNIST_BOX / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = resize(crop, new_w, new_h)
+    small = np.minimum(small / max(float(small.max()), 1e-6), 1.0)  # never negative: no floor to clip
+
+    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    top0, left0 = (MNIST_SIZE - new_h) // 2, (MNIST_SIZE - new_w) // 2
+    canvas[top0 : top0 + new_h, left0 : left0 + new_w] = small
+    cy, cx = _centre_of_mass(canvas)
+    dy, dx = int(round(MNIST_SIZE / 2 - 0.5 - cy)), int(round(MNIST_SIZE / 2 - 0.5 - cx))
+    # Shift by the centre of mass, but never push ink out of the frame.
+    dy = min(max(dy, -top0), MNIST_SIZE - (top0 + new_h))
+    dx = min(max(dx, -left0), MNIST_SIZE - (left0 + new_w))
+    if dy or dx:
+        canvas[:] = 0.0
+        canvas[top0 + dy : top0 + dy + new_h, left0 + dx : left0 + dx + new_w] = small
+    return canvas
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    return (x * x + y * y <= radius * radius).astype(np.uint8)
+
+
+def _centre_of_mass(a: np.ndarray) -> tuple[float, float]:
+    total = float(a.sum())
+    return (float(a.sum(axis=1) @ np.arange(a.shape[0])) / total, float(a.sum(axis=0) @ np.arange(a.shape[1])) / total)
+
+
+@overload
+def to_mnist_array(
+    source: ImageSource, return_steps: Literal[False] = False, max_pixels: int = ..., images: bool = ...
+) -> np.ndarray: ...
+
+
+@overload
+def to_mnist_array(
+    source: ImageSource, return_steps: Literal[True], max_pixels: int = ..., images: bool = ...
+) -> Preprocessed: ...
+
+
+def to_mnist_array(
+    source: ImageSource, return_steps: bool = False, max_pixels: int = MAX_PIXELS, images: bool = True
+) -> np.ndarray | Preprocessed:
+    """Turn any image of one digit into a (28, 28) float32 array in [0, 1], MNIST-style.
+
+    Args:
+      source: a path, encoded bytes, a PIL image or an array (HxW, HxWx3, HxWx4; uint8, uint16,
+        float 0-1, bool).
+      return_steps: return a `Preprocessed` with the intermediate images and the ink measures
+        (used for "no digit" decisions and for showing what happened) instead of the bare array.
+      max_pixels: refuse larger images (from the header, before decoding).
+      images: with `return_steps`, whether `steps` keeps the intermediate images (four copies of
+        the working image); False keeps the measures only, as a service needs.
+
+    Raises:
+      ImageError: the input is not a readable image.
+    """
+    ink = find_ink(source, return_steps and images, max_pixels)
+    digit, components, pieces = main_cluster(ink.mask, ink.pieces, ink.ids)
+    components += ink.shading
+    array = fit_to_mnist(ink.flat, digit)
+    if not return_steps:
+        return array
+    if images:
+        ink.steps["mnist"] = array
+    return Preprocessed(
+        array,
+        np.count_nonzero(ink.mask) / ink.mask.size,
+        ink.contrast,
+        components,
+        ink.inverted,
+        steps=ink.steps,
+        pieces=pieces,
+        holes=count_holes(digit),
+    )

@@ -1,0 +1,200 @@
+"""The drawing app: the drawing-to-array path in process, and the real app on a virtual screen."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+
+import numpy as np
+import pytest
+import xdriver
+
+from digitrec.app.window import describe
+from digitrec.reading.answers import NumberPrediction, Prediction
+from tests.support.helpers import need
+from tests.support.xdriver import PEOPLE_DIGITS, ellipse, line, polyline, read_drawings, scaled
+
+# ---------------------------------------------------------------- without a display
+
+
+def test_titles_say_the_answer():
+    p = Prediction(7, 0.981, [0.0] * 7 + [0.981] + [0.0] * 2)
+    assert describe(p) == ("7", "digitrec — 7 (98%)")
+    assert (
+        describe(Prediction(None, 0.4, [0.1] * 10, "uncertain: best guess 0 at 40 %", "uncertain"))[1]
+        == "digitrec — no digit"
+    )
+    n = NumberPrediction("42", [Prediction(4, 0.9, [0.1] * 10), Prediction(2, 0.8, [0.1] * 10)])
+    assert describe(n) == ("42", "digitrec — 42 (80%)")
+
+
+def test_no_display_is_one_clear_line(tmp_path):
+    from tests.support.helpers import run_cli
+
+    proc = run_cli("gui", env={"DISPLAY": ""})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "no display" in proc.stderr or "tkinter is missing" in proc.stderr
+
+
+def test_the_inside_views_images_show_the_attribution_and_each_layer():
+    from digitrec.app.inside import CELL, TILE, attribution_image, layers_image
+    from digitrec.reading.explain import LayerMaps
+
+    image = np.zeros((28, 28), np.float32)
+    image[5:20, 14] = 1.0
+    attribution = np.zeros((28, 28), np.float32)
+    attribution[10, 14] = 1.0
+    shown = np.asarray(attribution_image(image, attribution))
+    assert shown.shape == (28 * CELL, 28 * CELL, 3)
+    assert tuple(shown[10 * CELL, 14 * CELL]) == (255, 90, 90)  # the deciding pixel: full red over ink
+    assert tuple(shown[5 * CELL, 14 * CELL]) == (90, 90, 90) and tuple(shown[0, 0]) == (0, 0, 0)
+    layers = [LayerMaps("conv1", "Conv2D", np.random.default_rng(0).random((26, 26, 32), np.float32)),
+              LayerMaps("pool1", "MaxPooling2D", np.zeros((13, 13, 4), np.float32))]  # fmt: skip
+    grid = layers_image(layers)
+    assert grid.height >= 2 * TILE and grid.width >= 8 * TILE
+
+
+# ---------------------------------------------------------------- the real app, on Xvfb
+
+
+@pytest.fixture(scope="module")
+def screen(good_run):
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    with xdriver.XSession() as session:
+        session.launch_gui("--model", str(good_run.run_dir))
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=90)
+        yield session
+
+
+def _answer(screen) -> str:
+    """The answer to the whole drawing: live answers to half a stroke come first and change."""
+    return screen.wait_settled(lambda t: re.search(r"— (\d|no digit)", t) is not None, timeout=20)
+
+
+def _clear(screen):
+    screen.key("Escape")
+    screen.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+
+
+def test_draw_a_one_thick_and_centred(screen):
+    _clear(screen)
+    screen.drag(line((140, 40), (135, 240), steps=20))
+    assert _answer(screen).startswith("digitrec — 1 ")
+
+
+def test_draw_a_zero_small_thin_and_off_centre(screen):
+    _clear(screen)
+    screen.key("bracketleft", "bracketleft")  # the thinnest brush
+    screen.drag(ellipse(70, 70, 28, 42, steps=36))
+    title = _answer(screen)
+    screen.key("bracketright", "bracketright")
+    assert title.startswith("digitrec — 0 "), title
+
+
+def test_draw_a_seven_large_and_thick(screen):
+    _clear(screen)
+    screen.key("bracketright", "bracketright")  # the thickest brush
+    screen.drag(polyline((50, 40), (230, 40), (120, 260)))
+    title = _answer(screen)
+    screen.key("bracketleft", "bracketleft")
+    assert title.startswith("digitrec — 7 "), title
+
+
+def test_draw_a_seven_as_people_do_in_two_strokes_off_centre(screen):
+    _clear(screen)
+    screen.drag(scaled(polyline((60, 60), (200, 60), (110, 250)), 0.6, 90, 30))
+    screen.drag(scaled(line((95, 155), (175, 155)), 0.6, 90, 30))  # the continental bar
+    assert _answer(screen).startswith("digitrec — 7 ")
+
+
+def _wait_inside(screen, predicate, timeout: float = 90.0) -> str:
+    deadline = time.monotonic() + timeout
+    title = ""
+    while time.monotonic() < deadline:
+        title = screen.window_title("^inside the network")
+        if predicate(title):
+            return title
+        time.sleep(0.05)
+    raise TimeoutError(f"the Inside window's title stayed {title!r}")
+
+
+def _bar_centre(screen, digit: int) -> tuple[int, int]:
+    """Where digit's bar is on the screen: the bars' outlines are the window's only long #bbbbbb lines."""
+    from PIL import Image
+
+    geometry = screen.xdotool("getwindowgeometry", "--shell", screen.open_window())
+    origin = dict(line.split("=") for line in geometry.splitlines() if "=" in line)
+    shot = np.asarray(Image.open(screen.screenshot(screen.tmp / "window.png")).convert("RGB"))
+    grey = (shot == (187, 187, 187)).all(axis=-1)
+    # The bars' top and bottom outlines are long grey rows, 18 pixels apart (the answer's bar is
+    # filled over them; the first one, 0's, is not, for a drawing of a 7).
+    edges = np.flatnonzero(grey.sum(axis=1) > 100)
+    columns = np.flatnonzero(grey[edges[0]])
+    x, y = (columns[0] + columns[-1]) // 2, edges[0] + 18 * digit + 6
+    return int(origin["X"]) + int(x), int(origin["Y"]) + int(y)
+
+
+def test_the_inside_view_shows_why_and_a_bar_asks_about_another_digit(screen, tmp_path):
+    """The Inside window (key i): after a drawn 7 it explains the 7; a click on the 3's bar asks
+    "why not 3?"; a new stroke goes back to the answer; i closes it."""
+    _clear(screen)
+    screen.tmp = tmp_path
+    screen.key("i")
+    assert _wait_inside(screen, lambda t: t.endswith("draw a digit"))  # TensorFlow and the Keras model loaded
+    screen.drag(polyline((50, 40), (230, 40), (120, 260)))
+    assert _answer(screen).startswith("digitrec — 7 ")
+    assert _wait_inside(screen, lambda t: t.endswith("why 7?"))
+    screen.click(*_bar_centre(screen, 3))
+    assert _wait_inside(screen, lambda t: t.endswith("why not 3?"), timeout=20)
+    screen.drag(line((40, 270), (60, 270)))  # a dot of ink: the answer is explained again
+    assert _wait_inside(screen, lambda t: t.endswith("why 7?"), timeout=20)
+    screen.key("i")
+    deadline = time.monotonic() + 10
+    while screen.window("^inside the network") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert screen.window("^inside the network") is None
+
+
+def test_clear_and_undo(screen):
+    _clear(screen)
+    screen.drag(line((140, 40), (140, 240), steps=20))
+    assert _answer(screen).startswith("digitrec — 1 ")
+    screen.drag(polyline((60, 60), (230, 60), (230, 250), (60, 250), (60, 60)))  # a box around it
+    screen.wait_title(lambda t: not t.startswith("digitrec — 1 "), timeout=10)
+    screen.key("ctrl+z")
+    assert screen.wait_title(lambda t: t.startswith("digitrec — 1 "), timeout=10)
+    screen.key("Escape")
+    assert screen.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+
+
+def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    with xdriver.XSession() as session:
+        app = session.launch_gui("--model", str(tmp_path / "no-such-model.keras"))
+        session.wait_title(lambda t: t.endswith("no model"), timeout=90)
+        deadline = time.monotonic() + 20  # the dialog opens just after the title changes
+        while not session.xdotool("search", "--name", "digitrec: no model") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.xdotool("search", "--name", "digitrec: no model"), "the error dialog is open"
+        assert app.poll() is None  # the app is still up, showing the dialog
+    assert "Traceback" not in app.stderr.read()
+
+
+def test_the_shipped_model_reads_digits_and_turns_away_letters_drawn_with_the_mouse():
+    """0-9 with real mouse strokes: a 4 in two strokes, a 5 with its flag drawn last, a 1 as a
+    single line, an 8 in one looping stroke; then ten capitals and two marks that a digits-only
+    model reads as 4, 5 or 8 (A E F H K M N X W Y + and three bars): at least 10 of the 12 get
+    "no digit". The app answers from the shipped LiteRT file."""
+    from digitrec.store import PRETRAINED
+
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    with xdriver.XSession() as session:
+        session.launch_gui("--model", str(PRETRAINED.parent))
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=90)
+        answers = read_drawings(session, PEOPLE_DIGITS)
+        marks = read_drawings(session, xdriver.PEOPLE_MARKS)
+        status = session.xdotool("getwindowname", session.open_window())
+    assert answers == {d: d for d in PEOPLE_DIGITS}
+    assert sum(answer == "no digit" for answer in marks.values()) >= 10, marks
+    assert status.endswith("no digit")  # the last mark, three bars

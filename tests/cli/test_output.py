@@ -1,0 +1,31 @@
+"""cli_output: progress on stderr when stdout is JSON, JSON of numpy values, names that never
+collide, PNGs written whole."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from digitrec.cli.output import log_to, print_json, save_png, unique_path
+
+
+def test_progress_goes_to_stderr_when_stdout_carries_json(capsys):
+    log_to(True)("training…")
+    log_to(False)("training…")
+    out, err = capsys.readouterr()
+    assert (out, err) == ("training…\n", "training…\n")
+
+
+def test_json_of_numpy_values(capsys):
+    print_json({"accuracy": np.float32(0.5), "counts": np.arange(3)})
+    assert json.loads(capsys.readouterr().out) == {"accuracy": 0.5, "counts": [0, 1, 2]}
+
+
+def test_names_never_collide_and_pngs_are_whole(tmp_path):
+    used: set[str] = set()
+    paths = [unique_path(tmp_path, "seven", used) for _ in range(3)]
+    assert [p.name for p in paths] == ["seven.png", "seven-2.png", "seven-3.png"]
+    save_png(Image.new("L", (28, 28), 255), paths[0])
+    assert Image.open(paths[0]).size == (28, 28) and [p.name for p in tmp_path.iterdir()] == ["seven.png"]

@@ -1,0 +1,279 @@
+"""Any image -> 28x28 MNIST-style array: formats, modes, polarity, transparency, errors, numbers."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from digitrec.reading.images import ImageError
+from digitrec.reading.preprocess import to_mnist_array
+from tests.support.helpers import corr, draw_digit
+
+
+def _check_mnist_style(a: np.ndarray) -> None:
+    assert a.shape == (28, 28) and a.dtype == np.float32
+    assert np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0
+
+
+def test_a_drawing_becomes_an_mnist_style_digit():
+    a = to_mnist_array(draw_digit("7"))
+    _check_mnist_style(a)
+    assert a.max() == pytest.approx(1.0)
+    rows, cols = np.flatnonzero(a.max(axis=1) > 0.05), np.flatnonzero(a.max(axis=0) > 0.05)
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert 19 <= max(height, width) <= 22  # fitted into the 20x20 box (plus antialiasing)
+    cy, cx = _centre_of_mass(a)
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0
+    zero = to_mnist_array(draw_digit("0"))  # a symmetric digit keeps MNIST's black margins
+    assert zero[:3].max() == 0 and zero[-3:].max() == 0 and zero[:, :3].max() == 0 and zero[:, -3:].max() == 0
+
+
+def _centre_of_mass(a):
+    ys, xs = np.mgrid[0:28, 0:28]
+    return (ys * a).sum() / a.sum(), (xs * a).sum() / a.sum()
+
+
+def test_polarity_is_read_from_the_image():
+    ink_on_paper = draw_digit("4")
+    chalk_on_board = draw_digit("4", ink=230, paper=30)
+    a, b = to_mnist_array(ink_on_paper, return_steps=True), to_mnist_array(chalk_on_board, return_steps=True)
+    assert a.inverted and not b.inverted
+    assert corr(a.array, b.array) > 0.95
+
+
+def test_transparency_is_flattened_onto_a_contrasting_background():
+    reference = to_mnist_array(draw_digit("7"))
+    for ink in (0, 255):  # black strokes and white strokes on a fully transparent canvas
+        layer = draw_digit("7", ink=255, paper=0)  # the strokes as an alpha mask
+        rgba = Image.new("RGBA", layer.size, (ink, ink, ink, 0))
+        rgba.putalpha(layer)
+        assert corr(to_mnist_array(rgba), reference) > 0.95, ink
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.asarray(draw_digit("7")),  # uint8 HxW
+        np.asarray(draw_digit("7"), np.float32) / 255.0,  # float 0-1
+        np.asarray(draw_digit("7"), np.uint16) * 257,  # 16-bit
+        np.asarray(draw_digit("7")) < 128,  # bool (True = ink)
+        np.asarray(draw_digit("7").convert("RGB")),  # HxWx3
+        np.asarray(draw_digit("7").convert("RGBA")),  # HxWx4
+    ],
+)
+def test_arrays_of_any_dtype(array):
+    _check_mnist_style(to_mnist_array(array))
+    assert corr(to_mnist_array(array), to_mnist_array(draw_digit("7"))) > 0.9
+
+
+def test_an_mnist_digit_stays_itself(mnist):
+    for i in range(20):
+        original = mnist.x_test[i, ..., 0].astype(np.float32) / 255.0
+        again = to_mnist_array(mnist.x_test[i, ..., 0])
+        # The same digit, placed within a pixel of where MNIST put it (rounding of the centre of mass).
+        best = max(corr(np.roll(again, (dy, dx), axis=(0, 1)), original) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        assert best > 0.85, i
+
+
+def test_shading_is_removed():
+    digit = np.asarray(draw_digit("4", size=(400, 300)), np.float32) / 255.0
+    light = np.linspace(0.35, 1.0, digit.shape[1])[None, :]  # one side of the page in shadow
+    shaded = (digit * light * 255).astype(np.uint8)
+    assert corr(to_mnist_array(shaded), to_mnist_array(draw_digit("4", size=(400, 300)))) > 0.9
+
+
+def test_a_small_digit_in_a_big_frame_and_thin_strokes():
+    big = Image.new("L", (1600, 1200), 240)
+    big.paste(draw_digit("7", size=(60, 45), width=2), (1300, 150))
+    a = to_mnist_array(big)
+    assert corr(a, to_mnist_array(draw_digit("7"))) > 0.6  # the same 7, with a bolder stroke
+    # A hair-thin stroke is thickened to MNIST's 2-3 pixels instead of fading away.
+    assert (a > 0.5).sum() > 40
+
+
+def test_steps_are_returned_for_inspection():
+    pre = to_mnist_array(draw_digit("1"), return_steps=True)
+    assert set(pre.steps) == {"grayscale", "ink_light", "background_removed", "ink_mask", "mnist"}
+    assert pre.steps["mnist"] is pre.array and 0 < pre.ink_fraction < 0.2 and pre.contrast > 0.5
+    # Without the images (what a service asks for): the same array and measures, no copies.
+    lean = to_mnist_array(draw_digit("1"), return_steps=True, images=False)
+    assert lean.steps == {} and np.array_equal(lean.array, pre.array)
+    assert (lean.ink_fraction, lean.contrast, lean.components, lean.pieces, lean.holes, lean.inverted) == (
+        pre.ink_fraction,
+        pre.contrast,
+        pre.components,
+        pre.pieces,
+        pre.holes,
+        pre.inverted,
+    )
+
+
+def test_a_blank_page_has_no_ink():
+    rng = np.random.default_rng(0)
+    page = (rng.normal(230, 4, (300, 400))).clip(0, 255).astype(np.uint8)
+    pre = to_mnist_array(page, return_steps=True)
+    assert pre.ink_fraction == 0.0 and not pre.array.any()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_bad_inputs_are_one_clear_error(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is a text file")
+    buf = io.BytesIO()
+    draw_digit("7").save(buf, format="PNG")
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(20000, 20000))
+    cases = {
+        tmp_path / "missing.png": "no such file",
+        tmp_path: "is a folder",
+        text: "not an image",
+        truncated: "broken or truncated",
+        bomb: "too many pixels|too large",
+    }
+    for source, message in cases.items():
+        with pytest.raises(ImageError, match=message):
+            to_mnist_array(source)
+    with pytest.raises(ImageError, match="not an image"):
+        to_mnist_array(np.zeros((3, 3, 7)))
+    with pytest.raises(ImageError, match="NaN"):
+        to_mnist_array(np.full((10, 10), np.nan))
+
+
+# ---------------------------------------------------------------- property-based
+
+IMAGE_MODES = ["L", "RGB", "RGBA", "P", "1", "I;16", "LA"]
+
+
+@st.composite
+def random_images(draw):
+    w = draw(st.integers(1, 120))
+    h = draw(st.integers(1, 120))
+    mode = draw(st.sampled_from(IMAGE_MODES))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["noise", "flat", "strokes"]))
+    if kind == "noise":
+        gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    elif kind == "flat":
+        gray = np.full((h, w), draw(st.integers(0, 255)), np.uint8)
+    else:
+        gray = np.full((h, w), 255 if draw(st.booleans()) else 0, np.uint8)
+        for _ in range(3):
+            y, x = rng.integers(0, h), rng.integers(0, w)
+            gray[max(0, y - 3) : y + 3, :] = 255 - gray[0, 0]
+            gray[:, max(0, x - 3) : x + 3] = 255 - gray[0, 0]
+    image = Image.fromarray(gray)
+    if mode == "I;16":
+        image = Image.fromarray(gray.astype(np.uint16) * 257)
+    elif mode != "L":
+        image = image.convert(mode)
+    fmt = draw(st.sampled_from(["PNG", "TIFF", "BMP", "GIF", "WEBP", None]))
+    if fmt is None or (fmt in ("BMP", "GIF", "WEBP") and mode in ("I;16", "LA")):
+        return image
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except (OSError, ValueError, KeyError):
+        return image
+    return buf.getvalue()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_images())
+def test_property_any_image_gives_a_valid_array(source):
+    result = to_mnist_array(source)
+    _check_mnist_style(result)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(min_size=0, max_size=2000))
+def test_property_garbage_bytes_give_a_clear_error_or_an_array(blob):
+    try:
+        result = to_mnist_array(blob)
+    except ImageError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        _check_mnist_style(result)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=8, max_size=600), st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]))
+def test_property_corrupted_real_files_never_crash(noise, fmt):
+    buf = io.BytesIO()
+    draw_digit("7", size=(64, 48)).convert("RGB").save(buf, format=fmt)
+    data = bytearray(buf.getvalue())
+    start = min(len(data) - 1, 20)
+    data[start : start + len(noise)] = noise[: max(0, len(data) - start)]
+    try:
+        _check_mnist_style(to_mnist_array(bytes(data)))
+    except ImageError:
+        pass
+
+
+def test_a_page_edge_along_the_border_is_not_the_digit():
+    from PIL import ImageDraw
+
+    photo = Image.new("L", (500, 400), 225)
+    photo.paste(draw_digit("1", size=(120, 160), width=6, paper=225), (300, 150))
+    ImageDraw.Draw(photo).polygon([(0, 0), (500, 0), (500, 30), (0, 90)], fill=120)  # the table beyond a tilted page
+    alone = Image.new("L", (500, 400), 225)
+    alone.paste(draw_digit("1", size=(120, 160), width=6, paper=225), (300, 150))
+    assert corr(to_mnist_array(photo), to_mnist_array(alone)) > 0.95
+
+
+@pytest.mark.parametrize("angle", [-7, 7])
+def test_the_soft_edge_beside_a_photo_corner_is_not_the_digit(angle):
+    """A tilted photo of a page in shadow: the empty corner is lighter than the shaded paper, so
+    the paper next to it looks like faint ink, and that band is bigger than a thin pen digit. It
+    has hardly any strong ink, so it is not taken for the digit (it was, before)."""
+    from PIL import ImageFilter
+
+    page = Image.new("L", (480, 360), 230)
+    page.paste(draw_digit("7", size=(110, 150), width=4, paper=230, ink=25), (300, 40))
+    light = 1.0 - 0.6 * np.linspace(0, 1, 360)[:, None]  # darker towards the bottom
+    shaded = Image.fromarray((np.asarray(page, np.float32) * light).astype(np.uint8))
+    photo = shaded.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=200).filter(ImageFilter.GaussianBlur(1))
+    plain = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=230).filter(ImageFilter.GaussianBlur(1))
+    # The same 7 (its shaded end fainter); the band instead gave a correlation under 0.1.
+    assert corr(to_mnist_array(photo), to_mnist_array(plain)) > 0.6
+
+
+def test_a_glyph_of_two_strokes_apart_stays_whole_and_a_far_speck_is_left_out():
+    """ハ: two strokes with a gap between them of more than a third of the glyph's height. Both are
+    the glyph (it was read as its left stroke alone, a 1); a speck as far away is still dirt."""
+    from PIL import ImageDraw
+
+    def page(speck: bool) -> Image.Image:
+        image = Image.new("L", (400, 300), 235)
+        draw = ImageDraw.Draw(image)
+        draw.line([(170, 90), (130, 200)], fill=20, width=9)  # the left stroke
+        draw.line([(240, 90), (290, 200)], fill=20, width=9)  # the right one, 70-110 pixels to the right
+        if speck:
+            draw.ellipse([(60, 140), (66, 146)], fill=20)  # a speck as far to the left
+        return image
+
+    a = to_mnist_array(page(speck=True))
+    _check_mnist_style(a)
+    left_half, right_half = a[:, :14].sum(), a[:, 14:].sum()
+    assert min(left_half, right_half) > 0.6 * max(left_half, right_half)  # both strokes, side by side
+    assert corr(a, to_mnist_array(page(speck=False))) > 0.99  # the speck changed nothing

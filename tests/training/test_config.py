@@ -1,0 +1,68 @@
+"""TrainConfig: defaults, presets, overrides, validation, round trip."""
+
+import pytest
+
+from digitrec.errors import DigitrecError
+from digitrec.training.config import PRESETS, TrainConfig, load_config, resolve_config, save_config
+
+
+def test_seed_preset_is_the_classic_tutorial_cnn_trained_for_real_digits():
+    config = resolve_config("seed")
+    assert (config.model, config.epochs, config.optimizer) == ("classic_cnn", 5, "adam")
+    assert (config.augment, config.batch_size, config.learning_rate, config.precision) == (True, 256, 3e-3, "auto")
+    assert config.open_set == 0.1  # non-digits beside the digits, a tenth as many
+    assert config.lr_schedule == "cosine"
+    assert config.dataset == "mnist" and config.validation_split == 0.1
+    # The tutorial's own recipe is the defaults, one set of flags away from the preset.
+    tutorial = resolve_config(
+        "seed",
+        {
+            "model": "seed_cnn",
+            "augment": False,
+            "open_set": 0.0,
+            "batch_size": 64,
+            "learning_rate": 1e-3,
+            "precision": "float32",
+        },
+    )
+    assert tutorial.replace(preset="seed") == TrainConfig(precision="float32")
+    assert resolve_config("tutorial") == TrainConfig(preset="tutorial", precision="float32")  # one flag away
+
+
+def test_overrides_win_and_none_is_ignored():
+    config = resolve_config("quick", {"epochs": 3, "batch_size": None})
+    assert config.epochs == 3
+    assert config.limit_train == PRESETS["quick"]["limit_train"]
+    assert config.batch_size == TrainConfig().batch_size and config.preset == "quick"
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 0, "epochs"),
+        ("batch_size", -1, "batch size"),
+        ("learning_rate", 0.0, "learning rate"),
+        ("validation_split", 1.0, "validation split"),
+        ("optimizer", "lion", "optimizer"),
+        ("limit_train", 0, "limit-train"),
+    ],
+)
+def test_bad_values_are_named(field, value, message):
+    with pytest.raises(DigitrecError, match=message):
+        resolve_config("seed", {field: value})
+
+
+def test_unknown_preset_and_field():
+    with pytest.raises(DigitrecError, match="unknown preset"):
+        resolve_config("turbo")
+    with pytest.raises(DigitrecError, match="unknown config field"):
+        TrainConfig.from_dict({"epochs": 2, "warp": 9})
+
+
+def test_save_and_load_round_trip(tmp_path):
+    config = resolve_config("seed", {"epochs": 2, "seed": 11, "limit_train": 500})
+    save_config(config, tmp_path / "config.json")
+    assert load_config(tmp_path / "config.json") == config
+    (tmp_path / "broken.json").write_text("{nope")
+    with pytest.raises(DigitrecError, match="not readable JSON"):
+        load_config(tmp_path / "broken.json")

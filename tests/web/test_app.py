@@ -1,0 +1,345 @@
+"""The web service: API through FastAPI's test client, a real `digitrec serve` on loopback, the
+drawing page in a real browser (Playwright driving Debian's Chromium), and the exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.support.helpers import draw_digit, need, run_cli
+from tests.support.serverproc import CHROMIUM, Server, launch_chromium, multipart
+from tests.support.xdriver import PEOPLE_MARKS, drawn
+
+pytest.importorskip("fastapi") if not os.environ.get("CI") else None
+from fastapi.testclient import TestClient  # noqa: E402
+
+from digitrec.reading.predictor import Predictor  # noqa: E402
+from digitrec.web import Limits, create_app  # noqa: E402
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def predictor(good_run):
+    return Predictor(good_run.run_dir)
+
+
+LIMITS = Limits(max_body_bytes=2_000_000, max_pixels=4_000_000, max_batch=4)
+
+
+@pytest.fixture(scope="module", params=["threads", "2 workers"])
+def client(request, predictor, good_run):
+    """The API in both modes: predictions in the server's threads, and in worker processes."""
+    if request.param == "threads":
+        yield TestClient(create_app(predictor=predictor, limits=LIMITS))
+    else:
+        with TestClient(create_app(model=str(good_run.run_dir), limits=LIMITS, workers=2)) as client:
+            yield client
+
+
+def test_predict_an_upload(client):
+    r = client.post("/predict", files={"file": ("seven.png", png(draw_digit("7")), "image/png")})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["file"] == "seven.png" and body["digit"] == 7 and len(body["probabilities"]) == 10
+    assert body["confidence"] == max(body["probabilities"])
+    r = client.post(
+        "/predict?preprocessed=true", files={"file": ("one.jpg", png(draw_digit("1"), "JPEG"), "image/jpeg")}
+    )
+    assert r.json()["digit"] == 1 and np.array(r.json()["preprocessed"]).shape == (28, 28)
+
+
+def test_predict_json_pixels(client, mnist):
+    right = 0
+    for i in range(10):
+        r = client.post("/predict", json={"pixels": mnist.x_test[i, ..., 0].tolist()})  # 0-255
+        assert r.status_code == 200
+        right += r.json()["digit"] == int(mnist.y_test[i])
+    assert right >= 9
+    r = client.post("/predict", json={"pixels": (mnist.x_test[0, ..., 0] / 255).tolist()})  # 0-1
+    assert r.json()["digit"] == 7
+
+
+def test_no_digit_has_a_reason(client):
+    blank = Image.new("L", (200, 200), 230)
+    body = client.post("/predict", files={"file": ("blank.png", png(blank), "image/png")}).json()
+    assert body["digit"] is None and "no ink" in body["reason"]
+
+
+def test_explain_says_which_pixels_and_what_each_layer_saw(client):
+    seven = png(draw_digit("7"))
+    r = client.post("/explain", files={"file": ("seven.png", seven, "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    attribution = np.array(body["attribution"])
+    assert body["file"] == "seven.png" and body["digit"] == body["answer"] == 7
+    assert attribution.shape == (28, 28) and attribution.min() >= 0 and abs(attribution.sum() - 1) < 1e-3
+    assert np.array(body["input"]).shape == (28, 28) and all("maps" not in layer for layer in body["layers"])
+    r = client.post("/explain?digit=3&maps=true", files={"file": ("seven.png", seven, "image/png")})
+    body = r.json()
+    assert r.status_code == 200 and body["digit"] == 3 and body["answer"] == 7
+    first = body["layers"][0]
+    assert np.array(first["maps"]).shape == (min(8, first["shape"][2]), first["shape"][0], first["shape"][1])
+    assert client.post("/explain?digit=12", files={"file": ("seven.png", seven, "image/png")}).status_code == 422
+    assert client.post("/explain", files={"file": ("x.png", b"not an image", "image/png")}).status_code == 422
+
+
+def test_number_and_batch(client):
+    row = Image.new("L", (700, 260), 235)
+    for k, d in enumerate("170"):
+        row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
+    body = client.post("/predict/number", files={"file": ("n.png", png(row), "image/png")}).json()
+    assert len(body["digits"]) == 3 and body["number"] in ("170", None)
+    files = [
+        ("files", ("a.png", png(draw_digit("1")), "image/png")),
+        ("files", ("b.png", png(draw_digit("7")), "image/png")),
+        ("files", ("bad.png", b"not an image", "image/png")),
+    ]
+    body = client.post("/predict/batch", files=files).json()
+    assert [p.get("digit") for p in body["predictions"][:2]] == [1, 7]
+    assert "not an image" in body["predictions"][2]["error"]
+    body = client.post("/predict/batch", json={"images": [{"pixels": [[0] * 28] * 28}] * 2}).json()
+    assert len(body["predictions"]) == 2
+
+
+def test_health_and_model(client, good_run):
+    assert client.get("/health").json()["model_loaded"] is True
+    info = client.get("/model").json()
+    assert info["format"] == "tflite" and info["dataset"] == "mnist" and 0.9 < info["test_accuracy"] <= 1
+    assert info["versions"]["keras"].startswith("3.")
+    # A run folder answers from its LiteRT file, in both modes, and every answer names the run.
+    assert (info["name"], info["backend"], info["model"]) == (good_run.run_dir.name, "litert", "seed_cnn")
+    r = client.post("/predict", files={"file": ("seven.png", png(draw_digit("7")), "image/png")})
+    assert r.json()["model"] == good_run.run_dir.name
+
+
+def test_the_page_and_its_files_are_served_and_nothing_else(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
+    assert "http" not in page.text.split("<main>")[0].replace('name="viewport"', "")  # no CDN
+    assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    for path in ("/static/..%2Fapp.py", "/static/../app.py", "/static/nothing.js", "/static/%2e%2e%2f__init__.py"):
+        assert client.get(path).status_code == 404, path
+    schema = client.get("/openapi.json").json()
+    assert "/predict" in schema["paths"] and "examples" in json.dumps(schema["paths"]["/predict"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, detail",
+    [
+        ({"files": {"file": ("x.png", b"hello, not an image", "image/png")}}, 422, "not an image"),
+        ({"files": {"file": ("x.png", png(draw_digit("7"))[:300], "image/png")}}, 422, "truncated"),
+        ({"files": {"other": ("x.png", png(draw_digit("7")), "image/png")}}, 422, "no image in the form"),
+        ({"content": b"plain words", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+        ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        (
+            {"content": b"[" * 100000 + b"]" * 100000, "headers": {"content-type": "application/json"}},
+            400,
+            "not valid JSON",
+        ),
+        ({"json": {"pixels": [[0] * 27] * 28}}, 422, "28 rows"),
+        ({"json": {"pixels": "a picture"}}, 422, "28 rows"),
+        (
+            {
+                "content": json.dumps({"pixels": [[float("nan")] * 28] * 28}).encode(),
+                "headers": {"content-type": "application/json"},
+            },
+            422,
+            "finite",
+        ),
+        ({"files": {"file": ("big.png", png(Image.new("L", (2100, 2000), 255)), "image/png")}}, 422, "too large"),
+        ({"content": b"x" * 2_100_000, "headers": {"content-type": "application/octet-stream"}}, 413, "over"),
+    ],
+)
+def test_bad_requests_are_4xx_json(client, kwargs, status, detail):
+    r = client.post("/predict", **kwargs)
+    assert r.status_code == status, r.text
+    assert detail in r.json()["detail"]
+
+
+def test_batch_limit(client):
+    files = [("files", (f"{i}.png", png(draw_digit("1")), "image/png")) for i in range(5)]
+    r = client.post("/predict/batch", files=files)
+    assert r.status_code == 413 and "at most 4" in r.json()["detail"]
+
+
+def test_a_real_server_on_loopback(good_run):
+    with Server("--model", str(good_run.run_dir)) as server:
+        body, ctype = multipart([("seven.png", "image/png", png(draw_digit("7")))])
+        request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert json.loads(r.read())["digit"] == 7
+        junk = urllib.request.Request(
+            server.url + "/predict", data=b"\x00" * 5000, headers={"Content-Type": "image/png"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(junk, timeout=30)
+        assert err.value.code == 415
+        with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
+            assert json.loads(r.read())["status"] == "ok"
+        assert server.alive()
+
+
+def test_a_real_server_with_the_shipped_litert_model_under_concurrent_uploads():
+    """What a new user serves: the shipped LiteRT model, many requests at once (its interpreter
+    is shared by the server's threads; unguarded, concurrent uploads got 400s and resets)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digitrec.store import PRETRAINED
+
+    lite = PRETRAINED.with_suffix(".tflite")
+    need(lite.is_file(), "the shipped LiteRT model (make pretrained)")
+    uploads = [
+        multipart([(f"{d}.png", "image/png", png(draw_digit(d, size=(200 + 20 * k, 260))))])
+        for k in range(3)
+        for d in ("1", "7", "0")
+    ]
+
+    def post(i):
+        body, ctype = uploads[i % len(uploads)]
+        request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())["digit"]
+
+    with Server("--model", str(lite)) as server, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(64)))
+        body, ctype = multipart([("H.png", "image/png", png(drawn(PEOPLE_MARKS["H"])))])
+        request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            letter = json.loads(r.read())
+        assert server.alive()
+    assert answers == [(200, int("170"[i % 3])) for i in range(64)]
+    assert letter["digit"] is None and letter["no_digit"] == "not a digit" and letter["not_digit_score"] > 0.5
+
+
+def test_serve_refuses_bad_options_in_one_line(tmp_path):
+    proc = run_cli("serve", "--max-batch", "0")
+    assert proc.returncode == 1 and "--max-batch must be at least 1" in proc.stderr
+    proc = run_cli("serve", "--model", str(tmp_path / "none.keras"))
+    assert proc.returncode == 1 and "no model at" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
+    need(os.path.exists(CHROMIUM), "Debian's chromium")
+    playwright = (
+        pytest.importorskip("playwright.sync_api")
+        if not os.environ.get("CI")
+        else __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    )
+    with Server("--model", str(good_run.run_dir)) as server, playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 700, "height": 520})
+        page.goto(server.url + "/")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 140, box["y"] + 40)
+        page.mouse.down()
+        for k in range(1, 21):
+            page.mouse.move(box["x"] + 138, box["y"] + 40 + 10 * k)
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('answer').textContent === '1'", timeout=20000)
+        assert page.title().startswith("digitrec — 1")
+        assert page.locator(".bar.best").get_attribute("data-digit") == "1"
+        page.screenshot(path=str(tmp_path / "page.png"))
+        page.click("#clear")
+        assert page.locator("#answer").text_content() == "…"
+        # Upload a file through the page's button: the same API, the original image.
+        (tmp_path / "seven.png").write_bytes(png(draw_digit("7")))
+        page.set_input_files("#file", str(tmp_path / "seven.png"))
+        page.wait_for_function("document.getElementById('answer').textContent === '7'", timeout=20000)
+        # Inside the network: the pixels behind the 7 in red, each layer's maps; a bar asks "why not 3?".
+        page.check("#inside")
+        page.wait_for_function("document.body.dataset.inside === '7'", timeout=60000)
+        red = page.evaluate(
+            """() => { const d = document.getElementById('attribution').getContext('2d')
+                          .getImageData(0, 0, 168, 168).data;
+                       let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > d[i + 1] + 60) n++; return n; }"""
+        )
+        assert red > 100 and page.locator("#layers .layer").count() >= 2
+        assert page.locator("#layers .layer").first.locator("canvas").count() == 8
+        page.locator('.bar[data-digit="3"]').click()
+        page.wait_for_function("document.body.dataset.inside === '3'", timeout=60000)
+        assert page.locator("#why").text_content() == "why not 3?"
+        page.screenshot(path=str(tmp_path / "inside.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "page.png").stat().st_size > 5000
+
+
+def test_several_workers_serve_the_same_model(good_run, predictor):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
+        uploads = [multipart([(f"{d}.png", "image/png", png(draw_digit(d, size=(200, 260))))]) for d in "17"] * 4
+
+        def ask(upload):
+            body, ctype = upload
+            request = urllib.request.Request(server.url + "/predict", data=body, headers={"Content-Type": ctype})
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return json.loads(r.read())
+
+        with ThreadPoolExecutor(8) as clients:  # eight at once: the jobs queue for the two workers
+            answers = list(clients.map(ask, uploads))
+        # each answer to its own request, the same as this process's own predictor gives
+        expected = [predictor.predict_image(draw_digit(d, size=(200, 260))) for d in "17"] * 4
+        assert [a["file"] for a in answers] == ["1.png", "7.png"] * 4 and answers[0]["digit"] == 1
+        assert [a["digit"] for a in answers] == [e.digit for e in expected]
+        assert np.allclose([a["probabilities"] for a in answers], [e.probabilities for e in expected], atol=1e-4)
+        with urllib.request.urlopen(server.url + "/model", timeout=5) as r:
+            assert json.loads(r.read())["file"] == "model.tflite"  # the run's LiteRT file, in every worker
+        with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
+            assert json.loads(r.read())["model_loaded"] is True
+        request = urllib.request.Request(
+            server.url + "/predict", data=b"not an image", headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(request, timeout=30)
+        assert 400 <= bad.value.code < 500
+        children = _children(server.process.pid)  # the two workers
+    assert len(children) == 2
+    for _ in range(50):  # stopping the server stops its workers
+        left = [pid for pid in children if _state(pid) not in ("Z", "gone")]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_plain_serve_runs_one_worker_per_core_and_names_its_model(good_run):
+    with Server("--runs-root", str(good_run.run_dir.parent)) as server:
+        output = server.output()
+    cores = os.cpu_count() or 1
+    assert f"using run {good_run.run_dir.name} (LiteRT" in output
+    assert (f"({cores} workers;" in output) if cores > 1 else "workers;" not in output
+    help_text = subprocess.run(
+        [sys.executable, "-m", "digitrec", "serve", "--help"], capture_output=True, text=True
+    ).stdout
+    assert f"one per CPU core, {cores} here" in " ".join(help_text.split())

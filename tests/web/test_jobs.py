@@ -1,0 +1,48 @@
+"""web.jobs: each job is a plain function of a Predictor returning its HTTP status and JSON body,
+the same in the service's threads and in its worker processes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.reading.predictor import Predictor
+from digitrec.web.jobs import model_info, run_job
+from tests.support.helpers import draw_digit
+
+
+@pytest.fixture(scope="module")
+def predictor(good_run):
+    return Predictor(good_run.run_dir)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_digit_a_number_and_a_batch(predictor):
+    status, body = run_job(predictor, "one", ("one.png", _png(draw_digit("1", size=(200, 260))), False))
+    answer = json.loads(body)
+    assert status == 200 and answer["digit"] == 1 and answer["model"] == predictor.name
+    status, body = run_job(predictor, "batch", ([(None, np.zeros((28, 28), np.float32))],))
+    assert status == 200 and json.loads(body)["predictions"][0]["digit"] is None  # a blank: no digit
+    status, body = run_job(predictor, "number", ("n.png", _png(Image.new("L", (90, 40), 230))))
+    assert status == 200 and json.loads(body)["number"] is None
+
+
+def test_an_unreadable_image_is_a_422_and_nothing_crashes(predictor):
+    status, body = run_job(predictor, "one", ("x.png", b"not an image", False))
+    assert status == 422 and "detail" in json.loads(body)
+    status, body = run_job(predictor, "one", ("x", object(), False))  # a bug's input: still an answer
+    assert status == 400 and json.loads(body)["detail"].startswith("could not process")
+
+
+def test_model_info_names_the_run(predictor, good_run):
+    info = model_info(predictor)
+    assert info["name"] == good_run.run_dir.name and info["backend"] == "litert" and not info["shipped"]

@@ -1,0 +1,31 @@
+"""web.openapi: the API documentation's examples are real answers' shapes, and the app's schema
+carries them."""
+
+from __future__ import annotations
+
+import pytest
+
+from digitrec.reading.answers import Prediction
+from digitrec.web import openapi
+
+
+def test_the_examples_have_the_fields_of_a_real_answer():
+    real = Prediction(7, 0.99, [0.0] * 7 + [0.99] + [0.0] * 2, file="seven.png").to_dict()
+    example = openapi.EXAMPLE_NO_DIGIT
+    blank = Prediction(None, 0.31, [0.1] * 10, example["reason"], example["no_digit"], file="blank.jpg").to_dict()
+    assert set(openapi.EXAMPLE_PREDICTION) == set(real) and set(openapi.EXAMPLE_NO_DIGIT) == set(blank)
+    assert blank["no_digit"] == openapi.EXAMPLE_NO_DIGIT["no_digit"]
+
+
+def test_the_apps_schema_documents_each_route(good_run):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from digitrec.web import create_app
+
+    app = create_app(model=str(good_run.run_dir))
+    schema = TestClient(app).get("/openapi.json").json()
+    predict = schema["paths"]["/predict"]["post"]
+    assert predict["summary"] == openapi.PREDICT["summary"]
+    assert set(predict["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
+    assert "413" in predict["responses"] and "/predict/batch" in schema["paths"]
