@@ -22,7 +22,11 @@ from digitrec.files import atomic_path, first_line, read_json, write_text
 
 
 class NoModelError(DigitrecError):
-    """No model where one was asked for (a path that does not exist, or no run yet)."""
+    """No model where one was asked for: at `path`, or (`path` None) no run yet and no shipped model."""
+
+    def __init__(self, message: str, path: Path | None = None):
+        self.path = path
+        super().__init__(message)
 
 
 MODEL_FILES = ("model.keras", "model.h5")
@@ -106,7 +110,7 @@ def find_model_file(
         target = run
     path = Path(target)
     if not path.exists():
-        raise NoModelError(f"no model at {path}")
+        raise NoModelError(f"no model at {path}", path)
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return path

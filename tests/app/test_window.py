@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-import xdriver
 
 from digitrec.app.window import describe
 from digitrec.reading.answers import NumberPrediction, Prediction
+from tests.support import xdriver
 from tests.support.helpers import need
 from tests.support.xdriver import PEOPLE_DIGITS, ellipse, line, polyline, read_drawings, scaled
 

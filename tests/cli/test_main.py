@@ -21,7 +21,9 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert _one_line_error(run_cli("train", "--epochs", "0")) == "digitrec: error: --epochs must be at least 1"
     assert _one_line_error(run_cli("train", "--batch-size", "0")).endswith(": --batch-size must be at least 1")
-    assert "unknown dataset" in _one_line_error(run_cli("train", "--dataset", "svhn", "--epochs", "1"))
+    unknown = _one_line_error(run_cli("train", "--dataset", "svhn", "--epochs", "1"))
+    assert unknown.startswith("digitrec: error: --dataset 'svhn' is unknown; choose one of mnist, ")
+    assert unknown.endswith("(or any name, with a data file of your own)")
     assert "no model at" in _one_line_error(run_cli("evaluate", "--model", str(tmp_path / "missing.keras")))
     junk = tmp_path / "junk.h5"
     junk.write_text("not hdf5")
@@ -47,8 +49,12 @@ def test_library_errors_are_worded_as_flags_and_hints(tmp_path):
     )
     line, code = error_line(TrainingInterrupted(tmp_path, 2, 5))
     assert code == 130 and line.startswith("interrupted after 2 of 5 epochs") and line.endswith(f"--resume {tmp_path}`")
-    assert error_line(NoModelError("no model at x")) == (
-        "error: no model at x: train one with `digitrec train`, or pass --model PATH",
+    assert error_line(NoModelError("no model at x", tmp_path / "x")) == (
+        "error: no model at x: train one with `digitrec train`, or check the path",
+        1,
+    )
+    assert error_line(NoModelError("no trained model found in runs/")) == (
+        "error: no trained model found in runs/: train one with `digitrec train` (or `make run`), or pass --model PATH",
         1,
     )
     assert error_line(DigitrecError("plain")) == ("error: plain", 1)

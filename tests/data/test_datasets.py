@@ -129,7 +129,7 @@ def test_not_an_npz_and_missing_file(tmp_path):
 
 
 def test_unknown_dataset():
-    with pytest.raises(DigitrecError, match="unknown dataset 'svhn'"):
+    with pytest.raises(DigitrecError, match="dataset 'svhn' is unknown"):
         datasets.load_dataset("svhn")
 
 

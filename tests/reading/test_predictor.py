@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from PIL import Image
 
 from digitrec.cli.batch import expand_inputs
 from digitrec.errors import DigitrecError
-from digitrec.reading.answers import Failure
+from digitrec.reading.answers import Failure, Prediction
 from digitrec.reading.predictor import Predictor
 from tests.support.helpers import REPO, draw_digit
 from tests.support.realistic import digit_sample, non_digit_sample, number_sample
@@ -176,3 +177,32 @@ def test_a_run_answers_with_the_threshold_it_records(good_run, tmp_path):
     sure = Predictor(copy).answer(np.array([0.96] + [0.04 / 9] * 9)).to_dict()
     assert "no_digit" not in sure and sure["not_digit_score"] == pytest.approx(0.04)
     assert "not_digit_score" not in Predictor(good_run.run_dir).answer(np.full(10, 0.1)).to_dict()
+
+
+def test_the_shipped_model_answers_at_the_threshold_rules_keep_for_it():
+    """One home for the shipped threshold: scripts/make_pretrained.py writes rules'
+    SHIPPED_MIN_CONFIDENCE into the shipped metadata, and the Predictor answers with it."""
+    from digitrec.reading.rules import MIN_CONFIDENCE, SHIPPED_MIN_CONFIDENCE
+    from digitrec.store import PRETRAINED
+
+    assert SHIPPED_MIN_CONFIDENCE != MIN_CONFIDENCE
+    assert Predictor(PRETRAINED.with_suffix(".tflite")).min_confidence == SHIPPED_MIN_CONFIDENCE
+
+
+def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
+    """The kind is made with the reason, by the rule that decided, never parsed back from it."""
+    from digitrec.reading import rules
+
+    blank = predictor.predict_image(np.full((60, 60), 255, np.uint8))
+    assert (blank.no_digit, blank.reason) == (rules.NO_INK, "no ink found (a blank or too faint image)")
+    unsure = predictor.answer(np.full(10, 0.1), min_confidence=0.5)
+    assert unsure.no_digit == rules.UNCERTAIN and unsure.reason == "uncertain: best guess 0 at 10% (below 50%)"
+    sure = predictor.answer(np.array([0.0] * 9 + [1.0]), min_confidence=0.5)
+    assert (sure.digit, sure.no_digit, sure.reason) == (9, None, None)
+    with pytest.raises(ValueError, match="kind and its reason"):
+        Prediction(None, 0.1, [0.1] * 10, "a reason without a kind")
+    busy = rules.judge_ink(SimpleNamespace(ink_fraction=0.6, components=1, holes=0, pieces=1))
+    assert busy is not None and busy.kind == rules.SCATTERED and busy.reason.startswith("ink covers 60%")
+    loops = rules.judge_ink(SimpleNamespace(ink_fraction=0.1, components=1, holes=3, pieces=1))
+    assert loops is not None and loops.kind == rules.NOT_DIGIT_SHAPED
+    assert rules.judge_ink(SimpleNamespace(ink_fraction=0.1, components=1, holes=2, pieces=3)) is None

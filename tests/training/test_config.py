@@ -2,7 +2,7 @@
 
 import pytest
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, OptionError
 from digitrec.training.config import PRESETS, TrainConfig, load_config, resolve_config, save_config
 
 
@@ -37,19 +37,21 @@ def test_overrides_win_and_none_is_ignored():
 
 
 @pytest.mark.parametrize(
-    "field, value, message",
+    "field, value, problem",
     [
-        ("epochs", 0, "epochs"),
-        ("batch_size", -1, "batch size"),
-        ("learning_rate", 0.0, "learning rate"),
-        ("validation_split", 1.0, "validation split"),
-        ("optimizer", "lion", "optimizer"),
-        ("limit_train", 0, "limit-train"),
+        ("epochs", 0, "must be at least 1"),
+        ("batch_size", -1, "must be at least 1"),
+        ("learning_rate", 0.0, "must be positive"),
+        ("validation_split", 1.0, "must be in [0, 1)"),
+        ("optimizer", "lion", "must be one of adam, sgd, rmsprop, adadelta"),
+        ("limit_train", 0, "must be at least 1"),
     ],
 )
-def test_bad_values_are_named(field, value, message):
-    with pytest.raises(DigitrecError, match=message):
+def test_bad_values_are_named(field, value, problem):
+    """The error names the field as the library knows it; the command line words it as a flag."""
+    with pytest.raises(OptionError) as raised:
         resolve_config("seed", {field: value})
+    assert (raised.value.option, raised.value.problem, str(raised.value)) == (field, problem, f"{field} {problem}")
 
 
 def test_unknown_preset_and_field():

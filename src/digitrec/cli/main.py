@@ -264,7 +264,8 @@ def error_line(exc: DigitrecError) -> tuple[str, int]:
     if isinstance(exc, OptionError):
         return f"error: {flag(exc.option)} {exc.problem}", EXIT_FAILURE
     if isinstance(exc, NoModelError):
-        return f"error: {exc}: train one with `digitrec train`, or pass --model PATH", EXIT_FAILURE
+        fix = ", or check the path" if exc.path else " (or `make run`), or pass --model PATH"
+        return f"error: {exc}: train one with `digitrec train`{fix}", EXIT_FAILURE
     return f"error: {exc}", EXIT_FAILURE
 
 

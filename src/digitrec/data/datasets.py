@@ -28,7 +28,7 @@ from digitrec.data.sources import (
     read_keras_online,
     read_npz,
 )
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, OptionError
 from digitrec.files import atomic_path
 
 
@@ -150,8 +150,9 @@ def get_info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except KeyError:
-        raise DigitrecError(
-            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} (or any name with --data-file PATH.npz)"
+        raise OptionError(
+            "dataset",
+            f"{name!r} is unknown; choose one of {', '.join(DATASETS)} (or any name, with a data file of your own)",
         ) from None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from digitrec import store
 from digitrec.data import datasets
-from digitrec.errors import DigitrecError
+from digitrec.errors import OptionError
 from digitrec.files import read_json, write_json, write_text
 from digitrec.runtime import in_batches
 
@@ -222,9 +222,10 @@ def evaluate_saved_model(
     dataset = datasets.load_dataset(name, data_dir, data_file=data_file)
     expected = tuple(int(d) for d in model.input_shape[1:])
     if expected != tuple(dataset.info.image_shape):
-        raise DigitrecError(
-            f"{choice.path} takes images of shape {expected}, but {dataset.name} has {dataset.info.image_shape}; "
-            "pass the dataset it was trained on with --dataset"
+        raise OptionError(
+            "dataset",
+            f"{dataset.name} has images of shape {dataset.info.image_shape}, but {choice.path} takes {expected}; "
+            "name the dataset it was trained on",
         )
     if out_dir is None:
         in_run = choice.run_dir is not None and not choice.shipped
