@@ -22,7 +22,11 @@ def test_titles_say_the_answer():
     p = Prediction(7, 0.981, [0.0] * 7 + [0.981] + [0.0] * 2)
     assert describe(p) == ("7", "digitrec — 7 (98%)")
     assert (
-        describe(Prediction(None, 0.4, [0.1] * 10, "uncertain: best guess 0 at 40 %", "uncertain"))[1]
+        describe(Prediction(None, 0.4, [0.4] + [0.6 / 9] * 9, "uncertain: best guess 0 at 40%", "uncertain"))[1]
+        == "digitrec — no digit, probably a 0 (40%)"
+    )
+    assert (
+        describe(Prediction(None, 0.1, [0.1] * 10, "no ink found (a blank or too faint image)", "no ink"))[1]
         == "digitrec — no digit"
     )
     n = NumberPrediction("42", [Prediction(4, 0.9, [0.1] * 10), Prediction(2, 0.8, [0.1] * 10)])

@@ -147,6 +147,11 @@ def test_the_shipped_model_says_a_letter_is_not_a_digit_alone_and_inside_a_numbe
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     assert answer["digit"] is None and answer["no_digit"] == "not a digit" and answer["not_digit_score"] > 0.5
+    guess = answer["best_guess"]  # the model's doubt keeps its best guess, in --json and in words
+    assert guess == int(np.argmax(answer["probabilities"]))
+    proc = run_cli("predict", "--model", str(PRETRAINED.parent), str(tmp_path / "H.png"))
+    said = f"{tmp_path / 'H.png'}: no digit, probably a {guess} ({answer['confidence']:.0%}) (not a digit: best guess"
+    assert proc.returncode == 0 and proc.stdout.startswith(said), proc.stdout
     row = Image.new("L", (840, 280), 255)
     for k, strokes in enumerate((PEOPLE_DIGITS["1"], PEOPLE_MARKS["H"], PEOPLE_DIGITS["7"])):
         row.paste(drawn(strokes), (280 * k, 0))

@@ -195,8 +195,11 @@ def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
 
     blank = predictor.predict_image(np.full((60, 60), 255, np.uint8))
     assert (blank.no_digit, blank.reason) == (rules.NO_INK, "no ink found (a blank or too faint image)")
-    unsure = predictor.answer(np.full(10, 0.1), min_confidence=0.5)
-    assert unsure.no_digit == rules.UNCERTAIN and unsure.reason == "uncertain: best guess 0 at 10% (below 50%)"
+    unsure = predictor.answer(np.array([0.05] * 7 + [0.55] + [0.05] * 2), min_confidence=0.6)
+    assert unsure.no_digit == rules.UNCERTAIN and unsure.reason == "uncertain: best guess 7 at 55% (below 60%)"
+    # Doubt keeps the best guess, in every front end's words; the ink's verdicts have none.
+    assert (unsure.guess, unsure.guess_words(), unsure.to_dict()["best_guess"]) == (7, "probably a 7 (55%)", 7)
+    assert blank.guess is None and "best_guess" not in blank.to_dict()
     sure = predictor.answer(np.array([0.0] * 9 + [1.0]), min_confidence=0.5)
     assert (sure.digit, sure.no_digit, sure.reason) == (9, None, None)
     with pytest.raises(ValueError, match="kind and its reason"):

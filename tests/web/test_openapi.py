@@ -14,7 +14,12 @@ def test_the_examples_have_the_fields_of_a_real_answer():
     example = openapi.EXAMPLE_NO_DIGIT
     blank = Prediction(None, 0.31, [0.1] * 10, example["reason"], example["no_digit"], file="blank.jpg").to_dict()
     assert set(openapi.EXAMPLE_PREDICTION) == set(real) and set(openapi.EXAMPLE_NO_DIGIT) == set(blank)
-    assert blank["no_digit"] == openapi.EXAMPLE_NO_DIGIT["no_digit"]
+    assert blank["no_digit"] == openapi.EXAMPLE_NO_DIGIT["no_digit"] and "best_guess" not in blank
+    doubt = openapi.EXAMPLE_DOUBT
+    unsure = Prediction(
+        None, 0.64, doubt["probabilities"], doubt["reason"], doubt["no_digit"], "small-one.png", not_digit_score=0.36
+    ).to_dict()
+    assert set(unsure) == set(doubt) and unsure["best_guess"] == doubt["best_guess"] == 1
 
 
 def test_the_apps_schema_documents_each_route(good_run):

@@ -35,7 +35,8 @@ def describe(answer: Any) -> tuple[str, str]:
         conf = min(d.confidence for d in answer.digits)
         return answer.number, f"{TITLE} — {answer.number} ({conf:.0%})"
     if answer.digit is None:
-        return "?", f"{TITLE} — no digit"
+        guess = answer.guess_words()
+        return "?", f"{TITLE} — no digit" + (f", {guess}" if guess else "")
     return str(answer.digit), f"{TITLE} — {answer.digit} ({answer.confidence:.0%})"
 
 

@@ -48,7 +48,8 @@ def _predict_text(result) -> str:
         conf = min(d.confidence for d in result.digits)
         return f"{result.file}: {result.number}  (least sure digit {conf:.1%})"
     if result.digit is None:
-        return f"{result.file}: no digit ({result.reason})"
+        guess = result.guess_words()
+        return f"{result.file}: no digit{', ' + guess if guess else ''} ({result.reason})"
     top = ", ".join(f"{d} {p:.1%}" for d, p in result.top_k(3))
     return f"{result.file}: {result.digit}  ({result.confidence:.1%}; top {top})"
 

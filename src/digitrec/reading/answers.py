@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from digitrec.reading.rules import DOUBT_KINDS
+
 
 @dataclass
 class Prediction:
@@ -35,6 +37,17 @@ class Prediction:
     def best_guess(self) -> int:
         return int(np.argmax(self.probabilities))
 
+    @property
+    def guess(self) -> int | None:
+        """Where "no digit" is the model's doubt (not a digit, uncertain), its best guess, for a
+        user to see "probably a 1 (64%)" and decide; None for a digit, or where the ink rules
+        found none (a blank page has no guess)."""
+        return self.best_guess if self.no_digit in DOUBT_KINDS else None
+
+    def guess_words(self) -> str | None:
+        """ "probably a 1 (64%)" where there is a guess."""
+        return None if self.guess is None else f"probably a {self.guess} ({self.confidence:.0%})"
+
     def top_k(self, k: int = 3) -> list[tuple[int, float]]:
         order = np.argsort(self.probabilities)[::-1][:k]
         return [(int(i), float(self.probabilities[i])) for i in order]
@@ -49,6 +62,8 @@ class Prediction:
         if self.reason:
             out["no_digit"] = self.no_digit
             out["reason"] = self.reason
+        if self.guess is not None:
+            out["best_guess"] = self.guess
         if self.not_digit_score is not None:
             out["not_digit_score"] = round(self.not_digit_score, 6)
         if self.model:

@@ -23,6 +23,8 @@ NOT_DIGIT_SHAPED = "not digit-shaped"
 NOT_A_DIGIT = "not a digit"
 UNCERTAIN = "uncertain"
 NO_DIGIT_KINDS = (NO_INK, SCATTERED, NOT_DIGIT_SHAPED, NOT_A_DIGIT, UNCERTAIN)
+# The kinds that are the model's doubt, not the ink's verdict: the answer keeps its best guess.
+DOUBT_KINDS = (NOT_A_DIGIT, UNCERTAIN)
 
 # Below this probability a model trained on digits alone answers "uncertain".
 MIN_CONFIDENCE = 0.90

@@ -19,6 +19,16 @@ EXAMPLE_NO_DIGIT = {
     "no_digit": "no ink",
     "reason": "no ink found (a blank or too faint image)",
 }
+EXAMPLE_DOUBT = {
+    "file": "small-one.png",
+    "digit": None,
+    "confidence": 0.64,
+    "probabilities": [0.02, 0.64, 0.03, 0.04, 0.05, 0.03, 0.03, 0.1, 0.03, 0.03],
+    "no_digit": "not a digit",
+    "reason": "not a digit: best guess 1 at 64% (below 70%)",
+    "best_guess": 1,
+    "not_digit_score": 0.36,
+}
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "body, image or batch over the limits"},
@@ -54,7 +64,11 @@ PREDICT: dict[str, Any] = {
             "description": "the digit, or null with a reason",
             "content": {
                 "application/json": {
-                    "examples": {"digit": {"value": EXAMPLE_PREDICTION}, "no digit": {"value": EXAMPLE_NO_DIGIT}}
+                    "examples": {
+                        "digit": {"value": EXAMPLE_PREDICTION},
+                        "no digit": {"value": EXAMPLE_NO_DIGIT},
+                        "no digit, with a best guess": {"value": EXAMPLE_DOUBT},
+                    }
                 }
             },
         },

@@ -98,9 +98,10 @@ async function post(blob, name) {
 
 function show(r) {
   if (r.digit === null) {
+    const guess = r.best_guess === undefined ? "" : `probably a ${r.best_guess} (${Math.round(100 * r.confidence)}%)`;
     answerEl.textContent = "?";
-    statusEl.textContent = r.reason;
-    document.title = "digitrec — no digit";
+    statusEl.textContent = guess ? `${guess}: ${r.reason}` : r.reason;
+    document.title = "digitrec — no digit" + (guess ? `, ${guess}` : "");
   } else {
     answerEl.textContent = String(r.digit);
     statusEl.textContent = (100 * r.confidence).toFixed(1) + "% sure";
