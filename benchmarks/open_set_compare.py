@@ -111,7 +111,7 @@ def main() -> int:
     eleven, eleven_accuracy, eleven_seconds = train_eleven(args.seed)
 
     ds = datasets.load_dataset("mnist")
-    samples = [s for s in make_set(ds.x_test, ds.y_test, 100, 0, 0, 100) if s.kind != "number"]
+    samples = [s for s in make_set(ds.x_test, ds.y_test, 100, 0, 0, 100, hard=False) if s.kind != "number"]
     pre = [preprocess.to_mnist_array(s.encoded, return_steps=True) for s in samples]
     arrays = np.stack([p.array for p in pre])
     ink = np.array([judge_ink(p, bool(p.array.any())) is not None for p in pre])

@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.support.realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set, write_set
+from tests.support.realistic import (
+    DIGIT_KINDS,
+    HARD_KINDS,
+    NON_DIGIT_GROUPS,
+    make_set,
+    other_dataset_samples,
+    write_set,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -88,6 +95,12 @@ def main() -> int:
     parser.add_argument("--numbers", type=int, default=100)
     parser.add_argument("--non-digits", type=int, default=100, help="non-digit images per kind")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--other-dataset",
+        type=int,
+        default=500,
+        help="real 8x8 digits of other writers (scikit-learn's UCI digits) to report on, never to choose by",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--save-set", type=Path, help="also write the images and labels.csv here")
     parser.add_argument("--before", type=Path, help="another model's realistic.json: its curves on the chart too")
@@ -103,6 +116,7 @@ def main() -> int:
     ds = datasets.load_dataset("mnist")
     t0 = time.perf_counter()
     samples = make_set(ds.x_test, ds.y_test, args.per_kind, args.seed, args.numbers, args.non_digits)
+    samples += other_dataset_samples(args.other_dataset, args.seed) if args.other_dataset else []
     build_s = time.perf_counter() - t0
     if args.save_set:
         write_set(samples, args.save_set)
@@ -152,6 +166,9 @@ def main() -> int:
             table[kind] = entry
 
     digit_rows = [r for r in rows if r["kind"] in DIGIT_KINDS or r["kind"] in ("font", "outline_font")]
+    hard_rows = [r for r in rows if r["kind"] in HARD_KINDS]
+    # Every real digit of the set, one at a time: the kinds above, low-resolution and the hard kinds.
+    all_digit_rows = digit_rows + hard_rows + [r for r in rows if r["kind"] == "low_resolution"]
     mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
     non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
     sweep = []
@@ -167,6 +184,7 @@ def main() -> int:
                 / len(mnist_rows),
                 "digits_answered_no_digit": sum(rejected(r) for r in digit_rows) / len(digit_rows),
                 "non_digits_answered_no_digit": sum(rejected(r) for r in non_rows) / max(1, len(non_rows)),
+                "hard_digits_answered_no_digit": share(hard_rows, rejected),
             }
         )
     summary = {
@@ -183,6 +201,12 @@ def main() -> int:
             for group, kinds in NON_DIGIT_GROUPS.items()
         },
         "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),
+        **{f"{kind}_accuracy": table.get(kind, {}).get("accuracy") for kind in (*HARD_KINDS, "uci_digits")},
+        "all_digits_answered_no_digit": share(all_digit_rows, lambda r: r["answer"] is None),
+        "most_answered_no_digit_in_a_kind": max(
+            (table[k]["answered_no_digit"] for k in table if k not in ("number", "uci_digits") and "/" not in k),
+            default=None,
+        ),
         "plain_resize_accuracy": sum(r["naive"] == r["label"] for r in mnist_rows) / len(mnist_rows),
         "min_confidence": predictor.min_confidence,
     }

@@ -312,35 +312,140 @@ def font_sample(char: str, font_path: str, rng, kind: str = "font") -> Sample:
 
 
 LOW_RESOLUTION_STYLES = ("far_photo", "thumbnail", "fax", "old_scan")
+# Tiny digits are enlarged the ways thumbnails, far photos and low-DPI scans are: smoothly, or in
+# blocks (a scan viewed zoomed in, its pixels blown up as they are); 1 bit would wipe them out.
+TINY_STYLES = ("far_photo", "thumbnail", "old_scan", "low_dpi_scan")
 
 
-def low_resolution_sample(digit28: np.ndarray, label: int, rng, style: str | None = None) -> Sample:
-    """A digit 10-16 pixels tall: written on paper, then shrunk the way a far photo (a digit small
-    in a wide blurred view), a thumbnail, a fax (1 bit, blown up in blocks) or an old
-    low-resolution scan (blown up smoothly) shrinks it."""
+def low_resolution_sample(
+    digit28: np.ndarray,
+    label: int,
+    rng,
+    style: str | None = None,
+    heights: tuple[float, float] = (10, 16),
+    kind: str = "low_resolution",
+    styles: tuple[str, ...] = LOW_RESOLUTION_STYLES,
+    blow_up: bool = False,
+) -> Sample:
+    """A digit `heights` pixels tall (10-16): written on paper, then shrunk the way a far photo (a
+    digit small in a wide blurred view), a thumbnail, a fax (1 bit, blown up in blocks), an old
+    low-resolution scan (blown up smoothly) or a low-DPI scan (blown up in blocks) shrinks it.
+    With `blow_up`, far photos and thumbnails are blown up smoothly too, as a viewer shows them."""
     height = int(rng.integers(90, 200))
     mask = _upscale(digit28, height)
-    style = style or LOW_RESOLUTION_STYLES[rng.integers(len(LOW_RESOLUTION_STYLES))]
+    style = style or styles[rng.integers(len(styles))]
     if style == "far_photo":  # the same paper all round: the digit is a small part of the view
         mask = np.pad(mask, ((height, height), (2 * height, 2 * height)))
     image, _, _ = photograph(mask, "pen_on_white", rng)
-    factor = rng.uniform(10, 16) / height
+    factor = rng.uniform(*heights) / height
     w, h = image.size
     small = image.convert("L").resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BOX)
     a = np.asarray(small, np.float32) / 255.0
+    if blow_up and style in ("far_photo", "thumbnail"):
+        factor = int(rng.integers(4, 9))
+        a = np.asarray(small.resize((small.width * factor, small.height * factor), Image.Resampling.BILINEAR))
+        a = a.astype(np.float32) / 255.0
     if style == "far_photo":
         a = ndimage.gaussian_filter(a, 0.6) + rng.normal(0, 0.02, a.shape)
-        return Sample("low_resolution", str(label), *_encode(np.repeat(a[..., None], 3, 2), "JPEG", 50), ".jpg")
+        return Sample(kind, str(label), *_encode(np.repeat(a[..., None], 3, 2), "JPEG", 50), ".jpg")
     if style == "thumbnail":
-        return Sample("low_resolution", str(label), *_encode(np.repeat(a[..., None], 3, 2), "JPEG", 75), ".jpg")
+        return Sample(kind, str(label), *_encode(np.repeat(a[..., None], 3, 2), "JPEG", 75), ".jpg")
     scale = int(rng.integers(3, 6))
-    if style == "fax":
-        bits = Image.fromarray(((a > 0.55) * 255).astype(np.uint8))
+    if style in ("fax", "low_dpi_scan"):
+        bits = Image.fromarray(((a > 0.55) * 255).astype(np.uint8) if style == "fax" else np.asarray(small))
         blocks = np.asarray(bits.resize((bits.width * scale, bits.height * scale), Image.Resampling.NEAREST))
-        return Sample("low_resolution", str(label), *_encode(np.repeat(blocks[..., None] / 255, 3, 2), "PNG"), ".png")
+        return Sample(kind, str(label), *_encode(np.repeat(blocks[..., None] / 255, 3, 2), "PNG"), ".png")
     smooth = small.resize((small.width * scale, small.height * scale), Image.Resampling.BICUBIC)
     b = np.asarray(smooth, np.float32) / 255.0 * 0.92 + 0.04 + rng.normal(0, 0.03, (smooth.height, smooth.width))
-    return Sample("low_resolution", str(label), *_encode(np.repeat(b[..., None], 3, 2), "JPEG", 60), ".jpg")
+    return Sample(kind, str(label), *_encode(np.repeat(b[..., None], 3, 2), "JPEG", 60), ".jpg")
+
+
+# ---------------------------------------------------------------- digits of kinds training never made
+
+
+def block_counts(bitmap: np.ndarray) -> np.ndarray:
+    """A 32x32 bitmap (bool) counted in 4x4 blocks: the 8x8 image of 17 grey levels (0-16) older
+    digit datasets were made of (UCI's optical digits, scikit-learn's `load_digits`)."""
+    return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)).astype(np.float32)
+
+
+def to_bitmap32(digit28: np.ndarray) -> np.ndarray:
+    """An MNIST digit as the 32x32 bitmap such datasets counted: ink (over half) of the digit's box
+    scaled to fill the frame's height, its width in proportion, centred."""
+    ink = digit28 > 127
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = digit28[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
+    width = max(4, min(32, round(32 * crop.shape[1] / crop.shape[0])))
+    big = np.asarray(Image.fromarray(crop).resize((width, 32), Image.Resampling.BILINEAR)) > 0.5
+    bitmap = np.zeros((32, 32), bool)
+    left = (32 - width) // 2
+    bitmap[:, left : left + width] = big
+    return bitmap
+
+
+def blocks_image(counts: np.ndarray, rng) -> tuple[Image.Image, bytes, str]:
+    """An 8x8 block-count image shown enlarged as such images are shown: dark ink on white, each
+    block 8-32 pixels, blown up in blocks or smoothly."""
+    levels = 1.0 - counts / 16.0
+    side = 8 * int(rng.integers(8, 33))
+    resample = Image.Resampling.NEAREST if rng.random() < 0.5 else Image.Resampling.BILINEAR
+    shown = Image.fromarray((levels * 255).astype(np.uint8)).resize((side, side), resample)
+    return (*_encode(np.repeat(np.asarray(shown, np.float32)[..., None] / 255.0, 3, 2), "PNG"), ".png")
+
+
+def bold_sample(digit28: np.ndarray, label: int, rng) -> Sample:
+    """A digit written with strokes two to three times MNIST's width (a marker, a felt pen)."""
+    height = int(rng.integers(90, 220))
+    mask = _upscale(digit28, height)
+    # MNIST's strokes are about a ninth of the digit's height: widen each side by 0.5-1 of that.
+    mask = _restroke(mask, max(2, round(height * rng.uniform(0.055, 0.11))))
+    image, encoded, suffix = photograph(mask, "pen_on_white" if rng.random() < 0.5 else "marker_tinted_paper", rng)
+    return Sample("bold", str(label), image, encoded, suffix)
+
+
+def held_out_hands() -> list[str]:
+    """The held-out handwriting fonts present that draw all ten digits (print fonts left out)."""
+    faces = [f for f in HELD_OUT_FONTS[:8] if Path(f).is_file()]
+    return [f for f in faces if all(has_glyph(ImageFont.truetype(f, size=48), str(d)) for d in range(10))]
+
+
+# Digits of kinds nothing in the project generates for training: a digit 5-9 pixels tall blown up
+# again, the 8x8 block counts of older datasets, strokes 2-3 times MNIST's width, handwriting fonts
+# training never reads. Each is reported on its own.
+HARD_KINDS = ("tiny", "blocks", "bold", "held_out_hand")
+
+
+def hard_samples(x: np.ndarray, y: np.ndarray, per_kind: int, seed: int) -> list[Sample]:
+    """`per_kind` digits of each of HARD_KINDS, from MNIST test digits (and the held-out fonts),
+    drawn with a stream of their own so that the rest of the set stays as it was."""
+    rng = np.random.default_rng([seed, 29])
+    samples = []
+    for i in rng.choice(len(x), per_kind, replace=False):
+        samples.append(
+            low_resolution_sample(
+                x[i], int(y[i]), rng, heights=(5, 9.999), kind="tiny", styles=TINY_STYLES, blow_up=True
+            )
+        )
+    for i in rng.choice(len(x), per_kind, replace=False):
+        samples.append(Sample("blocks", str(int(y[i])), *blocks_image(block_counts(to_bitmap32(x[i])), rng)))
+    for i in rng.choice(len(x), per_kind, replace=False):
+        samples.append(bold_sample(x[i], int(y[i]), rng))
+    hands = held_out_hands()
+    for k in range(per_kind if hands else 0):
+        sample = font_sample(str(k % 10), hands[int(rng.integers(len(hands)))], rng, kind="held_out_hand")
+        samples.append(sample)
+    return samples
+
+
+def other_dataset_samples(count: int, seed: int) -> list[Sample]:
+    """Real digits of other writers: scikit-learn's copy of UCI's optical digits (8x8 block counts
+    of 43 people's handwriting), shown enlarged. Reported, never trained on or chosen by."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng([seed, 8])
+    picked = rng.choice(len(digits.images), min(count, len(digits.images)), replace=False)
+    return [Sample("uci_digits", str(int(digits.target[i])), *blocks_image(digits.images[i], rng)) for i in picked]
 
 
 def number_sample(digits: list[np.ndarray], labels: list[int], rng) -> Sample:
@@ -430,8 +535,10 @@ def make_set(
     seed: int = 0,
     numbers: int = 50,
     non_digits_per_kind: int = 25,
+    hard: bool = True,
 ) -> list[Sample]:
-    """Build the realistic set from MNIST test images (uint8, light on dark, (N,28,28[,1]))."""
+    """Build the realistic set from MNIST test images (uint8, light on dark, (N,28,28[,1])); with
+    `hard`, the digits of HARD_KINDS after the rest (the rest stays the same either way)."""
     rng = np.random.default_rng(seed)
     x = x_test[..., 0] if x_test.ndim == 4 else x_test
     samples: list[Sample] = []
@@ -454,6 +561,8 @@ def make_set(
             samples.append(non_digit_sample(kind, rng, held_out))
     for i in rng.choice(len(x), per_kind, replace=False):
         samples.append(low_resolution_sample(x[i], int(y_test[i]), rng))
+    if hard:
+        samples += hard_samples(x, y_test, per_kind, seed)
     return samples
 
 
