@@ -204,7 +204,11 @@ def main() -> int:
         **{f"{kind}_accuracy": table.get(kind, {}).get("accuracy") for kind in (*HARD_KINDS, "uci_digits")},
         "all_digits_answered_no_digit": share(all_digit_rows, lambda r: r["answer"] is None),
         "most_answered_no_digit_in_a_kind": max(
-            (table[k]["answered_no_digit"] for k in table if k not in ("number", "uci_digits") and "/" not in k),
+            (
+                table[k]["answered_no_digit"]
+                for k in table
+                if k not in ("number", "uci_digits") and "/" not in k and "outline" not in k
+            ),
             default=None,
         ),
         "plain_resize_accuracy": sum(r["naive"] == r["label"] for r in mnist_rows) / len(mnist_rows),
@@ -224,6 +228,12 @@ def main() -> int:
         "summary": summary,
         "per_kind": table,
         "threshold_sweep": sweep,
+        "hard_digits_not_read": [
+            {key: r[key] for key in ("kind", "label", "answer", "best", "glyph")}
+            | {"confidence": round(r["confidence"], 3)}
+            for r in hard_rows
+            if r["answer"] != r["label"]
+        ],
         "non_digits_answered_as_digits": [
             {"kind": r["kind"], "glyph": r["glyph"], "answer": r["answer"], "confidence": round(r["confidence"], 3)}
             for r in non_rows

@@ -403,9 +403,16 @@ def bold_sample(digit28: np.ndarray, label: int, rng) -> Sample:
     return Sample("bold", str(label), image, encoded, suffix)
 
 
-def held_out_hands() -> list[str]:
-    """The held-out handwriting fonts present that draw all ten digits (print fonts left out)."""
+# Like OUTLINE_FONTS among the training fonts: CabinSketch draws each stroke as hatched double
+# outlines, hollow digits that no pen writes. Its digits are reported on their own.
+HELD_OUT_OUTLINE_FONTS = ("CabinSketch",)
+
+
+def held_out_hands(outline: bool = False) -> list[str]:
+    """The held-out handwriting fonts present that draw all ten digits (print fonts left out):
+    those written as a pen writes, or (`outline`) the outline ones."""
     faces = [f for f in HELD_OUT_FONTS[:8] if Path(f).is_file()]
+    faces = [f for f in faces if any(name in Path(f).stem for name in HELD_OUT_OUTLINE_FONTS) == outline]
     return [f for f in faces if all(has_glyph(ImageFont.truetype(f, size=48), str(d)) for d in range(10))]
 
 
@@ -430,10 +437,15 @@ def hard_samples(x: np.ndarray, y: np.ndarray, per_kind: int, seed: int) -> list
         samples.append(Sample("blocks", str(int(y[i])), *blocks_image(block_counts(to_bitmap32(x[i])), rng)))
     for i in rng.choice(len(x), per_kind, replace=False):
         samples.append(bold_sample(x[i], int(y[i]), rng))
-    hands = held_out_hands()
-    for k in range(per_kind if hands else 0):
-        sample = font_sample(str(k % 10), hands[int(rng.integers(len(hands)))], rng, kind="held_out_hand")
-        samples.append(sample)
+    for kind, hands, count in (
+        ("held_out_hand", held_out_hands(), per_kind),
+        ("held_out_outline_font", held_out_hands(outline=True), 10),
+    ):
+        for k in range(count if hands else 0):
+            font = hands[int(rng.integers(len(hands)))]
+            sample = font_sample(str(k % 10), font, rng, kind=kind)
+            sample.glyph = f"{k % 10} ({Path(font).stem})"
+            samples.append(sample)
     return samples
 
 

@@ -147,6 +147,26 @@ def test_augmentation_changes_images_not_labels(mnist):
     assert not any(np.allclose(images[i], x[j]) for i in range(8) for j in range(64))  # every image moved
 
 
+def test_augmentation_draws_markers_block_counts_and_small_digits(mnist):
+    """Each batch's first images, a slice per change (the batch is shuffled): bold strokes, the 8x8
+    block counts of older datasets, and small digits blown up again."""
+    from digitrec.data import datasets
+    from digitrec.training import augment
+
+    x = datasets.scale_images(mnist.x_train[:40])
+    out = np.asarray(augment.augment_batch(x, np.array([5, 6], np.int64)))[..., 0]
+    bold, blocks, small = (round(40 * share) for share in augment._cumulative_shares())
+    assert out.shape == (40, 28, 28) and out.min() >= 0.0 and out.max() <= 1.0 + 1e-6
+    ink = (out > 0.5).sum(axis=(1, 2))
+    assert ink[:bold].mean() > 1.5 * ink[small:].mean()  # markers: far more ink than a pen
+    # Block counts: 17 levels at most (times the image's own brightness), in blocks of 2-3 pixels.
+    for image in out[bold:blocks]:
+        assert len(np.unique(np.round(image / image.max() * 16, 3))) <= 17
+        assert (np.diff(image, axis=1) == 0).mean() > 0.6
+    grey = ((out > 0.05) & (out < 0.95)).sum(axis=(1, 2)) / np.maximum((out > 0.05).sum(axis=(1, 2)), 1)
+    assert grey[blocks:small].mean() > grey[small:].mean()  # small digits blown up: soft, grey edges
+
+
 def test_robust_preset_trains_with_augmentation(tmp_path):
     config = resolve_config("robust", {"epochs": 1, "limit_train": 256, "limit_test": 64, "tensorboard": False})
     assert config.model == "deep_cnn" and config.augment

@@ -12,26 +12,58 @@ __all__ = ["augment_batch", "training_dataset"]
 ROTATION_DEGREES = 10.0
 SHIFT = 0.1  # of the image's side
 ZOOM = 0.1
-THICKER_SHARE = 0.25
-LOW_RES_SHARE = 0.15
-LOW_RES_SIDES = (13, 21)  # the 28x28 frame shrunk to this side: its 20-pixel digit to 9-15 pixels
+THICKER_SHARE = 0.25  # a pen a pixel wider
+# Of each batch (shuffled, so any images), these shares change further, each its own images:
+BOLD_SHARE = 0.15  # a marker: strokes two to three times MNIST's width
+BLOCKS_SHARE = 0.1  # the 8x8 block counts of older digit datasets, blown up
+LOW_RES_SHARE = 0.2  # a digit a few pixels tall, blown up again
+BLOCKS_SIDE = 11  # the 28x28 frame in blocks: its 20-pixel digit 8 blocks tall, as those datasets'
+LOW_RES_SIDES = (7, 21)  # the 28x28 frame shrunk to this side: its 20-pixel digit to 5-15 pixels
+LOW_RES_BLOCKY = 0.35  # of the small ones, blown up in blocks (a low-DPI scan zoomed in), the rest smoothly
 
 
 def augment_batch(images, seed):
     """Random changes that real handwriting shows and MNIST lacks, for one batch: small rotations
-    (+-10 degrees), shifts (+-10 %) and zoom (+-10 %) as one affine transform per image, a
-    thicker pen for a quarter of the images, and for 15 % the softness of a low-resolution digit
-    (a far photo, a thumbnail, a fax): shrunk to 9-15 pixels wide and blown up again, its
-    brightest pixel back at full ink as the preprocessing leaves it.
+    (+-10 degrees), shifts (+-10 %) and zoom (+-10 %) as one affine transform per image, and a
+    thicker pen for a quarter of the images; then, each for images of its own, a marker (15 %),
+    the 8x8 block counts of older digit datasets (10 %), and a digit 5-15 pixels tall blown up
+    again (20 %: a thumbnail, a far photo, a low-DPI scan), smoothly or in blocks, its brightest
+    pixel back at full ink as the preprocessing leaves it. Non-digits in the batch change the same
+    ways, so that a small or bold letter is still one.
 
     Args:
-      images: float images (N, H, W, C).
+      images: float images (N, H, W, C), in the order of a shuffled dataset.
       seed: two int32 (or int64) numbers; the same seed gives the same changes.
     """
     tf = _tensorflow()
     n = tf.shape(images)[0]
+    draws = tf.random.stateless_uniform([7, n], seed=seed, minval=0.0, maxval=1.0)
+    images = _moved(images, draws[:4] * 2.0 - 1.0)
+    thicker = tf.nn.max_pool2d(images, ksize=2, strides=1, padding="SAME")
+    images = tf.where(tf.reshape(draws[4] < THICKER_SHARE, [-1, 1, 1, 1]), thicker, images)
+    # The batch is shuffled: its first images are as random as any, so each change takes a slice
+    # of its own and nothing is computed for the images it does not change.
+    ends = [tf.cast(tf.round(tf.cast(n, tf.float32) * share), tf.int32) for share in _cumulative_shares()]
+    bold, blocks, small, rest = tf.split(images, [ends[0], ends[1] - ends[0], ends[2] - ends[1], n - ends[2]])
+    return tf.concat(
+        [
+            tf.nn.max_pool2d(bold, ksize=4, strides=1, padding="SAME"),
+            _blocks(blocks),
+            _low_resolution(small, draws[5][0], draws[6][: ends[2] - ends[1]]),
+            rest,
+        ],
+        axis=0,
+    )
+
+
+def _cumulative_shares() -> tuple[float, float, float]:
+    return BOLD_SHARE, BOLD_SHARE + BLOCKS_SHARE, BOLD_SHARE + BLOCKS_SHARE + LOW_RES_SHARE
+
+
+def _moved(images, draws):
+    """One affine transform per image: rotation, zoom, shift (draws in [-1, 1])."""
+    tf = _tensorflow()
     h, w = tf.cast(tf.shape(images)[1], tf.float32), tf.cast(tf.shape(images)[2], tf.float32)
-    draws = tf.random.stateless_uniform([7, n], seed=seed, minval=-1.0, maxval=1.0)
     angle = draws[0] * ROTATION_DEGREES * np.pi / 180
     scale = 1.0 / (1.0 + draws[1] * ZOOM)  # input pixels per output pixel
     dx, dy = draws[2] * SHIFT * w, draws[3] * SHIFT * h
@@ -42,7 +74,7 @@ def augment_batch(images, seed):
     transforms = tf.stack(
         [cos, -sin, cx - cos * cx + sin * cy - dx, sin, cos, cy - sin * cx - cos * cy - dy, zeros, zeros], axis=1
     )
-    moved = tf.raw_ops.ImageProjectiveTransformV3(
+    return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=transforms,
         output_shape=tf.shape(images)[1:3],
@@ -50,17 +82,35 @@ def augment_batch(images, seed):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    thicker = tf.nn.max_pool2d(moved, ksize=2, strides=1, padding="SAME")
-    pick = tf.reshape((draws[4] + 1) / 2 < THICKER_SHARE, [-1, 1, 1, 1])
-    images = tf.where(pick, thicker, moved)
+
+
+def _peak(images):
+    tf = _tensorflow()
+    return tf.maximum(tf.reduce_max(images, axis=[1, 2, 3], keepdims=True), 1e-6)
+
+
+def _blocks(images):
+    """Each image as an 8x8-per-digit grid of block counts (17 levels), blown up in blocks."""
+    tf = _tensorflow()
+    peak = _peak(images)
+    counts = tf.round(tf.image.resize(images / peak, [BLOCKS_SIDE, BLOCKS_SIDE], method="area") * 16.0) / 16.0
+    blocks = tf.image.resize(counts, tf.shape(images)[1:3], method="nearest")
+    return blocks / _peak(blocks) * peak
+
+
+def _low_resolution(images, side_draw, blocky_draws):
+    """The frame shrunk to one side per batch (LOW_RES_SIDES) and blown up again, smoothly or, for
+    LOW_RES_BLOCKY of the images, in blocks; its brightest pixel back at the original's."""
+    tf = _tensorflow()
     low, high = LOW_RES_SIDES
-    side = tf.cast(tf.round(low + (high - low) * (draws[6][0] + 1) / 2), tf.int32)  # one per batch
+    side = tf.cast(tf.round(low + (high - low) * side_draw), tf.int32)
     size = tf.shape(images)[1:3]
-    soft = tf.image.resize(tf.image.resize(images, [side, side], method="area"), size, method="bilinear")
-    soft = soft / tf.maximum(tf.reduce_max(soft, axis=[1, 2, 3], keepdims=True), 1e-6)
-    soft = soft * tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
-    pick = tf.reshape((draws[5] + 1) / 2 < LOW_RES_SHARE, [-1, 1, 1, 1])
-    return tf.where(pick, soft, images)
+    small = tf.image.resize(images, [side, side], method="area")
+    blocky = tf.reshape(blocky_draws < LOW_RES_BLOCKY, [-1, 1, 1, 1])
+    soft = tf.where(
+        blocky, tf.image.resize(small, size, method="nearest"), tf.image.resize(small, size, method="bilinear")
+    )
+    return soft / _peak(soft) * _peak(images)
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True):
