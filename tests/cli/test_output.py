@@ -12,10 +12,10 @@ from digitrec.cli.output import log_to, print_json, save_png, unique_path
 
 
 def test_progress_goes_to_stderr_when_stdout_carries_json(capsys):
-    log_to(True)("training…")
-    log_to(False)("training…")
+    log_to(True)("beside JSON")
+    log_to(False)("alone")
     out, err = capsys.readouterr()
-    assert (out, err) == ("training…\n", "training…\n")
+    assert (out, err) == ("alone\n", "beside JSON\n")
 
 
 def test_json_of_numpy_values(capsys):

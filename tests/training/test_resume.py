@@ -4,6 +4,7 @@ the last finished epoch with a complete history; bad run folders are one clear e
 from __future__ import annotations
 
 import csv
+import re
 import signal
 import subprocess
 import sys
@@ -153,10 +154,9 @@ def test_disk_full_mid_training_is_one_line_and_the_run_resumes(tmp_path, mnist)
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "cannot write" in proc.stderr and "Traceback" not in proc.stderr
     assert not [p for p in run.iterdir() if ".tmp" in p.name]
-    assert isinstance(read_json(run / "metrics.json"), dict) and (run / "report.txt").read_bytes() in (
-        before,
-        (run / "report.txt").read_bytes(),
-    )
+    assert isinstance(read_json(run / "metrics.json"), dict)
+    after = (run / "report.txt").read_bytes()  # the old report, or a whole new one of the 50 images
+    assert after == before or re.search(rb"errors in 50\), loss [0-9.]+\n$", after), after[-200:]
     for chart in run.glob("*.png"):
         with Image.open(chart) as image:
             image.verify()  # a whole PNG: the old one or a complete new one

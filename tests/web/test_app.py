@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.helpers import draw_digit, need, run_cli
+from tests.support.helpers import IN_CI, draw_digit, need, run_cli
 from tests.support.serverproc import CHROMIUM, Server, launch_chromium, multipart
 from tests.support.xdriver import PEOPLE_MARKS, drawn
 
-pytest.importorskip("fastapi") if not os.environ.get("CI") else None
+pytest.importorskip("fastapi") if not IN_CI else None
 from fastapi.testclient import TestClient  # noqa: E402
 
 from digitrec.reading.predictor import Predictor  # noqa: E402

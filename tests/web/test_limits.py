@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 from digitrec.web.limits import DEFAULT_WORKERS, BodyLimit, Limits
 
@@ -40,4 +41,4 @@ def test_bodies_over_the_limit_are_413_declared_or_streamed():
 
 
 def test_the_defaults_the_help_shows():
-    assert Limits().max_batch == 64 and DEFAULT_WORKERS >= 1
+    assert Limits().max_batch == 64 and DEFAULT_WORKERS == (os.cpu_count() or 1)  # one worker per core
