@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -23,9 +24,13 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
 
 
 def test_atomic_write_replaces_and_follows_the_umask(tmp_path):
-    target = files.write_json(tmp_path / "sub" / "m.json", {"a": np.float32(0.5), "b": np.arange(2)})
+    old = os.umask(0o027)  # the mask set here, not read back through the helper under test
+    try:
+        target = files.write_json(tmp_path / "sub" / "m.json", {"a": np.float32(0.5), "b": np.arange(2)})
+    finally:
+        os.umask(old)
     assert json.loads(target.read_text()) == {"a": 0.5, "b": [0, 1]}
-    assert target.stat().st_mode & 0o777 == 0o666 & ~files._umask()
+    assert target.stat().st_mode & 0o777 == 0o640
 
 
 def test_unwritable_folder_is_one_clear_error(tmp_path):

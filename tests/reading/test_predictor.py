@@ -61,10 +61,11 @@ def test_blank_and_noise_are_no_digit(predictor):
 
 
 def test_uncertain_below_the_threshold(good_run):
-    strict = Predictor(good_run.run_dir, min_confidence=0.999999)
-    answers = [strict.answer(row) for row in np.full((1, 10), 0.1)]
-    assert answers[0].digit is None and answers[0].reason.startswith("uncertain")
-    assert answers[0].to_dict()["reason"].startswith("uncertain")
+    """Probabilities on both sides of the threshold: just under it is "uncertain", at it a digit."""
+    strict = Predictor(good_run.run_dir, min_confidence=0.8)
+    under, at = (strict.answer(np.array([p] + [(1 - p) / 9] * 9)) for p in (0.79, 0.8))
+    assert under.digit is None and under.reason.startswith("uncertain") and under.to_dict()["no_digit"] == "uncertain"
+    assert at.digit == 0 and at.reason is None
 
 
 def test_whole_numbers(predictor, mnist):
