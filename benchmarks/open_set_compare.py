@@ -114,7 +114,7 @@ def main() -> int:
     samples = [s for s in make_set(ds.x_test, ds.y_test, 100, 0, 0, 100, hard=False) if s.kind != "number"]
     pre = [preprocess.to_mnist_array(s.encoded, return_steps=True) for s in samples]
     arrays = np.stack([p.array for p in pre])
-    ink = np.array([judge_ink(p, bool(p.array.any())) is not None for p in pre])
+    ink = np.array([judge_ink(p) is not None for p in pre])
     kinds = [s.kind for s in samples]
     digit = np.array([k in DIGIT_KINDS or k in ("font", "outline_font", "low_resolution") for k in kinds])
     results = [

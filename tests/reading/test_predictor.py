@@ -205,8 +205,14 @@ def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
     assert (sure.digit, sure.no_digit, sure.reason) == (9, None, None)
     with pytest.raises(ValueError, match="kind and its reason"):
         Prediction(None, 0.1, [0.1] * 10, "a reason without a kind")
-    busy = rules.judge_ink(SimpleNamespace(ink_fraction=0.6, components=1, holes=0, pieces=1))
+
+    def measures(**changes):
+        return SimpleNamespace(**{"array": np.ones((28, 28)), "ink_fraction": 0.1, "components": 1, "holes": 0,
+                                  "pieces": 1, **changes})  # fmt: skip
+
+    busy = rules.judge_ink(measures(ink_fraction=0.6))
     assert busy is not None and busy.kind == rules.SCATTERED and busy.reason.startswith("ink covers 60%")
-    loops = rules.judge_ink(SimpleNamespace(ink_fraction=0.1, components=1, holes=3, pieces=1))
+    loops = rules.judge_ink(measures(holes=3))
     assert loops is not None and loops.kind == rules.NOT_DIGIT_SHAPED
-    assert rules.judge_ink(SimpleNamespace(ink_fraction=0.1, components=1, holes=2, pieces=3)) is None
+    assert rules.judge_ink(measures(holes=2, pieces=3)) is None
+    assert rules.judge_ink(measures(array=np.zeros((28, 28)))) == rules.NO_INK_FOUND  # nothing left after the fit

@@ -91,7 +91,7 @@ class Predictor:
         probs = [float(p) for p in probabilities]
         best = int(np.argmax(probs))
         threshold = self.min_confidence if min_confidence is None else min_confidence
-        verdict = rules.judge_ink(pre, bool(pre.array.any())) if pre is not None else None
+        verdict = rules.judge_ink(pre) if pre is not None else None
         verdict = verdict or rules.judge_confidence(best, probs[best], threshold, self.knows_non_digits)
         return Prediction(
             None if verdict else best,
@@ -122,7 +122,7 @@ class Predictor:
         """
         groups = segment.segment_number(source, max_pixels=self.max_pixels)
         if not groups:
-            return NumberPrediction(None, [], "no ink found (a blank or too faint image)", file, self.name)
+            return NumberPrediction(None, [], rules.NO_INK_FOUND.reason, file, self.name)
         flat = [piece for alternatives in groups for alt in alternatives for piece in alt]
         probs = iter(self.predict_arrays(np.stack([p.array for p in flat])))
         digits: list[Prediction] = []

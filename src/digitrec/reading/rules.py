@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 # The kinds of "no digit" (`Prediction.no_digit`).
 NO_INK = "no ink"
 SCATTERED = "scattered"
@@ -59,9 +61,15 @@ class NoDigit(NamedTuple):
     reason: str
 
 
+# The verdict for a blank or too faint image, a single digit's or a whole number's.
+NO_INK_FOUND = NoDigit(NO_INK, "no ink found (a blank or too faint image)")
+
+
 class InkMeasures(Protocol):
     """What the ink rules read (a `preprocess.Preprocessed` has it all)."""
 
+    @property
+    def array(self) -> np.ndarray: ...
     @property
     def ink_fraction(self) -> float: ...
     @property
@@ -72,11 +80,10 @@ class InkMeasures(Protocol):
     def pieces(self) -> int: ...
 
 
-def judge_ink(pre: InkMeasures, has_ink: bool = True) -> NoDigit | None:
-    """Why an image holds no digit, judged from the ink alone (before the model is asked);
-    `has_ink`: whether the 28x28 result has any ink at all."""
-    if pre.ink_fraction == 0.0 or not has_ink:
-        return NoDigit(NO_INK, "no ink found (a blank or too faint image)")
+def judge_ink(pre: InkMeasures) -> NoDigit | None:
+    """Why an image holds no digit, judged from the ink alone (before the model is asked)."""
+    if pre.ink_fraction == 0.0 or not pre.array.any():
+        return NO_INK_FOUND
     if pre.ink_fraction > MAX_INK_FRACTION:
         return NoDigit(SCATTERED, f"ink covers {pre.ink_fraction:.0%} of the image: noise or a picture, not a digit")
     if pre.components > MAX_COMPONENTS:
