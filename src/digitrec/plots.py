@@ -144,8 +144,10 @@ def plot_predictions(
     y_pred: Sequence[int | None],
     confidence: Sequence[float],
     path: str | Path,
+    total: int | None = None,
 ) -> Path:
-    """The random-test grid: every image with true and predicted labels, wrong ones in red."""
+    """The random-test grid: every image with true and predicted labels, wrong ones in red;
+    `total`: how many were read, when the grid shows only the first of them."""
     right = [p is not None and int(p) == int(t) for t, p in zip(y_true, y_pred)]
     captions = [
         f"true {t}  pred {'-' if p is None else p}\n{c:.0%}{'' if ok else '  WRONG'}"
@@ -153,6 +155,8 @@ def plot_predictions(
     ]
     colours = ["darkgreen" if ok else "crimson" for ok in right]
     title = f"{sum(right)} of {len(right)} right ({sum(right) / max(1, len(right)):.0%})"
+    if total is not None and total > len(right):
+        title += f"; the first {len(right)} of {total:,} read"
     return plot_image_grid(images, captions, colours, title, path, columns=min(10, max(1, len(images))))
 
 

@@ -257,6 +257,11 @@ def load_model(target: str | os.PathLike | None = None, root: str | os.PathLike 
 
         if not h5py.is_hdf5(path):
             raise DigitrecError(f"{path} is not an HDF5 model file (truncated or another kind of file)")
+    elif suffix == ".tflite":
+        raise DigitrecError(
+            f"{path} is a LiteRT model; this needs the Keras model (.keras, .h5, a SavedModel folder, "
+            "or the run folder it came from)"
+        )
     else:
         raise DigitrecError(
             f"{path}: unknown model format {suffix or '(no suffix)'}; use .keras, .h5 or a SavedModel folder"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
-from tests.support.helpers import REPO, run_cli
+from digitrec.store import PRETRAINED
+from tests.support.helpers import REPO, draw_digit, run_cli
 
 
-def _one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 1, proc.stderr
+def _one_line_error(proc: subprocess.CompletedProcess, code: int = 1) -> str:
+    assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
@@ -19,9 +21,9 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 
 def test_bad_input_is_one_line_and_nonzero(tmp_path):
-    assert _one_line_error(run_cli("train", "--epochs", "0")) == "digitrec: error: --epochs must be at least 1"
-    assert _one_line_error(run_cli("train", "--batch-size", "0")).endswith(": --batch-size must be at least 1")
-    unknown = _one_line_error(run_cli("train", "--dataset", "svhn", "--epochs", "1"))
+    assert _one_line_error(run_cli("train", "--epochs", "0"), 2) == "digitrec: error: --epochs must be at least 1"
+    assert _one_line_error(run_cli("train", "--batch-size", "0"), 2).endswith(": --batch-size must be at least 1")
+    unknown = _one_line_error(run_cli("train", "--dataset", "svhn", "--epochs", "1"), 2)
     assert unknown.startswith("digitrec: error: --dataset 'svhn' is unknown; choose one of mnist, ")
     assert unknown.endswith("(or any name, with a data file of your own)")
     assert "no model at" in _one_line_error(run_cli("evaluate", "--model", str(tmp_path / "missing.keras")))
@@ -33,6 +35,88 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert usage.returncode == 2 and "invalid int value" in usage.stderr
 
 
+# Bad usage through the real entry point: (arguments, what the one line on stderr says). Each
+# exits 2 before anything is loaded or written.
+BAD_USAGE = [
+    (["train", "--epochs", "0"], "--epochs must be at least 1"),
+    (["train", "--epochs", "-1"], "--epochs must be at least 1"),
+    (["train", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+    (["train", "--model", "nosuch_cnn", "--epochs", "1"], "--model 'nosuch_cnn' is unknown; choose one of"),
+    (["train", "--ensemble", "1"], "argument --ensemble: must be at least 2, not 1"),
+    (["predict"], "give image files or folders, or --random N"),
+    (["predict", "--random", "0"], "argument --random: must be at least 1, not 0"),
+    (["predict", "--random", "-5"], "argument --random: must be at least 1, not -5"),
+    (["predict", "--random", "5", "photo.png"], "give image files or --random N, not both"),
+    (["predict", "--random", "5", "--show-steps", "steps"], "--show-steps reads your images"),
+    (["predict", "--random", "5", "--number"], "--number reads your images"),
+    (["predict", "--seed", "3", "photo.png"], "--seed goes with --random N"),
+    (["predict", "--grid", "g.png", "photo.png"], "--grid goes with --random N"),
+    (["predict", "--number", "--show-steps", "steps", "photo.png"], "--show-steps charts one digit's steps"),
+    (["predict", "--min-confidence", "1.5", "photo.png"], "argument --min-confidence: must be between 0 and 1"),
+    (["predict", "--min-confidence", "high", "photo.png"], "argument --min-confidence: 'high' is not a number"),
+    (["explain", "--digit", "12", "photo.png"], "argument --digit: must be between 0 and 9, not 12"),
+    (["serve", "--workers", "0"], "argument --workers: must be at least 1, not 0"),
+    (["serve", "--port", "70000"], "argument --port: must be between 1 and 65535, not 70000"),
+    (["serve", "--port", "84386"], "argument --port: must be between 1 and 65535, not 84386"),
+    (["serve", "--port", "-5"], "argument --port: must be between 1 and 65535, not -5"),
+    (["serve", "--host", "999.1.1.1"], "--host '999.1.1.1' is not an address"),
+    (["evaluate", "--limit-test", "0"], "argument --limit-test: must be at least 1, not 0"),
+    (["export", "--format", "onnx"], "argument --format: invalid choice: 'onnx'"),
+    (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+]
+
+
+def test_bad_usage_is_one_line_and_exit_2_with_nothing_left_behind(tmp_path):
+    """The README's contract, for every subcommand: bad usage exits 2 with one line naming the
+    option, no traceback, and leaves no file (a run folder, a grid) behind."""
+    for args, said in BAD_USAGE:
+        proc = run_cli(*args, cwd=tmp_path, env={"DIGITREC_RUNS": str(tmp_path / "runs")})
+        assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and said in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert lines[0].startswith(("digitrec: error: ", f"digitrec {args[0]}: error: ", "digitrec: error")), lines
+        assert list(tmp_path.iterdir()) == [], (args, list(tmp_path.iterdir()))
+
+
+def test_more_random_images_than_the_test_set_is_bad_usage(mnist, tmp_path):
+    """`--random N` above the test set says so before any model loads (it was capped without a word)."""
+    proc = run_cli("predict", "--random", "20000", cwd=tmp_path)
+    assert _one_line_error(proc, 2) == "digitrec: error: --random must be between 1 and the 10,000 test images, not 20,000"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failures_are_one_line_and_exit_1(tmp_path):
+    """A file that is not there, a model file of the wrong kind, a data file that is no .npz, a port
+    in use: one line each, in the command's own words."""
+    assert _one_line_error(run_cli("predict", str(tmp_path / "gone.png"))) == (
+        f"digitrec: error: {tmp_path / 'gone.png'}: no such file"
+    )
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer")
+    seven = tmp_path / "seven.png"
+    draw_digit("7").save(seven)
+    line = _one_line_error(run_cli("explain", "--model", str(junk), str(seven), "--out", str(tmp_path)))
+    assert line.startswith(f"digitrec: error: {junk} is not a usable LiteRT/TFLite model") and "unexpected" not in line
+    shipped = PRETRAINED.with_suffix(".tflite")
+    line = _one_line_error(run_cli("export", "--model", str(shipped), "--no-check", "--out", str(tmp_path / "x")))
+    assert line == (
+        f"digitrec: error: {shipped} is a LiteRT model; this needs the Keras model (.keras, .h5, a SavedModel "
+        "folder, or the run folder it came from)"
+    )
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"\x89PNG not really")
+    assert _one_line_error(run_cli("data", "info", "--data-file", str(fake))) == (
+        f"digitrec: error: {fake} is not a readable .npz file"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_line_error(run_cli("serve", "--port", str(port)))
+    assert line == f"digitrec: error: cannot listen on 127.0.0.1:{port}: the port is in use (another `digitrec serve`? try --port)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.png", "junk.tflite", "seven.png"]
+
+
 def test_library_errors_are_worded_as_flags_and_hints(tmp_path):
     """The library names settings and stays silent on commands; the command line words them."""
     from digitrec.cli.main import error_line, flag
@@ -41,7 +125,7 @@ def test_library_errors_are_worded_as_flags_and_hints(tmp_path):
     from digitrec.training.runs import RunStopped, TrainingInterrupted
 
     assert (flag("open_set"), flag("members"), flag("run_dir")) == ("--open-set", "--ensemble", "--run-dir")
-    assert error_line(OptionError("members", "must be at least 2")) == ("error: --ensemble must be at least 2", 1)
+    assert error_line(OptionError("members", "must be at least 2")) == ("error: --ensemble must be at least 2", 2)
     stopped = RunStopped(tmp_path, "cannot write x: disk full")
     assert error_line(stopped) == (
         f"error: cannot write x: disk full: resume with `digitrec train --resume {tmp_path}`",

@@ -99,7 +99,7 @@ def test_cli_refuses_bad_input_in_one_line(good_run, tmp_path):
     proc = run_cli("predict", "--model", str(good_run.run_dir), str(tmp_path / "empty"))
     assert proc.returncode == 1 and "holds no image files" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("predict", "--model", str(good_run.run_dir))
-    assert proc.returncode == 1 and "give image files" in proc.stderr
+    assert proc.returncode == 2 and "give image files" in proc.stderr
     proc = run_cli("predict", "--model", str(tmp_path / "nope.keras"), "--random", "3")
     assert proc.returncode == 1 and "no model at" in proc.stderr
 

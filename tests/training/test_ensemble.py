@@ -51,7 +51,7 @@ def test_cli_ensemble_trains_members_and_saves_one_model_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "member 1/2 (seed 5) is already trained" in again.stdout and "member 2/2 (seed 6)" in again.stdout
     proc = run_cli("train", *args, "--ensemble", "1", "--run-dir", str(tmp_path / "one"))
-    assert proc.returncode == 1 and "--ensemble must be at least 2" in proc.stderr
+    assert proc.returncode == 2 and "--ensemble: must be at least 2, not 1" in proc.stderr
 
 
 def test_cli_ensemble_averages_runs_of_different_models(tmp_path):

@@ -229,7 +229,7 @@ def test_a_real_server_with_the_shipped_litert_model_under_concurrent_uploads():
 
 def test_serve_refuses_bad_options_in_one_line(tmp_path):
     proc = run_cli("serve", "--max-batch", "0")
-    assert proc.returncode == 1 and "--max-batch must be at least 1" in proc.stderr
+    assert proc.returncode == 2 and "--max-batch: must be at least 1, not 0" in proc.stderr
     proc = run_cli("serve", "--model", str(tmp_path / "none.keras"))
     assert proc.returncode == 1 and "no model at" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import OptionError
 from digitrec.reading.answers import Failure, NumberPrediction, Prediction
 from digitrec.reading.images import IMAGE_SUFFIXES
 from digitrec.reading.predictor import Predictor
@@ -52,6 +52,14 @@ class RandomTest:
     def accuracy(self) -> float:
         return self.correct / len(self.answers)
 
+    def table(self) -> list[list]:
+        """The answers as CSV rows, a header first: `digitrec predict --random N --csv PATH`."""
+        rows: list[list] = [["index", "true", "digit", "confidence", *[f"p{d}" for d in range(10)], "reason"]]
+        for i, t, a in zip(self.index, self.truth, self.answers):
+            rows.append([int(i), int(t), "" if a.digit is None else a.digit, f"{a.confidence:.6f}",
+                         *[f"{p:.6f}" for p in a.probabilities], a.reason or ""])  # fmt: skip
+        return rows
+
     def records(self) -> list[dict[str, Any]]:
         """One JSON object per image: its index, the truth, the answer, whether it is right."""
         return [
@@ -65,15 +73,25 @@ class RandomTest:
         ]
 
 
-def random_test(predictor: Predictor, count: int, seed: int | None = None, dataset: str = "mnist") -> RandomTest:
-    """Pick `count` test images at random and read them (`digitrec predict --random N`)."""
+def load_test_set(dataset: Any, count: int) -> Any:
+    """The test set `--random N` draws from (a name, or a Dataset already loaded), checked to hold N
+    images: the command line checks it before any model loads."""
     from digitrec.data import datasets
 
-    ds = datasets.load_dataset(dataset)
-    if count < 1:
-        raise DigitrecError("--random needs at least 1 image")
+    ds = datasets.load_dataset(dataset) if isinstance(dataset, str) else dataset
+    if not 1 <= count <= len(ds.x_test):
+        raise OptionError("random", f"must be between 1 and the {len(ds.x_test):,} test images, not {count:,}")
+    return ds
+
+
+def random_test(predictor: Predictor, count: int, seed: int | None = None, dataset: Any = "mnist") -> RandomTest:
+    """Pick `count` test images at random and read them (`digitrec predict --random N`);
+    `dataset`: a name, or a Dataset already loaded."""
+    from digitrec.data import datasets
+
+    ds = load_test_set(dataset, count)
     rng = np.random.default_rng(seed)
-    index = rng.choice(len(ds.x_test), size=min(count, len(ds.x_test)), replace=False)
+    index = rng.choice(len(ds.x_test), size=count, replace=False)
     images = ds.x_test[index]
     answers = [predictor.answer(row) for row in predictor.predict_arrays(datasets.scale_images(images))]
     return RandomTest(index, images, ds.y_test[index].astype(np.int64), answers)

@@ -1,7 +1,10 @@
 """The `digitrec` command: parses arguments and calls the subcommands (`training`,
 `reading`); every default shown in --help is read from the code that owns it.
 
-Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 130 interrupted.
+Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 130 interrupted. The
+contract is kept here, for every subcommand: argparse's errors, value ranges (`count`,
+`fraction`), flags that the rest of the command line would ignore (`conflicts`) and a library's
+`OptionError` are one line on stderr and exit 2; any other error is one line and exit 1.
 TensorFlow is imported only by the subcommands that need it.
 """
 
@@ -10,19 +13,57 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from digitrec import __version__
 from digitrec.cli.reading import cmd_explain, cmd_gui, cmd_predict, cmd_serve
 from digitrec.cli.training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
 from digitrec.errors import DigitrecError, OptionError
 
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with bad usage as one line on stderr (no usage block) and exit code 2. Its
+    subcommands' parsers are made by this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [least, most]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least or (most is not None and value > most):
+            span = f"at least {least}" if most is None else f"between {least} and {most}"
+            raise argparse.ArgumentTypeError(f"must be {span}, not {value}")
+        return value
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a probability, 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
+    parser = Parser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--data-dir", help="dataset cache folder (default: $DIGITREC_DATA_DIR or ~/.cache/digitrec)")
     common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     _data_parser(sub, common)
@@ -85,7 +126,7 @@ def _train_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--ensemble",
-        type=int,
+        type=count(2),
         metavar="K",
         help="train K models (seeds seed … seed+K-1) and save their average as one model",
     )
@@ -105,7 +146,7 @@ def _ensemble_parser(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="write the ensemble here (default: runs/<time>-<dataset>-ensemble-xN)")
     _runs_root_flag(p)
     p.add_argument("--data-file", help="the members' own .npz or IDX folder, when they were trained on one")
-    p.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
+    p.add_argument("--limit-test", type=count(1), help="evaluate on the first N test images only")
     p.set_defaults(func=cmd_ensemble)
 
 
@@ -114,7 +155,7 @@ def _evaluate_parser(sub, common: argparse.ArgumentParser) -> None:
     _model_flags(p, "a .keras/.h5/.tflite file, a SavedModel folder or a run folder")
     p.add_argument("--dataset", help="the dataset to test on (default: the one in the run's metadata, else mnist)")
     p.add_argument("--data-file", help="your own .npz or IDX folder to test on")
-    p.add_argument("--limit-test", type=int, help="use the first N test images only")
+    p.add_argument("--limit-test", type=count(1), help="use the first N test images only")
     p.add_argument("--out", help="where to write metrics and charts (default: the model's run folder)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -131,10 +172,19 @@ def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
     _model_flags(p)
-    p.add_argument("--random", type=int, metavar="N", help="predict N random test images and compare with the truth")
+    p.add_argument(
+        "--random",
+        type=count(1),
+        metavar="N",
+        help="predict N random test images (at most the test set) and compare with the truth",
+    )
     p.add_argument("--seed", type=int, help="seed for --random (default: a new draw each time)")
-    p.add_argument("--dataset", default="mnist", help="the test set for --random (default: mnist)")
-    p.add_argument("--grid", help="where --random saves its image grid (default: the run folder's random_test.png)")
+    p.add_argument("--dataset", help="the test set for --random (default: mnist)")
+    p.add_argument(
+        "--grid",
+        help=f"where --random saves its image grid, the first {GRID_MOST} images "
+        "(default: the run folder's random_test.png)",
+    )
     p.add_argument("--number", action="store_true", help="read each image as a whole number (digits in a row)")
     p.add_argument("--csv", metavar="PATH", help="also write the answers as a CSV table")
     p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
@@ -143,7 +193,7 @@ def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--min-confidence",
-        type=float,
+        type=fraction,
         default=None,
         help="answer 'uncertain' (no digit) below this probability (default: the model's own, "
         f"{OPEN_SET_MIN_CONFIDENCE:.2f} for a model trained with --open-set, else {MIN_CONFIDENCE:.2f})",
@@ -162,7 +212,7 @@ def _explain_parser(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders read recursively")
     _model_flags(p)
     p.add_argument(
-        "--digit", type=int, help="explain this digit's probability instead of the answer's ('why not a 7?')"
+        "--digit", type=count(0, 9), help="explain this digit's probability instead of the answer's ('why not a 7?')"
     )
     p.add_argument("--out", default=".", help="where the figures go (default: the current folder)")
     p.add_argument(
@@ -186,29 +236,29 @@ def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("serve", help="run the web service and its drawing page")
     _model_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=count(1, 65535), default=8000, help="port, 1-65535 (default: 8000)")
     limits = Limits()
     p.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=count(1),
         default=limits.max_body_bytes,
         help=f"largest request body (default: {limits.max_body_bytes // 2**20} MiB)",
     )
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=count(1),
         default=limits.max_pixels,
         help=f"largest image, in pixels (default: {limits.max_pixels / 1e6:g} M)",
     )
     p.add_argument(
         "--max-batch",
-        type=int,
+        type=count(1),
         default=limits.max_batch,
         help=f"most images in one /predict/batch (default: {limits.max_batch})",
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=count(1),
         default=DEFAULT_WORKERS,
         help="processes that answer requests, each with the model; jobs go to the next free one "
         f"(default: one per CPU core, {DEFAULT_WORKERS} here; 1 answers in the server's own threads)",
@@ -224,7 +274,7 @@ def _export_parser(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("savedmodel", "tflite", "all"), default="all")
     p.add_argument("--out", help="folder to write into (default: <run folder>/export)")
     p.add_argument("--no-check", action="store_true", help="skip comparing the exports with Keras on the test set")
-    p.add_argument("--limit-test", type=int, help="check on the first N test images only")
+    p.add_argument("--limit-test", type=count(1), help="check on the first N test images only")
     p.add_argument(
         "--to-run",
         action="store_true",
@@ -244,7 +294,32 @@ def _export_parser(sub, common: argparse.ArgumentParser) -> None:
 
 # Options whose flag is not their name with dashes.
 FLAGS = {"members": "--ensemble"}
-EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+# The most test images `predict --random N` draws in its grid; all N are in --csv and --json.
+GRID_MOST = 100
+
+
+def conflicts(args: argparse.Namespace) -> str | None:
+    """Flags given together that the command would ignore or cannot honour: what is wrong, in one
+    line (exit 2), or None."""
+    if args.command != "predict":
+        return None
+    given = {name for name in ("number", "show_steps", "save_preprocessed", "grid", "seed", "dataset")
+             if getattr(args, name) not in (None, False)}  # fmt: skip
+    if args.random and args.inputs:
+        return "give image files or --random N, not both"
+    if args.random:
+        mine = sorted(given & {"number", "show_steps", "save_preprocessed"})
+        if mine:
+            return f"{flag(mine[0])} reads your images; --random N reads test images (their grid: --grid)"
+        return None
+    if not args.inputs:
+        return "give image files or folders, or --random N"
+    theirs = sorted(given & {"grid", "seed", "dataset"})
+    if theirs:
+        return f"{flag(theirs[0])} goes with --random N"
+    if args.number and args.show_steps:
+        return "--show-steps charts one digit's steps; with --number, --save-preprocessed writes each digit"
+    return None
 
 
 def flag(option: str) -> str:
@@ -261,8 +336,8 @@ def error_line(exc: DigitrecError) -> tuple[str, int]:
         return f"{exc}: resume with `digitrec train --resume {exc.run_dir}`", EXIT_INTERRUPTED
     if isinstance(exc, RunStopped):
         return f"error: {exc}: resume with `digitrec train --resume {exc.run_dir}`", EXIT_FAILURE
-    if isinstance(exc, OptionError):
-        return f"error: {flag(exc.option)} {exc.problem}", EXIT_FAILURE
+    if isinstance(exc, OptionError):  # a value the command line could not check: bad usage
+        return f"error: {flag(exc.option)} {exc.problem}", EXIT_USAGE
     if isinstance(exc, NoModelError):
         fix = ", or check the path" if exc.path else " (or `make run`), or pass --model PATH"
         return f"error: {exc}: train one with `digitrec train`{fix}", EXIT_FAILURE
@@ -272,6 +347,10 @@ def error_line(exc: DigitrecError) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = conflicts(args)
+    if problem:
+        print(f"digitrec {args.command}: error: {problem} (see `digitrec {args.command} --help`)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return args.func(args)
     except DigitrecError as exc:

@@ -8,17 +8,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from digitrec.cli.output import print_json, save_png, say_default_model, unique_path
-from digitrec.errors import DigitrecError
 
 
-def _predict_random(args: argparse.Namespace, predictor) -> int:
+def _predict_random(args: argparse.Namespace, predictor, test_set) -> int:
     from digitrec import plots
     from digitrec.cli.batch import random_test
+    from digitrec.cli.main import GRID_MOST
 
-    test = random_test(predictor, args.random, args.seed, args.dataset)
+    test = random_test(predictor, args.random, args.seed, test_set)
     if not args.json:
         for i, t, a in zip(test.index, test.truth, test.answers):
             mark = "" if a.best_guess == t else "   <- wrong"
@@ -26,14 +24,24 @@ def _predict_random(args: argparse.Namespace, predictor) -> int:
     run = predictor.choice.run_dir
     in_run = run is not None and not predictor.choice.shipped  # never inside the package
     grid = Path(args.grid) if args.grid else (run / "random_test.png" if in_run else Path("random_test.png"))
-    guesses, confidences = [a.best_guess for a in test.answers], [a.confidence for a in test.answers]
-    plots.plot_predictions(test.images, test.truth, guesses, confidences, grid)
+    shown = test.answers[:GRID_MOST]
+    plots.plot_predictions(
+        test.images[:GRID_MOST],
+        test.truth[:GRID_MOST],
+        [a.best_guess for a in shown],
+        [a.confidence for a in shown],
+        grid,
+        total=len(test.answers),
+    )
+    if args.csv:
+        _write_rows(args.csv, test.table())
     count = len(test.answers)
     if args.json:
         print_json({"model": predictor.name, "accuracy": test.accuracy, "correct": test.correct, "count": count,
-                    "grid": str(grid), "predictions": test.records()})  # fmt: skip
+                    "grid": str(grid), "grid_images": len(shown), "predictions": test.records()})  # fmt: skip
     else:
-        print(f"accuracy {test.correct}/{count} = {test.accuracy:.1%}   grid: {grid}")
+        drawn = f" (the first {len(shown)})" if len(shown) < count else ""
+        print(f"accuracy {test.correct}/{count} = {test.accuracy:.1%}   grid: {grid}{drawn}")
     return 0
 
 
@@ -72,27 +80,24 @@ def _show_steps(result, folder: Path, used: set[str]) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from digitrec.cli.batch import expand_inputs
+    from digitrec.cli.batch import expand_inputs, load_test_set
     from digitrec.reading.answers import Failure, NumberPrediction, Prediction
     from digitrec.reading.ink import single_threaded
     from digitrec.reading.predictor import Predictor
 
-    if not args.random and not args.inputs:
-        raise DigitrecError("give image files or folders, or --random N")
-    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
-        raise DigitrecError("--min-confidence must be between 0 and 1")
     files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
+    if args.inputs and not _report_problems(problems, bool(files)):
+        return 1  # nothing to read: no model loaded
+    test_set = load_test_set(args.dataset or "mnist", args.random) if args.random else None
     single_threaded()
     predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)
     say_default_model(predictor.choice)
     if args.random:
-        return _predict_random(args, predictor)
+        return _predict_random(args, predictor, test_set)
     used: dict[str, set[str]] = {"preprocessed": set(), "steps": set()}
     results: list[Prediction | NumberPrediction | Failure] = list(problems)
-    for problem in problems:
-        print(f"digitrec: error: {problem.error}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(problem.to_dict()), flush=True)
+    for problem in problems if args.json else ():
+        print(json.dumps(problem.to_dict()), flush=True)
     for result in predictor.predict_files(files, number=args.number, steps=bool(args.show_steps)):
         results.append(result)
         if isinstance(result, Failure):
@@ -106,10 +111,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.csv:
         _write_csv(args.csv, results, args.number)
     failed = sum(isinstance(r, Failure) for r in results)
-    if failed:
+    if failed and len(results) > 1:
         print(f"digitrec: {failed} of {len(results)} inputs could not be read", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed else 0
 
 
 def _save_pictures(args: argparse.Namespace, result, used: dict[str, set[str]]) -> None:
@@ -132,14 +136,19 @@ def _save_pictures(args: argparse.Namespace, result, used: dict[str, set[str]]) 
 
 
 def _write_csv(path: str, results: list, number: bool) -> None:
+    from digitrec.cli.batch import csv_table
+
+    _write_rows(path, csv_table(results, number))
+
+
+def _write_rows(path: str, rows: list[list]) -> None:
     import csv
     import io
 
-    from digitrec.cli.batch import csv_table
     from digitrec.files import write_text
 
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(csv_table(results, number))
+    csv.writer(out, lineterminator="\n").writerows(rows)
     write_text(path, out.getvalue())
 
 
@@ -152,14 +161,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from digitrec.store import resolve_model
     from digitrec.web import Limits, serve
+    from digitrec.web.app import listen
 
-    for name in ("max_body_bytes", "max_pixels", "max_batch", "workers"):
-        if getattr(args, name) < 1:
-            raise DigitrecError(f"--{name.replace('_', '-')} must be at least 1")
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
+    sock = listen(args.host, args.port)  # a port in use is the first and only line
     choice = resolve_model(args.model, args.runs_root)
     say_default_model(choice)
-    return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers)
+    return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers, sock=sock)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -167,33 +175,45 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from digitrec.cli.batch import expand_inputs
     from digitrec.reading import explain
     from digitrec.reading.images import ImageError, load_image
-    from digitrec.reading.preprocess import to_mnist_array
+    from digitrec.reading.ink import single_threaded
+    from digitrec.reading.predictor import Predictor
 
-    if args.digit is not None and not 0 <= args.digit <= 9:
-        raise DigitrecError("--digit must be between 0 and 9")
     files, problems = expand_inputs(args.inputs)
-    for problem in problems:
-        print(f"digitrec: error: {problem.error}", file=sys.stderr)
+    if not _report_problems(problems, bool(files)):
+        return 1
     method = args.method.replace("-", " ") if args.method else None
-    model, name = explain.network_for(args.model, args.runs_root, method)
+    single_threaded()
+    predictor = Predictor(args.model, runs_root=args.runs_root)
+    say_default_model(predictor.choice)
     out = Path(args.out)
     used: set[str] = set()
     failed = len(problems)
     for path in files:
         try:
-            original = load_image(path).convert("RGB")
-            result = explain.explain(model, to_mnist_array(path), args.digit, method)
+            result, answer = explain.explain_image(predictor, path, args.digit, method, file=str(path))
+            original = load_image(path).convert("RGB") if result is not None else None
         except ImageError as exc:
             print(f"digitrec: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        original.thumbnail((256, 256))
-        figure = plots.plot_explanation(
-            result, original, f"{path.name}: {name}", unique_path(out, path.stem + "-explain", used)
-        )
+        figure = None
+        if result is not None and original is not None:
+            original.thumbnail((256, 256))
+            heading = f"{path.name}: {predictor.name}" + (f"; no digit ({answer.reason})" if answer.reason else "")
+            figure = plots.plot_explanation(result, original, heading, unique_path(out, path.stem + "-explain", used))
         if args.json:
-            print(json.dumps({"file": str(path), "model": name, "figure": str(figure), **result.to_dict()}), flush=True)
+            record = {"file": str(path), "model": predictor.name, **explain.explanation_dict(result, answer)}
+            print(json.dumps({**record, **({"figure": str(figure)} if figure else {})}), flush=True)
+        elif result is None:
+            print(f"{path}: no digit ({answer.reason}): nothing to explain", flush=True)
         else:
-            answer = int(np.argmax(result.probabilities))
-            print(f"{path}: {answer} ({result.probabilities[answer]:.1%}); why {result.digit}: {figure}", flush=True)
+            said = f"{answer.digit}" if answer.digit is not None else f"no digit, best guess {answer.guess}"
+            print(f"{path}: {said} ({answer.confidence:.1%}); why {result.digit}: {figure}", flush=True)
     return 1 if failed else 0
+
+
+def _report_problems(problems: list, any_files: bool) -> bool:
+    """Inputs that are not there, one line each on stderr; False when none of them is."""
+    for problem in problems:
+        print(f"digitrec: error: {problem.error}", file=sys.stderr)
+    return any_files

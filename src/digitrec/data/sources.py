@@ -148,9 +148,9 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DigitrecError(f"{path} does not exist") from None
     except (OSError, ValueError, EOFError) as exc:
-        raise DigitrecError(
-            f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-        ) from None
+        # numpy's own words advise loading with pickles, which this loader never does.
+        detail = "" if "pickle" in str(exc) else f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        raise DigitrecError(f"{path} is not a readable .npz file{detail}") from None
 
 
 def read_keras_online(name: str) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from digitrec._tf import quiet_keras_inputs
 from digitrec.errors import DigitrecError, OptionError
+from digitrec.files import first_line
 
 STEPS = 32  # points along the path from black to the image: the sum is within 1 % of its limit
 PATCH = 3  # occlusion: the side of the blacked-out square, moved one pixel at a time
@@ -85,7 +86,10 @@ class LiteRTNetwork:
 
         self.path = Path(path)
         content = self.path.read_bytes()
-        self.batch = batch if batch is not None else LiteRTModel(content)
+        try:
+            self.batch = batch if batch is not None else LiteRTModel(content)
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
+            raise DigitrecError(f"{path} is not a usable LiteRT/TFLite model ({first_line(exc)})") from None
         self.input_shape, self.output_shape = self.batch.input_shape, self.batch.output_shape
         self._lock = threading.Lock()
         self._probe: Any = None
@@ -295,3 +299,44 @@ def explain(model: Any, image: np.ndarray, digit: int | None = None, method: str
 def ink_share(explanation: Explanation, threshold: float = 0.2) -> float:
     """The share of the attribution that lies on the image's ink (pixels above `threshold`)."""
     return float(explanation.attribution[explanation.image > threshold].sum())
+
+
+def explain_image(
+    predictor: Any,
+    source: Any,
+    digit: int | None = None,
+    method: str | None = None,
+    *,
+    pixels: bool = False,
+    file: str | None = None,
+) -> tuple[Explanation | None, Any]:
+    """Explain one image as `predictor` reads it: (the explanation, the answer). The answer's rules
+    come first: an image that holds no digit by its ink (blank, noise, a drawing) has nothing to
+    explain, and gets (None, its "no digit" answer). A doubtful answer ("not a digit", "uncertain")
+    is explained: why the model's best guess. `pixels`: `source` is a 28x28 array already
+    MNIST-style (the service's JSON), where only a blank one is judged by its ink."""
+    import dataclasses
+
+    from digitrec.reading import preprocess, rules
+
+    if pixels:
+        pre, array = None, np.asarray(source, np.float32).reshape(28, 28)
+        verdict = None if array.any() else rules.NO_INK_FOUND
+    else:
+        pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=predictor.max_pixels, images=False)
+        array, verdict = pre.array, rules.judge_ink(pre)
+    if verdict is not None:
+        answer = predictor.answer(predictor.predict_arrays(array[None])[0], pre, file)
+        return None, dataclasses.replace(answer, digit=None, reason=verdict.reason, no_digit=verdict.kind)
+    result = explain(network_of(predictor, method), array, digit, method)
+    return result, predictor.answer(result.probabilities, pre, file)
+
+
+def explanation_dict(result: Explanation | None, answer: Any) -> dict[str, Any]:
+    """What `digitrec explain --json` and POST /explain say of one image: the explanation's fields
+    and the answer's verdict (`no_digit` and `reason` when the answer is "no digit"); for an image
+    with nothing to explain, the verdict alone (digit and answer null)."""
+    verdict = {"no_digit": answer.no_digit, "reason": answer.reason} if answer.reason else {}
+    if result is None:
+        return {"digit": None, "answer": None, **verdict}
+    return {**result.to_dict(), **verdict}

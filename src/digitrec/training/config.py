@@ -84,7 +84,10 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Check value ranges; raise an OptionError naming the bad field."""
+        from digitrec.training.architectures import MODELS
+
         checks = [
+            (self.model in MODELS, "model", f"{self.model!r} is unknown; choose one of {', '.join(MODELS)}"),
             (self.epochs >= 1, "epochs", "must be at least 1"),
             (self.batch_size >= 1, "batch_size", "must be at least 1"),
             (self.learning_rate > 0, "learning_rate", "must be positive"),

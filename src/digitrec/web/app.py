@@ -36,6 +36,7 @@ try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import FileResponse, JSONResponse, Response
 
     from digitrec.web.inputs import read_images
@@ -43,6 +44,15 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None  # type: ignore[misc,assignment]
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Swagger UI's files for /docs, from the fastapi-swagger wheel ([web] extra); without it, FastAPI's
+# own /docs, which loads them from a CDN.
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+try:
+    import fastapi_swagger
+
+    SWAGGER: Path | None = Path(fastapi_swagger.__file__).resolve().parent / "resources"
+except ImportError:  # pragma: no cover - an install without the full extra
+    SWAGGER = None
 WEB_EXTRA = "the web service needs its extra: pip install -e '.[web]' (make setup installs it)"
 
 
@@ -121,6 +131,8 @@ def create_app(
         title="digitrec",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None if SWAGGER else "/docs",  # served below from the package, not a CDN
+        redoc_url=None,
         description="Handwritten digit recognition: upload an image or send 28x28 pixels, get the digit "
         "and all ten probabilities, or 'no digit' with the reason.",
     )
@@ -192,6 +204,27 @@ def _add_other_routes(app, backend: _Backend) -> None:
     async def index():
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    if SWAGGER:
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs(request: Request):
+            """Swagger UI, its script and style from the package: it works without internet."""
+            root = request.scope.get("root_path", "").rstrip("/")
+            return get_swagger_ui_html(
+                openapi_url=f"{root}{app.openapi_url}",
+                title="digitrec API",
+                swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}/docs/swagger-ui.css",
+                swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
+            )
+
+        @app.get("/docs/{name}", include_in_schema=False)
+        async def docs_file(name: str):
+            media = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+            if name not in SWAGGER_FILES:
+                raise HTTPException(404, "not found")
+            return FileResponse(SWAGGER / name, media_type=media[Path(name).suffix])
+
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str):
         path = (STATIC / name).resolve()
@@ -199,6 +232,37 @@ def _add_other_routes(app, backend: _Backend) -> None:
             raise HTTPException(404, "not found")
         media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
         return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
+
+
+def listen(host: str, port: int):
+    """A socket bound to host:port, or one line that says why not (before any model loads or the
+    service says where it is): an address that is no address is bad usage, a port in use or an
+    address of another machine a failure."""
+    import errno
+    import socket
+
+    from digitrec.errors import OptionError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OptionError("host", f"{host!r} is not an address ({getattr(exc, 'strerror', None) or exc})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reasons = {
+            errno.EADDRINUSE: "the port is in use (another `digitrec serve`? try --port)",
+            errno.EACCES: "permission denied (ports below 1024 need root)",
+            errno.EADDRNOTAVAIL: "that address is not this machine's",
+        }
+        raise DigitrecError(f"cannot listen on {host}:{port}: {reasons.get(exc.errno, exc.strerror)}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(
@@ -209,21 +273,50 @@ def serve(
     runs_root: str | None = None,
     workers: int = DEFAULT_WORKERS,
     log_level: str = "warning",
+    sock=None,
 ) -> int:
-    """Run the service with uvicorn until interrupted.
+    """Run the service with uvicorn until Ctrl-C or SIGTERM, then say it stopped and return 0.
 
+    The port is bound first (`listen`, unless `sock` is one already bound): a port in use or a bad
+    address is one line before anything loads.
     With `workers` > 1, that many worker processes each load the model once and answer the
     requests, each job going to the next free one (Python runs one thread at a time per process,
     so on a machine with N cores, N workers serve up to N times as many requests).
     """
+    import signal
+
     try:
         import uvicorn
 
         from digitrec.web.protocol import NoDelayProtocol
     except ImportError:
         raise DigitrecError(WEB_EXTRA) from None
-    app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)
-    where = f"{workers} workers; " if workers > 1 else ""
-    print(f"digitrec serve: http://{host}:{port}/  ({where}API docs at /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, http=NoDelayProtocol)
+    sock = sock or listen(host, port)
+    try:
+        app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)
+        config = uvicorn.Config(
+            app, log_level=log_level, access_log=False, http=NoDelayProtocol, timeout_graceful_shutdown=1
+        )
+        where = f"{workers} workers; " if workers > 1 else ""
+        print(f"digitrec serve: http://{host}:{port}/  ({where}API docs at /docs; Ctrl-C stops)", flush=True)
+        # uvicorn stops on SIGINT and SIGTERM, then raises the signal again for the default
+        # action; here that ends this call, which says the service stopped.
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        except (KeyboardInterrupt, _Stopped):
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        sock.close()
+    print("digitrec serve: stopped", flush=True)
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM, raised again by uvicorn after its graceful shutdown."""
+
+
+def _stop(signum, frame) -> None:
+    raise _Stopped

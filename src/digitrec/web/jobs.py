@@ -12,7 +12,6 @@ import numpy as np
 
 from digitrec import __version__
 from digitrec.errors import DigitrecError
-from digitrec.reading import preprocess
 from digitrec.reading.images import ImageError
 
 
@@ -75,13 +74,13 @@ def answer_batch(predictor, items: list[tuple[str | None, Any]]) -> dict[str, An
 
 
 def answer_explain(predictor, name: str | None, item: Any, digit: int | None, maps: bool) -> dict[str, Any]:
-    """`digitrec explain --json` for one image, and with `maps` the first maps of each layer."""
+    """`digitrec explain --json` for one image, and with `maps` the first maps of each layer; an
+    image that holds no digit by its ink gets its verdict and no explanation."""
     from digitrec.reading import explain
 
-    array = item if isinstance(item, np.ndarray) else preprocess.to_mnist_array(item, max_pixels=predictor.max_pixels)
-    result = explain.explain(explain.network_of(predictor), array, digit)
-    out = {"file": name, **result.to_dict()}
-    if maps:
+    result, answer = explain.explain_image(predictor, item, digit, pixels=isinstance(item, np.ndarray), file=name)
+    out = {"file": name, **explain.explanation_dict(result, answer)}
+    if maps and result is not None:
         out["layers"] = explain.preview(result.layers)
     return out
 

@@ -26,9 +26,7 @@ function reset() {
   drawBars(null);
   drawSeen(null);
   lastBlob = null; askDigit = null;
-  document.getElementById("layers").innerHTML = "";
-  document.getElementById("why").textContent = "";
-  delete document.body.dataset.inside;
+  clearInside();
 }
 
 function point(e) {
@@ -88,8 +86,9 @@ async function post(blob, name) {
     show(body);
     lastBlob = blob; lastName = name; askDigit = null;
     if (insideBox.checked) await explain();
-  } catch (err) {
+  } catch (err) {  // nothing of the last answer stays beside the error
     answerEl.textContent = "!"; statusEl.textContent = String(err.message || err);
+    drawBars(null); drawSeen(null); clearInside(); lastBlob = null;
   } finally {
     inFlight = false;
     if (again) { again = false; send(); }
@@ -153,7 +152,21 @@ async function explain() {
   }
 }
 
+function clearInside() {
+  const a = document.getElementById("attribution").getContext("2d");
+  a.clearRect(0, 0, a.canvas.width, a.canvas.height);
+  document.getElementById("layers").innerHTML = "";
+  document.getElementById("why").textContent = "";
+  delete document.body.dataset.inside;
+}
+
 function showInside(r) {
+  if (r.answer === null) {  // no digit by its ink (blank, noise, a drawing): nothing to explain
+    clearInside();
+    document.getElementById("why").textContent = `nothing to explain: ${r.reason}`;
+    document.body.dataset.inside = "none";
+    return;
+  }
   document.getElementById("why").textContent = r.digit === r.answer ? `why ${r.digit}?` : `why not ${r.digit}?`;
   const a = document.getElementById("attribution").getContext("2d"), cell = 6;
   const peak = Math.max(...r.attribution.flat()) || 1;
