@@ -18,7 +18,7 @@ HELD_OUT_FONT_PACKAGES := fonts-kiloji fonts-seto fonts-sjfonts fonts-rufscript 
 DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium $(FONT_PACKAGES)
 ARGS   ?=
 
-.PHONY: run test lint data train gui serve pretrained bench bench-long bench-realistic bench-newcomer bench-throughput \
+.PHONY: run test lint data train gui serve pretrained figures bench bench-long bench-realistic bench-newcomer bench-throughput \
 	setup sysdeps clean help
 
 help:
@@ -34,6 +34,7 @@ help:
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make bench-newcomer   make run, then its model in the app, the CLI, the service and on realistic images"
 	@echo "make bench-throughput training images/s per preset and precision"
+	@echo "make figures  redraw every picture in README and docs/ from the shipped model"
 	@echo "make setup  create .venv and install everything"
 
 setup: $(STAMP) sysdeps
@@ -82,6 +83,9 @@ gui: setup
 
 pretrained: setup
 	$(BIN)/python scripts/make_pretrained.py $(ARGS)
+
+figures: setup
+	$(BIN)/python scripts/make_figures.py $(ARGS)
 
 serve: setup
 	$(BIN)/digitrec serve $(ARGS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -39,3 +41,73 @@ def test_a_wrong_answer_is_drawn_in_red(tmp_path):
         return int(((a[..., 0] > 150) & (a[..., 1] < 100) & (a[..., 2] < 100)).sum())
 
     assert reddish(wrong) > reddish(right)
+
+
+def _overlapping_texts(fig) -> list[tuple[str, str]]:
+    """Pairs of visible texts in a drawn figure whose boxes overlap (titles, labels, ticks)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    boxes = [(t.get_text(), t.get_window_extent(renderer).shrunk(0.98, 0.98)) for t in texts]
+    return [(a, b) for k, (a, box) in enumerate(boxes) for b, other in boxes[k + 1 :] if box.overlaps(other)]
+
+
+def test_the_explain_figure_has_no_overlapping_text_and_names_its_method():
+    """Layers of every shape (maps, pooled maps, one value per channel) under the inputs and the
+    probabilities: constrained layout keeps every title, label and tick apart."""
+    import matplotlib.pyplot as plt
+
+    from digitrec.reading.explain import Explanation, LayerMaps
+
+    rng = np.random.default_rng(0)
+    layers = [
+        LayerMaps("conv1_relu", "Conv2D", rng.random((26, 26, 32))),
+        LayerMaps("down1_relu", "Conv2D", rng.random((12, 12, 32))),
+        LayerMaps("pool_a_long_layer_name", "MaxPooling2D", rng.random((5, 5, 3))),
+        LayerMaps("conv5_relu", "Conv2D", rng.random((1, 1, 128))),
+    ]
+    probabilities = np.full(10, 0.02)
+    probabilities[7] = 0.82
+    image = np.zeros((28, 28), np.float32)  # a white input on white paper must still show its frame
+    explanation = Explanation(image, probabilities, 7, np.full((28, 28), 1 / 784), layers, "occlusion")
+    fig = plots.explanation_figure(explanation, Image.new("L", (120, 90), 255), "a-long-file-name.png: pretrained")
+    try:
+        assert _overlapping_texts(fig) == []
+        texts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+        assert "why 7:\nocclusion" in texts and "probability" in texts and "digit" in texts
+        assert "conv1_relu (26, 26, 32)" in texts and "pool_a_long_layer_name (5, 5, 3)" in texts
+    finally:
+        plt.close(fig)
+
+
+def test_counts_in_titles_match_what_is_drawn(tmp_path, monkeypatch):
+    """The misclassified grid says how many it shows of how many; the test map rings and lists
+    every misclassified image with its test-set number."""
+    import matplotlib.pyplot as plt
+
+    captured: dict[str, list[str]] = {}
+    real_save = plots._save
+
+    def keep(fig, path):
+        captured[Path(path).name] = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    images, names = np.zeros((57, 28, 28), np.uint8), [str(d) for d in range(10)]
+    plots.plot_misclassified(images, [1] * 57, [7] * 57, [0.9] * 57, names, tmp_path / "a.png")
+    plots.plot_misclassified(images[:5], [1] * 5, [7] * 5, [0.9] * 5, names, tmp_path / "b.png")
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 10, 300)
+    answer = truth.copy()
+    answer[[3, 50, 299]] = (truth[[3, 50, 299]] + 1) % 10
+    plots.plot_test_map(rng.normal(size=(300, 2)), truth, answer, tmp_path / "map.png", np.arange(300) * 10)
+    plt.close("all")
+    _png(tmp_path / "a.png")
+    assert "Misclassified test images: the 36 most confident of 57" in captured["a.png"]
+    assert "Misclassified test images: all 5" in captured["b.png"]
+    listing = "\n".join(captured["map.png"])
+    assert "misclassified: 3 (test set #)" in listing
+    for n, i in enumerate([3, 50, 299], start=1):
+        assert f"{n:>2}. {truth[i]} read as {answer[i]} #{i * 10}" in listing

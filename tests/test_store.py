@@ -22,6 +22,22 @@ def test_run_folders_are_unique_and_latest_points_at_the_newest(tmp_path):
     assert store.latest_run(tmp_path) == b.resolve()
 
 
+def test_without_the_latest_link_the_run_saved_last_answers(tmp_path):
+    """A run folder copied into runs/ (no `latest` link) is still found: the one whose model was
+    saved last; folders without a model, and hidden ones, are not runs."""
+    import os
+
+    assert store.latest_run(tmp_path / "nothing here") is None
+    for name, stamp in [("old", 1_000), ("new", 2_000), (".hidden", 3_000)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.keras").write_bytes(b"zip")
+        os.utime(tmp_path / name / "model.keras", (stamp, stamp))
+    (tmp_path / "empty").mkdir()
+    assert store.latest_run(tmp_path) == tmp_path / "new"
+    store.mark_latest(tmp_path / "old")  # the link, once there, decides
+    assert store.latest_run(tmp_path) == (tmp_path / "old").resolve()
+
+
 def test_find_model_file_explains_what_is_missing(tmp_path):
     with pytest.raises(store.NoModelError, match=f"no trained model found in {tmp_path}/$"):
         store.find_model_file(None, tmp_path, pretrained=False)

@@ -130,11 +130,8 @@ def plot_misclassified(
     captions = [
         f"true {class_names[int(y_true[i])]}\npred {class_names[int(y_pred[i])]} {confidence[i]:.0%}" for i in range(n)
     ]
-    title = (
-        f"Misclassified test images ({len(images)} in all, most confident first)"
-        if n
-        else "No misclassified test images"
-    )
+    shown = f"all {n}" if n == len(images) else f"the {n} most confident of {len(images)}"
+    title = f"Misclassified test images: {shown}" if n else "No misclassified test images"
     return plot_image_grid(images[:n], captions, ["crimson"] * n, title, path)
 
 
@@ -195,52 +192,72 @@ def plot_preprocessing(
     bars.invert_yaxis()
     bars.set_xlim(0, 1)
     bars.set_title(answer, fontsize=10)
+    bars.set_xlabel("probability", fontsize=8)
+    bars.set_ylabel("digit", fontsize=8)
     bars.tick_params(labelsize=8)
     fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_explanation(explanation: Any, original: Any, title: str, path: str | Path, per_layer: int = 8) -> Path:
-    """One figure for `digitrec explain`: the input, the 28x28 the model saw, the attribution over
-    it, the ten probabilities, then each layer's first feature maps, labelled with name and shape."""
+    """One figure for `digitrec explain` (`explanation_figure`), saved as a PNG."""
+    return _save(explanation_figure(explanation, original, title, per_layer), path)
+
+
+def explanation_figure(explanation: Any, original: Any, title: str, per_layer: int = 8):
+    """The input, the 28x28 the model saw, the attribution over it (titled with its method), the
+    ten probabilities with labelled axes, then each layer's first feature maps, labelled with name
+    and shape; laid out by matplotlib's constrained layout, so no text overlaps another."""
     plt = _pyplot()
     layers = explanation.layers
-    fig = plt.figure(figsize=(2.0 * max(4, per_layer) * 0.75, 2.4 + 1.15 * len(layers)))
-    grid = fig.add_gridspec(1 + len(layers), max(4, per_layer), height_ratios=[2.2] + [1] * len(layers))
-    top = [fig.add_subplot(grid[0, i]) for i in range(3)]
-    top[0].imshow(original, cmap=None if getattr(original, "mode", "L") != "L" else "gray")
-    top[0].set_title("input", fontsize=9)
-    top[1].imshow(explanation.image, cmap="gray", vmin=0, vmax=1)
-    top[1].set_title("what the model saw", fontsize=9)
-    top[2].imshow(explanation.image, cmap="gray", vmin=0, vmax=1)
-    top[2].imshow(explanation.attribution, cmap="inferno", alpha=0.65)
-    top[2].set_title(f"why {explanation.digit}", fontsize=9)
-    bars = fig.add_subplot(grid[0, 4:] if per_layer >= 6 else grid[0, 3:])  # a column's gap for the y labels
-    colours = ["#c0392b" if d == explanation.digit else "#7f8c8d" for d in range(len(explanation.probabilities))]
-    bars.bar(range(len(explanation.probabilities)), explanation.probabilities, color=colours)
-    bars.set_xticks(range(len(explanation.probabilities)))
+    columns = max(6, per_layer)
+    fig = plt.figure(figsize=(1.45 * columns, 2.9 + 1.3 * len(layers)), layout="constrained")
+    top, below = fig.subfigures(2, 1, height_ratios=[2.9, 1.3 * max(1, len(layers))])
+    heads = top.subplots(1, 4, width_ratios=[1, 1, 1, 1.7])
+    framed = {"input": original, "what the model saw (28x28)": explanation.image}
+    for ax, (name, image) in zip(heads, framed.items()):
+        grey = name != "input" or getattr(original, "mode", "L") == "L"
+        ax.imshow(image, cmap="gray" if grey else None, **({"vmin": 0, "vmax": 1} if name != "input" else {}))
+        ax.set_title(name, fontsize=9)
+    heads[2].imshow(explanation.image, cmap="gray", vmin=0, vmax=1)
+    heads[2].imshow(explanation.attribution, cmap="inferno", alpha=0.65)
+    heads[2].set_title(f"why {explanation.digit}:\n{explanation.method}", fontsize=9)
+    for ax in heads[:3]:  # a frame, so that a white or empty image still shows where it is
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor("#888888")
+    bars = heads[3]
+    probabilities = np.asarray(explanation.probabilities, dtype=float)
+    colours = ["#c0392b" if d == explanation.digit else "#7f8c8d" for d in range(len(probabilities))]
+    bars.bar(range(len(probabilities)), probabilities, color=colours)
+    bars.set_xticks(range(len(probabilities)))
     bars.set_ylim(0, 1)
-    bars.set_title("probabilities", fontsize=9)
-    for ax in top:
-        ax.axis("off")
-    for row, layer in enumerate(layers, start=1):
-        if layer.maps.shape[:2] == (1, 1):  # one value per channel: a strip of its first channels
-            ax = fig.add_subplot(grid[row, :])
-            ax.imshow(layer.maps[0, 0, : per_layer * 8][None], cmap="viridis", aspect="auto")
-            ax.set_yticks([])
-            ax.set_title(
-                f"{layer.name} {tuple(layer.maps.shape)}: its first {per_layer * 8} channels", fontsize=8, loc="left"
-            )
-            continue
-        for k in range(per_layer):
-            ax = fig.add_subplot(grid[row, k])
-            ax.axis("off")
-            if k < layer.maps.shape[-1]:
-                ax.imshow(layer.maps[..., k], cmap="viridis")
-            if k == 0:
-                ax.set_title(f"{layer.name} {tuple(layer.maps.shape)}", fontsize=8, loc="left")
-    fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    bars.set_xlabel("digit", fontsize=8)
+    bars.set_ylabel("probability", fontsize=8)
+    bars.tick_params(labelsize=7)
+    bars.set_title("the model's answer", fontsize=9)
+    top.suptitle(title, fontsize=10)
+    if layers:
+        rows = below.subfigures(len(layers), 1) if len(layers) > 1 else [below]
+        for row, layer in zip(rows, layers):
+            row.suptitle(f"{layer.name} {tuple(layer.maps.shape)}", fontsize=8, x=0.01, ha="left")
+            if layer.maps.shape[:2] == (1, 1):  # one value per channel: a strip of its first channels
+                ax = row.subplots()
+                ax.imshow(layer.maps[0, 0, : per_layer * 8][None], cmap="viridis", aspect="auto")
+                ax.set_yticks([])
+                ax.set_xlabel(f"its first {per_layer * 8} channels", fontsize=7)
+                ax.tick_params(labelsize=7)
+                continue
+            for k, ax in enumerate(row.subplots(1, columns)):
+                ax.axis("off")
+                if k < min(per_layer, layer.maps.shape[-1]):
+                    ax.imshow(layer.maps[..., k], cmap="viridis")
+    return fig
+
+
+# The most misclassified test images numbered and listed beside the test map.
+LISTED_WRONG = 80
 
 
 def plot_filters(filters: np.ndarray, path: str | Path) -> Path:
@@ -259,24 +276,46 @@ def plot_filters(filters: np.ndarray, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_test_map(points: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path: str | Path) -> Path:
-    """Test images placed by t-SNE of the last hidden layer, coloured by their true class;
-    misclassified ones as black crosses labelled with what the model answered."""
+def plot_test_map(
+    points: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path: str | Path, index: np.ndarray | None = None
+) -> Path:
+    """Test images placed by t-SNE of the last hidden layer, coloured by their true class; every
+    misclassified one ringed and numbered, and listed beside the map (`index`: their positions in
+    the test set, to find each)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    wrong = np.flatnonzero(y_true != y_pred)
+    listed = wrong[:LISTED_WRONG]
+    fig, (ax, side) = plt.subplots(
+        1, 2, figsize=(10.4, 6.4), width_ratios=[2.4, 1 + 0.4 * (len(listed) > 40)], layout="constrained"
+    )
     colours = plt.get_cmap("tab10")
     for d in range(10):
         chosen = y_true == d
-        ax.scatter(points[chosen, 0], points[chosen, 1], s=5, color=colours(d), label=str(d), alpha=0.7)
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=5, color=colours(d), label=str(d), alpha=0.6)
         if chosen.any():
             cx, cy = np.median(points[chosen], axis=0)
-            ax.text(cx, cy, str(d), fontsize=14, weight="bold", ha="center", va="center")
-    wrong = np.flatnonzero(y_true != y_pred)
-    ax.scatter(points[wrong, 0], points[wrong, 1], s=30, marker="x", color="black", label="wrong")
-    for i in wrong[:60]:
-        ax.annotate(str(y_pred[i]), points[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.text(cx, cy, str(d), fontsize=14, weight="bold", ha="center", va="center", alpha=0.8)
+    ax.scatter(points[wrong, 0], points[wrong, 1], s=70, facecolors="none", edgecolors="black", linewidths=1.2,
+               label="misclassified")  # fmt: skip
+    for n, i in enumerate(listed, start=1):
+        ax.annotate(str(n), points[i], fontsize=6, xytext=(4, 4), textcoords="offset points", color="black")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{len(points)} test images as the last hidden layer sees them (t-SNE); x: misclassified", fontsize=9)
-    ax.legend(markerscale=2, fontsize=7, loc="best", ncol=2)
+    ax.set_xlabel("t-SNE 1", fontsize=8)
+    ax.set_ylabel("t-SNE 2", fontsize=8)
+    ax.set_title(f"{len(points)} test images as the last hidden layer sees them (t-SNE)", fontsize=9)
+    legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.06), ncol=11, frameon=False)
+    for handle in legend.legend_handles[:10]:  # the class dots, large enough to tell their colours
+        handle.set_sizes([25])
+    side.axis("off")
+    where = (lambda i: f"#{int(index[i])}") if index is not None else (lambda i: "")
+    lines = [f"{n:>2}. {int(y_true[i])} read as {int(y_pred[i])} {where(i)}" for n, i in enumerate(listed, start=1)]
+    more = f"\n… and {len(wrong) - len(listed)} more" if len(wrong) > len(listed) else ""
+    heading = f"misclassified: {len(wrong)}" + (" (test set #)" if index is not None else "")
+    half = (len(lines) + 1) // 2 if len(lines) > 40 else len(lines)
+    for column, chunk in enumerate((lines[:half], lines[half:])):
+        if chunk:
+            side.text(0.5 * column, 1.0, "\n".join(chunk) + (more if column == (len(lines) > 40) else ""),
+                      va="top", fontsize=6, family="monospace", transform=side.transAxes)  # fmt: skip
+    side.set_title(heading, fontsize=9, loc="left")
     return _save(fig, path)

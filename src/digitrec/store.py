@@ -82,15 +82,26 @@ def mark_latest(run_dir: str | os.PathLike) -> Path:
 
 
 def latest_run(root: str | os.PathLike | None = None) -> Path | None:
-    """The newest finished run folder recorded under the runs root, or None."""
+    """The run that answers by default: the one `latest` under the runs root points to (training
+    marks each finished run so), else, without that link, the run folder there whose model was
+    saved last (a run copied in); None when there is neither."""
     link = runs_root(root) / LATEST
     if link.is_symlink() or link.is_dir():
         target = link.resolve()
     elif link.is_file():
         target = link.parent / link.read_text(encoding="utf-8").strip()
     else:
-        return None
+        return _newest_run_folder(runs_root(root))
     return target if target.is_dir() else None
+
+
+def _newest_run_folder(root: Path) -> Path | None:
+    try:
+        models = [model for folder in root.iterdir() for model in (folder / name for name in MODEL_FILES)
+                  if not folder.name.startswith(".") and model.is_file()]  # fmt: skip
+    except OSError:  # no runs folder
+        return None
+    return max(models, key=lambda m: m.stat().st_mtime).parent if models else None
 
 
 def find_model_file(
@@ -159,10 +170,14 @@ class ModelChoice:
     def shipped(self) -> bool:
         return self.run_dir is not None and self.run_dir == PRETRAINED.parent
 
-    def describe(self) -> str:
-        """One line for people: "run 2026…-mnist-seed_cnn (LiteRT)"."""
+    def label(self) -> str:
+        """The model for people, as every front end names it: "run 2026…-mnist-seed_cnn (LiteRT)"."""
         what = "the shipped model" if self.shipped else f"run {self.name}" if self.run_dir else self.name
-        return f"{what} ({'LiteRT' if self.backend == 'litert' else 'Keras'}, {self.path})"
+        return f"{what} ({'LiteRT' if self.backend == 'litert' else 'Keras'})"
+
+    def describe(self) -> str:
+        """The label and the file: "run 2026…-mnist-seed_cnn (LiteRT, runs/…/model.tflite)"."""
+        return f"{self.label()[:-1]}, {self.path})"
 
 
 def resolve_model(

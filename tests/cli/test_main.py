@@ -81,7 +81,8 @@ def test_bad_usage_is_one_line_and_exit_2_with_nothing_left_behind(tmp_path):
 def test_more_random_images_than_the_test_set_is_bad_usage(mnist, tmp_path):
     """`--random N` above the test set says so before any model loads (it was capped without a word)."""
     proc = run_cli("predict", "--random", "20000", cwd=tmp_path)
-    assert _one_line_error(proc, 2) == "digitrec: error: --random must be between 1 and the 10,000 test images, not 20,000"
+    said = "digitrec: error: --random must be between 1 and the 10,000 test images, not 20,000"
+    assert _one_line_error(proc, 2) == said
     assert list(tmp_path.iterdir()) == []
 
 
@@ -113,7 +114,8 @@ def test_failures_are_one_line_and_exit_1(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         line = _one_line_error(run_cli("serve", "--port", str(port)))
-    assert line == f"digitrec: error: cannot listen on 127.0.0.1:{port}: the port is in use (another `digitrec serve`? try --port)"
+    in_use = "the port is in use (another `digitrec serve`? try --port)"
+    assert line == f"digitrec: error: cannot listen on 127.0.0.1:{port}: {in_use}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.png", "junk.tflite", "seven.png"]
 
 

@@ -40,6 +40,24 @@ def test_cli_random_mode(good_run, tmp_path):
     ]
 
 
+def test_many_random_images_keep_a_readable_grid_and_all_answers_in_the_csv(good_run, tmp_path):
+    """The grid draws the first 100 and says so; every answer is in --csv and --json."""
+    from PIL import Image
+
+    grid, table = tmp_path / "grid.png", tmp_path / "answers.csv"
+    args = ["predict", "--model", str(good_run.run_dir), "--random", "150", "--seed", "4", "--grid", str(grid)]
+    proc = run_cli(*args, "--csv", str(table))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].endswith(f"grid: {grid} (the first 100)")
+    rows = list(csv.reader(table.open()))
+    assert rows[0][:4] == ["index", "true", "digit", "confidence"] and len(rows) == 151
+    assert len({r[0] for r in rows[1:]}) == 150 and all(0 <= int(r[1]) <= 9 for r in rows[1:])
+    with Image.open(grid) as drawn:  # ten columns of ten rows, not fifteen
+        assert drawn.height < 1.3 * drawn.width
+    result = json.loads(run_cli(*args, "--json").stdout)
+    assert result["count"] == 150 and result["grid_images"] == 100 and len(result["predictions"]) == 150
+
+
 def test_cli_images_json_csv_and_preprocessed(good_run, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -45,6 +45,8 @@ def test_train_repeats_a_saved_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["test_samples"] == 32
     assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 5
+    # trained outside the runs folder: not the default model, and it says how to use it
+    assert f"so not the default model: answer with it by --model {tmp_path / 'run'} " in proc.stderr
 
 
 def test_data_info_json():

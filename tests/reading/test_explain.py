@@ -72,6 +72,23 @@ def test_the_cli_draws_the_figure_and_prints_the_json(good_run, tmp_path):
     assert bad.stderr.strip().splitlines()[-1].startswith("digitrec: error:")
 
 
+def test_the_cli_explains_no_map_for_a_blank_page(good_run, tmp_path):
+    """The no-digit rules come first, as in `predict`: a blank image gets its verdict, no figure."""
+    from PIL import Image
+
+    Image.new("L", (120, 90), 250).save(tmp_path / "blank.png")
+    out = tmp_path / "figures"
+    args = ["explain", str(tmp_path / "blank.png"), "--model", str(good_run.run_dir), "--out", str(out)]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    said = f"{tmp_path / 'blank.png'}: no digit, nothing to explain: no ink found (a blank or too faint image)"
+    assert proc.stdout.strip() == said
+    assert not out.exists()
+    proc = run_cli(*args, "--json")
+    answer = json.loads(proc.stdout)
+    assert answer["digit"] is None and answer["no_digit"] == "no ink" and "figure" not in answer and not out.exists()
+
+
 def test_a_litert_file_alone_is_explained_by_occlusion_not_by_gradients(good_run, tmp_path, drawn):
     lonely = tmp_path / "model.tflite"
     lonely.write_bytes((good_run.run_dir / "model.tflite").read_bytes())

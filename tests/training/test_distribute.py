@@ -125,7 +125,7 @@ def test_multiworker_needs_a_cluster_description(tmp_path):
     proc = run_cli("train", *TINY, "--strategy", "multiworker", env={"TF_CONFIG": "{not json"})
     assert proc.returncode == 1 and "TF_CONFIG is not a valid cluster description" in proc.stderr
     proc = run_cli("train", *TINY, "--strategy", "ring")
-    assert proc.returncode == 1 and "strategy must be one of default, mirrored, multiworker" in proc.stderr
+    assert proc.returncode == 2 and "strategy must be one of default, mirrored, multiworker" in proc.stderr
 
 
 def test_the_chief_is_the_chief_job_or_else_worker_zero(monkeypatch):

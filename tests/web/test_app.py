@@ -98,6 +98,17 @@ def test_explain_says_which_pixels_and_what_each_layer_saw(client):
     assert client.post("/explain", files={"file": ("x.png", b"not an image", "image/png")}).status_code == 422
 
 
+def test_nothing_is_explained_for_an_image_without_a_digit(client):
+    """A blank page, an upload or 28x28 pixels, has no map and no "why": the answer's verdict alone."""
+    blank = png(Image.new("L", (200, 200), 255))
+    for request in ({"files": {"file": ("blank.png", blank, "image/png")}}, {"json": {"pixels": [[0] * 28] * 28}}):
+        r = client.post("/explain?maps=true", **request)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["digit"] is None and body["answer"] is None and body["no_digit"] == "no ink"
+        assert body["reason"].startswith("no ink found") and not {"attribution", "input", "layers"} & set(body)
+
+
 def test_number_and_batch(client):
     row = Image.new("L", (700, 260), 235)
     for k, d in enumerate("170"):
@@ -253,6 +264,7 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
         page.mouse.up()
         page.wait_for_function("document.getElementById('answer').textContent === '1'", timeout=20000)
         assert page.title().startswith("digitrec — 1")
+        assert page.locator("#modelName").text_content() == f"model: run {good_run.run_dir.name} (LiteRT)"
         assert page.locator(".bar.best").get_attribute("data-digit") == "1"
         page.screenshot(path=str(tmp_path / "page.png"))
         page.click("#clear")
@@ -275,8 +287,76 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
         page.wait_for_function("document.body.dataset.inside === '3'", timeout=60000)
         assert page.locator("#why").text_content() == "why not 3?"
         page.screenshot(path=str(tmp_path / "inside.png"), full_page=True)
+        # A blank page: no digit, and nothing to explain (no map of nothing).
+        Image.new("L", (200, 200), 255).save(tmp_path / "blank.png")
+        page.set_input_files("#file", str(tmp_path / "blank.png"))
+        page.wait_for_function("document.body.dataset.inside === 'none'", timeout=60000)
+        assert page.locator("#answer").text_content() == "?"
+        assert page.locator("#why").text_content().startswith("nothing to explain: no ink found")
+        assert page.locator("#layers .layer").count() == 0
+        # A file that is no image: the error, and nothing of the last answer beside it.
+        (tmp_path / "junk.png").write_bytes(b"not an image at all")
+        page.set_input_files("#file", str(tmp_path / "junk.png"))
+        page.wait_for_function("document.getElementById('answer').textContent === '!'", timeout=20000)
+        widths = page.eval_on_selector_all(".bar .fill", "fills => fills.map(f => f.style.width)")
+        assert widths == ["0%"] * 10 and page.locator("#why").text_content() == ""
+        side, pad = page.locator(".side").bounding_box(), page.locator("#pad").bounding_box()
+        assert side["x"] > pad["x"] + pad["width"]  # the panel stays beside the canvas
         browser.close()
     assert (tmp_path / "page.png").stat().st_size > 5000
+
+
+def test_api_docs_render_without_internet(good_run):
+    """/docs is Swagger UI from the package's own files: in Chromium with every request beyond
+    this server refused, the page lists the routes."""
+    need(os.path.exists(CHROMIUM), "Debian's chromium")
+    playwright = (
+        pytest.importorskip("playwright.sync_api")
+        if not os.environ.get("CI")
+        else __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    )
+    outside: list[str] = []
+    with Server("--model", str(good_run.run_dir), "--workers", "1") as server, playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page()
+
+        def offline(route):
+            if route.request.url.startswith(server.url):
+                route.continue_()
+            else:  # the internet is not there
+                outside.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        page.route("**/*", offline)
+        page.goto(server.url + "/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30000)
+        paths = page.locator(".opblock-summary-path").all_text_contents()
+        browser.close()
+    assert {"/predict", "/predict/number", "/predict/batch", "/explain", "/health", "/model"} <= {
+        p.replace("\u200b", "") for p in paths
+    }
+    assert outside == []
+
+
+def test_ctrl_c_stops_a_server_with_idle_connections_and_says_so(good_run):
+    """Ctrl-C on a `serve` that has answered requests, with keep-alive connections left open:
+    it stops (the test waits at most 20 s; `benchmarks/serve_stop.py` times it) and says so."""
+    import http.client
+    import signal
+
+    with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
+        idle = []
+        for _ in range(3):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection.request("GET", "/health")
+            assert connection.getresponse().read()
+            idle.append(connection)
+        server.process.send_signal(signal.SIGINT)
+        code = server.process.wait(timeout=20)
+        said = server.output()
+    assert code == 0 and said.rstrip().endswith("digitrec serve: stopped") and "Traceback" not in said
+    for connection in idle:
+        connection.close()
 
 
 def test_several_workers_serve_the_same_model(good_run, predictor):

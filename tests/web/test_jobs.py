@@ -46,3 +46,4 @@ def test_an_unreadable_image_is_a_422_and_nothing_crashes(predictor):
 def test_model_info_names_the_run(predictor, good_run):
     info = model_info(predictor)
     assert info["name"] == good_run.run_dir.name and info["backend"] == "litert" and not info["shipped"]
+    assert info["label"] == f"run {good_run.run_dir.name} (LiteRT)" == predictor.choice.label()

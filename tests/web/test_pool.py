@@ -166,10 +166,11 @@ def test_closing_the_pool_ends_the_workers(pool):
 
 def test_serve_with_workers_and_a_broken_model_says_so_in_one_line(tmp_path):
     from tests.support.helpers import run_cli
+    from tests.support.serverproc import free_port
 
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"not a flatbuffer")
-    proc = run_cli("serve", "--workers", "2", "--model", str(bad), "--port", "1")
+    proc = run_cli("serve", "--workers", "2", "--model", str(bad), "--port", str(free_port()))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(

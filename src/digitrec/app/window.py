@@ -174,8 +174,7 @@ class App:
             return
         if kind == "ready":
             self.predictor = payload
-            shown = "the shipped model" if payload.choice.shipped else payload.name
-            self.status_var.set(f"model: {shown} ({'LiteRT' if payload.backend == 'litert' else 'Keras'})")
+            self.status_var.set(f"model: {payload.choice.label()}")
             print(f"digitrec gui: ready in {time.perf_counter() - self.started:.2f} s", flush=True)
             self.predict_now()
         else:

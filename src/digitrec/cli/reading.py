@@ -205,7 +205,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             record = {"file": str(path), "model": predictor.name, **explain.explanation_dict(result, answer)}
             print(json.dumps({**record, **({"figure": str(figure)} if figure else {})}), flush=True)
         elif result is None:
-            print(f"{path}: no digit ({answer.reason}): nothing to explain", flush=True)
+            print(f"{path}: no digit, nothing to explain: {answer.reason}", flush=True)
         else:
             said = f"{answer.digit}" if answer.digit is not None else f"no digit, best guess {answer.guess}"
             print(f"{path}: {said} ({answer.confidence:.1%}); why {result.digit}: {figure}", flush=True)

@@ -115,7 +115,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                 }
             )
         return 0
-    return report_run(result, args.json)
+    code = report_run(result, args.json)
+    _say_where_it_answers(result.run_dir, args.runs_root, log)
+    return code
+
+
+def _say_where_it_answers(run_dir: Path, root: str | None, log) -> None:
+    """A run trained outside the runs folder is not the default model: say how to use it."""
+    from digitrec.store import runs_root
+
+    if Path(run_dir).resolve().parent != runs_root(root).resolve():
+        parent = Path(run_dir).parent
+        log(f"not in {runs_root(root)}/, so not the default model: answer with it by --model {run_dir} "
+            f"or --runs-root {parent} (or DIGITREC_RUNS={parent})")  # fmt: skip
 
 
 def report_run(result, as_json: bool) -> int:

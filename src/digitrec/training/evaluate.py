@@ -233,6 +233,7 @@ def evaluate_saved_model(
         out_dir = choice.run_dir if in_run and choice.run_dir else store.new_run_dir(runs_root, stamp)
     history_file = choice.run_dir / "history.json" if choice.run_dir is not None else None
     history = read_json(history_file) if history_file is not None and history_file.is_file() else None
+    history = history or choice.metadata.get("history")  # the shipped model carries its own
     title = f"{choice.name} ({model.backend}) on {dataset.name} test set"
     keras_model = store.load_model(choice.keras_file) if choice.keras_file is not None else None
     result = score(model, dataset, out_dir, history, title, limit_test, keras_model)

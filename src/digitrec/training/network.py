@@ -67,5 +67,5 @@ def write_views(model: Any, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     if len(x) >= 10:
         index = map_sample(y_true, y_pred)
         points = test_map(model, x[index])
-        written.append(plots.plot_test_map(points, y_true[index], y_pred[index], out_dir / "test_map.png"))
+        written.append(plots.plot_test_map(points, y_true[index], y_pred[index], out_dir / "test_map.png", index))
     return written

@@ -255,13 +255,13 @@ def listen(host: str, port: int):
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        reasons = {
+        reasons: dict[int | None, str] = {
             errno.EADDRINUSE: "the port is in use (another `digitrec serve`? try --port)",
             errno.EACCES: "permission denied (ports below 1024 need root)",
             errno.EADDRNOTAVAIL: "that address is not this machine's",
         }
-        raise DigitrecError(f"cannot listen on {host}:{port}: {reasons.get(exc.errno, exc.strerror)}") from None
-    sock.set_inheritable(True)
+        reason = reasons.get(exc.errno, exc.strerror or str(exc))
+        raise DigitrecError(f"cannot listen on {host}:{port}: {reason}") from None
     return sock
 
 

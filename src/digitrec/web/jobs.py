@@ -33,6 +33,7 @@ def model_info(predictor) -> dict[str, Any]:
     meta = choice.metadata
     return {
         "name": choice.name,
+        "label": choice.label(),
         "model": meta.get("model", {}).get("name", choice.path.stem),
         "backend": predictor.backend,
         "format": "savedmodel" if choice.path.is_dir() else choice.path.suffix.lstrip("."),

@@ -59,7 +59,12 @@ document.getElementById("file").addEventListener("change", e => {
   if (!file) return;
   const img = new Image();
   img.onload = () => {
-    reset();
+    // The model that answers, named as every front end names it.
+fetch("/model").then(r => r.json()).then(m => {
+  document.getElementById("modelName").textContent = `model: ${m.label}`;
+}).catch(() => {});
+
+reset();
     const s = Math.min(pad.width / img.width, pad.height / img.height);
     ctx.drawImage(img, (pad.width - img.width * s) / 2, (pad.height - img.height * s) / 2, img.width * s, img.height * s);
     dirty = true;
@@ -198,5 +203,10 @@ function mapCanvas(map) {
   }
   return c;
 }
+
+// The model that answers, named as every front end names it.
+fetch("/model").then(r => r.json()).then(m => {
+  document.getElementById("modelName").textContent = `model: ${m.label}`;
+}).catch(() => {});
 
 reset();
