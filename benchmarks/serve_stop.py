@@ -4,7 +4,7 @@ idle keep-alive connections (issue: it took 5-10 s, silently).
     python -m benchmarks.serve_stop [--workers 2] [--repeat 5]
 
 Prints the median seconds from SIGINT to the process's exit, on loopback only, and writes
-benchmarks/results/serve_stop.json.
+benchmarks/results/serve_stop-workersN.json.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> int:
         "median_seconds": round(statistics.median(seconds), 3),
         "last_line": runs[-1][1],
     }
-    (HERE / "results" / "serve_stop.json").write_text(json.dumps(result, indent=2) + "\n")
+    (HERE / "results" / f"serve_stop-workers{args.workers}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"Ctrl-C to exit, {args.workers} workers, idle keep-alive connections open: "
         f"median {result['median_seconds']:.2f} s of {seconds}; last line {result['last_line']!r}"
