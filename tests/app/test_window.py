@@ -153,6 +153,10 @@ def test_the_inside_view_shows_why_and_a_bar_asks_about_another_digit(screen, tm
     assert _wait_inside(screen, lambda t: t.endswith("why not 3?"), timeout=20)
     screen.drag(line((40, 270), (60, 270)))  # a dot of ink: the answer is explained again
     assert _wait_inside(screen, lambda t: t.endswith("why 7?"), timeout=20)
+    screen.key("Escape")
+    for k in range(8):  # eight specks apart: no digit by its ink, so nothing to explain
+        screen.drag(line((30 + 30 * k, 60 + 40 * (k % 3)), (38 + 30 * k, 64 + 40 * (k % 3)), steps=3))
+    assert _wait_inside(screen, lambda t: t.endswith("— no digit"), timeout=20)
     screen.key("i")
     deadline = time.monotonic() + 10
     while screen.window("^inside the network") and time.monotonic() < deadline:

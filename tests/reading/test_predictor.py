@@ -216,3 +216,12 @@ def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
     assert loops is not None and loops.kind == rules.NOT_DIGIT_SHAPED
     assert rules.judge_ink(measures(holes=2, pieces=3)) is None
     assert rules.judge_ink(measures(array=np.zeros((28, 28)))) == rules.NO_INK_FOUND  # nothing left after the fit
+
+
+def test_a_doubt_says_its_figures_apart_from_the_threshold():
+    """The best guess and the threshold are told apart however close: never "at 100% (below 100%)"."""
+    from digitrec.reading import rules
+
+    assert rules.judge_confidence(3, 0.45, 0.6, False) == ("uncertain", "uncertain: best guess 3 at 45% (below 60%)")
+    assert rules.judge_confidence(7, 0.99996, 1.0, True).reason == "not a digit: best guess 7 at 99.996% (below 100.000%)"
+    assert rules.judge_confidence(7, 1.0, 1.0, True) is None

@@ -76,8 +76,10 @@ class InsideView:
         threading.Thread(target=self._work, daemon=True).start()
         root.after(50, self._poll)
 
-    def show(self, array: np.ndarray | None, digit: int | None = None) -> None:
-        self._requests.put((array, digit, time.perf_counter()))
+    def show(self, array: np.ndarray | None, digit: int | None = None, nothing: str | None = None) -> None:
+        """Explain `array` (the answer, or `digit`); None: an empty canvas, or with `nothing` (the
+        reason) a drawing that holds no digit by its ink: nothing to explain."""
+        self._requests.put((array, digit, time.perf_counter(), nothing))
 
     def close(self) -> None:
         self.open = False
@@ -98,9 +100,9 @@ class InsideView:
                 item = self._requests.get()
             if item is None:
                 return
-            array, digit, asked = item
+            array, digit, asked, nothing = item
             if array is None:
-                self._results.put(("empty", None))
+                self._results.put(("empty", nothing))
                 continue
             result = explain.explain(model, array, digit)
             self._results.put(("ready", (result, asked)))
@@ -123,9 +125,12 @@ class InsideView:
             self.why.set(payload)
             self.window.title(f"{TITLE} — unavailable")
             return
-        if kind == "empty":
-            self.why.set("draw a digit")
-            self.window.title(f"{TITLE} — draw a digit")
+        if kind == "empty":  # no map of nothing: the last drawing's views go too
+            self.why.set(f"nothing to explain: {payload}" if payload else "draw a digit")
+            self.window.title(f"{TITLE} — {'no digit' if payload else 'draw a digit'}")
+            self._photos = []
+            self.attribution.configure(image="")
+            self.layers.configure(image="")
             return
         result, asked = payload
         answer = int(np.argmax(result.probabilities))

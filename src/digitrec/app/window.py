@@ -21,6 +21,7 @@ import numpy as np
 
 from digitrec.app.drawing import BRUSHES, CANVAS, Drawing
 from digitrec.errors import DigitrecError
+from digitrec.reading import rules
 
 DEFAULT_BRUSH = 2
 DEBOUNCE_MS = 120  # while a stroke goes on, predict at most this often
@@ -324,9 +325,11 @@ class App:
         self.root.title(title)
         self.last_answer_ms = (time.perf_counter() - start) * 1000
         if not self.number_mode.get():
-            self._last_array = preview
+            # A drawing that holds no digit by its ink (scattered, a figure) has nothing to explain.
+            nothing = answer.reason if answer.digit is None and answer.no_digit not in rules.DOUBT_KINDS else None
+            self._last_array = None if nothing else preview
             if self.inside is not None and self.inside.open:
-                self.inside.show(preview)
+                self.inside.show(None if nothing else preview, nothing=nothing)
 
     def _draw_bars(self, probabilities) -> None:
         self.bars.delete("all")

@@ -101,7 +101,17 @@ def judge_confidence(best: int, confidence: float, threshold: float, knows_non_d
     if confidence >= threshold:
         return None
     kind = NOT_A_DIGIT if knows_non_digits else UNCERTAIN
-    return NoDigit(kind, f"{kind}: best guess {best} at {confidence:.0%} (below {threshold:.0%})")
+    said, limit = _apart(confidence, threshold)
+    return NoDigit(kind, f"{kind}: best guess {best} at {said} (below {limit})")
+
+
+def _apart(value: float, threshold: float) -> tuple[str, str]:
+    """Two percentages with the fewest decimals that tell them apart ("99.96%", "100%")."""
+    for decimals in range(5):
+        said, limit = f"{value:.{decimals}%}", f"{threshold:.{decimals}%}"
+        if said != limit:
+            return said, limit
+    return said, limit
 
 
 def run_min_confidence(open_set: float) -> float:
