@@ -223,5 +223,6 @@ def test_a_doubt_says_its_figures_apart_from_the_threshold():
     from digitrec.reading import rules
 
     assert rules.judge_confidence(3, 0.45, 0.6, False) == ("uncertain", "uncertain: best guess 3 at 45% (below 60%)")
-    assert rules.judge_confidence(7, 0.99996, 1.0, True).reason == "not a digit: best guess 7 at 99.996% (below 100.000%)"
+    close = rules.judge_confidence(7, 0.99996, 1.0, True)
+    assert close is not None and close.reason == "not a digit: best guess 7 at 99.996% (below 100.000%)"
     assert rules.judge_confidence(7, 1.0, 1.0, True) is None
