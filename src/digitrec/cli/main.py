@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from digitrec import __version__
+from digitrec.cli.output import GRID_MOST
 from digitrec.cli.reading import cmd_explain, cmd_gui, cmd_predict, cmd_serve
 from digitrec.cli.training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
 from digitrec.errors import DigitrecError, OptionError
@@ -294,8 +295,6 @@ def _export_parser(sub, common: argparse.ArgumentParser) -> None:
 
 # Options whose flag is not their name with dashes.
 FLAGS = {"members": "--ensemble"}
-# The most test images `predict --random N` draws in its grid; all N are in --csv and --json.
-GRID_MOST = 100
 
 
 def conflicts(args: argparse.Namespace) -> str | None:

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The most test images `predict --random N` draws in its grid; all N are in --csv and --json.
+GRID_MOST = 100
+
 
 def log_to(as_json: bool) -> Any:
     """Where progress lines go: stderr when stdout carries JSON."""

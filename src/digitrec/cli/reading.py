@@ -8,13 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from digitrec.cli.output import print_json, save_png, say_default_model, unique_path
+from digitrec.cli.output import GRID_MOST, print_json, save_png, say_default_model, unique_path
 
 
 def _predict_random(args: argparse.Namespace, predictor, test_set) -> int:
     from digitrec import plots
     from digitrec.cli.batch import random_test
-    from digitrec.cli.main import GRID_MOST
 
     test = random_test(predictor, args.random, args.seed, test_set)
     if not args.json:

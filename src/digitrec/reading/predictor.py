@@ -138,10 +138,8 @@ class Predictor:
                 # Each extra cut must earn its place: a penalty keeps a wide 0 or 8 whole unless
                 # the cut pieces are read far more surely than the whole, or the whole is much
                 # wider than a digit is.
-                score = (
-                    sum(np.log(max(a.confidence, 1e-9)) for a in answers)
-                    + rules.SPLIT_PENALTY * (len(alt) - 1)
-                    + rules.WIDE_PENALTY * sum(max(0.0, segment.ink_aspect(piece.array) - 1.0) for piece in alt)
+                score = rules.reading_score(
+                    [a.confidence for a in answers], [segment.ink_aspect(piece.array) for piece in alt]
                 )
                 scored.append((score, answers))
             digits.extend(max(scored, key=lambda item: item[0])[1])

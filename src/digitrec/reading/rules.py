@@ -14,6 +14,7 @@ Every threshold has its home here; the realistic benchmark measures them (docs/p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -112,6 +113,17 @@ def _apart(value: float, threshold: float) -> tuple[str, str]:
         if said != limit:
             return said, limit
     return said, limit
+
+
+def reading_score(confidences: Sequence[float], aspects: Sequence[float]) -> float:
+    """How sure one way of reading a group of ink is (`--number`): the log of its digits'
+    probabilities, less `SPLIT_PENALTY` per extra cut and `WIDE_PENALTY` per unit of a piece's
+    width over its height beyond 1 (`aspects`). The surest reading of a group wins."""
+    return float(
+        sum(np.log(max(c, 1e-9)) for c in confidences)
+        + SPLIT_PENALTY * (len(confidences) - 1)
+        + WIDE_PENALTY * sum(max(0.0, a - 1.0) for a in aspects)
+    )
 
 
 def run_min_confidence(open_set: float) -> float:

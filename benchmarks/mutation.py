@@ -1,0 +1,173 @@
+"""Mutation score of the reading path's decision rules and preprocessing: does the test suite
+fail when the code is wrong? (`make bench-mutation`)
+
+    python -m benchmarks.mutation [--only rules|preprocess] [--keep DIR]
+
+cosmic-ray (the `[mutation]` extra) changes one thing at a time in a module (a comparison turned
+around, a number moved by one, an operator swapped, a condition negated) and runs that module's
+fast tests against each change; a change the tests do not notice "survives". The work happens in
+a copy of the repository, imported first through PYTHONPATH, so the working tree is never
+touched, even when the run is killed.
+
+Binary operators are swapped only for their counterpart (+ and -, * and /, | and &, …), as
+mutmut does, not for every other operator: the other swaps of the same spot are killed by the
+same assertions and would triple the run. Mutants that cannot change behaviour are listed in
+EQUIVALENT with the reason, and left out of the score.
+
+Writes benchmarks/results/mutation.json (every survivor's diff) and prints, last,
+`mutation score: N % (K of M mutants killed)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+
+# module -> its fast tests (no trained run needed; each run of them takes seconds).
+TARGETS = {
+    "rules": ("src/digitrec/reading/rules.py", "tests/reading/test_rules.py"),
+    "preprocess": ("src/digitrec/reading/preprocess.py", "tests/reading/test_preprocess.py"),
+}
+COUNTERPARTS = ("Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "FloorDiv_Div", "Mod_FloorDiv", "Pow_Mul",
+                "BitOr_BitAnd", "BitAnd_BitOr", "BitXor_BitOr", "LShift_RShift", "RShift_LShift")  # fmt: skip
+EXCLUDED_OPERATORS = [rf"core/ReplaceBinaryOperator_(?!(?:{'|'.join(COUNTERPARTS)})$)"]
+
+# (module, operator prefix, regular expression on the line the mutant removes): why it cannot
+# change what the module does.
+EQUIVALENT = [
+    ("rules", "core/ReplaceBinaryOperator_BitOr", r"^def .*-> NoDigit \| None:",
+     "a return annotation, never evaluated (`from __future__ import annotations`)"),
+    ("rules", "core/RemoveDecorator", r"^@property$",
+     "a member of the InkMeasures Protocol, which only type checkers read"),
+    ("rules", "core/ReplaceComparisonOperator_Eq_LtE", r"if pre\.ink_fraction == 0\.0 or",
+     "ink_fraction is a share of pixels: it is never below 0"),
+]  # fmt: skip
+
+
+def run(*args: str, cwd: Path, env: dict) -> None:
+    subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def copy_repo(into: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for name in ("src", "tests", "docs"):
+        shutil.copytree(ROOT / name, into / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, into / name)
+
+
+def removed_line(diff: str | None) -> str:
+    """The source line a mutant changed, as its diff removes it."""
+    lines = (d[1:].strip() for d in (diff or "").splitlines() if d.startswith("-") and not d.startswith("---"))
+    lines = (line for line in lines if line)
+    return next(lines, "")
+
+
+def equivalent(name: str, operator: str, removed: str) -> str | None:
+    """Why this mutant cannot change behaviour (EQUIVALENT), or None."""
+    for module, prefix, pattern, reason in EQUIVALENT:
+        if module == name and operator.startswith(prefix) and re.search(pattern, removed):
+            return reason
+    return None
+
+
+def mutate(name: str, work: Path, env: dict, timeout: float) -> list[dict]:
+    """Run cosmic-ray on one target; one record per mutant."""
+    module, tests = TARGETS[name]
+    config = work / f"{name}.toml"
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{module}"\n'
+        f"timeout = {timeout}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}"\n'
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+        "[cosmic-ray.filters.operators-filter]\n"
+        f"exclude-operators = {json.dumps(EXCLUDED_OPERATORS)}\n"
+    )
+    session = work / f"{name}.sqlite"
+    bin_dir = Path(sys.executable).parent
+    run(str(bin_dir / "cosmic-ray"), "init", str(config), str(session), cwd=work, env=env)
+    run(str(bin_dir / "cr-filter-operators"), str(session), str(config), cwd=work, env=env)
+    run(str(bin_dir / "cosmic-ray"), "exec", str(config), str(session), cwd=work, env=env)
+    db = sqlite3.connect(session)
+    rows = db.execute(
+        "SELECT s.operator_name, s.occurrence, s.start_pos_row, r.worker_outcome, r.test_outcome, r.diff "
+        "FROM mutation_specs s JOIN work_results r ON s.job_id = r.job_id"
+    ).fetchall()
+    db.close()
+    records = []
+    for operator, occurrence, line, worker, test, diff in rows:
+        worker, test = (worker or "").lower(), (test or "").lower()  # stored as the enums' names
+        if worker == "skipped":
+            continue
+        why = equivalent(name, operator, removed_line(diff))
+        # A crash, or a hang past the timeout ("incompetent"), is noticed too.
+        killed = test in ("killed", "incompetent") or worker in ("exception", "abnormal")
+        records.append({"module": name, "operator": operator, "occurrence": occurrence, "line": line,
+                        "killed": killed, "equivalent": why, "diff": diff if not killed else None})  # fmt: skip
+    return records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(TARGETS), help="just these modules")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant's tests")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    names = args.only or list(TARGETS)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="digitrec-mutation-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        copy_repo(work)
+        env = {**os.environ, "PYTHONPATH": f"{work / 'src'}{os.pathsep}{work}", "CI": ""}
+        records = []
+        for name in names:
+            t0 = time.perf_counter()
+            found = mutate(name, work, env, args.timeout)
+            records += found
+            scored = [r for r in found if not r["equivalent"]]
+            killed = sum(r["killed"] for r in scored)
+            print(f"{name}: {killed} of {len(scored)} killed ({len(found) - len(scored)} equivalent) "
+                  f"in {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    scored = [r for r in records if not r["equivalent"]]
+    killed = sum(r["killed"] for r in scored)
+    score = killed / max(1, len(scored))
+    result = {
+        "benchmark": "mutation",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m benchmarks.mutation", *sys.argv[1:]]),
+        "modules": {n: TARGETS[n] for n in names},
+        "seconds": round(time.perf_counter() - started, 1),
+        "score": round(score, 4),
+        "killed": killed,
+        "scored": len(scored),
+        "equivalent": [r for r in records if r["equivalent"]],
+        "survivors": [r for r in scored if not r["killed"]],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
+    for r in result["survivors"]:
+        print(f"survived: {r['module']} line {r['line']} {r['operator']}", flush=True)
+    print(f"mutation score: {100 * score:.0f} % ({killed} of {len(scored)} mutants killed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
