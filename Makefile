@@ -18,7 +18,7 @@ HELD_OUT_FONT_PACKAGES := fonts-kiloji fonts-seto fonts-sjfonts fonts-rufscript 
 DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium $(FONT_PACKAGES)
 ARGS   ?=
 
-.PHONY: run test lint data train gui serve pretrained figures bench bench-long bench-realistic bench-newcomer bench-throughput \
+.PHONY: run test lint data train gui serve pretrained figures bench bench-long bench-mutation bench-realistic bench-newcomer bench-throughput \
 	setup sysdeps clean help
 
 help:
@@ -31,6 +31,7 @@ help:
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~1 h)"
 	@echo "make bench-long  the best deep_cnn and strided_cnn, once, and their ensemble (~2.5 h)"
+	@echo "make bench-mutation   mutation score of the reading rules and preprocessing (cosmic-ray)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make bench-newcomer   make run, then its model in the app, the CLI, the service and on realistic images"
 	@echo "make bench-throughput training images/s per preset and precision"
@@ -118,6 +119,10 @@ bench-long: setup
 	$(BIN)/python -m benchmarks.seed_accuracy --preset best --recipe "best strided_cnn" --from-runs $(LONG)-strided
 	$(BIN)/python -m benchmarks.seed_accuracy --preset best --recipe "best deep_cnn + strided_cnn" --from-runs $(LONG)-ensemble
 	$(BIN)/python -m benchmarks.summary
+
+bench-mutation: setup
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),mutation]"
+	$(BIN)/python -m benchmarks.mutation $(ARGS)
 
 bench-realistic: setup
 	$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(FONT_PACKAGES) $(HELD_OUT_FONT_PACKAGES)"
