@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 # module -> its fast tests (no trained run needed; each run of them takes seconds).
 TARGETS = {
     "rules": ("src/digitrec/reading/rules.py", "tests/reading/test_rules.py"),
-    "preprocess": ("src/digitrec/reading/preprocess.py", "tests/reading/test_preprocess.py"),
+    "preprocess": ("src/digitrec/reading/preprocess.py", "tests/reading/test_fit.py tests/reading/test_preprocess.py"),
 }
 COUNTERPARTS = ("Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "FloorDiv_Div", "Mod_FloorDiv", "Pow_Mul",
                 "BitOr_BitAnd", "BitAnd_BitOr", "BitXor_BitOr", "LShift_RShift", "RShift_LShift")  # fmt: skip
@@ -54,6 +54,28 @@ EQUIVALENT = [
      "a member of the InkMeasures Protocol, which only type checkers read"),
     ("rules", "core/ReplaceComparisonOperator_Eq_LtE", r"if pre\.ink_fraction == 0\.0 or",
      "ink_fraction is a share of pixels: it is never below 0"),
+    ("preprocess", "core/ReplaceBinaryOperator_BitOr", r"^\) -> np\.ndarray \| Preprocessed:",
+     "a return annotation, never evaluated (`from __future__ import annotations`)"),
+    ("preprocess", "core/RemoveDecorator", r"^@overload$", "an overload only type checkers read"),
+    ("preprocess", "core/Replace", r"return_steps: Literal\[", "an overload's signature, only type checkers read it"),
+    ("preprocess", "core/NumberReplacer", r"^(pieces|holes): int = ",
+     "defaults only segment's digits of a number take, which no ink rule judges (predict_number asks the model)"),
+    ("preprocess", "core/", r"^thin = scale < 1\.0 and rough_stroke_width",
+     "rough_stroke_width is a lower bound of stroke_width: whatever this shortcut decides, line 77 thickens "
+     "only a stroke under 2 px after a fit that shrinks (scale < 1)"),
+    ("preprocess", "core/", r"^if width_after < 2\.0 and scale < 1\.0:",
+     "a stroke 2 px or wider, or one not shrunk, rounds `grow` to 0 or less: nothing is thickened either way"),
+    ("preprocess", "core/NumberReplacer", r"^if grow >= 1:",
+     "grow 0 dilates by a 1x1 disk, which changes nothing"),
+    ("preprocess", "core/NumberReplacer", r"^pad = grow \+ 1",
+     "any pad of at least `grow` holds the dilation, and the result is cropped to the ink again"),
+    ("preprocess", "core/NumberReplacer", r"^small = np\.minimum\(small / max\(float\(small\.max\(\)\), 1e-6\), 1\.0\)",
+     "after dividing by its maximum nothing exceeds 1, and the maximum is never negative"),
+    ("preprocess", "core/NumberReplacer", r"^top0, left0 = \(MNIST_SIZE - new_h\) // 2",
+     "the first placement only starts the shift by the centre of mass, whose bounds are the frame's: "
+     "every start ends in the same place"),
+    ("preprocess", "core/NumberReplacer", r"^width_after = stroke_width\(crop_mask\) \* scale if thin else 3\.0",
+     "any width of 2 px or more for a stroke that is not thin thickens nothing (the same as 3.0)"),
 ]  # fmt: skip
 
 

@@ -1,0 +1,85 @@
+"""fit_to_mnist, exactly: where the ink lands in the 28x28, how big, how thick, for shapes whose
+answer can be worked out by hand (20x20 box, centred by mass, thin strokes thickened first)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitrec.reading.preprocess import _centre_of_mass, _disk, fit_to_mnist
+
+
+def box(a: np.ndarray, floor: float = 0.05) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the pixels above `floor`, bottom and right exclusive."""
+    rows, cols = np.flatnonzero((a > floor).any(axis=1)), np.flatnonzero((a > floor).any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def fit(mask: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    return fit_to_mnist(mask.astype(np.float32) * strength, mask)
+
+
+def test_disks_are_round_and_the_centre_of_mass_reads_rows_then_columns():
+    assert _disk(1).tolist() == [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    assert _disk(2).tolist() == [
+        [0, 0, 1, 0, 0],
+        [0, 1, 1, 1, 0],
+        [1, 1, 1, 1, 1],
+        [0, 1, 1, 1, 0],
+        [0, 0, 1, 0, 0],
+    ]
+    a = np.zeros((3, 5), np.float32)
+    a[2, 4] = 1.0
+    assert _centre_of_mass(a) == (2.0, 4.0)
+    a[0, 0] = 1.0
+    assert _centre_of_mass(a) == (1.0, 2.0)
+
+
+def test_a_block_fills_twenty_pixels_on_its_long_side_centred_and_at_full_strength():
+    mask = np.zeros((60, 60), bool)
+    mask[10:50, 20:40] = True  # 40 tall, 20 wide: halved
+    out = fit(mask, strength=0.5)  # a faint one is brought to full strength
+    assert box(out) == (4, 24, 9, 19) and out.max() == 1.0 and out.sum() == 200.0
+    assert _centre_of_mass(out) == (13.5, 13.5)
+    assert not fit(np.zeros((30, 30), bool)).any()  # no ink: an empty frame
+
+
+def test_the_centre_of_mass_moves_the_ink_but_never_out_of_the_frame():
+    tee = np.zeros((80, 80), bool)
+    tee[10:25, 10:70] = True  # a heavy bar on a thin stem: the mass is high, so it moves down...
+    tee[25:70, 37:43] = True
+    assert box(fit(tee)) == (8, 28, 4, 24)  # ...until it meets the bottom edge
+    upside_down = np.flipud(tee)
+    assert box(fit(upside_down)) == (0, 20, 4, 24)  # and up to the top edge
+    assert box(fit(np.rot90(tee))) == (4, 24, 8, 28)  # the bar on the left: to the right edge
+    assert box(fit(np.rot90(tee, -1))) == (4, 24, 0, 20)  # on the right: to the left edge
+    ell = np.zeros((80, 80), bool)
+    ell[10:70, 10:16] = True
+    ell[64:70, 10:40] = True
+    out = fit(ell)
+    assert box(out) == (1, 21, 12, 22)  # up three and right three, inside the frame
+    cy, cx = _centre_of_mass(out)
+    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5
+
+
+def test_a_one_pixel_line_keeps_one_pixel_when_it_is_not_shrunk():
+    upright = np.zeros((30, 30), bool)
+    upright[5:25, 12] = True  # 20 tall: scale 1
+    assert box(fit(upright)) == (4, 24, 13, 14)
+    flat = np.zeros((30, 30), bool)
+    flat[12, 5:25] = True
+    assert box(fit(flat)) == (13, 14, 4, 24)
+
+
+def test_thin_strokes_are_thickened_before_they_are_shrunk():
+    """A fine pen in a big photo: 1 px at a tenth of the size would fade; it lands 2 px wide."""
+    tall = np.zeros((220, 40), bool)
+    tall[10:210, 20] = True  # 200 px tall, 1 px wide: grown by 10 px each side, then shrunk
+    out = fit(tall)
+    assert box(out) == (4, 24, 13, 15) and round(float(out.sum()), 3) == 38.964
+    wide = np.zeros((40, 220), bool)
+    wide[20, 10:210] = True
+    assert box(fit(wide)) == (13, 15, 4, 24)
+    two = np.zeros((60, 40), bool)
+    two[10:50, 20:22] = True  # 2 px at half size: grown by exactly 1 px each side
+    out = fit(two)
+    assert box(out) == (4, 24, 13, 15) and round(float(out.sum()), 3) == 39.0
