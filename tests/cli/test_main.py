@@ -92,6 +92,11 @@ def test_failures_are_one_line_and_exit_1(tmp_path):
     assert _one_line_error(run_cli("predict", str(tmp_path / "gone.png"))) == (
         f"digitrec: error: {tmp_path / 'gone.png'}: no such file"
     )
+    gone = run_cli("predict", str(tmp_path / "gone.png"), "--json")  # still one JSON object per input
+    assert gone.returncode == 1 and json.loads(gone.stdout) == {
+        "file": str(tmp_path / "gone.png"),
+        "error": f"{tmp_path / 'gone.png'}: no such file",
+    }
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer")
     seven = tmp_path / "seven.png"

@@ -85,7 +85,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from digitrec.reading.predictor import Predictor
 
     files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
+    for problem in problems if args.json else ():
+        print(json.dumps(problem.to_dict()), flush=True)
     if args.inputs and not _report_problems(problems, bool(files)):
+        if args.csv:
+            _write_csv(args.csv, list(problems), args.number)
         return 1  # nothing to read: no model loaded
     test_set = load_test_set(args.dataset or "mnist", args.random) if args.random else None
     single_threaded()
@@ -95,8 +99,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _predict_random(args, predictor, test_set)
     used: dict[str, set[str]] = {"preprocessed": set(), "steps": set()}
     results: list[Prediction | NumberPrediction | Failure] = list(problems)
-    for problem in problems if args.json else ():
-        print(json.dumps(problem.to_dict()), flush=True)
     for result in predictor.predict_files(files, number=args.number, steps=bool(args.show_steps)):
         results.append(result)
         if isinstance(result, Failure):
