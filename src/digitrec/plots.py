@@ -310,12 +310,12 @@ def plot_test_map(
     side.axis("off")
     where = (lambda i: f"#{int(index[i])}") if index is not None else (lambda i: "")
     lines = [f"{n:>2}. {int(y_true[i])} read as {int(y_pred[i])} {where(i)}" for n, i in enumerate(listed, start=1)]
-    more = f"\n… and {len(wrong) - len(listed)} more" if len(wrong) > len(listed) else ""
+    if len(wrong) > len(listed):
+        lines.append(f"… and {len(wrong) - len(listed)} more")
     heading = f"misclassified: {len(wrong)}" + (" (test set #)" if index is not None else "")
-    half = (len(lines) + 1) // 2 if len(lines) > 40 else len(lines)
-    for column, chunk in enumerate((lines[:half], lines[half:])):
-        if chunk:
-            side.text(0.5 * column, 1.0, "\n".join(chunk) + (more if column == (len(lines) > 40) else ""),
-                      va="top", fontsize=6, family="monospace", transform=side.transAxes)  # fmt: skip
+    half = (len(lines) + 1) // 2
+    columns = [lines[:half], lines[half:]] if len(lines) > 40 else [lines]
+    for k, column in enumerate(c for c in columns if c):
+        side.text(0.5 * k, 1.0, "\n".join(column), va="top", fontsize=6, family="monospace", transform=side.transAxes)
     side.set_title(heading, fontsize=9, loc="left")
     return _save(fig, path)

@@ -95,13 +95,18 @@ class KerasModel:
         return np.asarray(self._call(np.asarray(x, np.float32)))
 
 
+def open_litert(path: str | os.PathLike, content: bytes | None = None) -> LiteRTModel:
+    """The LiteRT file at `path` (its bytes, when already read), or one line saying it is none."""
+    try:
+        return LiteRTModel(path if content is None else content)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
+        raise DigitrecError(f"{path} is not a usable LiteRT/TFLite model ({first_line(exc)})") from None
+
+
 def load_runtime(choice: ModelChoice) -> Runtime:
     """The backend for `choice`: LiteRT for a `.tflite` file, else Keras."""
     if choice.backend == "litert":
-        try:
-            return LiteRTModel(choice.path)
-        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
-            raise DigitrecError(f"{choice.path} is not a usable LiteRT/TFLite model ({first_line(exc)})") from None
+        return open_litert(choice.path)
     from digitrec.store import load_model
 
     return KerasModel(load_model(choice.path))

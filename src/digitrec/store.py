@@ -170,14 +170,19 @@ class ModelChoice:
     def shipped(self) -> bool:
         return self.run_dir is not None and self.run_dir == PRETRAINED.parent
 
+    def _words(self) -> tuple[str, str]:
+        what = "the shipped model" if self.shipped else f"run {self.name}" if self.run_dir else self.name
+        return what, "LiteRT" if self.backend == "litert" else "Keras"
+
     def label(self) -> str:
         """The model for people, as every front end names it: "run 2026…-mnist-seed_cnn (LiteRT)"."""
-        what = "the shipped model" if self.shipped else f"run {self.name}" if self.run_dir else self.name
-        return f"{what} ({'LiteRT' if self.backend == 'litert' else 'Keras'})"
+        what, backend = self._words()
+        return f"{what} ({backend})"
 
     def describe(self) -> str:
         """The label and the file: "run 2026…-mnist-seed_cnn (LiteRT, runs/…/model.tflite)"."""
-        return f"{self.label()[:-1]}, {self.path})"
+        what, backend = self._words()
+        return f"{what} ({backend}, {self.path})"
 
 
 def resolve_model(

@@ -25,12 +25,17 @@ from digitrec.errors import DigitrecError, OptionError
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
+def usage_line(prog: str, problem: str) -> str:
+    """Bad usage, in one line: "digitrec predict: error: … (see `digitrec predict --help`)"."""
+    return f"{prog}: error: {problem} (see `{prog} --help`)"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with bad usage as one line on stderr (no usage block) and exit code 2. Its
     subcommands' parsers are made by this class too."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USAGE, usage_line(self.prog, message) + "\n")
 
 
 def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
@@ -348,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problem = conflicts(args)
     if problem:
-        print(f"digitrec {args.command}: error: {problem} (see `digitrec {args.command} --help`)", file=sys.stderr)
+        print(usage_line(f"digitrec {args.command}", problem), file=sys.stderr)
         return EXIT_USAGE
     try:
         return args.func(args)

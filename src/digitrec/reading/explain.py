@@ -29,7 +29,6 @@ import numpy as np
 
 from digitrec._tf import quiet_keras_inputs
 from digitrec.errors import DigitrecError, OptionError
-from digitrec.files import first_line
 
 STEPS = 32  # points along the path from black to the image: the sum is within 1 % of its limit
 PATCH = 3  # occlusion: the side of the blacked-out square, moved one pixel at a time
@@ -82,14 +81,11 @@ class LiteRTNetwork:
         """`batch`: a runtime.LiteRTModel of the same file already loaded (a Predictor's), else one
         is loaded here."""
         from digitrec._tf import filtered_stderr
-        from digitrec.runtime import LiteRTModel
+        from digitrec.runtime import open_litert
 
         self.path = Path(path)
         content = self.path.read_bytes()
-        try:
-            self.batch = batch if batch is not None else LiteRTModel(content)
-        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
-            raise DigitrecError(f"{path} is not a usable LiteRT/TFLite model ({first_line(exc)})") from None
+        self.batch = batch if batch is not None else open_litert(path, content)
         self.input_shape, self.output_shape = self.batch.input_shape, self.batch.output_shape
         self._lock = threading.Lock()
         self._probe: Any = None
