@@ -9,8 +9,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
-from tests.support.helpers import TUTORIAL
+from tests.support.helpers import IN_CI, TUTORIAL
+
+# In CI the property tests draw the same examples every run, so a red build is one that the next
+# run reproduces; on a developer's machine they explore new ones each time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if IN_CI else "default")
 
 # Every test sees its own dataset cache and runs folder, never the user's.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="digitrec-tests-"))

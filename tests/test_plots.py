@@ -16,6 +16,10 @@ def _png(path) -> Image.Image:
     return image
 
 
+def _rgb(path) -> np.ndarray:
+    return np.asarray(_png(path).convert("RGB")).astype(int)
+
+
 def test_training_curves_confusion_matrix_and_grids(tmp_path):
     curves = plots.plot_training_curves(
         {"accuracy": [0.9, 0.95], "val_accuracy": [0.92, 0.96], "loss": [0.3, 0.2], "val_loss": [0.25, 0.15]},
@@ -29,6 +33,40 @@ def test_training_curves_confusion_matrix_and_grids(tmp_path):
     for path in (curves, matrix, grid):
         _png(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cm.png", "curves.png", "grid.png"]  # no temporaries
+
+
+def test_the_curves_draw_their_history(tmp_path):
+    rising = {"accuracy": [0.5, 0.8, 0.9], "val_accuracy": [0.6, 0.8, 0.85], "loss": [1.5, 0.6, 0.3],
+              "val_loss": [1.2, 0.7, 0.5]}  # fmt: skip
+    falling = {key: values[::-1] for key, values in rising.items()}
+    a = _rgb(plots.plot_training_curves(rising, tmp_path / "a.png"))
+    b = _rgb(plots.plot_training_curves(falling, tmp_path / "b.png"))
+    coloured = lambda rgb: (rgb.max(axis=2) - rgb.min(axis=2)) > 80  # noqa: E731 (lines, not grey text)
+    assert coloured(a).sum() > 500 and coloured(b).sum() > 500  # the four lines are drawn
+    assert a.shape == b.shape and (coloured(a) != coloured(b)).sum() > 500  # where the data put them
+
+
+def test_the_confusion_matrix_is_darkest_along_its_diagonal(tmp_path):
+    from scipy import ndimage
+
+    names = [str(d) for d in range(10)]
+    darkest = np.array([8, 48, 107])  # "Blues" at a share of 1
+
+    def dark_cells(cm, name):
+        rgb = _rgb(plots.plot_confusion_matrix(cm, names, tmp_path / name))
+        labels, _ = ndimage.label(np.linalg.norm(rgb - darkest, axis=2) < 40)  # cells meet at corners only
+        centres = []
+        for rows, cols in ndimage.find_objects(labels):
+            height, width = rows.stop - rows.start, cols.stop - cols.start
+            if height > 20 and 0.8 < width / height < 1.25:  # a square cell (the colour bar's top is thin)
+                centres.append(((cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2))
+        return np.array(centres)
+
+    right = dark_cells(np.diag([20] * 10), "diag.png")
+    wrong = dark_cells(np.diag([20] * 10)[::-1], "anti.png")  # every answer wrong
+    assert len(right) == 10 and len(wrong) == 10
+    # Right answers run from the top left to the bottom right (true class in rows, as read).
+    assert np.corrcoef(right.T)[0, 1] > 0.99 and np.corrcoef(wrong.T)[0, 1] < -0.99
 
 
 def test_a_wrong_answer_is_drawn_in_red(tmp_path):

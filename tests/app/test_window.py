@@ -207,3 +207,53 @@ def test_the_shipped_model_reads_digits_and_turns_away_letters_drawn_with_the_mo
     assert sum(answer == "no digit" for answer in marks.values()) >= 10, marks
     # The last mark, three bars: "no digit" as the model's doubt, which keeps its best guess.
     assert re.search(r"— no digit, probably a \d \(\d+%\)$", status), status
+
+
+def test_the_number_box_and_the_open_and_save_buttons(tmp_path):
+    """The tool row, used from the keyboard as Tk's focus order gives it (Tab: Clear, Undo, Eraser,
+    Brush, Number, Open…, Save…): Number reads two drawn digits as one number; Save… writes the
+    drawing through Tk's own file dialog, and Open… brings it back to the same answer."""
+    from PIL import Image
+
+    from digitrec.store import PRETRAINED
+
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    saved = tmp_path / "drawing.png"
+    with xdriver.XSession() as session:
+        session.launch_gui("--model", str(PRETRAINED.parent))
+        session.wait_title(lambda t: t.endswith("draw a digit"), timeout=90)
+        session.drag(line((70, 50), (66, 230), steps=20))  # a 1
+        session.drag(polyline((130, 60), (250, 60), (170, 230)))  # and a 7 beside it
+        alone = _answer(session)
+        assert not alone.startswith("digitrec — 17 ")
+        session.key(*["Tab"] * 5, "space")  # Number on
+        assert session.wait_settled(lambda t: t.startswith("digitrec — 17 ("), timeout=20)
+        session.key("space")  # and off again
+        assert session.wait_settled(lambda t: t == alone, timeout=20)
+
+        session.key("Tab", "Tab", "space")  # Save…
+        _dialog(session, "Save the drawing", saved)
+        deadline = time.monotonic() + 10
+        while not saved.is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with Image.open(saved) as image:
+            drawn = np.asarray(image.convert("L"))
+        assert image.format == "PNG" and drawn.shape == (280, 280) and (drawn < 128).sum() > 500
+
+        _clear(session)
+        session.key("shift+Tab", "space")  # Open…
+        _dialog(session, "Open an image of a digit", saved)
+        assert session.wait_settled(lambda t: t == alone, timeout=20)  # the same drawing, the same answer
+        assert not [p for p in tmp_path.iterdir() if p != saved]  # written whole, no temporary left
+
+
+def _dialog(session, title: str, path) -> None:
+    """Tk's file dialog: its name box has the focus; a full path and Return choose the file."""
+    deadline = time.monotonic() + 20
+    while not (found := session.xdotool("search", "--name", f"^{title}$")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found, f"no {title!r} dialog"
+    window = found.splitlines()[0]
+    session.xdotool("windowfocus", "--sync", window)  # then real key presses, as typed
+    session.xdotool("type", str(path))
+    session.xdotool("key", "Return")

@@ -15,6 +15,23 @@ from pathlib import Path
 CANVAS_ORIGIN = (11, 11)  # the window's padding (10) and the canvas border (1); no window manager
 
 
+def _read_display(pipe, process: subprocess.Popen, timeout: float) -> int:
+    """The display number Xvfb writes (a line) once it is ready; an error if it dies or waits."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    text = b""
+    while not text.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([pipe], [], [], left)[0]:
+            raise RuntimeError("Xvfb did not start within 10 s")
+        chunk = os.read(pipe.fileno(), 16)
+        if not chunk:
+            raise RuntimeError(f"Xvfb did not start (exit status {process.wait()})")
+        text += chunk
+    return int(text)
+
+
 class XSession:
     """An Xvfb display of our own, stopped on close."""
 
@@ -22,23 +39,25 @@ class XSession:
         for tool in ("Xvfb", "xdotool"):
             if shutil.which(tool) is None:
                 raise FileNotFoundError(f"{tool} is not installed (Debian: apt-get install xvfb xdotool)")
-        for number in range(90, 140):
-            if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
-                break
-        self.display = f":{number}"
+        # Xvfb picks a free display itself and writes its number to our pipe once it accepts
+        # connections: no check-then-start race with another test run's display.
+        self.app: subprocess.Popen | None = None
+        read_end, write_end = os.pipe()
         self.process = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            pass_fds=(write_end,),
         )
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{number}").exists():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.close()
-                raise RuntimeError(f"Xvfb did not start on {self.display}")
-            time.sleep(0.05)
+        os.close(write_end)
+        try:
+            with os.fdopen(read_end, "rb") as pipe:
+                number = _read_display(pipe, self.process, timeout=10)
+        except RuntimeError:
+            self.close()
+            raise
+        self.display = f":{number}"
         self.env = {**os.environ, "DISPLAY": self.display}
-        self.app: subprocess.Popen | None = None
 
     def launch_gui(self, *args: str) -> subprocess.Popen:
         self.app = subprocess.Popen(

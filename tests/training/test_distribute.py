@@ -7,9 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,7 +51,7 @@ def test_mirrored_over_two_logical_cpus_trains_with_the_global_batch(tmp_path, m
         "global_batch_size": 128,
         "learning_rate": pytest.approx(0.002),
     }
-    assert meta["test_metrics"]["accuracy"] > 0.5  # it learned
+    assert meta["test_metrics"]["accuracy"] > 0.47  # it learned: 55.5 % here (seed 3), chance is 10 %
     from digitrec import store
 
     assert store.load_model(run / "model.h5").output_shape == (None, 10)
@@ -61,11 +59,13 @@ def test_mirrored_over_two_logical_cpus_trains_with_the_global_batch(tmp_path, m
 
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, mnist):
     run = tmp_path / "cluster"
+    scratch = tmp_path / "tmp"  # the workers' own temporary folder: what they leave is this test's
+    scratch.mkdir()
     procs = []
     try:
         start = time.monotonic()
         for tf_config in loopback_tf_configs(2):
-            env = {**os.environ, "TF_CONFIG": tf_config}
+            env = {**os.environ, "TF_CONFIG": tf_config, "TMPDIR": str(scratch)}
             procs.append(
                 subprocess.Popen(
                     [
@@ -108,14 +108,17 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, mnist):
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["distribution"]["workers"] == 2 and meta["distribution"]["global_batch_size"] == 32
     assert not (run / "checkpoints").exists()
-    assert not list(Path(tempfile.gettempdir()).glob("digitrec-worker1-*"))  # its own checkpoints are gone
+    assert not list(scratch.glob("digitrec-worker1-*"))  # worker 1's own checkpoints are gone
 
     from digitrec.data import datasets
     from digitrec.reading.predictor import Predictor
 
+    # The chief saved the model the two trained: 88 % of the 200 test images here (seed 3); loaded
+    # for reading, it answers them as the run measured.
+    assert meta["test_metrics"]["accuracy"] > 0.8
     predictor = Predictor(run)
-    answers = predictor.predict_arrays(datasets.scale_images(mnist.x_test[:50])).argmax(axis=1)
-    assert np.mean(answers == mnist.y_test[:50]) > 0.6
+    answers = predictor.predict_arrays(datasets.scale_images(mnist.x_test[:200])).argmax(axis=1)
+    assert np.mean(answers == mnist.y_test[:200]) == pytest.approx(meta["test_metrics"]["accuracy"], abs=0.015)
     print(f"two workers on loopback: {seconds:.1f} s")  # the closing note compares it with one worker
 
 

@@ -10,9 +10,15 @@ from digitrec.training import network
 
 
 def test_a_run_folder_shows_the_first_filters_and_the_test_map(good_run):
-    for name in ("filters.png", "test_map.png"):
-        with Image.open(good_run.run_dir / name) as image:
-            assert image.width > 200 and image.height > 100
+    with Image.open(good_run.run_dir / "filters.png") as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    red = (rgb[..., 0] > 200) & (rgb[..., 2] < 120)  # "bwr": positive weights
+    blue = (rgb[..., 2] > 200) & (rgb[..., 0] < 120)  # and negative ones
+    assert red.sum() > 200 and blue.sum() > 200
+    with Image.open(good_run.run_dir / "test_map.png") as image:
+        rgb = np.asarray(image.convert("RGB"))
+    colours = {tuple(c) for c in rgb.reshape(-1, 3)[(rgb.max(axis=2) - rgb.min(axis=2)).ravel() > 80]}
+    assert len(colours) > 10  # a point colour for each of the ten digits, at the least
 
 
 def test_the_filters_are_the_first_convolutions_kernels(good_run):

@@ -107,4 +107,4 @@ def test_a_bfloat16_run_saves_a_float32_model_that_answers_as_the_trained_one(tm
     probabilities = model.predict(datasets.scale_images(mnist.x_test[:200]), verbose=0)
     accuracy = float((probabilities.argmax(axis=1) == mnist.y_test[:200]).mean())
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"], abs=1e-12)
-    assert meta["test_metrics"]["accuracy"] > 0.3  # it learned in bfloat16
+    assert meta["test_metrics"]["accuracy"] > 0.5  # it learned in bfloat16 (59 % here, seed 5)

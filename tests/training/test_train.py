@@ -54,8 +54,9 @@ def test_a_run_folder_holds_every_artifact(tiny_run):
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["1"] and {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
     assert json.loads((run / "config.json").read_text())["limit_train"] == 300
-    # Even one epoch on 270 images learns something: far above the 10 % of guessing.
-    assert tiny_run.metrics["test_accuracy"] > 0.3
+    # One epoch on 270 images reaches 52 % here (seed 7, float32): the bound leaves room for
+    # another CPU's arithmetic, and an untrained network's 10 % is far below it.
+    assert tiny_run.metrics["test_accuracy"] > 0.45
 
 
 def test_the_same_seed_gives_the_same_weights(tmp_path):
@@ -128,6 +129,29 @@ def test_cosine_schedule_decays_to_zero_over_the_run():
     assert make_learning_rate(config.replace(lr_schedule="constant"), 10) == 0.01
     optimizer = make_optimizer(config.replace(optimizer="sgd"), steps_per_epoch=10)
     assert type(optimizer).__name__ == "SGD" and float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    "name, cls, rate",
+    [("adam", "Adam", 0.05), ("sgd", "SGD", 0.05), ("rmsprop", "RMSprop", 0.05), ("adadelta", "Adadelta", 1.0)],
+)
+def test_each_optimizer_is_the_one_named_and_lowers_the_loss(name, cls, rate):  # adadelta: its paper's rate
+    import keras
+
+    from digitrec.training.train import make_optimizer
+
+    config = resolve_config("seed", {"optimizer": name, "learning_rate": rate, "lr_schedule": "constant"})
+    optimizer = make_optimizer(config, steps_per_epoch=10)
+    assert type(optimizer).__name__ == cls and float(optimizer.learning_rate) == pytest.approx(rate)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)  # one feature decides
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    before = float(model.evaluate(x, y, verbose=0))
+    for _ in range(20):
+        model.train_on_batch(x, y)
+    assert float(model.evaluate(x, y, verbose=0)) < 0.97 * before
 
 
 def test_augmentation_changes_images_not_labels(mnist):

@@ -27,6 +27,16 @@ from digitrec.reading.predictor import Predictor  # noqa: E402
 from digitrec.web import Limits, create_app  # noqa: E402
 
 
+def _playwright():
+    """Playwright's sync API: skipped where it is not installed, a failure in CI (one IN_CI)."""
+    try:
+        import playwright.sync_api
+    except ImportError:
+        need(False, "playwright")  # skips or fails: never returns
+        raise
+    return playwright.sync_api
+
+
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
     image.save(buf, format=fmt)
@@ -115,7 +125,12 @@ def test_number_and_batch(client):
         row.paste(draw_digit(d, size=(200, 240)), (20 + 215 * k, 10))
     body = client.post("/predict/number", files={"file": ("n.png", png(row), "image/png")}).json()
     assert [int(np.argmax(d["probabilities"])) for d in body["digits"]] == [1, 7, 0]
-    assert body["number"] == "170" or "digit" in body["reason"]
+    assert body["number"] is not None or body["reason"].startswith("digit ")  # the tutorial model may doubt a 0
+    from digitrec.store import PRETRAINED
+
+    with TestClient(create_app(model=str(PRETRAINED.parent), limits=LIMITS)) as shipped:  # reads all three
+        body = shipped.post("/predict/number", files={"file": ("n.png", png(row), "image/png")}).json()
+    assert body["number"] == "170" and "reason" not in body, body
     files = [
         ("files", ("a.png", png(draw_digit("1")), "image/png")),
         ("files", ("b.png", png(draw_digit("7")), "image/png")),
@@ -247,11 +262,7 @@ def test_serve_refuses_bad_options_in_one_line(tmp_path):
 
 def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
     need(os.path.exists(CHROMIUM), "Debian's chromium")
-    playwright = (
-        pytest.importorskip("playwright.sync_api")
-        if not os.environ.get("CI")
-        else __import__("playwright.sync_api", fromlist=["sync_playwright"])
-    )
+    playwright = _playwright()
     with Server("--model", str(good_run.run_dir)) as server, playwright.sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 700, "height": 520})
@@ -310,11 +321,7 @@ def test_api_docs_render_without_internet(good_run):
     """/docs is Swagger UI from the package's own files: in Chromium with every request beyond
     this server refused, the page lists the routes."""
     need(os.path.exists(CHROMIUM), "Debian's chromium")
-    playwright = (
-        pytest.importorskip("playwright.sync_api")
-        if not os.environ.get("CI")
-        else __import__("playwright.sync_api", fromlist=["sync_playwright"])
-    )
+    playwright = _playwright()
     outside: list[str] = []
     with Server("--model", str(good_run.run_dir), "--workers", "1") as server, playwright.sync_playwright() as p:
         browser = launch_chromium(p)
