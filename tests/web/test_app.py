@@ -421,13 +421,16 @@ def _state(pid: int) -> str:
         return "gone"
 
 
-def test_plain_serve_runs_one_worker_per_core_and_names_its_model(good_run):
+def test_plain_serve_runs_one_worker_per_usable_cpu_and_names_its_model(good_run):
+    from digitrec.web.limits import usable_cpus
+
     with Server("--runs-root", str(good_run.run_dir.parent)) as server:
         output = server.output()
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # this machine sets no cgroup CPU quota
+    assert usable_cpus() == cores
     assert f"using run {good_run.run_dir.name} (LiteRT" in output
-    assert (f"({cores} workers;" in output) if cores > 1 else "workers;" not in output
+    assert f"({cores} worker{'s' if cores > 1 else ''};" in output
     help_text = subprocess.run(
         [sys.executable, "-m", "digitrec", "serve", "--help"], capture_output=True, text=True
     ).stdout
-    assert f"one per CPU core, {cores} here" in " ".join(help_text.split())
+    assert f"one per usable CPU, {cores} here" in " ".join(help_text.split())

@@ -36,11 +36,13 @@ def test_a_digit_a_number_and_a_batch(predictor):
     assert status == 200 and json.loads(body)["number"] is None
 
 
-def test_an_unreadable_image_is_a_422_and_nothing_crashes(predictor):
+def test_an_unreadable_image_is_the_clients_422_and_a_bug_the_servers_500(predictor, capfd):
     status, body = run_job(predictor, "one", ("x.png", b"not an image", False))
     assert status == 422 and "detail" in json.loads(body)
     status, body = run_job(predictor, "one", ("x", object(), False))  # a bug's input: still an answer
-    assert status == 400 and json.loads(body)["detail"].startswith("could not process")
+    assert status == 500 and json.loads(body)["detail"] == "the server failed on this request (TypeError)"
+    err = capfd.readouterr().err  # and the traceback in the server's log
+    assert "digitrec serve: one job failed:" in err and "Traceback (most recent call last)" in err
 
 
 def test_model_info_names_the_run(predictor, good_run):

@@ -1,5 +1,7 @@
 """The web service's worker processes (`digitrec.web.pool`): jobs go to the next free worker,
-first come first served; a worker that dies is replaced; a model that cannot load is one error."""
+first come first served; a worker that dies or hangs is replaced and its job tried once more; a
+second failure is the server's 503 or 504; a model that cannot load is one error, and a worker
+that cannot start again is retried with a growing pause."""
 
 from __future__ import annotations
 
@@ -31,6 +33,21 @@ def load_unless(flag: str):
 def echo_job(holder, kind, args):
     if kind == "die":
         os._exit(3)
+    if kind == "hang":
+        import time
+
+        time.sleep(3600)
+    if kind in ("die once", "hang once"):  # the first worker to take it fails; the second answers
+        flag = args[0]
+        if not os.path.exists(flag):
+            open(flag, "w").close()
+            if kind == "die once":
+                os._exit(3)
+            import time
+
+            time.sleep(3600)
+    if kind == "bug":
+        raise ZeroDivisionError("a bug in a job function")
     return 200, json.dumps({"kind": kind, "args": list(args), "pid": holder["pid"]}).encode()
 
 
@@ -91,43 +108,130 @@ def test_a_freed_worker_goes_to_the_longest_waiting_request():
         pool.close()
 
 
-def test_a_worker_that_dies_is_replaced_and_its_request_gets_a_4xx(pool):
+async def _until(condition, seconds: float = 30.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_a_job_whose_worker_dies_runs_again_on_another_and_is_answered(pool, tmp_path):
+    first_pids = {w.process.pid for w in pool._all}
+
     async def main():
-        status, body = await pool.run("die", ())
-        assert status == 400 and "worker stopped" in json.loads(body)["detail"]
-        for _ in range(300):  # the replacement starts in the background
-            if pool.replaced:
-                break
-            await asyncio.sleep(0.05)
-        return await asyncio.gather(*(pool.run("one", (i,)) for i in range(4)))
+        answer = await pool.run("die once", (str(tmp_path / "died"),))
+        await _until(lambda: pool.restarts == 1)  # the replacement starts in the background
+        return answer, await asyncio.gather(*(pool.run("one", (i,)) for i in range(4)))
 
-    answers = asyncio.run(main())
-    assert pool.replaced == 1 and [s for s, _ in answers] == [200] * 4
+    (status, body), answers = asyncio.run(main())
+    assert status == 200 and json.loads(body)["kind"] == "die once"  # the client saw nothing wrong
+    assert (pool.deaths, pool.retries, pool.restarts, pool.timeouts) == (1, 1, 1, 0)
+    assert [s for s, _ in answers] == [200] * 4 and pool.usable == 2 and pool.busy == 0
     assert sum(w.process.poll() is None for w in pool._all) == 2
+    assert len(first_pids & {w.process.pid for w in pool._all}) == 1  # one of the two is new
 
 
-def test_when_no_worker_can_be_restarted_requests_get_503_instead_of_waiting(tmp_path, capfd):
+def test_a_job_that_kills_every_worker_it_meets_is_a_503_after_one_retry(pool):
+    async def main():
+        answer = await pool.run("die", ())
+        await _until(lambda: pool.restarts == 2)
+        return answer, await pool.run("one", (1,))
+
+    (status, body), (after, _) = asyncio.run(main())
+    assert status == 503 and json.loads(body)["detail"].startswith("the worker answering stopped, twice")
+    assert (pool.deaths, pool.retries, pool.restarts) == (2, 1, 2) and after == 200
+
+
+def test_a_hung_job_kills_its_worker_at_the_timeout_and_runs_again(tmp_path):
+    pool = WorkerPool(2, load_nothing, echo_job, describe, job_timeout=0.5)
+    try:
+
+        async def main():
+            answer = await pool.run("hang once", (str(tmp_path / "hung"),))
+            hung = await pool.run("hang", ())  # hangs on both: a 504
+            await _until(lambda: pool.restarts == 3)
+            return answer, hung
+
+        (status, body), (hung_status, hung_body) = asyncio.run(main())
+    finally:
+        pool.close()
+    assert status == 200 and json.loads(body)["kind"] == "hang once"
+    assert hung_status == 504 and "took longer than 0.5 s, twice" in json.loads(hung_body)["detail"]
+    assert (pool.timeouts, pool.retries, pool.restarts, pool.deaths) == (3, 2, 3, 0)
+
+
+def test_a_stopped_worker_is_killed_and_replaced_at_the_timeout():
+    """SIGSTOP: the worker neither answers nor dies. Its job goes to the other worker."""
+    import signal
+
+    pool = WorkerPool(2, load_nothing, echo_job, describe, job_timeout=0.5)
+    stopped = pool._idle[0].process
+    try:
+        os.kill(stopped.pid, signal.SIGSTOP)
+
+        async def main():
+            answers = await asyncio.gather(*(pool.run("one", (i,)) for i in range(6)))
+            await _until(lambda: pool.restarts == 1)
+            return answers
+
+        answers = asyncio.run(main())
+    finally:
+        pool.close()
+    assert [s for s, _ in answers] == [200] * 6 and pool.timeouts == 1 and pool.retries == 1
+    assert stopped.poll() == -signal.SIGKILL  # killed, not left stopped
+
+
+def test_a_bug_in_a_job_is_a_500_and_the_worker_carries_on(capfd):
+    pool = WorkerPool(1, load_nothing, echo_job, describe)  # started here: its stderr is captured
+
+    async def main():
+        return await pool.run("bug", ()), await pool.run("one", (1,))
+
+    try:
+        (status, body), (after, _) = asyncio.run(main())
+    finally:
+        pool.close()
+    assert status == 500 and json.loads(body)["detail"] == "the server failed on this request (ZeroDivisionError)"
+    assert after == 200 and pool.restarts == 0
+    assert "ZeroDivisionError: a bug in a job function" in capfd.readouterr().err
+
+
+def test_a_request_whose_client_left_is_dropped_before_it_costs_a_worker(pool):
+    async def gone():
+        return True
+
+    async def main():
+        return await pool.run("die", (), gone=gone)  # would kill a worker, had it run
+
+    status, body = asyncio.run(main())
+    assert (status, body) == (499, b"") and pool.deaths == 0 and pool.busy == 0 and len(pool._idle) == 2
+
+
+def test_when_no_worker_can_start_requests_get_503_at_once_and_starts_back_off(tmp_path):
     import functools
 
     flag = tmp_path / "gone"
-    pool = WorkerPool(1, functools.partial(load_unless, str(flag)), echo_job, describe)
+    reports: list[str] = []
+    pool = WorkerPool(1, functools.partial(load_unless, str(flag)), echo_job, describe, log=reports.append)
     flag.touch()  # from now on the model cannot load
 
     async def main():
         status, _ = await pool.run("die", ())
-        waiting = asyncio.ensure_future(pool.run("one", (1,)))  # in line for the only worker
-        for _ in range(300):
-            if waiting.done():
-                break
-            await asyncio.sleep(0.05)
-        return status, await waiting, await pool.run("one", (2,))
+        waited = await pool.run("one", (1,))  # no worker, none can start: not a wait without end
+        await _until(lambda: len(reports) >= 3)
+        flag.unlink()  # the model is back: the next try starts a worker
+        await _until(lambda: pool.restarts == 1, seconds=10)
+        return status, waited, await pool.run("one", (2,))
 
     try:
         died, waited, later = asyncio.run(main())
     finally:
         pool.close()
-    assert died == 400 and waited[0] == 503 and later[0] == 503 and not pool.alive()
-    assert "the model is gone; 0 worker(s) left" in capfd.readouterr().err
+    assert died == 503 and waited[0] == 503 and later[0] == 200
+    pauses = [float(r.rsplit("trying again in ", 1)[1].split()[0]) for r in reports[:3]]
+    assert pauses == [0.5, 1.0, 2.0]  # doubling, not spinning
+    assert "the model is gone; 0 of 1 worker(s) answering" in reports[0]
 
 
 def test_a_model_that_cannot_load_is_one_clear_error():

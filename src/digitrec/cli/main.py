@@ -65,6 +65,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="digitrec", description="Handwritten digit recognition with a Keras CNN.")
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
@@ -237,7 +248,8 @@ def _gui_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
-    from digitrec.web.limits import DEFAULT_WORKERS, Limits
+    from digitrec.web.limits import DEFAULT_WORKERS, QUEUE_PER_WORKER, Limits
+    from digitrec.web.pool import JOB_TIMEOUT
 
     p = sub.add_parser("serve", help="run the web service and its drawing page")
     _model_flags(p)
@@ -267,8 +279,41 @@ def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
         type=count(1),
         default=DEFAULT_WORKERS,
         help="processes that answer requests, each with the model; jobs go to the next free one "
-        f"(default: one per CPU core, {DEFAULT_WORKERS} here; 1 answers in the server's own threads)",
+        f"(default: one per usable CPU, {DEFAULT_WORKERS} here)",
     )
+    p.add_argument(
+        "--job-timeout",
+        type=seconds,
+        default=JOB_TIMEOUT,
+        help="seconds a job may run before its worker is killed and replaced; the job is tried once "
+        f"more, then answered 504 (default: {JOB_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=count(0),
+        default=None,
+        help=f"requests that may wait for a worker; past it, 503 with Retry-After (default: {QUEUE_PER_WORKER} "
+        "per worker)",
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=count(0, 3600),
+        default=10,
+        help="on SIGTERM or Ctrl-C, seconds to answer the requests in flight before exiting (default: 10)",
+    )
+    p.add_argument(
+        "--keep-alive",
+        type=count(1, 3600),
+        default=5,
+        help="seconds an idle connection stays open; set it above your load balancer's idle timeout (default: 5)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="access log on stdout: text, or one JSON object a line (default: text)",
+    )
+    p.add_argument("--no-access-log", action="store_true", help="no line per request")
     p.set_defaults(func=cmd_serve)
 
 

@@ -168,7 +168,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)  # a port in use is the first and only line
     choice = resolve_model(args.model, args.runs_root)
     say_default_model(choice)
-    return serve(str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers, sock=sock)
+    return serve(
+        str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers, sock=sock,
+        job_timeout=args.job_timeout, max_queue=args.max_queue, graceful_timeout=args.graceful_timeout,
+        keep_alive=args.keep_alive, access_log=None if args.no_access_log else args.log_format,
+    )  # fmt: skip
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

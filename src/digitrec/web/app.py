@@ -5,15 +5,19 @@
     POST /predict/batch    several images (multipart, field "files")
     POST /explain          which pixels decided the answer, and what each layer saw
     GET  /health           liveness, and whether the model is loaded
+    GET  /livez, /readyz   probes: the process answers; a worker can take a job and it is not draining
+    GET  /metrics          Prometheus metrics: requests, latency, queue, workers, restarts, timeouts
     GET  /model            name, format, dataset, test accuracy, versions
     GET  /                 the drawing page (no build step, no CDN)
     GET  /docs             the OpenAPI schema, with examples
 
 Answers are the objects `digitrec predict --json` prints. Bad input gets a 4xx status with a JSON
-`{"detail": …}`, never a 500: bodies, pixel counts and batches are capped (all configurable), and
-anything that is not an image is refused. The event loop only parses HTTP: predictions run in a
-thread pool (one process), or with `workers` > 1 in that many worker processes, each job going to
-the next free one in arrival order (`web.pool`). Nothing in a request names a path on the server.
+`{"detail": …}`: bodies, pixel counts and batches are capped (all configurable), and anything that
+is not an image is refused. The server's own faults are 5xx: a worker that died or hung twice on
+a job (503, 504), a full line (503 with Retry-After), a bug (500, its traceback in the log).
+The event loop only parses HTTP: predictions run in worker processes, each job going to the next
+free one in arrival order (`web.pool`), or in a thread pool when a Predictor is passed in (tests).
+Nothing in a request names a path on the server.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from digitrec import __version__
 from digitrec.errors import DigitrecError
 from digitrec.web import openapi
 from digitrec.web.jobs import load_predictor, model_info, run_job
-from digitrec.web.limits import DEFAULT_WORKERS, BodyLimit, Limits
+from digitrec.web.limits import DEFAULT_WORKERS, BodyLimit, Limits, TooLarge, default_max_queue, usable_cpus
+from digitrec.web.pool import GONE, JOB_TIMEOUT
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
@@ -40,6 +45,7 @@ try:  # the [web] extra; create_app says how to install it when it is missing
     from fastapi.responses import FileResponse, JSONResponse, Response
 
     from digitrec.web.inputs import read_images
+    from digitrec.web.observe import Metrics, Observe, access_logger
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None  # type: ignore[misc,assignment]
 
@@ -56,12 +62,27 @@ except ImportError:  # pragma: no cover - an install without the full extra
 WEB_EXTRA = "the web service needs its extra: pip install -e '.[web]' (make setup installs it)"
 
 
-class _Backend:
-    """What answers the jobs: a Predictor in this process (its thread pool), or worker processes."""
+class Busy(Exception):
+    """The line for a worker is full: 503 with Retry-After."""
 
-    def __init__(self, predictor, model: str | None, limits: Limits, runs_root: str | None, workers: int):
+
+class _Backend:
+    """What answers the jobs: worker processes (`web.pool`), or a Predictor in this process's
+    thread pool; and the line in front of them, at most `max_queue` requests long."""
+
+    def __init__(
+        self,
+        predictor,
+        model: str | None,
+        limits: Limits,
+        runs_root: str | None,
+        workers: int,
+        isolate: bool = False,
+        job_timeout: float | None = JOB_TIMEOUT,
+        max_queue: int | None = None,
+    ):
         self.predictor, self.pool = predictor, None
-        if predictor is None and workers > 1:
+        if predictor is None and (workers > 1 or isolate):
             from digitrec import store
             from digitrec.web.pool import WorkerPool
 
@@ -69,8 +90,9 @@ class _Backend:
             # is one clear line before any worker starts.
             path = str(store.resolve_model(model, runs_root).path)
             load = functools.partial(load_predictor, path, runs_root, limits.max_pixels)
-            self.pool = WorkerPool(workers, load, run_job, model_info)
+            self.pool = WorkerPool(workers, load, run_job, model_info, job_timeout=job_timeout)
             self.info = self.pool.info
+            self.capacity = self.pool.size
         else:
             if predictor is None:
                 self.predictor = load_predictor(model, runs_root, limits.max_pixels)
@@ -78,20 +100,54 @@ class _Backend:
                 predictor.max_pixels = limits.max_pixels
                 predictor.warm_up()
             self.info = model_info(self.predictor)
-        # Preprocessing is Python and numpy under one interpreter lock: more threads than cores
-        # only take turns slower. Requests beyond this many wait in line instead.
-        self.threads = anyio.CapacityLimiter(int(os.environ.get("DIGITREC_SERVE_THREADS") or 0) or os.cpu_count() or 1)
+            # Preprocessing is Python and numpy under one interpreter lock: more threads than
+            # cores only take turns slower. Requests beyond this many wait in line instead.
+            self.capacity = int(os.environ.get("DIGITREC_SERVE_THREADS") or 0) or usable_cpus()
+        self.threads = anyio.CapacityLimiter(self.capacity)
+        self.max_queue = default_max_queue(self.capacity) if max_queue is None else max_queue
+        self.admitted = 0  # requests taken in and not yet answered: in line, or on a worker
+        self.rejected = 0
 
-    async def run(self, kind: str, *args) -> Response:
+    @contextlib.contextmanager
+    def admission(self):
+        """Hold a place for one request, or raise Busy when every worker is taken and the line
+        is full: the client is told to come back, instead of waiting without limit."""
+        if self.admitted >= self.capacity + self.max_queue:
+            self.rejected += 1
+            raise Busy
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
+
+    async def run(self, kind: str, *args, gone=None) -> Response:
         """Run a job (`jobs.JOBS`) off the event loop: in a worker process, or in a thread here."""
         if self.pool is not None:
-            status, body = await self.pool.run(kind, args)
+            status, body = await self.pool.run(kind, args, gone=gone)
         else:
             status, body = await anyio.to_thread.run_sync(run_job, self.predictor, kind, args, limiter=self.threads)
-        return Response(body, status_code=status, media_type="application/json")
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return Response(body, status_code=status, media_type=None if status == GONE else "application/json",
+                        headers=headers)  # fmt: skip
+
+    def load(self) -> dict[str, float]:
+        """The numbers /metrics shows."""
+        numbers = {"in_progress": self.admitted, "rejected": self.rejected}
+        if self.pool is not None:
+            pool = self.pool
+            return {**numbers, "queue_depth": pool.waiting, "busy": pool.busy, "workers": pool.size,
+                    "ready": pool.usable, "restarts": pool.restarts, "deaths": pool.deaths,
+                    "timeouts": pool.timeouts, "retries": pool.retries}  # fmt: skip
+        busy = self.threads.borrowed_tokens
+        return {**numbers, "queue_depth": max(0, self.admitted - busy), "busy": busy, "workers": self.capacity,
+                "ready": self.capacity}  # fmt: skip
 
     def alive(self) -> bool:
         return self.pool.alive() if self.pool is not None else self.predictor is not None
+
+    def ready(self) -> bool:
+        return self.pool.ready() if self.pool is not None else self.predictor is not None
 
     def close(self) -> None:
         if self.pool is not None:
@@ -104,27 +160,36 @@ def create_app(
     limits: Limits | None = None,
     runs_root: str | None = None,
     workers: int = 1,
+    *,
+    isolate: bool = False,
+    job_timeout: float | None = JOB_TIMEOUT,
+    max_queue: int | None = None,
+    access_log: str | None = None,
 ):
     """Build the FastAPI app. The model loads once, here (not per request).
 
     Args:
-      predictor: an already loaded Predictor (tests pass one in).
+      predictor: an already loaded Predictor (tests pass one in): jobs run in threads here.
       model: else a model path or run folder (None: the newest run).
       limits: request limits.
       runs_root: where to look for the newest run.
-      workers: with more than 1 (and no `predictor`), that many worker processes each load the
-        model and answer the jobs; this process only parses HTTP and hands the jobs out.
+      workers: with more than 1 (or `isolate`), that many worker processes each load the model
+        and answer the jobs; this process only parses HTTP and hands the jobs out.
+      job_timeout: seconds a job may run on a worker before the worker is killed and replaced.
+      max_queue: requests that may wait for a worker before the answer is 503 (None: 16 per worker).
+      access_log: "text" or "json" to write one line per request to stdout; None for none.
     """
     if FastAPI is None:
         raise DigitrecError(WEB_EXTRA)
     limits = limits or Limits()
-    backend = _Backend(predictor, model, limits, runs_root, workers)
+    backend = _Backend(predictor, model, limits, runs_root, workers, isolate, job_timeout, max_queue)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         try:
             yield
         finally:
+            app.state.draining = True
             backend.close()
 
     app = FastAPI(
@@ -137,10 +202,14 @@ def create_app(
         "and all ten probabilities, or 'no digit' with the reason.",
     )
     app.state.predictor, app.state.pool, app.state.limits = backend.predictor, backend.pool, limits
+    app.state.backend, app.state.draining = backend, False
+    metrics = Metrics(backend.load)
     _add_error_handlers(app)
     _add_prediction_routes(app, backend, limits)
-    _add_other_routes(app, backend)
-    return BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
+    _add_other_routes(app, backend, metrics)
+    inner = BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
+    log = access_logger(access_log) if access_log else None
+    return Observe(inner, metrics, log, model=str(backend.info.get("name", "")), state=app.state)
 
 
 def _add_error_handlers(app) -> None:
@@ -151,26 +220,41 @@ def _add_error_handlers(app) -> None:
             content={"detail": "invalid request: " + "; ".join(str(e.get("msg")) for e in exc.errors()[:3])},
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request, exc):  # never a bare 500 page; the worker carries on
+    @app.exception_handler(TooLarge)
+    async def _too_large(request, exc):  # a chunked body that grew past the limit
+        return JSONResponse(status_code=413, content={"detail": str(exc)})
+
+    @app.exception_handler(Busy)
+    async def _busy(request, exc):
         return JSONResponse(
-            status_code=400, content={"detail": f"could not process the request ({type(exc).__name__})"}
+            status_code=503,
+            content={"detail": "the service is busy: every worker is taken and the line is full; try again"},
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc):  # a bug: the server's fault; uvicorn logs the traceback
+        return JSONResponse(
+            status_code=500, content={"detail": f"the server failed on this request ({type(exc).__name__})"}
         )
 
 
 def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
+    # Each takes its place in line before it reads the body: a full line costs no parsing.
     @app.post("/predict", **openapi.PREDICT)
     async def predict(request: Request, preprocessed: bool = False):
         """Add `?preprocessed=true` to get the 28x28 image the model saw, as `preprocessed`."""
-        ((name, item),) = await read_images(request, "file", False, limits)
-        return await backend.run("one", name, item, preprocessed)
+        with backend.admission():
+            ((name, item),) = await read_images(request, "file", False, limits)
+            return await backend.run("one", name, item, preprocessed, gone=request.is_disconnected)
 
     @app.post("/predict/number", **openapi.PREDICT_NUMBER)
     async def predict_number(request: Request):
-        ((name, item),) = await read_images(request, "file", False, limits)
-        if isinstance(item, np.ndarray):
-            raise HTTPException(422, "/predict/number reads an image upload, not pixels")
-        return await backend.run("number", name, item)
+        with backend.admission():
+            ((name, item),) = await read_images(request, "file", False, limits)
+            if isinstance(item, np.ndarray):
+                raise HTTPException(422, "/predict/number reads an image upload, not pixels")
+            return await backend.run("number", name, item, gone=request.is_disconnected)
 
     @app.post("/explain", **openapi.EXPLAIN)
     async def explain(request: Request, digit: int | None = None, maps: bool = False):
@@ -178,23 +262,44 @@ def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
         asks "why (not) a 7?", `?maps=true` adds each layer's first eight feature maps."""
         if digit is not None and not 0 <= digit <= 9:
             raise HTTPException(422, "digit must be between 0 and 9")
-        ((name, item),) = await read_images(request, "file", False, limits)
-        return await backend.run("explain", name, item, digit, maps)
+        with backend.admission():
+            ((name, item),) = await read_images(request, "file", False, limits)
+            return await backend.run("explain", name, item, digit, maps, gone=request.is_disconnected)
 
     @app.post("/predict/batch", **openapi.PREDICT_BATCH)
     async def predict_batch(request: Request):
-        return await backend.run("batch", await read_images(request, "files", True, limits))
+        with backend.admission():
+            items = await read_images(request, "files", True, limits)
+            return await backend.run("batch", items, gone=request.is_disconnected)
 
 
-def _add_other_routes(app, backend: _Backend) -> None:
+def _add_other_routes(app, backend: _Backend, metrics) -> None:
     started = time.time()
 
-    @app.get("/health", summary="Liveness and readiness")
+    @app.get("/health", summary="Whether the model is loaded (liveness and readiness in one)")
     async def health():
         loaded = backend.alive()
         content = {"status": "ok" if loaded else "down", "model_loaded": loaded,
                    "uptime_s": round(time.time() - started, 1)}  # fmt: skip
         return JSONResponse(status_code=200 if loaded else 503, content=content)
+
+    @app.get("/livez", summary="Liveness probe: the process answers")
+    async def livez():
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness probe: a worker can take a job and the service is not draining")
+    async def readyz():
+        if app.state.draining:
+            return JSONResponse(status_code=503, content={"status": "draining"})
+        if not backend.ready():
+            return JSONResponse(status_code=503, content={"status": "no worker ready"})
+        return {"status": "ready", "workers_ready": backend.load()["ready"]}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint():
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/model", summary="The model being served")
     async def model_endpoint():
@@ -274,14 +379,24 @@ def serve(
     workers: int = DEFAULT_WORKERS,
     log_level: str = "warning",
     sock=None,
+    *,
+    job_timeout: float | None = JOB_TIMEOUT,
+    max_queue: int | None = None,
+    graceful_timeout: int = 10,
+    keep_alive: int = 5,
+    access_log: str | None = "text",
 ) -> int:
     """Run the service with uvicorn until Ctrl-C or SIGTERM, then say it stopped and return 0.
 
     The port is bound first (`listen`, unless `sock` is one already bound): a port in use or a bad
-    address is one line before anything loads.
-    With `workers` > 1, that many worker processes each load the model once and answer the
-    requests, each job going to the next free one (Python runs one thread at a time per process,
-    so on a machine with N cores, N workers serve up to N times as many requests).
+    address is one line before anything loads. `workers` processes each load the model once and
+    answer the requests, each job going to the next free one (Python runs one thread at a time
+    per process, so on a machine with N cores, N workers serve up to N times as many requests).
+
+    On SIGTERM or Ctrl-C the service drains: it stops accepting connections, /readyz answers 503,
+    the requests in flight are answered (for up to `graceful_timeout` seconds), then the workers
+    leave with it. `keep_alive` is how long an idle connection stays open (longer than the load
+    balancer's idle timeout in front of it); `access_log` is "text", "json" or None.
     """
     import signal
 
@@ -293,17 +408,25 @@ def serve(
         raise DigitrecError(WEB_EXTRA) from None
     sock = sock or listen(host, port)
     try:
-        app = create_app(model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers)
+        app = create_app(
+            model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers, isolate=True,
+            job_timeout=job_timeout, max_queue=max_queue, access_log=access_log,
+        )  # fmt: skip
         config = uvicorn.Config(
-            app, log_level=log_level, access_log=False, http=NoDelayProtocol, timeout_graceful_shutdown=1
+            app,
+            log_level=log_level,
+            access_log=False,  # ours (observe.Observe): with the request id, the route and the model
+            http=NoDelayProtocol,
+            timeout_keep_alive=keep_alive,
+            timeout_graceful_shutdown=graceful_timeout,
         )
-        where = f"{workers} workers; " if workers > 1 else ""
-        print(f"digitrec serve: http://{host}:{port}/  ({where}API docs at /docs; Ctrl-C stops)", flush=True)
+        print(f"digitrec serve: http://{host}:{port}/  ({workers} worker{'s' if workers > 1 else ''}; "
+              "API docs at /docs; Ctrl-C stops)", flush=True)  # fmt: skip
         # uvicorn stops on SIGINT and SIGTERM, then raises the signal again for the default
         # action; here that ends this call, which says the service stopped.
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            _draining_server(config, app.state).run(sockets=[sock])
         except (KeyboardInterrupt, _Stopped):
             pass
         finally:
@@ -312,6 +435,19 @@ def serve(
         sock.close()
     print("digitrec serve: stopped", flush=True)
     return 0
+
+
+def _draining_server(config, state):
+    """uvicorn's server, marking the app as draining (/readyz: 503) the moment a stop signal
+    arrives; uvicorn then stops accepting, answers what is in flight and runs the shutdown."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            state.draining = True
+            super().handle_exit(sig, frame)
+
+    return DrainingServer(config)
 
 
 class _Stopped(Exception):

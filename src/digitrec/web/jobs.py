@@ -5,6 +5,8 @@ returns its HTTP status and JSON body, so a worker sends back bytes ready to go 
 from __future__ import annotations
 
 import json
+import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -100,11 +102,14 @@ def to_json(content: Any) -> bytes:
 
 
 def run_job(predictor, kind: str, args: tuple) -> tuple[int, bytes]:
-    """(status, JSON body) for one job. An image that cannot be read is a 422; anything else
-    that goes wrong is a 400 naming the kind of failure, never a crash."""
+    """(status, JSON body) for one job. An image that cannot be read is the client's 422;
+    anything else that goes wrong is the server's: a 500 naming the kind of failure, its
+    traceback on stderr (the server's log), and the service carries on."""
     try:
         return 200, to_json(JOBS[kind](predictor, *args))
     except DigitrecError as exc:  # ImageError included
         return 422, to_json({"detail": str(exc)})
     except Exception as exc:  # noqa: BLE001 - the service carries on
-        return 400, to_json({"detail": f"could not process the request ({type(exc).__name__})"})
+        print(f"digitrec serve: {kind} job failed:", file=sys.stderr)
+        traceback.print_exc()
+        return 500, to_json({"detail": f"the server failed on this request ({type(exc).__name__})"})

@@ -10,8 +10,15 @@ HTTP, and the work goes to whichever worker is free: one queue, first come first
 
 Framing on each worker's socket: a job is an 8-byte length and a pickle of (kind, args) (the
 front pickles it; nothing from a client is ever unpickled as such); an answer is a 4-byte status,
-an 8-byte length and the JSON body. A worker that dies (a crash in native code on some image) is
-replaced, and its request gets a 4xx like any other image that could not be processed.
+an 8-byte length and the JSON body.
+
+Faults are the server's, never the client's: a worker that dies mid-job (killed for memory, a
+crash in native code) or runs past the job timeout (hung, stopped) is killed and replaced, and
+its job runs again on another worker (predictions have no side effects). A job that kills a
+second worker is a 503, one that times out a second time a 504: a request that crashes or hangs
+whatever runs it costs two workers at most, and one unlucky request that met a dying worker and
+then a stopped one is still answered. A worker that cannot start is retried with a growing pause, so
+a crash loop does not spin; while none can start, requests get 503 at once instead of waiting.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from digitrec.errors import DigitrecError
@@ -35,6 +44,9 @@ _JOB = struct.Struct("!Q")
 _ANSWER = struct.Struct("!IQ")
 READY = 0  # the status of a worker's first message: the model is loaded (the body is /model's object)
 START_TIMEOUT = 300.0  # seconds for a worker to load its model (a Keras model imports TensorFlow)
+JOB_TIMEOUT = 30.0  # seconds a job may take on a worker before the worker is killed
+BACKOFF = (0.5, 30.0)  # the pause after a worker failed to start: doubled each time, up to the second
+GONE = 499  # the status recorded for a request whose client left before a worker was free (nginx's)
 
 
 def _send_all(sock: socket.socket, *parts: bytes) -> None:
@@ -80,7 +92,14 @@ def _worker_main(sock: socket.socket) -> None:
             if payload is None:
                 return
             kind, args = pickle.loads(payload)
-            code, body = run_job(predictor, kind, args)
+            try:
+                code, body = run_job(predictor, kind, args)
+            except Exception as exc:  # noqa: BLE001 - a bug: logged here, a 500 for the client
+                traceback.print_exc()
+                code, body = (
+                    500,
+                    json.dumps({"detail": f"the server failed on this request ({type(exc).__name__})"}).encode(),
+                )
             _send_all(sock, _ANSWER.pack(code, len(body)), body)
     except OSError:  # the front closed this worker's socket mid-job: done
         return
@@ -112,6 +131,10 @@ class _Worker:
         self.sock.close()
 
 
+def _fault(status: int, detail: str) -> tuple[int, bytes]:
+    return status, json.dumps({"detail": detail}).encode()
+
+
 class WorkerPool:
     """`size` worker processes, each with its own copy of the model.
 
@@ -120,21 +143,40 @@ class WorkerPool:
       loader: builds the model holder in a worker.
       run_job: (holder, kind, args) -> (HTTP status, JSON body), run in the worker.
       describe: holder -> a JSON-able dict, sent once when the worker is ready.
+      job_timeout: seconds a job may run on a worker before the worker is killed (None: no limit).
+      log: where one-line reports of restarts go (default: stderr).
 
     The three are pickled, so they are functions a worker can import by name (or partials of
     them). Each worker is a fresh `python -m digitrec.web.pool`, not a fork: nothing of the
     front's threads or state is copied, and the calling script is not run again (as
     multiprocessing's "spawn" would).
+
+    Counters for /metrics: `restarts` (workers started in place of one that stopped), `deaths`,
+    `timeouts`, `retries` (jobs run a second time); `busy` and `waiting` are the current load.
     """
 
-    def __init__(self, size: int, loader: Callable[[], Any], run_job: Callable, describe: Callable):
+    def __init__(
+        self,
+        size: int,
+        loader: Callable[[], Any],
+        run_job: Callable,
+        describe: Callable,
+        job_timeout: float | None = JOB_TIMEOUT,
+        log: Callable[[str], None] | None = None,
+    ):
         if size < 1:
             raise DigitrecError("a worker pool needs at least one process")
         self._spec = pickle.dumps((sys.path, pickle.dumps((loader, run_job, describe))))
+        self.job_timeout = job_timeout
+        self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._idle: collections.deque[_Worker] = collections.deque()
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._all: list[_Worker] = []
-        self.replaced = 0
+        self._replacing: set[_Worker] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._failed_starts = 0  # in a row: while above 0 and no worker is usable, requests get 503
+        self._closed = False
+        self.restarts = self.deaths = self.timeouts = self.retries = 0
         self.info: dict = {}
         try:
             for _ in range(size):
@@ -173,42 +215,90 @@ class WorkerPool:
     def size(self) -> int:
         return len(self._all)
 
+    @property
+    def usable(self) -> int:
+        """Workers that can take a job now or when they finish theirs (not being replaced)."""
+        return len(self._all) - len(self._replacing)
+
+    @property
+    def busy(self) -> int:
+        return self.usable - len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
     def alive(self) -> bool:
         return any(w.process.poll() is None for w in self._all)
 
-    async def run(self, kind: str, args: tuple) -> tuple[int, bytes]:
-        """Run one job on the next free worker: (HTTP status, JSON body)."""
-        job = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
-        worker = await self._acquire() if self._all else None
-        if worker is None:
-            return 503, json.dumps({"detail": "no worker is left to answer (see the server's log)"}).encode()
-        try:
-            answer = await worker.call(job)
-        except asyncio.CancelledError:
-            # The client went away mid-job: the answer would arrive out of step with the next
-            # job, so this worker's stream cannot be reused; start a fresh one.
-            asyncio.get_running_loop().create_task(self._replace(worker))
-            raise
-        except (OSError, asyncio.IncompleteReadError, struct.error):
-            asyncio.get_running_loop().create_task(self._replace(worker))
-            body = json.dumps({"detail": "could not process the image (its worker stopped; it has been restarted)"})
-            return 400, body.encode()
-        self._release(worker)
-        return answer
+    def ready(self) -> bool:
+        """At least one worker can answer (now, or after the jobs before it)."""
+        return self.usable > 0 and not self._closed
 
-    async def _acquire(self) -> _Worker | None:
-        """The next free worker, strictly first come, first served. (asyncio.Queue is not: a
-        request that arrives while a freed worker's waiter is being woken takes the worker, and
-        the waiter goes back to the end of the line; at 16 clients that doubled the p99 wait.)"""
+    async def run(self, kind: str, args: tuple, gone: Callable[[], Awaitable[bool]] | None = None) -> tuple[int, bytes]:
+        """Run one job on the next free worker: (HTTP status, JSON body).
+
+        `gone`, if given, is asked once a worker is free: a request whose client has left is
+        dropped there (status GONE) instead of costing a worker. The job is pickled only then.
+        A job whose worker died or hung runs again, at the head of the line, until it has
+        killed two workers (503) or outlasted the timeout twice (504).
+        """
+        job = None
+        died = hung = 0  # this job's failures so far: a second of either kind ends it
+        failure = _fault(503, "no worker is ready to answer; try again shortly")
+        while died < 2 and hung < 2:
+            worker = await self._acquire(first=died + hung > 0)
+            if worker is None:
+                return failure
+            if gone is not None and await gone():
+                self._release(worker)
+                return GONE, b""
+            if job is None:
+                job = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                answer = await asyncio.wait_for(worker.call(job), self.job_timeout)
+            except asyncio.CancelledError:
+                # The client went away mid-job: the answer would arrive out of step with the next
+                # job, so this worker's stream cannot be reused; start a fresh one.
+                self._replace_soon(worker, kill=True)
+                raise
+            except TimeoutError:
+                hung += 1
+                self.timeouts += 1
+                self._replace_soon(worker, kill=True)
+                failure = _fault(504, f"the job took longer than {self.job_timeout:g} s, twice (see the server's log)")
+            except (OSError, asyncio.IncompleteReadError, struct.error):
+                died += 1
+                self.deaths += 1
+                self._replace_soon(worker)
+                failure = _fault(503, "the worker answering stopped, twice (it has been restarted)")
+            else:
+                self._release(worker)
+                return answer
+            if died < 2 and hung < 2:
+                self.retries += 1
+        return failure
+
+    async def _acquire(self, first: bool = False) -> _Worker | None:
+        """The next free worker, strictly first come, first served (`first`: at the head of the
+        line, for a job's second try). None when no worker can answer and none is starting.
+        (asyncio.Queue is not first come, first served: a request that arrives while a freed
+        worker's waiter is being woken takes the worker, and the waiter goes back to the end of
+        the line; at 16 clients that doubled the p99 wait.)"""
         if self._idle and not self._waiting:
             return self._idle.popleft()
+        if self._closed or not self._all or (self.usable == 0 and self._failed_starts):
+            return None
         turn = asyncio.get_running_loop().create_future()
-        self._waiting.append(turn)
+        if first:
+            self._waiting.appendleft(turn)
+        else:
+            self._waiting.append(turn)
         try:
             return await turn
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():  # handed a worker just as the request went away
-                self._release(turn.result())
+            if turn.done() and not turn.cancelled() and turn.result() is not None:
+                self._release(turn.result())  # handed a worker just as the request went away
             elif turn in self._waiting:
                 self._waiting.remove(turn)
             raise
@@ -222,33 +312,67 @@ class WorkerPool:
                 return
         self._idle.append(worker)
 
-    async def _replace(self, worker: _Worker) -> None:
-        """Start a new worker in place of one that stopped (or whose answer was abandoned)."""
+    def _turn_away_waiting(self) -> None:
+        """Nobody will free a worker soon: the requests in line get their 503 now."""
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+
+    def _replace_soon(self, worker: _Worker, kill: bool = False) -> None:
+        self._replacing.add(worker)
+        task = asyncio.get_running_loop().create_task(self._replace(worker, kill))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self, worker: _Worker, kill: bool) -> None:
+        """Start a new worker in place of one that stopped, hung or whose answer was abandoned;
+        after a failed start, try again after a pause that doubles each time."""
         loop = asyncio.get_running_loop()
         worker.close()
+        if kill and worker.process.poll() is None:
+            worker.process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
         await loop.run_in_executor(None, _stop, worker.process)
-        try:
-            fresh = await loop.run_in_executor(None, self._start)
-        except DigitrecError as exc:  # the model file went away, say: serve on with the others
-            self._all.remove(worker)
-            print(f"digitrec serve: {exc}; {len(self._all)} worker(s) left", file=sys.stderr, flush=True)
-            if not self._all:  # nobody will free a worker again: tell the requests in line
-                while self._waiting:
-                    turn = self._waiting.popleft()
-                    if not turn.done():
-                        turn.set_result(None)
+        pause = BACKOFF[0]
+        while not self._closed:
+            started = time.monotonic()
+            try:
+                fresh = await loop.run_in_executor(None, self._start)
+                break
+            except DigitrecError as exc:  # the model file went away, say: serve on with the others
+                self._failed_starts += 1
+                self._log(f"digitrec serve: {exc}; {self.usable} of {self.size} worker(s) answering; "
+                          f"trying again in {pause:g} s")  # fmt: skip
+                if self.usable == 0:
+                    self._turn_away_waiting()
+                await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
+                pause = min(pause * 2, BACKOFF[1])
+        else:
             return
+        if self._closed:
+            fresh.close()
+            _stop(fresh.process)
+            return
+        self._failed_starts = 0
+        self._replacing.discard(worker)
         self._all[self._all.index(worker)] = fresh
-        self.replaced += 1
+        self.restarts += 1
         self._release(fresh)
 
     def close(self) -> None:
         """Close the workers' sockets (each then exits) and wait for them, briefly."""
+        self._closed = True
+        for task in list(self._tasks):
+            try:
+                task.cancel()
+            except RuntimeError:  # its event loop has ended, and the task with it
+                pass
         for worker in self._all:
             worker.close()
         for worker in self._all:
             _stop(worker.process)
         self._all = []
+        self._idle.clear()
 
 
 def _stop(process: subprocess.Popen, wait: float = 5.0) -> None:
