@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -19,7 +20,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str, timeout: float = 120.0):
+    def __init__(self, *args: str, timeout: float = 120.0, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # The server's output goes to a file, not a pipe: nobody reads a pipe while the server
@@ -30,6 +31,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**os.environ, **env} if env else None,
         )
         deadline = time.monotonic() + timeout
         while True:

@@ -46,6 +46,10 @@ def echo_job(holder, kind, args):
             import time
 
             time.sleep(3600)
+    if kind == "slow":
+        import time
+
+        time.sleep(args[0])
     if kind == "bug":
         raise ZeroDivisionError("a bug in a job function")
     return 200, json.dumps({"kind": kind, "args": list(args), "pid": holder["pid"]}).encode()
@@ -197,15 +201,27 @@ def test_a_bug_in_a_job_is_a_500_and_the_worker_carries_on(capfd):
     assert "ZeroDivisionError: a bug in a job function" in capfd.readouterr().err
 
 
-def test_a_request_whose_client_left_is_dropped_before_it_costs_a_worker(pool):
+def test_a_request_whose_client_left_while_in_line_is_dropped_before_it_costs_a_worker():
+    pool = WorkerPool(1, load_nothing, echo_job, describe)
+    asked = []
+
     async def gone():
+        asked.append(True)
         return True
 
     async def main():
-        return await pool.run("die", (), gone=gone)  # would kill a worker, had it run
+        slow = asyncio.ensure_future(pool.run("slow", (1.0,)))  # holds the only worker for a second
+        await asyncio.sleep(0.05)
+        dropped = await pool.run("die", (), gone=gone)  # would kill the worker, had it run
+        quick = await pool.run("one", (1,), gone=gone)  # no wait: its client is not asked
+        return dropped, quick, await slow
 
-    status, body = asyncio.run(main())
-    assert (status, body) == (499, b"") and pool.deaths == 0 and pool.busy == 0 and len(pool._idle) == 2
+    try:
+        dropped, quick, slow = asyncio.run(main())
+    finally:
+        pool.close()
+    assert dropped == (499, b"") and quick[0] == 200 and slow[0] == 200
+    assert asked == [True] and pool.deaths == 0 and pool.restarts == 0
 
 
 def test_when_no_worker_can_start_requests_get_503_at_once_and_starts_back_off(tmp_path):

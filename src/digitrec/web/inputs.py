@@ -13,9 +13,13 @@ from fastapi import HTTPException, Request
 from digitrec.reading.preprocess import MNIST_SIZE
 from digitrec.web.limits import Limits, TooLarge
 
-# A JSON body above this is parsed in a thread: json.loads of a 10 MiB body takes a quarter of a
-# second, and on the event loop every other connection, /readyz included, would wait for it.
+# A JSON body above this is parsed in a thread, so that the event loop can serve other
+# connections between its parts.
 PARSE_IN_THREAD = 256 * 1024
+# json.loads holds the interpreter for its whole run, thread or not: 10 MiB of small numbers take
+# a quarter of a second, during which no other connection (/readyz included) is answered. Images
+# of 28x28 numbers need about 800 commas each, so a body with far more is refused unparsed.
+COMMAS_PER_IMAGE = 1024
 
 
 async def read_images(request: Request, field: str, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:
@@ -46,6 +50,9 @@ async def read_images(request: Request, field: str, many: bool, limits: Limits) 
 
 def json_images(raw: bytes, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:
     """The 28x28 arrays in a JSON body: {"pixels": …}, or {"images": [{"pixels": …}, …]}."""
+    images = limits.max_batch if many else 1
+    if raw.count(b",") > COMMAS_PER_IMAGE * (images + 1):  # a scan, 3 ms for 10 MiB: no parse
+        raise HTTPException(413, f"too many values: at most {images} image(s) of 28x28 numbers per request")
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):

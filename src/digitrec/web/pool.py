@@ -47,6 +47,7 @@ START_TIMEOUT = 300.0  # seconds for a worker to load its model (a Keras model i
 JOB_TIMEOUT = 30.0  # seconds a job may take on a worker before the worker is killed
 BACKOFF = (0.5, 30.0)  # the pause after a worker failed to start: doubled each time, up to the second
 GONE = 499  # the status recorded for a request whose client left before a worker was free (nginx's)
+GONE_CHECK_AFTER = 0.5  # seconds in line after which a request asks whether its client is still there
 
 
 def _send_all(sock: socket.socket, *parts: bytes) -> None:
@@ -110,18 +111,30 @@ class _Worker:
         self.process, self.sock = process, sock
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.started: float | None = None  # when the job it runs was sent (the watchdog reads it)
+        self.timed_out = False  # killed by the watchdog: its job ran past the timeout
 
     async def call(self, job: bytes) -> tuple[int, bytes]:
         if self.writer is None:  # streams belong to the running loop: opened on first use
             self.sock.setblocking(False)
             self.reader, self.writer = await asyncio.open_connection(sock=self.sock, limit=2**20)
         assert self.reader is not None
+        self.started = time.monotonic()
         self.writer.write(_JOB.pack(len(job)) + job)
         await self.writer.drain()
         code, length = _ANSWER.unpack(await self.reader.readexactly(_ANSWER.size))
-        return code, await self.reader.readexactly(length)
+        body = await self.reader.readexactly(length)
+        self.started = None
+        return code, body
 
     def close(self) -> None:
+        """End the worker's stream now: it reads the end of it and exits (after the job it may be
+        running). The shutdown is immediate, where closing a stream's transport waits for the
+        event loop's next turn, which a closing service may not give it."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # closed already, or the worker has gone
+            pass
         if self.writer is not None:
             try:
                 self.writer.close()
@@ -175,6 +188,7 @@ class WorkerPool:
         self._replacing: set[_Worker] = set()
         self._tasks: set[asyncio.Task] = set()
         self._failed_starts = 0  # in a row: while above 0 and no worker is usable, requests get 503
+        self._watchdog: asyncio.Task | None = None
         self._closed = False
         self.restarts = self.deaths = self.timeouts = self.retries = 0
         self.info: dict = {}
@@ -238,46 +252,69 @@ class WorkerPool:
     async def run(self, kind: str, args: tuple, gone: Callable[[], Awaitable[bool]] | None = None) -> tuple[int, bytes]:
         """Run one job on the next free worker: (HTTP status, JSON body).
 
-        `gone`, if given, is asked once a worker is free: a request whose client has left is
-        dropped there (status GONE) instead of costing a worker. The job is pickled only then.
+        `gone`, if given, is asked once a worker is free for a request that waited for it over
+        GONE_CHECK_AFTER seconds: one whose client has left meanwhile is dropped there (status
+        GONE) instead of costing a worker. The job is pickled only then.
         A job whose worker died or hung runs again, at the head of the line, until it has
         killed two workers (503) or outlasted the timeout twice (504).
         """
+        if self.job_timeout is not None and (self._watchdog is None or self._watchdog.done()):
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         job = None
         died = hung = 0  # this job's failures so far: a second of either kind ends it
         failure = _fault(503, "no worker is ready to answer; try again shortly")
         while died < 2 and hung < 2:
+            since = time.monotonic()
             worker = await self._acquire(first=died + hung > 0)
             if worker is None:
                 return failure
-            if gone is not None and await gone():
+            if gone is not None and time.monotonic() - since > GONE_CHECK_AFTER and await gone():
                 self._release(worker)
                 return GONE, b""
             if job is None:
                 job = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
             try:
-                answer = await asyncio.wait_for(worker.call(job), self.job_timeout)
+                answer = await worker.call(job)
             except asyncio.CancelledError:
                 # The client went away mid-job: the answer would arrive out of step with the next
                 # job, so this worker's stream cannot be reused; start a fresh one.
                 self._replace_soon(worker, kill=True)
                 raise
-            except TimeoutError:
-                hung += 1
-                self.timeouts += 1
-                self._replace_soon(worker, kill=True)
-                failure = _fault(504, f"the job took longer than {self.job_timeout:g} s, twice (see the server's log)")
             except (OSError, asyncio.IncompleteReadError, struct.error):
-                died += 1
-                self.deaths += 1
+                if worker.timed_out:  # the watchdog killed it: the job ran past the timeout
+                    hung += 1
+                    self.timeouts += 1
+                    failure = _fault(
+                        504, f"the job took longer than {self.job_timeout:g} s, twice (see the server's log)"
+                    )
+                else:
+                    died += 1
+                    self.deaths += 1
+                    failure = _fault(503, "the worker answering stopped, twice (it has been restarted)")
                 self._replace_soon(worker)
-                failure = _fault(503, "the worker answering stopped, twice (it has been restarted)")
             else:
                 self._release(worker)
                 return answer
             if died < 2 and hung < 2:
                 self.retries += 1
         return failure
+
+    async def _watch(self) -> None:
+        """Kill the workers whose job has run past the timeout (checked a few times a timeout:
+        a job is stopped between 1 and 1.25 timeouts after it was sent). One task for the pool,
+        where a timer per job would cost every request."""
+        assert self.job_timeout is not None
+        while not self._closed:
+            await asyncio.sleep(min(1.0, self.job_timeout / 4))
+            now = time.monotonic()
+            for worker in self._all:
+                started = worker.started
+                if started is not None and now - started > self.job_timeout and not worker.timed_out:
+                    worker.timed_out = True
+                    if worker.process.poll() is None:
+                        worker.process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
+                        self._log(f"digitrec serve: a job ran past {self.job_timeout:g} s; its worker "
+                                  f"(pid {worker.process.pid}) was killed")  # fmt: skip
 
     async def _acquire(self, first: bool = False) -> _Worker | None:
         """The next free worker, strictly first come, first served (`first`: at the head of the
@@ -362,7 +399,7 @@ class WorkerPool:
     def close(self) -> None:
         """Close the workers' sockets (each then exits) and wait for them, briefly."""
         self._closed = True
-        for task in list(self._tasks):
+        for task in [*self._tasks, *([self._watchdog] if self._watchdog else [])]:
             try:
                 task.cancel()
             except RuntimeError:  # its event loop has ended, and the task with it
