@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.web_load import run_level, sample_uploads
-from tests.support.serverproc import Server, multipart
+from tests.support.serverproc import Server
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
