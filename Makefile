@@ -105,6 +105,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.input_pipeline --repeats 2
 	$(BIN)/python -m benchmarks.distributed
 	$(BIN)/python -m benchmarks.web_load --model src/digitrec/pretrained/model.tflite -- --workers 2
+	$(BIN)/python -m benchmarks.service_ops
 	$(BIN)/python -m benchmarks.summary
 
 # The long trainings, run once and recorded (70-80 minutes per best model here): the best

@@ -206,7 +206,10 @@ def burst(model: list[str], clients: int = 256, seconds: float = 15.0) -> dict:
         run_level(server.port, sample_uploads(), 4, 100, 30)  # warm-up
         before = _rss_mb(server.process.pid)
         crowd = Clients(server.port, bodies, clients, 10**6, timeout=30).start()
-        time.sleep(seconds)
+        rss = []
+        for _ in range(int(seconds)):  # the front's memory, once a second
+            time.sleep(1.0)
+            rss.append(round(_rss_mb(server.process.pid), 1))
         crowd.stop.set()
         results = crowd.join(timeout=120)
         after = _rss_mb(server.process.pid)
@@ -226,6 +229,7 @@ def burst(model: list[str], clients: int = 256, seconds: float = 15.0) -> dict:
         "p99_ms": round(float(np.percentile(answered, 99)) * 1000, 1),
         "all_503_have_retry_after": all(r["retry_after"] == "1" for r in busy),
         "front_rss_mb_before": round(before, 1),
+        "front_rss_mb_each_second": rss,
         "front_rss_mb_after": round(after, 1),
         "rejected": numbers["digitrec_rejected_total"],
     }
