@@ -12,8 +12,8 @@ during a large upload, and the throughput all of it costs.
   memory before and after.
 - drain: SIGTERM under 16 clients: every request sent before it is answered 200, the exit time,
   workers left behind.
-- upload: /livez latency while 10 MiB JSON bodies (small numbers; one long string) are posted
-  back to back.
+- upload: /livez latency while 10 MiB bodies are posted back to back: JSON of small numbers,
+  JSON of one long string, a multipart upload.
 - throughput: `benchmarks.web_load`'s 16-client level, alternating runs of this tree and of
   `--before` (a commit, checked out in a temporary worktree), medians of 5 each.
 
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.web_load import run_level, sample_uploads
-from tests.support.serverproc import Server
+from tests.support.serverproc import Server, multipart
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -270,17 +270,25 @@ def _big_json_bodies() -> dict[str, bytes]:
     return {"numbers": numbers, "string": text}
 
 
+def _big_upload() -> tuple[bytes, str]:
+    """A 10 MiB multipart upload of noise named .png (read in full, then found not an image)."""
+    noise = np.random.default_rng(0).integers(0, 256, 10 * 1024 * 1024 - 4096, dtype=np.uint8).tobytes()
+    return multipart([("noise.png", "image/png", noise)])
+
+
 def upload(model: list[str], seconds: float = 8.0) -> dict:
     out = {}
+    bodies = {kind: (body, "application/json") for kind, body in _big_json_bodies().items()}
+    bodies["multipart"] = _big_upload()
     with Server(*model, "--no-access-log") as server:
-        for kind, big in _big_json_bodies().items():
+        for kind, (big, ctype) in bodies.items():
             stop = threading.Event()
             answers: list[int] = []
 
-            def poster(big=big, stop=stop, answers=answers):
+            def poster(big=big, ctype=ctype, stop=stop, answers=answers):
                 while not stop.is_set() and len(answers) < 1000:
                     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-                    conn.request("POST", "/predict", body=big, headers={"Content-Type": "application/json"})
+                    conn.request("POST", "/predict", body=big, headers={"Content-Type": ctype})
                     answers.append(conn.getresponse().status)
                     conn.close()
 

@@ -124,16 +124,15 @@ def test_a_full_line_is_503_with_retry_after_and_counted(predictor):
     app = create_app(predictor=predictor, max_queue=0)
     backend = app.state.backend
     with TestClient(app) as client:
-        places = [backend.admission() for _ in range(backend.capacity)]
-        for place in places:  # every worker taken, no room to wait
-            place.__enter__()
+        backend.admitted = backend.capacity  # every worker taken, and no room to wait
         busy = client.post("/predict", files={"file": ("7.png", SEVEN, "image/png")})
-        for place in places:
-            place.__exit__(None, None, None)
+        backend.admitted = 0
         free = client.post("/predict", files={"file": ("7.png", SEVEN, "image/png")})
         text = client.get("/metrics").text
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1" and "busy" in busy.json()["detail"]
     assert free.status_code == 200 and _metric(text, "digitrec_rejected_total") == 1
+    assert _metric(text, "digitrec_requests_total", route="/predict", method="POST", status="503") == 1
+    assert _metric(text, "digitrec_requests_in_progress") == 0  # each place given back
 
 
 def test_a_bug_in_the_server_is_a_500_not_the_clients_400(predictor, monkeypatch):
@@ -241,6 +240,6 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
         assert server.process.wait(timeout=15) == 0
         output = server.close()
     assert answered == [(200, 32)] * 6
-    assert "digitrec serve: stopped" in output
+    assert "digitrec serve: stopped" in output and '"POST /predict/batch" 200 ' in output  # the access log
     for pid in workers:  # the workers left with it
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

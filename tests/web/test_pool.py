@@ -147,6 +147,24 @@ def test_a_job_that_kills_every_worker_it_meets_is_a_503_after_one_retry(pool):
     assert (pool.deaths, pool.retries, pool.restarts) == (2, 1, 2) and after == 200
 
 
+def test_workers_that_die_as_soon_as_they_start_are_replaced_after_a_growing_pause():
+    reports: list[str] = []
+    pool = WorkerPool(1, load_nothing, echo_job, describe, log=reports.append)
+
+    async def main():
+        answer = await pool.run("die", ())  # its worker, then the worker started in its place
+        await _until(lambda: pool.restarts == 2)
+        return answer
+
+    try:
+        status, _ = asyncio.run(main())
+    finally:
+        pool.close()
+    assert status == 503
+    pauses = [float(r.rsplit("starting another in ", 1)[1].split()[0]) for r in reports]
+    assert pauses == [0.5, 1.0] and all("s after it started" in r for r in reports)
+
+
 def test_a_hung_job_kills_its_worker_at_the_timeout_and_runs_again(tmp_path):
     pool = WorkerPool(2, load_nothing, echo_job, describe, job_timeout=0.5)
     try:
@@ -235,7 +253,7 @@ def test_when_no_worker_can_start_requests_get_503_at_once_and_starts_back_off(t
     async def main():
         status, _ = await pool.run("die", ())
         waited = await pool.run("one", (1,))  # no worker, none can start: not a wait without end
-        await _until(lambda: len(reports) >= 3)
+        await _until(lambda: sum("trying again in " in r for r in reports) >= 3)
         flag.unlink()  # the model is back: the next try starts a worker
         await _until(lambda: pool.restarts == 1, seconds=10)
         return status, waited, await pool.run("one", (2,))
@@ -245,9 +263,10 @@ def test_when_no_worker_can_start_requests_get_503_at_once_and_starts_back_off(t
     finally:
         pool.close()
     assert died == 503 and waited[0] == 503 and later[0] == 200
-    pauses = [float(r.rsplit("trying again in ", 1)[1].split()[0]) for r in reports[:3]]
+    failed = [r for r in reports if "trying again in " in r]
+    pauses = [float(r.rsplit("trying again in ", 1)[1].split()[0]) for r in failed[:3]]
     assert pauses == [0.5, 1.0, 2.0]  # doubling, not spinning
-    assert "the model is gone; 0 of 1 worker(s) answering" in reports[0]
+    assert "the model is gone; 0 of 1 worker(s) answering" in failed[0]
 
 
 def test_a_model_that_cannot_load_is_one_clear_error():

@@ -2,9 +2,9 @@
 `reading`); every default shown in --help is read from the code that owns it.
 
 Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 130 interrupted. The
-contract is kept here, for every subcommand: argparse's errors, value ranges (`count`,
-`fraction`), flags that the rest of the command line would ignore (`conflicts`) and a library's
-`OptionError` are one line on stderr and exit 2; any other error is one line and exit 1.
+contract is kept here, for every subcommand: argparse's errors, value ranges (`cli.types`),
+flags that the rest of the command line would ignore (`conflicts`) and a library's `OptionError`
+are one line on stderr and exit 2; any other error is one line and exit 1.
 TensorFlow is imported only by the subcommands that need it.
 """
 
@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from digitrec import __version__
 from digitrec.cli.output import GRID_MOST
 from digitrec.cli.reading import cmd_explain, cmd_gui, cmd_predict, cmd_serve
 from digitrec.cli.training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
+from digitrec.cli.types import count, fraction, seconds
 from digitrec.errors import DigitrecError, OptionError
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -36,44 +37,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, usage_line(self.prog, message) + "\n")
-
-
-def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number in [least, most]."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least or (most is not None and value > most):
-            span = f"at least {least}" if most is None else f"between {least} and {most}"
-            raise argparse.ArgumentTypeError(f"must be {span}, not {value}")
-        return value
-
-    return parse
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a probability, 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,8 +211,7 @@ def _gui_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
-    from digitrec.web.limits import DEFAULT_WORKERS, QUEUE_PER_WORKER, Limits
-    from digitrec.web.pool import JOB_TIMEOUT
+    from digitrec.web.limits import DEFAULT_WORKERS, Limits
 
     p = sub.add_parser("serve", help="run the web service and its drawing page")
     _model_flags(p)
@@ -281,40 +243,31 @@ def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
         help="processes that answer requests, each with the model; jobs go to the next free one "
         f"(default: one per usable CPU, {DEFAULT_WORKERS} here)",
     )
-    p.add_argument(
-        "--job-timeout",
-        type=seconds,
-        default=JOB_TIMEOUT,
-        help="seconds a job may run before its worker is killed and replaced; the job is tried once "
-        f"more, then answered 504 (default: {JOB_TIMEOUT:g})",
-    )
-    p.add_argument(
-        "--max-queue",
-        type=count(0),
-        default=None,
-        help=f"requests that may wait for a worker; past it, 503 with Retry-After (default: {QUEUE_PER_WORKER} "
-        "per worker)",
-    )
-    p.add_argument(
-        "--graceful-timeout",
-        type=count(0, 3600),
-        default=10,
-        help="on SIGTERM or Ctrl-C, seconds to answer the requests in flight before exiting (default: 10)",
-    )
-    p.add_argument(
-        "--keep-alive",
-        type=count(1, 3600),
-        default=5,
-        help="seconds an idle connection stays open; set it above your load balancer's idle timeout (default: 5)",
-    )
-    p.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="access log on stdout: text, or one JSON object a line (default: text)",
-    )
-    p.add_argument("--no-access-log", action="store_true", help="no line per request")
+    _operations_flags(p)
     p.set_defaults(func=cmd_serve)
+
+
+def _operations_flags(p: argparse.ArgumentParser) -> None:
+    """serve's flags for the people who run it (docs/service.md#operations)."""
+    from digitrec.web.limits import QUEUE_PER_WORKER
+    from digitrec.web.pool import JOB_TIMEOUT
+
+    for name, kind, default, words in (
+        ("--job-timeout", seconds, JOB_TIMEOUT, "seconds a job may run before its worker is killed and replaced; "
+         "the job runs again, and a second time-out is a 504"),
+        ("--max-queue", count(0), None, f"requests that may wait for a worker; past it, 503 with Retry-After "
+         f"(default: {QUEUE_PER_WORKER} per worker)"),
+        ("--graceful-timeout", count(0, 3600), 10, "on SIGTERM or Ctrl-C, seconds to answer the requests in flight"),
+        ("--keep-alive", count(1, 3600), 5, "seconds an idle connection stays open; set it above your load "
+         "balancer's idle timeout"),
+    ):  # fmt: skip
+        shown = "" if default is None else f" (default: {default:g})"
+        p.add_argument(name, type=kind, default=default, help=words + shown)
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="access log on stdout: text, or one JSON "
+        "object a line (default: text)",
+    )  # fmt: skip
+    p.add_argument("--no-access-log", action="store_true", help="no line per request")
 
 
 def _export_parser(sub, common: argparse.ArgumentParser) -> None:

@@ -162,7 +162,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from digitrec.store import resolve_model
     from digitrec.web import Limits, serve
-    from digitrec.web.app import listen
+    from digitrec.web.server import listen
 
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
     sock = listen(args.host, args.port)  # a port in use is the first and only line

@@ -7,6 +7,10 @@ __all__ = ["Limits", "create_app", "serve"]
 
 
 def __getattr__(name: str):
+    if name == "serve":
+        from digitrec.web import server
+
+        return server.serve
     if name in __all__:
         from digitrec.web import app
 

@@ -34,7 +34,7 @@ from digitrec import __version__
 from digitrec.errors import DigitrecError
 from digitrec.web import openapi
 from digitrec.web.jobs import load_predictor, model_info, run_job
-from digitrec.web.limits import DEFAULT_WORKERS, BodyLimit, Limits, TooLarge, default_max_queue, usable_cpus
+from digitrec.web.limits import BodyLimit, Limits, TooLarge, default_max_queue, usable_cpus
 from digitrec.web.pool import GONE, JOB_TIMEOUT
 
 try:  # the [web] extra; create_app says how to install it when it is missing
@@ -60,26 +60,6 @@ try:
 except ImportError:  # pragma: no cover - an install without the full extra
     SWAGGER = None
 WEB_EXTRA = "the web service needs its extra: pip install -e '.[web]' (make setup installs it)"
-
-
-class Busy(Exception):
-    """The line for a worker is full: 503 with Retry-After."""
-
-
-class _Place:
-    """A request's place in line, given back when it has its answer (a plain class: cheaper per
-    request than a generator's context manager)."""
-
-    __slots__ = ("backend",)
-
-    def __init__(self, backend: _Backend):
-        self.backend = backend
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc) -> None:
-        self.backend.admitted -= 1
 
 
 class _Backend:
@@ -124,15 +104,9 @@ class _Backend:
         self.admitted = 0  # requests taken in and not yet answered: in line, or on a worker
         self.rejected = 0
 
-    def admission(self) -> _Place:
-        """Hold a place for one request (`with backend.admission(): …`), or raise Busy when every
-        worker is taken and the line is full: the client is told to come back, instead of
-        waiting without limit."""
-        if self.admitted >= self.capacity + self.max_queue:
-            self.rejected += 1
-            raise Busy
-        self.admitted += 1
-        return _Place(self)
+    def full(self) -> bool:
+        """Every worker taken and `max_queue` requests already waiting."""
+        return self.admitted >= self.capacity + self.max_queue
 
     async def run(self, kind: str, *args, gone=None) -> Response:
         """Run a job (`jobs.JOBS`) off the event loop: in a worker process, or in a thread here."""
@@ -222,7 +196,40 @@ def create_app(
     _add_other_routes(app, backend, metrics)
     inner = BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
     log = access_logger(access_log) if access_log else None
-    return Observe(inner, metrics, log, model=str(backend.info.get("name", "")), state=app.state)
+    return Observe(
+        Admission(inner, backend), metrics, log, model=str(backend.info.get("name", "")), state=app.state,
+        routes=JOB_ROUTES,
+    )  # fmt: skip
+
+
+JOB_ROUTES = frozenset({"/predict", "/predict/number", "/predict/batch", "/explain"})
+BUSY = b'{"detail":"the service is busy: every worker is taken and the line is full; try again"}'
+
+
+class Admission:
+    """ASGI middleware: a request for a job takes its place in line, or, when every worker is
+    taken and the line is full, gets 503 with Retry-After at once: before its body is read and
+    before the framework routes it, so that turning a crowd away costs the front little."""
+
+    def __init__(self, app, backend: _Backend):
+        self.app, self.backend = app, backend
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in JOB_ROUTES:
+            return await self.app(scope, receive, send)
+        backend = self.backend
+        if backend.full():
+            backend.rejected += 1
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BUSY)).encode()),
+                       (b"retry-after", b"1")]  # fmt: skip
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": BUSY})
+            return
+        backend.admitted += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            backend.admitted -= 1
 
 
 def _add_error_handlers(app) -> None:
@@ -237,14 +244,6 @@ def _add_error_handlers(app) -> None:
     async def _too_large(request, exc):  # a chunked body that grew past the limit
         return JSONResponse(status_code=413, content={"detail": str(exc)})
 
-    @app.exception_handler(Busy)
-    async def _busy(request, exc):
-        return JSONResponse(
-            status_code=503,
-            content={"detail": "the service is busy: every worker is taken and the line is full; try again"},
-            headers={"Retry-After": "1"},
-        )
-
     @app.exception_handler(Exception)
     async def _unexpected(request, exc):  # a bug: the server's fault; uvicorn logs the traceback
         return JSONResponse(
@@ -253,21 +252,18 @@ def _add_error_handlers(app) -> None:
 
 
 def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
-    # Each takes its place in line before it reads the body: a full line costs no parsing.
     @app.post("/predict", **openapi.PREDICT)
     async def predict(request: Request, preprocessed: bool = False):
         """Add `?preprocessed=true` to get the 28x28 image the model saw, as `preprocessed`."""
-        with backend.admission():
-            ((name, item),) = await read_images(request, "file", False, limits)
-            return await backend.run("one", name, item, preprocessed, gone=request.is_disconnected)
+        ((name, item),) = await read_images(request, "file", False, limits)
+        return await backend.run("one", name, item, preprocessed, gone=request.is_disconnected)
 
     @app.post("/predict/number", **openapi.PREDICT_NUMBER)
     async def predict_number(request: Request):
-        with backend.admission():
-            ((name, item),) = await read_images(request, "file", False, limits)
-            if isinstance(item, np.ndarray):
-                raise HTTPException(422, "/predict/number reads an image upload, not pixels")
-            return await backend.run("number", name, item, gone=request.is_disconnected)
+        ((name, item),) = await read_images(request, "file", False, limits)
+        if isinstance(item, np.ndarray):
+            raise HTTPException(422, "/predict/number reads an image upload, not pixels")
+        return await backend.run("number", name, item, gone=request.is_disconnected)
 
     @app.post("/explain", **openapi.EXPLAIN)
     async def explain(request: Request, digit: int | None = None, maps: bool = False):
@@ -275,15 +271,13 @@ def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
         asks "why (not) a 7?", `?maps=true` adds each layer's first eight feature maps."""
         if digit is not None and not 0 <= digit <= 9:
             raise HTTPException(422, "digit must be between 0 and 9")
-        with backend.admission():
-            ((name, item),) = await read_images(request, "file", False, limits)
-            return await backend.run("explain", name, item, digit, maps, gone=request.is_disconnected)
+        ((name, item),) = await read_images(request, "file", False, limits)
+        return await backend.run("explain", name, item, digit, maps, gone=request.is_disconnected)
 
     @app.post("/predict/batch", **openapi.PREDICT_BATCH)
     async def predict_batch(request: Request):
-        with backend.admission():
-            items = await read_images(request, "files", True, limits)
-            return await backend.run("batch", items, gone=request.is_disconnected)
+        items = await read_images(request, "files", True, limits)
+        return await backend.run("batch", items, gone=request.is_disconnected)
 
 
 def _add_other_routes(app, backend: _Backend, metrics) -> None:
@@ -322,26 +316,7 @@ def _add_other_routes(app, backend: _Backend, metrics) -> None:
     async def index():
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    if SWAGGER:
-
-        @app.get("/docs", include_in_schema=False)
-        async def docs(request: Request):
-            """Swagger UI, its script and style from the package: it works without internet."""
-            root = request.scope.get("root_path", "").rstrip("/")
-            return get_swagger_ui_html(
-                openapi_url=f"{root}{app.openapi_url}",
-                title="digitrec API",
-                swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}/docs/swagger-ui.css",
-                swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
-            )
-
-        @app.get("/docs/{name}", include_in_schema=False)
-        async def docs_file(name: str):
-            media = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
-            if name not in SWAGGER_FILES:
-                raise HTTPException(404, "not found")
-            return FileResponse(SWAGGER / name, media_type=media[Path(name).suffix])
+    _add_docs_routes(app)
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str):
@@ -352,120 +327,26 @@ def _add_other_routes(app, backend: _Backend, metrics) -> None:
         return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
 
 
-def listen(host: str, port: int):
-    """A socket bound to host:port, or one line that says why not (before any model loads or the
-    service says where it is): an address that is no address is bad usage, a port in use or an
-    address of another machine a failure."""
-    import errno
-    import socket
+def _add_docs_routes(app) -> None:
+    """/docs: Swagger UI from the package's own files (without the wheel, FastAPI's own)."""
+    if not SWAGGER:
+        return
 
-    from digitrec.errors import OptionError
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise OptionError("host", f"{host!r} is not an address ({getattr(exc, 'strerror', None) or exc})") from None
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        reasons: dict[int | None, str] = {
-            errno.EADDRINUSE: "the port is in use (another `digitrec serve`? try --port)",
-            errno.EACCES: "permission denied (ports below 1024 need root)",
-            errno.EADDRNOTAVAIL: "that address is not this machine's",
-        }
-        reason = reasons.get(exc.errno, exc.strerror or str(exc))
-        raise DigitrecError(f"cannot listen on {host}:{port}: {reason}") from None
-    return sock
-
-
-def serve(
-    model: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    limits: Limits | None = None,
-    runs_root: str | None = None,
-    workers: int = DEFAULT_WORKERS,
-    log_level: str = "warning",
-    sock=None,
-    *,
-    job_timeout: float | None = JOB_TIMEOUT,
-    max_queue: int | None = None,
-    graceful_timeout: int = 10,
-    keep_alive: int = 5,
-    access_log: str | None = "text",
-) -> int:
-    """Run the service with uvicorn until Ctrl-C or SIGTERM, then say it stopped and return 0.
-
-    The port is bound first (`listen`, unless `sock` is one already bound): a port in use or a bad
-    address is one line before anything loads. `workers` processes each load the model once and
-    answer the requests, each job going to the next free one (Python runs one thread at a time
-    per process, so on a machine with N cores, N workers serve up to N times as many requests).
-
-    On SIGTERM or Ctrl-C the service drains: it stops accepting connections, /readyz answers 503,
-    the requests in flight are answered (for up to `graceful_timeout` seconds), then the workers
-    leave with it. `keep_alive` is how long an idle connection stays open (longer than the load
-    balancer's idle timeout in front of it); `access_log` is "text", "json" or None.
-    """
-    import signal
-
-    try:
-        import uvicorn
-
-        from digitrec.web.protocol import NoDelayProtocol
-    except ImportError:
-        raise DigitrecError(WEB_EXTRA) from None
-    sock = sock or listen(host, port)
-    try:
-        app = create_app(
-            model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers, isolate=True,
-            job_timeout=job_timeout, max_queue=max_queue, access_log=access_log,
-        )  # fmt: skip
-        config = uvicorn.Config(
-            app,
-            log_level=log_level,
-            access_log=False,  # ours (observe.Observe): with the request id, the route and the model
-            http=NoDelayProtocol,
-            timeout_keep_alive=keep_alive,
-            timeout_graceful_shutdown=graceful_timeout,
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request):
+        """Swagger UI, its script and style from the package: it works without internet."""
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title="digitrec API",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
         )
-        print(f"digitrec serve: http://{host}:{port}/  ({workers} worker{'s' if workers > 1 else ''}; "
-              "API docs at /docs; Ctrl-C stops)", flush=True)  # fmt: skip
-        # uvicorn stops on SIGINT and SIGTERM, then raises the signal again for the default
-        # action; here that ends this call, which says the service stopped.
-        previous = signal.signal(signal.SIGTERM, _stop)
-        try:
-            _draining_server(config, app.state).run(sockets=[sock])
-        except (KeyboardInterrupt, _Stopped):
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    finally:
-        sock.close()
-    print("digitrec serve: stopped", flush=True)
-    return 0
 
-
-def _draining_server(config, state):
-    """uvicorn's server, marking the app as draining (/readyz: 503) the moment a stop signal
-    arrives; uvicorn then stops accepting, answers what is in flight and runs the shutdown."""
-    import uvicorn
-
-    class DrainingServer(uvicorn.Server):
-        def handle_exit(self, sig, frame) -> None:
-            state.draining = True
-            super().handle_exit(sig, frame)
-
-    return DrainingServer(config)
-
-
-class _Stopped(Exception):
-    """SIGTERM, raised again by uvicorn after its graceful shutdown."""
-
-
-def _stop(signum, frame) -> None:
-    raise _Stopped
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def docs_file(name: str):
+        media = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+        if name not in SWAGGER_FILES:
+            raise HTTPException(404, "not found")
+        return FileResponse(SWAGGER / name, media_type=media[Path(name).suffix])

@@ -117,10 +117,17 @@ class Observe:
     answer a count and a latency in `metrics` and, with `log`, an access-log entry."""
 
     def __init__(
-        self, app, metrics: Metrics, log: Callable[[dict[str, Any]], None] | None, model: str = "", state: Any = None
+        self,
+        app,
+        metrics: Metrics,
+        log: Callable[[dict[str, Any]], None] | None,
+        model: str = "",
+        state: Any = None,
+        routes: frozenset[str] = frozenset(),
     ):
         self.app, self.metrics, self.log, self.model = app, metrics, log, model
         self.state = state  # the FastAPI app's state, reachable from the outermost app
+        self.routes = routes  # paths named as routes even when answered before routing (a 503)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -142,7 +149,9 @@ class Observe:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or (
+                scope["path"] if scope["path"] in self.routes else "unmatched"
+            )
             self.metrics.observe(route, scope["method"], status, seconds)
             if self.log is not None:
                 client = scope.get("client")

@@ -8,17 +8,16 @@ together, so 16 keep-alive clients were split 4/12 as often as 8/8, and the busy
 clients waited twice as long. Here the connections all end in one process, which only parses
 HTTP, and the work goes to whichever worker is free: one queue, first come first served.
 
-Framing on each worker's socket: a job is an 8-byte length and a pickle of (kind, args) (the
-front pickles it; nothing from a client is ever unpickled as such); an answer is a 4-byte status,
-an 8-byte length and the JSON body.
+The worker's side, and the framing on its socket, are `web.worker`.
 
 Faults are the server's, never the client's: a worker that dies mid-job (killed for memory, a
 crash in native code) or runs past the job timeout (hung, stopped) is killed and replaced, and
 its job runs again on another worker (predictions have no side effects). A job that kills a
 second worker is a 503, one that times out a second time a 504: a request that crashes or hangs
 whatever runs it costs two workers at most, and one unlucky request that met a dying worker and
-then a stopped one is still answered. A worker that cannot start is retried with a growing pause, so
-a crash loop does not spin; while none can start, requests get 503 at once instead of waiting.
+then a stopped one is still answered. A worker that cannot start, or dies within a second of
+starting, is replaced after a pause that doubles each time: a crash loop does not spin. While
+no worker can start, requests get 503 at once instead of waiting.
 """
 
 from __future__ import annotations
@@ -26,84 +25,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import pickle
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from digitrec.errors import DigitrecError
+from digitrec.web.worker import ANSWER, JOB, READY, recv_exactly, send_all
 
-_JOB = struct.Struct("!Q")
-_ANSWER = struct.Struct("!IQ")
-READY = 0  # the status of a worker's first message: the model is loaded (the body is /model's object)
 START_TIMEOUT = 300.0  # seconds for a worker to load its model (a Keras model imports TensorFlow)
 JOB_TIMEOUT = 30.0  # seconds a job may take on a worker before the worker is killed
 BACKOFF = (0.5, 30.0)  # the pause after a worker failed to start: doubled each time, up to the second
+CRASH_LOOP_LIFE = 1.0  # a worker that dies younger than this (seconds) is a crash loop: pause, as above
 GONE = 499  # the status recorded for a request whose client left before a worker was free (nginx's)
 GONE_CHECK_AFTER = 0.5  # seconds in line after which a request asks whether its client is still there
-
-
-def _send_all(sock: socket.socket, *parts: bytes) -> None:
-    for part in parts:
-        sock.sendall(part)
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
-    """n bytes from a blocking socket; None at end of stream (the other side closed)."""
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            return None
-        got += k
-    return bytes(buf)
-
-
-def _worker_main(sock: socket.socket) -> None:
-    """A worker process: read what to run, load the model, say so, then answer jobs until the
-    front goes away (end of stream on its socket)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the front decides
-    os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # one core per worker
-    header = _recv_exactly(sock, _JOB.size)
-    spec = _recv_exactly(sock, _JOB.unpack(header)[0]) if header else None
-    if spec is None:
-        return
-    try:
-        path, functions = pickle.loads(spec)  # from the front: its import path, then the functions by name
-        sys.path[:] = path
-        loader, run_job, describe = pickle.loads(functions)
-        predictor = loader()
-        ready = json.dumps(describe(predictor)).encode()
-        status = READY
-    except Exception as exc:  # noqa: BLE001 - told to the front, which prints one line and exits
-        ready, status = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).encode(), 1
-    try:
-        _send_all(sock, _ANSWER.pack(status, len(ready)), ready)
-        while status == READY:
-            header = _recv_exactly(sock, _JOB.size)
-            payload = _recv_exactly(sock, _JOB.unpack(header)[0]) if header else None
-            if payload is None:
-                return
-            kind, args = pickle.loads(payload)
-            try:
-                code, body = run_job(predictor, kind, args)
-            except Exception as exc:  # noqa: BLE001 - a bug: logged here, a 500 for the client
-                traceback.print_exc()
-                code, body = (
-                    500,
-                    json.dumps({"detail": f"the server failed on this request ({type(exc).__name__})"}).encode(),
-                )
-            _send_all(sock, _ANSWER.pack(code, len(body)), body)
-    except OSError:  # the front closed this worker's socket mid-job: done
-        return
 
 
 class _Worker:
@@ -111,6 +50,7 @@ class _Worker:
         self.process, self.sock = process, sock
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.born = time.monotonic()
         self.started: float | None = None  # when the job it runs was sent (the watchdog reads it)
         self.timed_out = False  # killed by the watchdog: its job ran past the timeout
 
@@ -120,9 +60,9 @@ class _Worker:
             self.reader, self.writer = await asyncio.open_connection(sock=self.sock, limit=2**20)
         assert self.reader is not None
         self.started = time.monotonic()
-        self.writer.write(_JOB.pack(len(job)) + job)
+        self.writer.write(JOB.pack(len(job)) + job)
         await self.writer.drain()
-        code, length = _ANSWER.unpack(await self.reader.readexactly(_ANSWER.size))
+        code, length = ANSWER.unpack(await self.reader.readexactly(ANSWER.size))
         body = await self.reader.readexactly(length)
         self.started = None
         return code, body
@@ -160,7 +100,7 @@ class WorkerPool:
       log: where one-line reports of restarts go (default: stderr).
 
     The three are pickled, so they are functions a worker can import by name (or partials of
-    them). Each worker is a fresh `python -m digitrec.web.pool`, not a fork: nothing of the
+    them). Each worker is a fresh `python -m digitrec.web.worker`, not a fork: nothing of the
     front's threads or state is copied, and the calling script is not run again (as
     multiprocessing's "spawn" would).
 
@@ -189,6 +129,7 @@ class WorkerPool:
         self._tasks: set[asyncio.Task] = set()
         self._failed_starts = 0  # in a row: while above 0 and no worker is usable, requests get 503
         self._watchdog: asyncio.Task | None = None
+        self._crash_pause = 0.0  # grows while replaced workers keep dying young
         self._closed = False
         self.restarts = self.deaths = self.timeouts = self.retries = 0
         self.info: dict = {}
@@ -204,16 +145,16 @@ class WorkerPool:
         front, back = socket.socketpair()
         with back:
             process = subprocess.Popen(
-                [sys.executable, "-m", "digitrec.web.pool", str(back.fileno())],
+                [sys.executable, "-m", "digitrec.web.worker", str(back.fileno())],
                 pass_fds=[back.fileno()],
                 stdin=subprocess.DEVNULL,
             )
         front.settimeout(START_TIMEOUT)
         try:
-            _send_all(front, _JOB.pack(len(self._spec)), self._spec)
-            header = _recv_exactly(front, _ANSWER.size)
-            status, length = _ANSWER.unpack(header) if header else (1, 0)
-            body = _recv_exactly(front, length) if header else None
+            send_all(front, JOB.pack(len(self._spec)), self._spec)
+            header = recv_exactly(front, ANSWER.size)
+            status, length = ANSWER.unpack(header) if header else (1, 0)
+            body = recv_exactly(front, length) if header else None
         except OSError:
             status, body = 1, None
         if status != READY or body is None:
@@ -259,7 +200,7 @@ class WorkerPool:
         killed two workers (503) or outlasted the timeout twice (504).
         """
         if self.job_timeout is not None and (self._watchdog is None or self._watchdog.done()):
-            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())  # one for the pool
         job = None
         died = hung = 0  # this job's failures so far: a second of either kind ends it
         failure = _fault(503, "no worker is ready to answer; try again shortly")
@@ -370,6 +311,13 @@ class WorkerPool:
         if kill and worker.process.poll() is None:
             worker.process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
         await loop.run_in_executor(None, _stop, worker.process)
+        if time.monotonic() - worker.born < CRASH_LOOP_LIFE:  # it died as soon as it started
+            self._crash_pause = min(max(2 * self._crash_pause, BACKOFF[0]), BACKOFF[1])
+            self._log(f"digitrec serve: a worker stopped {time.monotonic() - worker.born:.1f} s after it started; "
+                      f"starting another in {self._crash_pause:g} s")  # fmt: skip
+            await asyncio.sleep(self._crash_pause)
+        else:
+            self._crash_pause = 0.0
         pause = BACKOFF[0]
         while not self._closed:
             started = time.monotonic()
@@ -423,7 +371,3 @@ def _stop(process: subprocess.Popen, wait: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-if __name__ == "__main__":  # a worker: python -m digitrec.web.pool FD
-    _worker_main(socket.socket(fileno=int(sys.argv[1])))
