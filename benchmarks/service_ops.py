@@ -10,6 +10,8 @@ during a large upload, and the throughput all of it costs.
 - burst: 256 clients for 15 s on the defaults, each waiting as a 503's Retry-After says: every
   answer 200 or 503 with Retry-After, no reset or time-out, p99 of the answered, the front's
   memory before and after.
+- flood (not in the default set): the burst with clients that ignore Retry-After and ask again
+  at once.
 - drain: SIGTERM under 16 clients: every request sent before it is answered 200, the exit time,
   workers left behind.
 - upload: /livez latency while 10 MiB bodies are posted back to back: JSON of small numbers,
@@ -95,8 +97,8 @@ class Clients:
     are sent or `stop` is set; each request's send time, status, latency and error are kept. A
     503 with Retry-After makes its client wait that long, as a well-behaved client does."""
 
-    def __init__(self, port: int, bodies, n: int, total: int, timeout: float = 30.0):
-        self.port, self.bodies, self.timeout = port, bodies, timeout
+    def __init__(self, port: int, bodies, n: int, total: int, timeout: float = 30.0, patient: bool = True):
+        self.port, self.bodies, self.timeout, self.patient = port, bodies, timeout, patient
         self.results: list[dict] = []
         self.stop = threading.Event()
         self._left = iter(range(total))
@@ -147,7 +149,7 @@ class Clients:
             entry["seconds"] = time.perf_counter() - start
             with self._lock:
                 self.results.append(entry)
-            if entry["status"] == 503 and entry["retry_after"]:  # a well-behaved client waits as told
+            if self.patient and entry["status"] == 503 and entry["retry_after"]:  # a well-behaved client waits
                 self.stop.wait(float(entry["retry_after"]))
         if conn is not None:
             conn.close()
@@ -200,12 +202,12 @@ def faults(model: list[str]) -> dict:
     }
 
 
-def burst(model: list[str], clients: int = 256, seconds: float = 15.0) -> dict:
+def burst(model: list[str], clients: int = 256, seconds: float = 15.0, patient: bool = True) -> dict:
     bodies = photos()
     with Server(*model, "--no-access-log") as server:
         run_level(server.port, sample_uploads(), 4, 100, 30)  # warm-up
         before = _rss_mb(server.process.pid)
-        crowd = Clients(server.port, bodies, clients, 10**6, timeout=30).start()
+        crowd = Clients(server.port, bodies, clients, 10**6, timeout=30, patient=patient).start()
         rss = []
         for _ in range(int(seconds)):  # the front's memory, once a second
             time.sleep(1.0)
@@ -351,7 +353,10 @@ def throughput(model: list[str], before: str, repeat: int = 3) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: serve's own default (the newest run, else the shipped model)")
-    parser.add_argument("--only", nargs="+", default=["faults", "burst", "drain", "upload", "throughput"])
+    parser.add_argument(
+        "--only", nargs="+", default=["faults", "burst", "drain", "upload", "throughput"],
+        choices=["faults", "burst", "flood", "drain", "upload", "throughput"],
+    )  # fmt: skip
     parser.add_argument("--before", default="c81d4fd", help="the commit whose throughput is compared")
     parser.add_argument("--repeat", type=int, default=5, help="alternating throughput runs of each (default: 5)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "service_ops.json")
@@ -366,7 +371,8 @@ def main() -> int:
     }
     if args.out.is_file():  # keep the scenarios not run this time
         result = {**json.loads(args.out.read_text()), **result}
-    scenarios = {"faults": faults, "burst": burst, "drain": drain, "upload": upload}
+    scenarios = {"faults": faults, "burst": burst, "drain": drain, "upload": upload,
+                 "flood": lambda model: burst(model, patient=False)}  # fmt: skip
     for name in args.only:
         result[name] = throughput(model, args.before, args.repeat) if name == "throughput" else scenarios[name](model)
         print(name, json.dumps(result[name]), flush=True)
