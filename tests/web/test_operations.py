@@ -243,3 +243,26 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
     assert "digitrec serve: stopped" in output and '"POST /predict/batch" 200 ' in output  # the access log
     for pid in workers:  # the workers left with it
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_workers_leave_when_the_service_is_killed(good_run):
+    """SIGKILL of the service itself (no drain possible): its workers read the end of their
+    sockets and exit; none is left orphaned."""
+    from tests.support.serverproc import Server
+
+    with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
+        workers = _children(server.process.pid)
+        assert len(workers) == 2
+        server.process.kill()
+        server.process.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
