@@ -18,7 +18,7 @@ HELD_OUT_FONT_PACKAGES := fonts-kiloji fonts-seto fonts-sjfonts fonts-rufscript 
 DEB_PACKAGES ?= dataset-fashion-mnist xvfb xdotool chromium $(FONT_PACKAGES)
 ARGS   ?=
 
-.PHONY: run test lint data train gui serve pretrained figures bench bench-long bench-mutation bench-realistic bench-newcomer bench-throughput \
+.PHONY: run test test-deploy image lint data train gui serve pretrained figures bench bench-long bench-mutation bench-realistic bench-newcomer bench-throughput \
 	setup sysdeps clean help
 
 help:
@@ -36,6 +36,8 @@ help:
 	@echo "make bench-newcomer   make run, then its model in the app, the CLI, the service and on realistic images"
 	@echo "make bench-throughput training images/s per preset and precision"
 	@echo "make figures  redraw every picture in README and docs/ from the shipped model"
+	@echo "make image  the service's container image, localhost/digitrec:<version> and :latest (podman)"
+	@echo "make test-deploy  build the image here and test it: answers, probes, SIGTERM, replicas behind HAProxy"
 	@echo "make setup  create .venv and install everything"
 
 setup: $(STAMP) sysdeps
@@ -72,6 +74,21 @@ run: setup
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The service's image (Containerfile). BASE is any image with python3 3.11 and venv;
+# ENGINE="docker" builds with Docker; BUILD_FLAGS are passed to the engine's build.
+BASE ?= python:3.11-slim
+ENGINE ?= podman
+BUILD_FLAGS ?=
+image: setup
+	$(BIN)/python -m deploy.image --base $(BASE) --engine "$(ENGINE)" $(foreach f,$(BUILD_FLAGS),--build-flag=$(f))
+
+# Builds the image on this machine (a Debian base made with debootstrap: no registry is reachable
+# here; podman with runc and cgroupfs) and runs tests/deploy: not part of `make test`.
+DEPLOY_PACKAGES := podman runc haproxy debootstrap
+test-deploy: setup
+	@$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(DEPLOY_PACKAGES)"
+	$(BIN)/python -m pytest -m deploy tests/deploy $(ARGS)
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs them first.
 lint: setup
