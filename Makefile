@@ -23,7 +23,7 @@ ARGS   ?=
 
 help:
 	@echo "make run    prepare MNIST, train the seed CNN, evaluate, write charts (runs/)"
-	@echo "make test   run the whole test suite, after lint"
+	@echo "make test   run the whole test suite, after lint; in CI or with podman, make test-deploy too"
 	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make data   prepare the dataset caches only"
 	@echo "make gui    open the drawing app"
@@ -74,6 +74,9 @@ run: setup
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+	@if [ -n "$$CI" ] || command -v podman >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory test-deploy; \
+	else echo "note: podman is not installed, so the container image was not built and tested (make test-deploy)"; fi
 
 # The service's image (Containerfile). BASE is any image with python3 3.11 and venv;
 # ENGINE="docker" builds with Docker; BUILD_FLAGS are passed to the engine's build.
@@ -84,7 +87,8 @@ image: setup
 	$(BIN)/python -m deploy.image --base $(BASE) --engine "$(ENGINE)" $(foreach f,$(BUILD_FLAGS),--build-flag=$(f))
 
 # Builds the image on this machine (a Debian base made with debootstrap: no registry is reachable
-# here; podman with runc and cgroupfs) and runs tests/deploy: not part of `make test`.
+# here; podman with runc and cgroupfs) and runs tests/deploy. `make test` calls it in CI, and
+# wherever podman is installed.
 DEPLOY_PACKAGES := podman runc haproxy debootstrap
 test-deploy: setup
 	@$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(DEPLOY_PACKAGES)"

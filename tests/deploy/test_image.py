@@ -1,4 +1,5 @@
-"""The container image and replicas behind HAProxy (`make test-deploy`; not part of `make test`).
+"""The container image and replicas behind HAProxy (`make test-deploy`, which `make test` runs in CI
+and wherever podman is installed; the marker `deploy` keeps them out of a plain `pytest`).
 
 Built and run with podman as this machine allows (runc, cgroupfs, host network, raised ulimits: the
 flags below), from a base made with debootstrap (no registry is reachable here). Every container
