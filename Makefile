@@ -79,12 +79,15 @@ test: lint
 	else echo "note: podman is not installed, so the container image was not built and tested (make test-deploy)"; fi
 
 # The service's image (Containerfile). BASE is any image with python3 3.11 and venv;
+# LOCAL_BASE=1 makes a Debian one here with debootstrap instead (where no registry is reachable);
 # ENGINE="docker" builds with Docker; BUILD_FLAGS are passed to the engine's build.
 BASE ?= python:3.11-slim
 ENGINE ?= podman
 BUILD_FLAGS ?=
+LOCAL_BASE ?=
 image: setup
-	$(BIN)/python -m deploy.image --base $(BASE) --engine "$(ENGINE)" $(foreach f,$(BUILD_FLAGS),--build-flag=$(f))
+	$(BIN)/python -m deploy.image --base $(BASE) --engine "$(ENGINE)" $(if $(LOCAL_BASE),--debian-base) \
+	  $(foreach f,$(BUILD_FLAGS),--build-flag=$(f))
 
 # Builds the image on this machine (a Debian base made with debootstrap: no registry is reachable
 # here; podman with runc and cgroupfs) and runs tests/deploy. `make test` calls it in CI, and
