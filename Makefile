@@ -27,7 +27,7 @@ help:
 	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make data   prepare the dataset caches only"
 	@echo "make gui    open the drawing app"
-	@echo "make serve  run the web service on http://127.0.0.1:8000/ (one worker per core)"
+	@echo "make serve  run the web service on http://127.0.0.1:8000/ (one worker per usable CPU)"
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~1 h)"
 	@echo "make bench-long  the best deep_cnn and strided_cnn, once, and their ensemble (~2.5 h)"
