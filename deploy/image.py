@@ -74,7 +74,10 @@ def debian_base(engine: list[str], tag: str = DEBIAN_BASE) -> str:
              "http://deb.debian.org/debian", stdout=subprocess.DEVNULL)  # fmt: skip
         for path in TRIM:
             for item in (root / path).glob("*"):
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
+                if item.is_dir() and not item.is_symlink():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         _run(*engine, "import", "--change", 'CMD ["/bin/bash"]', "-", tag, stdin=tar.stdout, stdout=subprocess.DEVNULL)
         tar.wait()
