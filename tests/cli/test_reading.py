@@ -185,3 +185,24 @@ def test_the_shipped_model_says_a_letter_is_not_a_digit_alone_and_inside_a_numbe
     proc = run_cli("predict", "--model", str(PRETRAINED.parent), "--number", str(tmp_path / "1H7.png"))
     assert proc.returncode == 0, proc.stderr
     assert "digit 2 of 3 is not a digit" in proc.stdout, proc.stdout
+
+
+def test_predict_on_several_processes_gives_the_same_answers_in_the_same_order(good_run, tmp_path):
+    from digitrec.reading.parallel import PARALLEL_FROM
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    digits = "1704" * 10
+    for k, d in enumerate(digits):  # enough files for the processes to be used
+        draw_digit(d, size=(120 + 3 * k, 160)).save(folder / f"{k:02d}-{d}.png")
+    (folder / "99-broken.png").write_bytes(b"not an image")
+    assert len(digits) >= PARALLEL_FROM
+    runs = [
+        run_cli("predict", "--model", str(good_run.run_dir), "--json", "--jobs", jobs, str(folder)) for jobs in "12"
+    ]
+    assert [r.returncode for r in runs] == [1, 1]  # the broken file, said once in each
+    said = f"digitrec: reading {len(digits) + 1} images in 2 processes"
+    assert said not in runs[0].stderr and said in runs[1].stderr
+    one, two = ([json.loads(line) for line in r.stdout.splitlines()] for r in runs)
+    assert one == two and [Path(o["file"]).name for o in two] == sorted(p.name for p in folder.iterdir())
+    assert "error" in two[-1] and all(len(o["probabilities"]) == 10 for o in two[:-1])

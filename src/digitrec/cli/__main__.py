@@ -4,4 +4,5 @@ import sys
 
 from digitrec.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a process of `predict --jobs` starts (spawn imports it)
+    sys.exit(main())

@@ -141,7 +141,9 @@ def _evaluate_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
+    from digitrec.reading.parallel import PARALLEL_FROM
     from digitrec.reading.rules import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE
+    from digitrec.web.limits import usable_cpus
 
     p = sub.add_parser(
         "predict",
@@ -167,6 +169,10 @@ def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--number", action="store_true", help="read each image as a whole number (digits in a row)")
     p.add_argument("--csv", metavar="PATH", help="also write the answers as a CSV table")
+    p.add_argument(
+        "--jobs", type=count(1), default=usable_cpus(), help="processes that read the images, in order, "
+        f"from {PARALLEL_FROM} images on (default: one per usable CPU, {usable_cpus()} here)",
+    )  # fmt: skip
     p.add_argument("--save-preprocessed", metavar="DIR", help="write the 28x28 image the model saw for each input")
     p.add_argument(
         "--show-steps", metavar="DIR", help="write a chart per image of each preprocessing step and the answer"

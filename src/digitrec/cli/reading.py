@@ -99,7 +99,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _predict_random(args, predictor, test_set)
     used: dict[str, set[str]] = {"preprocessed": set(), "steps": set()}
     results: list[Prediction | NumberPrediction | Failure] = list(problems)
-    for result in predictor.predict_files(files, number=args.number, steps=bool(args.show_steps)):
+    from digitrec.reading import parallel
+
+    if (processes := parallel.processes_for(len(files), args.jobs)) > 1:
+        print(f"digitrec: reading {len(files)} images in {processes} processes", file=sys.stderr)
+    answers = parallel.predict_files(predictor, files, args.jobs, number=args.number, steps=bool(args.show_steps))
+    for result in answers:
         results.append(result)
         if isinstance(result, Failure):
             print(f"digitrec: error: {result.error}", file=sys.stderr)
