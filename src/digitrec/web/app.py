@@ -36,6 +36,7 @@ from digitrec.web import openapi
 from digitrec.web.jobs import load_predictor, model_info, run_job
 from digitrec.web.limits import BodyLimit, Limits, TooLarge, default_max_queue, usable_cpus
 from digitrec.web.pool import GONE, JOB_TIMEOUT
+from digitrec.web.worker import server_fault
 
 try:  # the [web] extra; create_app says how to install it when it is missing
     import anyio
@@ -246,9 +247,7 @@ def _add_error_handlers(app) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request, exc):  # a bug: the server's fault; uvicorn logs the traceback
-        return JSONResponse(
-            status_code=500, content={"detail": f"the server failed on this request ({type(exc).__name__})"}
-        )
+        return JSONResponse(status_code=500, content=server_fault(exc))
 
 
 def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from digitrec import __version__
 from digitrec.errors import DigitrecError
 from digitrec.reading.images import ImageError
+from digitrec.web.worker import server_fault
 
 
 def load_predictor(model: str | None, runs_root: str | None, max_pixels: int):
@@ -112,4 +113,4 @@ def run_job(predictor, kind: str, args: tuple) -> tuple[int, bytes]:
     except Exception as exc:  # noqa: BLE001 - the service carries on
         print(f"digitrec serve: {kind} job failed:", file=sys.stderr)
         traceback.print_exc()
-        return 500, to_json({"detail": f"the server failed on this request ({type(exc).__name__})"})
+        return 500, to_json(server_fault(exc))

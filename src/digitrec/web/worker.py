@@ -23,6 +23,11 @@ ANSWER = struct.Struct("!IQ")
 READY = 0  # the status of a worker's first message: the model is loaded (the body is /model's object)
 
 
+def server_fault(exc: BaseException) -> dict[str, str]:
+    """The body of a 500: the kind of failure, never its text (which may hold paths or data)."""
+    return {"detail": f"the server failed on this request ({type(exc).__name__})"}
+
+
 def send_all(sock: socket.socket, *parts: bytes) -> None:
     for part in parts:
         sock.sendall(part)
@@ -70,10 +75,7 @@ def main(sock: socket.socket) -> None:
                 code, body = run_job(predictor, kind, args)
             except Exception as exc:  # noqa: BLE001 - a bug: logged here, a 500 for the client
                 traceback.print_exc()
-                code, body = (
-                    500,
-                    json.dumps({"detail": f"the server failed on this request ({type(exc).__name__})"}).encode(),
-                )
+                code, body = 500, json.dumps(server_fault(exc)).encode()
             send_all(sock, ANSWER.pack(code, len(body)), body)
     except OSError:  # the front closed this worker's socket mid-job: done
         return
