@@ -120,6 +120,29 @@ def test_a_chunked_body_over_the_limit_is_413_like_a_declared_one(predictor):
         assert declared.status_code == 413
 
 
+def test_json_with_far_more_values_than_images_hold_is_413_unparsed(predictor, monkeypatch):
+    import json as json_module
+
+    from digitrec.web import inputs
+
+    parsed, real = [], json_module.loads
+
+    def loads(raw):  # the service's parses of request bodies (the test's own reading of answers aside)
+        if b'"detail"' not in raw:
+            parsed.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(inputs.json, "loads", loads)
+    with TestClient(create_app(predictor=predictor, limits=Limits(max_batch=2))) as client:
+        one = {"pixels": [[0] * 28] * 28}
+        assert client.post("/predict", json=one).status_code == 200  # 28x28 fits
+        assert client.post("/predict/batch", json={"images": [one, one]}).status_code == 200
+        flood = client.post("/predict", json={"pixels": [0] * 3000})
+        many = client.post("/predict/batch", json={"images": [one] * 4})
+    assert flood.status_code == 413 and flood.json()["detail"].startswith("too many values: at most 1 image(s)")
+    assert many.status_code == 413 and len(parsed) == 2  # the two refused were never parsed
+
+
 def test_a_full_line_is_503_with_retry_after_and_counted(predictor):
     app = create_app(predictor=predictor, max_queue=0)
     backend = app.state.backend

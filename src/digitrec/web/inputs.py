@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import anyio
 import numpy as np
 from fastapi import HTTPException, Request
 
 from digitrec.reading.preprocess import MNIST_SIZE
 from digitrec.web.limits import Limits, TooLarge
 
-# A JSON body above this is parsed in a thread, so that the event loop can serve other
-# connections between its parts.
-PARSE_IN_THREAD = 256 * 1024
 # json.loads holds the interpreter for its whole run, thread or not: 10 MiB of small numbers take
 # a quarter of a second, during which no other connection (/readyz included) is answered. Images
 # of 28x28 numbers need about 800 commas each, so a body with far more is refused unparsed.
@@ -42,8 +38,6 @@ async def read_images(request: Request, field: str, many: bool, limits: Limits) 
         return [(u.filename or None, await u.read()) for u in uploads]
     if ctype == "application/json":
         raw = await request.body()
-        if len(raw) > PARSE_IN_THREAD:
-            return await anyio.to_thread.run_sync(json_images, raw, many, limits)
         return json_images(raw, many, limits)
     raise HTTPException(415, "send an image as multipart/form-data (field 'file') or JSON 28x28 pixels")
 
