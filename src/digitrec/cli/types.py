@@ -22,23 +22,22 @@ def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a probability, 0 to 1."""
+def _number(text: str, what: str, fits: Callable[[float], bool], span: str) -> float:
+    """`text` as a float that `fits`, or bad usage: "'x' is not {what}" / "must be {span}, not x"."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not fits(value):
+        raise argparse.ArgumentTypeError(f"must be {span}, not {text}")
     return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a probability, 0 to 1."""
+    return _number(text, "a number", lambda v: 0.0 <= v <= 1.0, "between 0 and 1")
 
 
 def seconds(text: str) -> float:
     """An argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
+    return _number(text, "a number of seconds", lambda v: 0.0 < v < float("inf"), "a positive number of seconds")
