@@ -44,27 +44,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.web_load import run_level, sample_uploads
-from tests.support.serverproc import Server, multipart
+from tests.support.serverproc import Server, child_pids, multipart, process_state
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return sorted(found)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 def _rss_mb(pid: int) -> float:
@@ -161,18 +144,20 @@ def faults(model: list[str]) -> dict:
         clients = Clients(server.port, bodies, 16, 6000).start()
         events = []
         time.sleep(1.0)
-        stopped = _children(server.process.pid)[-1]
+        stopped = child_pids(server.process.pid)[-1]
         os.kill(stopped, signal.SIGSTOP)
         events.append(("SIGSTOP", stopped, round(time.monotonic(), 2)))
         stop_until = time.monotonic() + 10
         for _ in range(3):
             time.sleep(2.0)
-            alive = [p for p in _children(server.process.pid) if p != stopped and _state(p) not in ("T", "Z", "gone")]
+            alive = [
+                p for p in child_pids(server.process.pid) if p != stopped and process_state(p) not in ("T", "Z", "gone")
+            ]
             if alive:
                 os.kill(alive[0], signal.SIGKILL)
                 events.append(("SIGKILL", alive[0], round(time.monotonic(), 2)))
         time.sleep(max(0.0, stop_until - time.monotonic()))
-        if _state(stopped) == "T":  # still stopped (the pool kills it when it times out a job)
+        if process_state(stopped) == "T":  # still stopped (the pool kills it when it times out a job)
             os.kill(stopped, signal.SIGCONT)
         results = clients.join()
         deadline = time.monotonic() + 60
@@ -181,7 +166,7 @@ def faults(model: list[str]) -> dict:
             if numbers["digitrec_workers_ready"] == 2:
                 break
             time.sleep(0.2)
-        workers_after = [p for p in _children(server.process.pid) if _state(p) not in ("Z", "gone")]
+        workers_after = [p for p in child_pids(server.process.pid) if process_state(p) not in ("Z", "gone")]
     failed = [r for r in results if r["status"] != 200]
     seconds = [r["seconds"] for r in results]
     histogram = {k: v for k, v in numbers.items() if k.startswith("digitrec_request_duration_seconds_bucket")}
@@ -242,7 +227,7 @@ def drain(model: list[str]) -> dict:
     with Server(*model) as server:
         clients = Clients(server.port, bodies, 16, 10**6).start()
         time.sleep(3.0)
-        workers = _children(server.process.pid)
+        workers = child_pids(server.process.pid)
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(timeout=30)
@@ -257,7 +242,7 @@ def drain(model: list[str]) -> dict:
         "not_answered": sorted({str(r["status"] or r["error"]) for r in started if r["status"] != 200}),
         "exit_code": code,
         "exit_s": round(exit_s, 2),
-        "workers_left": sum(_state(p) not in ("Z", "gone") for p in workers),
+        "workers_left": sum(process_state(p) not in ("Z", "gone") for p in workers),
         "said_stopped": "digitrec serve: stopped" in output,
     }
 

@@ -11,6 +11,31 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started, from any of its threads (the service starts replacement
+    workers from a thread), sorted."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process has gone
+        return []
+    for task in tasks:
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:  # a thread that has just ended
+            pass
+    return sorted(found)
+
+
+def process_state(pid: int) -> str:
+    """The state letter of /proc/PID/stat (R, S, T for stopped, Z for a zombie…), or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.support.helpers import IN_CI, draw_digit, need, run_cli
-from tests.support.serverproc import CHROMIUM, Server, launch_chromium, multipart
+from tests.support.serverproc import CHROMIUM, Server, child_pids, launch_chromium, multipart, process_state
 from tests.support.xdriver import PEOPLE_MARKS, drawn
 
 pytest.importorskip("fastapi") if not IN_CI else None
@@ -395,30 +395,14 @@ def test_several_workers_serve_the_same_model(good_run, predictor):
         with pytest.raises(urllib.error.HTTPError) as bad:
             urllib.request.urlopen(request, timeout=30)
         assert 400 <= bad.value.code < 500
-        children = _children(server.process.pid)  # the two workers
+        children = child_pids(server.process.pid)  # the two workers
     assert len(children) == 2
     for _ in range(50):  # stopping the server stops its workers
-        left = [pid for pid in children if _state(pid) not in ("Z", "gone")]
+        left = [pid for pid in children if process_state(pid) not in ("Z", "gone")]
         if not left:
             break
         time.sleep(0.1)
     assert not left
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(c) for c in f.read().split()]
-    except OSError:
-        return []
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 def test_plain_serve_runs_one_worker_per_usable_cpu_and_names_its_model(good_run):

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.support.helpers import IN_CI, draw_digit
+from tests.support.serverproc import child_pids, process_state
 
 pytest.importorskip("fastapi") if not IN_CI else None
 from fastapi.testclient import TestClient  # noqa: E402
@@ -174,19 +175,6 @@ def test_a_bug_in_the_server_is_a_500_not_the_clients_400(predictor, monkeypatch
 # ---------------------------------------------------------------- the real service, under faults
 
 
-def _children(pid: int) -> list[int]:
-    """The processes `pid` started, from any of its threads (replacements start in a thread)."""
-    from pathlib import Path
-
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:  # a thread that has just ended
-            pass
-    return sorted(found)
-
-
 def _post(url: str, body: bytes, ctype: str, timeout: float = 30) -> int:
     request = urllib.request.Request(url + "/predict", data=body, headers={"Content-Type": ctype})
     try:
@@ -218,7 +206,7 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
         for t in threads:
             t.start()
         time.sleep(0.5)
-        first, second = _children(server.process.pid)
+        first, second = child_pids(server.process.pid)
         os.kill(first, signal.SIGKILL)
         os.kill(second, signal.SIGSTOP)
         deadline = time.monotonic() + 60
@@ -235,7 +223,7 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
         assert statuses and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
         assert _metric(text, "digitrec_job_timeouts_total") == 1 and _metric(text, "digitrec_worker_deaths_total") >= 1
         assert _metric(text, "digitrec_request_duration_seconds_count", route="/predict") > 0
-        workers = _children(server.process.pid)
+        workers = child_pids(server.process.pid)
         assert len(workers) == 2 and not {first, second} & set(workers)
 
         # SIGTERM with requests in flight: each is answered; nothing is left running. Batches of
@@ -265,7 +253,7 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
     assert answered == [(200, 32)] * 6
     assert "digitrec serve: stopped" in output and '"POST /predict/batch" 200 ' in output  # the access log
     for pid in workers:  # the workers left with it
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        assert process_state(pid) in ("Z", "gone")
 
 
 def test_workers_leave_when_the_service_is_killed(good_run):
@@ -274,18 +262,12 @@ def test_workers_leave_when_the_service_is_killed(good_run):
     from tests.support.serverproc import Server
 
     with Server("--model", str(good_run.run_dir), "--workers", "2") as server:
-        workers = _children(server.process.pid)
+        workers = child_pids(server.process.pid)
         assert len(workers) == 2
         server.process.kill()
         server.process.wait(timeout=10)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+        ended = ("Z", "X", "gone")
+        while time.monotonic() < deadline and any(process_state(pid) not in ended for pid in workers):
             time.sleep(0.05)
-        assert not [pid for pid in workers if _running(pid)]
-
-
-def _running(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
+        assert not [pid for pid in workers if process_state(pid) not in ended]
