@@ -89,6 +89,16 @@ def test_shading_is_removed():
     assert corr(to_mnist_array(shaded), to_mnist_array(draw_digit("4", size=(400, 300)))) > 0.9
 
 
+def test_a_marker_stroke_wider_than_a_third_of_the_photo_stays_solid():
+    # A bold "1" 80 px wide in a 200 px photo: the paper's estimate must not take its middle for paper.
+    photo = np.full((200, 200), 245, np.uint8)
+    photo[20:180, 60:140] = 20
+    a = to_mnist_array(photo)
+    rows, cols = np.flatnonzero(a.max(axis=1) > 0.5), np.flatnonzero(a.max(axis=0) > 0.5)
+    inside = a[rows[0] + 2 : rows[-1] - 1, cols[0] + 2 : cols[-1] - 1]
+    assert inside.size >= 60 and inside.min() > 0.9
+
+
 def test_a_small_digit_in_a_big_frame_and_thin_strokes():
     big = Image.new("L", (1600, 1200), 240)
     big.paste(draw_digit("7", size=(60, 45), width=2), (1300, 150))
@@ -120,6 +130,13 @@ def test_a_blank_page_has_no_ink():
     page = (rng.normal(230, 4, (300, 400))).clip(0, 255).astype(np.uint8)
     pre = to_mnist_array(page, return_steps=True)
     assert pre.ink_fraction == 0.0 and not pre.array.any()
+
+
+def test_a_blank_page_in_uneven_light_has_no_ink():
+    rng = np.random.default_rng(1)
+    light = np.linspace(0.55, 0.95, 400)[None, :] * np.linspace(0.9, 1.0, 300)[:, None]
+    page = (light * 255 + rng.normal(0, 3, (300, 400))).clip(0, 255).astype(np.uint8)
+    assert to_mnist_array(page, return_steps=True).ink_fraction == 0.0
 
 
 def _png_header_only(width: int, height: int) -> bytes:
