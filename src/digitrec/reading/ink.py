@@ -28,8 +28,7 @@ MIN_CONTRAST = 0.18
 STRONG_INK = 0.6
 
 # ---------------------------------------------------------------- image primitives (OpenCV)
-# OpenCV does the pixel work: each call is a few microseconds of overhead where scipy.ndimage
-# and Pillow round trips cost tens, and the web service spends most of its time here.
+# OpenCV does the pixel work: a few microseconds of overhead a call, where scipy and Pillow cost tens.
 
 SQUARE = np.ones((3, 3), np.uint8)  # 8-connected neighbourhood
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-connected
@@ -167,29 +166,25 @@ def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
     Returns the flattened ink in [0, 1] and the ink's contrast against the paper before the
     stretch (about 0.3 for pencil, 0.8 for a pen, under 0.13 for a blank page's shading and noise).
     """
-    # Estimate the lighting on a 64-pixel thumbnail with a grey opening a third of its size: fine
-    # enough for light that changes across the page.
+    # Estimate the lighting on a 64-pixel thumbnail with a grey opening a third of its size (fine
+    # enough for light that changes across the page) and, where there is ink, wider than the
+    # widest stroke: a narrower one takes a marker stroke's middle for paper and hollows the digit
+    # out. (Not on a blank page: its shading would pass for a stroke as wide as the page.)
     small = _shrink(ink, 64)
     size = max(3, max(small.shape) // 3)
     flat, peak = _flattened(ink, small, size)
+    if peak >= MIN_CONTRAST and (widest := _widest_stroke(small)) + 2 > size:
+        flat, peak = _flattened(ink, small, min(widest + 2, max(small.shape)))
     if peak < MIN_CONTRAST:
         return np.zeros_like(flat), peak
-    # The opening must be wider than the widest stroke: a narrower one takes a marker stroke's
-    # middle for paper and hollows the digit out. (Only where there is ink: a blank page's
-    # shading would pass for a stroke as wide as the page.)
-    widest = _widest_stroke(small)
-    if widest + 2 > size:
-        flat, peak = _flattened(ink, small, min(widest + 2, max(small.shape)))
-        if peak < MIN_CONTRAST:
-            return np.zeros_like(flat), peak
     np.divide(flat, np.float32(peak), out=flat)  # >= 0 already: only the top needs a cap
     return np.minimum(flat, 1.0, out=flat), peak
 
 
 def _flattened(ink: np.ndarray, small: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """The ink less the background a grey opening of `size` (on the thumbnail `small`) estimates,
-    and the ink's strength: the brightest 2x2 block, so one hot pixel does not count. (A
-    percentile would miss a small digit in a big frame, whose ink is under 0.1 % of the pixels.)"""
+    """The ink less the background a grey opening of `size` on the thumbnail estimates, and the
+    ink's strength: the brightest 2x2 block, so one hot pixel does not count (a percentile would
+    miss a small digit in a big frame, whose ink is under 0.1 % of the pixels)."""
     h, w = ink.shape
     blur = max(3, size // 2)
     background = cv2.blur(_opening(small, size), (blur, blur), borderType=cv2.BORDER_REFLECT)
@@ -201,8 +196,7 @@ def _flattened(ink: np.ndarray, small: np.ndarray, size: int) -> tuple[np.ndarra
 
 
 def _widest_stroke(small: np.ndarray) -> int:
-    """The width in pixels of the widest stroke of strong ink (half way from the paper to the
-    brightest ink) in a thumbnail: the diameter of the largest disc inside it."""
+    """The widest stroke of strong ink (half way from paper to the brightest ink), in pixels."""
     paper, top = float(np.median(small)), float(small.max())
     strong = u8(small > paper + 0.5 * (top - paper))
     return int(2 * cv2.distanceTransform(strong, cv2.DIST_L2, cv2.DIST_MASK_PRECISE).max())
