@@ -53,6 +53,11 @@ class TrainConfig:
         "the same probability for every digit, so the model learns to be unsure of them (Outlier Exposure); 0: off",
         default=0.0,
     )
+    restyle: float = _opt(
+        "share of the training digits added again restyled: written with a marker, counted in 8x8 blocks, or a "
+        "few pixels tall and blown up, each read by the same preprocessing as a user's image; 0: off",
+        default=0.0,
+    )
     precision: str = _opt(
         "auto (mixed bfloat16 where the CPU or GPU runs it natively, else float32), float32 "
         "or bfloat16; saved models are float32 either way",
@@ -94,6 +99,7 @@ class TrainConfig:
             (0.0 <= self.validation_split < 1.0, "validation_split", "must be in [0, 1)"),
             (self.limit_train is None or self.limit_train >= 1, "limit_train", "must be at least 1"),
             (0.0 <= self.open_set <= 1.0, "open_set", "must be between 0 and 1"),
+            (0.0 <= self.restyle <= 1.0, "restyle", "must be between 0 and 1"),
             (self.limit_test is None or self.limit_test >= 1, "limit_test", "must be at least 1"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
             (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}"),

@@ -154,7 +154,7 @@ def _glyph(family: str, rng: np.random.Generator, font_files: list[Path]) -> tup
     return strokes.scribble(size, width, rng), "scribble"
 
 
-def _on_paper(mask: np.ndarray, rng: np.random.Generator) -> Image.Image:
+def on_paper(mask: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """The ink as a photo or scan of it: slanted, stretched, on paper with uneven light and noise."""
     image = Image.fromarray((mask * 255).astype(np.uint8))
     image = image.rotate(rng.uniform(-15, 15), expand=True, resample=Image.Resampling.BILINEAR)
@@ -192,7 +192,7 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
     for i in range(count):
         family = families[i % len(families)]
         mask, glyph = _glyph(family, rng, font_files)
-        array = to_mnist_array(_on_paper(mask, rng))
+        array = to_mnist_array(on_paper(mask, rng))
         images.append(np.round(array * 255).astype(np.uint8))
         names.append(family)
         glyphs.append(glyph)

@@ -113,6 +113,8 @@ def train_and_evaluate(
     )
     run = _open_run(config, distribution, info.name, options.run_dir, options.runs_root)
     fit = _training_arrays(x_train, y_train, config, info.num_classes, data_dir, log)
+    restyled = _restyled(config, len(x_train))
+    negatives = len(fit[0]) - len(x_train) - restyled
     precision = resolve_precision(config.precision)
     global_batch = config.batch_size * distribution.replicas
     model = _compiled_model(config, info, distribution, precision, steps_per_epoch=-(-len(fit[0]) // global_batch))
@@ -120,7 +122,7 @@ def train_and_evaluate(
     progress = sys.stdout.isatty() if options.progress is None else options.progress
     own = _own_callbacks(config, run, distribution, progress, log)
     log(
-        _training_line(config, info.name, len(x_train), len(fit[0]) - len(x_train), len(x_val), distribution, precision)
+        _training_line(config, info.name, len(x_train), restyled, negatives, len(x_val), distribution, precision)
     )
     validation = (datasets.scale_images(x_val), datasets.one_hot(y_val, info.num_classes)) if len(x_val) else None
     _fit(model, config, distribution, fit, validation, [*own, *(callbacks or [])], progress, run)
@@ -134,7 +136,7 @@ def train_and_evaluate(
     if precision.used != "float32":  # saved, tested and served in float32, on any machine
         model = float32_copy(model, lambda: build_model(config.model, info.image_shape, info.num_classes))
     samples = {"train_samples": int(len(x_train)), "validation_samples": int(len(x_val)),
-               "negative_samples": int(len(fit[0]) - len(x_train))}  # fmt: skip
+               "restyled_samples": restyled, "negative_samples": negatives}  # fmt: skip
     extra = {"distribution": distributed, "precision": precision.to_dict(),
              "min_confidence": run_min_confidence(config.open_set), "open_set": config.open_set}  # fmt: skip
     result = _finish(model, config, dataset, run, history, distribution.name, samples, extra, options.command, log)
@@ -144,10 +146,13 @@ def train_and_evaluate(
     return result
 
 
-def _training_line(config, dataset: str, images: int, negatives: int, held_out: int, distribution, precision) -> str:
+def _training_line(
+    config, dataset: str, images: int, restyled: int, negatives: int, held_out: int, distribution, precision
+) -> str:
     global_batch = config.batch_size * distribution.replicas
     return (
         f"training {config.model} on {images} {dataset} images "
+        + (f"(and {restyled} of them restyled) " if restyled else "")
         + (f"and {negatives} non-digits " if negatives else "")
         + f"({held_out} held out for validation), {config.epochs} epochs, "
         f"{_batch_note(config, distribution, global_batch)}, {precision.used} ({precision.reason})"
@@ -155,19 +160,36 @@ def _training_line(config, dataset: str, images: int, negatives: int, held_out: 
 
 
 def _training_arrays(x, y, config: TrainConfig, num_classes: int, data_dir, log) -> tuple[np.ndarray, np.ndarray]:
-    """The training images scaled to 0-1 and their one-hot targets; with `open_set`, non-digit
-    images (`negatives`) too, whose target is the same probability for every class."""
+    """The training images scaled to 0-1 and their one-hot targets; with `restyle`, a share of the
+    digits again, restyled (`training.restyle`); with `open_set`, non-digit images (`negatives`)
+    too, whose target is the same probability for every class."""
+    if (config.open_set or config.restyle) and x[:1].size != 28 * 28:
+        option = "open_set" if config.open_set else "restyle"
+        raise OptionError(option, "adds images drawn as 28x28 grey MNIST-style ones: it is for digits")
+    digits = len(x)
+    if config.restyle:
+        from digitrec.training import restyle
+
+        picked = np.sort(np.random.default_rng(config.seed).choice(digits, _restyled(config, digits), replace=False))
+        x = np.concatenate([x, restyle.training_set(x[picked], config.seed, data_dir, log).reshape(-1, *x.shape[1:])])
+        y = np.concatenate([y, y[picked]])
     images, targets = datasets.scale_images(x), datasets.one_hot(y, num_classes)
     if not config.open_set:
         return images, targets
-    if images.shape[1:] != (28, 28, 1):
-        raise OptionError("open_set", "adds non-digits drawn as 28x28 MNIST-style images: it is for digits")
     from digitrec.training import negatives
 
-    count = max(1, round(config.open_set * len(x)))
+    count = _non_digits(config, digits)
     extra = datasets.scale_images(negatives.training_set(count, config.seed, data_dir, log))
     uniform = np.full((count, num_classes), 1.0 / num_classes, np.float32)
     return np.concatenate([images, extra.reshape((count, *images.shape[1:]))]), np.concatenate([targets, uniform])
+
+
+def _restyled(config: TrainConfig, digits: int) -> int:
+    return round(config.restyle * digits) if config.restyle else 0
+
+
+def _non_digits(config: TrainConfig, digits: int) -> int:
+    return max(1, round(config.open_set * digits)) if config.open_set else 0
 
 
 def _open_run(config: TrainConfig, distribution: Any, dataset: str, run_dir, runs_root) -> _Run:
