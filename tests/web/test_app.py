@@ -73,6 +73,21 @@ def test_predict_an_upload(client):
     assert r.json()["digit"] == 1 and np.array(r.json()["preprocessed"]).shape == (28, 28)
 
 
+def test_predict_an_image_sent_as_the_body(client):
+    seven = png(draw_digit("7"))
+    form = client.post("/predict", files={"file": ("seven.png", seven, "image/png")}).json()
+    for ctype in ("image/png", "application/octet-stream", "image/jpeg"):  # the bytes decide the format
+        raw = client.post("/predict", content=seven, headers={"content-type": ctype})
+        assert raw.status_code == 200, raw.text
+        assert raw.json()["probabilities"] == form["probabilities"] and raw.json()["file"] is None
+    number = client.post("/predict/number", content=png(draw_digit("4")), headers={"content-type": "image/png"})
+    assert number.status_code == 200 and number.json()["number"] == "4"
+    empty = client.post("/predict", content=b"", headers={"content-type": "image/png"})
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+    batch = client.post("/predict/batch", content=seven, headers={"content-type": "image/png"})
+    assert batch.status_code == 415 and "multipart/form-data" in batch.json()["detail"]
+
+
 def test_predict_json_pixels(client, mnist):
     right = 0
     for i in range(10):
@@ -215,7 +230,12 @@ def test_a_real_server_on_loopback(good_run):
         )
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(junk, timeout=30)
-        assert err.value.code == 415
+        assert err.value.code == 422  # read as an image's bytes: not one
+        raw = urllib.request.Request(
+            server.url + "/predict", data=png(draw_digit("7")), headers={"Content-Type": "image/png"}
+        )
+        with urllib.request.urlopen(raw, timeout=30) as r:
+            assert json.loads(r.read())["digit"] == 7
         with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
             assert json.loads(r.read())["status"] == "ok"
         assert server.alive()

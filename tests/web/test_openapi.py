@@ -32,5 +32,12 @@ def test_the_apps_schema_documents_each_route(good_run):
     schema = TestClient(app).get("/openapi.json").json()
     predict = schema["paths"]["/predict"]["post"]
     assert predict["summary"] == openapi.PREDICT["summary"]
-    assert set(predict["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
+    assert set(predict["requestBody"]["content"]) == {
+        "multipart/form-data",
+        "image/*",
+        "application/octet-stream",
+        "application/json",
+    }
+    batch = schema["paths"]["/predict/batch"]["post"]
+    assert set(batch["requestBody"]["content"]) == {"multipart/form-data"}  # several files: a form only
     assert "413" in predict["responses"] and "/predict/batch" in schema["paths"]

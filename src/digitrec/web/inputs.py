@@ -1,5 +1,6 @@
-"""Reading a request's images: uploads (multipart) or 28x28 pixel arrays (JSON), held to the
-service's limits, with a 4xx and one clear sentence for anything else."""
+"""Reading a request's images: uploads (multipart), an image's bytes as the body (`image/*`,
+`application/octet-stream`) or 28x28 pixel arrays (JSON), held to the service's limits, with a
+4xx and one clear sentence for anything else."""
 
 from __future__ import annotations
 
@@ -19,8 +20,15 @@ COMMAS_PER_IMAGE = 1024
 
 
 async def read_images(request: Request, field: str, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:
-    """The images in a request: uploads (multipart) or 28x28 pixel arrays (JSON)."""
+    """The images in a request: uploads (multipart), one image as the body, or 28x28 pixel arrays (JSON)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype.startswith("image/") or ctype == "application/octet-stream":
+        if many:
+            raise HTTPException(415, f"send several images as multipart/form-data, each in the field '{field}'")
+        raw = await request.body()
+        if not raw:
+            raise HTTPException(422, "the body is empty: send the image's bytes")
+        return [(None, raw)]
     if ctype == "multipart/form-data":
         try:
             form = await request.form(max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16)
@@ -39,7 +47,11 @@ async def read_images(request: Request, field: str, many: bool, limits: Limits) 
     if ctype == "application/json":
         raw = await request.body()
         return json_images(raw, many, limits)
-    raise HTTPException(415, "send an image as multipart/form-data (field 'file') or JSON 28x28 pixels")
+    raise HTTPException(
+        415,
+        "send an image as multipart/form-data (field 'file'), as the body (Content-Type: image/png, …) "
+        "or JSON 28x28 pixels",
+    )
 
 
 def json_images(raw: bytes, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:

@@ -32,7 +32,7 @@ EXAMPLE_DOUBT = {
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "body, image or batch over the limits"},
-    415: {"description": "not an image upload nor JSON"},
+    415: {"description": "not an image upload, an image's bytes nor JSON"},
     422: {"description": "not a readable image, or pixels of the wrong shape"},
 }
 
@@ -46,6 +46,11 @@ def _upload_body(field: str, many: bool = False) -> dict[str, Any]:
     }
     return {"multipart/form-data": {"schema": schema}}
 
+
+# One image's bytes as the whole body: `curl --data-binary @seven.png -H 'Content-Type: image/png'`.
+RAW_BODY = {
+    media: {"schema": {"type": "string", "format": "binary"}} for media in ("image/*", "application/octet-stream")
+}
 
 PIXELS_BODY = {
     "application/json": {
@@ -74,7 +79,7 @@ PREDICT: dict[str, Any] = {
         },
         **ERRORS,
     },
-    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **PIXELS_BODY}}},
+    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **RAW_BODY, **PIXELS_BODY}}},
 }
 
 EXAMPLE_NUMBER = {
@@ -89,7 +94,7 @@ EXAMPLE_NUMBER = {
 PREDICT_NUMBER: dict[str, Any] = {
     "summary": "Read a row of digits as one number",
     "responses": {200: {"content": {"application/json": {"example": EXAMPLE_NUMBER}}}, **ERRORS},
-    "openapi_extra": {"requestBody": {"content": _upload_body("file")}},
+    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **RAW_BODY}}},
 }
 
 PREDICT_BATCH: dict[str, Any] = {
@@ -122,5 +127,5 @@ EXPLAIN: dict[str, Any] = {
         },
         **ERRORS,
     },
-    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **PIXELS_BODY}}},
+    "openapi_extra": {"requestBody": {"content": {**_upload_body("file"), **RAW_BODY, **PIXELS_BODY}}},
 }
