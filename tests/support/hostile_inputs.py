@@ -86,7 +86,7 @@ def hostile_requests(rng: random.Random, count: int):
         elif kind == "bomb header":
             body, ctype = multipart([("bomb.png", "image/png", _png_header(20000, 20000))])
         elif kind == "wrong content type":
-            body, ctype = good, rng.choice(["image/png", "text/plain", "application/x-www-form-urlencoded", ""])
+            body, ctype = good, rng.choice(["video/mp4", "text/plain", "application/x-www-form-urlencoded", ""])
         elif kind == "huge declared length":
             body, ctype = multipart([("x.png", "image/png", good)])
             headers["Content-Length"] = str(10**12)
