@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = {  # the tutorial's own recipe: its model, no augmentation, no non-digits, batch 64, float32
     "model": "seed_cnn",
     "open_set": 0.0,
+    "restyle": 0.0,
     "batch_size": 64,
     "learning_rate": 1e-3,
     "augment": False,

@@ -129,8 +129,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # draw and photograph (augmented: small rotations, shifts, zoom, thicker pens) and to fill
     # the cores (batch 256, bfloat16 where native). `--preset tutorial` is the tutorial's own
     # recipe (docs/training.md: what each change costs and gains).
-    # With non-digits beside the digits (a tenth as many), so that it turns letters and marks away.
-    "seed": {"model": "classic_cnn", "augment": True, "batch_size": 256, "learning_rate": 3e-3, "open_set": 0.1},
+    # With non-digits beside the digits (a tenth as many), so that it turns letters and marks away,
+    # and a fifth of the digits again restyled (bold, 8x8 block counts, a few pixels tall).
+    "seed": {
+        "model": "classic_cnn",
+        "augment": True,
+        "batch_size": 256,
+        "learning_rate": 3e-3,
+        "open_set": 0.1,
+        "restyle": 0.2,
+    },
     # The tutorial's own recipe, one flag away: `seed_cnn`, no augmentation, no non-digits, batch
     # 64, learning rate 1e-3, float32 (the defaults above, with the tutorial's precision).
     "tutorial": {"precision": "float32"},
