@@ -1,7 +1,7 @@
-"""Mutation score of the reading path's decision rules and preprocessing: does the test suite
-fail when the code is wrong? (`make bench-mutation`)
+"""Mutation score of the reading path's decision rules and preprocessing and of the service's
+worker pool: does the test suite fail when the code is wrong? (`make bench-mutation`)
 
-    python -m benchmarks.mutation [--only rules|preprocess] [--keep DIR]
+    python -m benchmarks.mutation [--only rules preprocess pool] [--keep DIR]
 
 cosmic-ray (the `[mutation]` extra) changes one thing at a time in a module (a comparison turned
 around, a number moved by one, an operator swapped, a condition negated) and runs that module's
@@ -40,6 +40,8 @@ HERE = Path(__file__).resolve().parent
 TARGETS = {
     "rules": ("src/digitrec/reading/rules.py", "tests/reading/test_rules.py"),
     "preprocess": ("src/digitrec/reading/preprocess.py", "tests/reading/test_fit.py tests/reading/test_preprocess.py"),
+    # The service's worker pool, with in-process stand-ins for its processes (each run: 2 s).
+    "pool": ("src/digitrec/web/pool.py", "tests/web/test_pool_logic.py"),
 }
 COUNTERPARTS = ("Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "FloorDiv_Div", "Mod_FloorDiv", "Pow_Mul",
                 "BitOr_BitAnd", "BitAnd_BitOr", "BitXor_BitOr", "LShift_RShift", "RShift_LShift")  # fmt: skip

@@ -1,0 +1,391 @@
+"""The worker pool's decisions (`digitrec.web.pool`), with in-process stand-ins for its worker
+processes: the same socket framing, served by a thread, which can die, hang or answer slowly on
+cue. Fast enough to run under mutation (`make bench-mutation`); tests/web/test_pool.py runs the
+same pool with real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import pickle
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from digitrec.errors import DigitrecError
+from digitrec.web import pool as pool_module
+from digitrec.web.pool import GONE, WorkerPool, _Worker
+from digitrec.web.worker import ANSWER, JOB, recv_exactly, send_all
+
+PIDS = itertools.count(10_000)
+
+
+class FakeProcess:
+    """Stands in for a worker's Popen: a thread answers jobs on the pool's socket. Jobs: "die"
+    (the process ends mid-job), "hang" (until killed), "slow" (args[0] seconds), anything else
+    is answered 200 with its kind, args and this process's pid."""
+
+    def __init__(self, sock: socket.socket):
+        self.pid = next(PIDS)
+        self.returncode: int | None = None
+        self.kills = 0
+        self._sock = sock
+        self._ended = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def kill(self) -> None:
+        self.kills += 1
+        self._end(-9)
+
+    def terminate(self) -> None:
+        self._end(-15)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise subprocess.TimeoutExpired("fake worker", timeout or 0)
+        return self.returncode
+
+    def _end(self, code: int) -> None:
+        if self.returncode is None:
+            self.returncode = code
+        self._ended.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _serve(self) -> None:
+        try:
+            while not self._ended.is_set():
+                header = recv_exactly(self._sock, JOB.size)
+                if not header:  # the pool closed its end: exit, as a worker does
+                    break
+                (length,) = JOB.unpack(header)
+                kind, args = pickle.loads(recv_exactly(self._sock, length) or b"")
+                if kind == "die":
+                    self._end(3)
+                    return
+                if kind == "hang":
+                    self._ended.wait()
+                    return
+                if kind == "slow" and self._ended.wait(args[0]):  # killed meanwhile
+                    return
+                body = json.dumps({"kind": kind, "args": list(args), "pid": self.pid}).encode()
+                send_all(self._sock, ANSWER.pack(200, len(body)), body)
+        except (OSError, EOFError):  # the pool went away mid-job
+            pass
+        finally:
+            if self.returncode is None:
+                self.returncode = 0
+            self._sock.close()
+
+
+class FakePool(WorkerPool):
+    """A WorkerPool whose workers are FakeProcess threads; `fail_starts` starts fail first."""
+
+    def __init__(self, size: int, fail_starts: int = 0, **kwargs):
+        self.fail_starts = fail_starts
+        self.started = 0
+        self.lines: list[str] = []
+        super().__init__(size, dict, dict, dict, log=self.lines.append, **kwargs)  # the functions go unused
+
+    def _start(self) -> _Worker:
+        if self.fail_starts:
+            self.fail_starts -= 1
+            raise DigitrecError("runs/gone: no model here")
+        self.started += 1
+        front, back = socket.socketpair()
+        return _Worker(FakeProcess(back), front)
+
+
+@pytest.fixture(autouse=True)
+def short_pauses(monkeypatch):
+    monkeypatch.setattr(pool_module, "BACKOFF", (0.02, 0.08))
+    monkeypatch.setattr(pool_module, "GONE_CHECK_AFTER", 0.05)
+
+
+async def _until(condition, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("timed out")
+
+
+def _run(pool: FakePool, main):
+    try:
+        return asyncio.run(main())
+    finally:
+        pool.close()
+
+
+def test_a_pool_needs_a_worker_and_answers_each_job_from_one():
+    with pytest.raises(DigitrecError, match="at least one"):
+        FakePool(0)
+    pool = FakePool(2)
+    assert (pool.size, pool.usable, pool.busy, pool.waiting) == (2, 2, 0, 0) and pool.ready() and pool.alive()
+
+    async def main():
+        return await asyncio.gather(*(pool.run("one", (i,)) for i in range(6)))
+
+    answers = _run(pool, main)
+    assert [status for status, _ in answers] == [200] * 6
+    assert [json.loads(body)["args"] for _, body in answers] == [[i] for i in range(6)]
+    assert (pool.deaths, pool.retries, pool.restarts, pool.timeouts) == (0, 0, 0, 0)
+    assert not pool.alive() and not pool.ready()  # closed: every worker has ended
+
+
+def test_jobs_wait_their_turn_and_the_counts_say_how_many():
+    pool = FakePool(1)
+
+    async def main():
+        slow = asyncio.ensure_future(pool.run("slow", (0.2,)))
+        await _until(lambda: pool.busy == 1)
+        queued = [asyncio.ensure_future(pool.run("one", (i,))) for i in range(3)]
+        await _until(lambda: pool.waiting == 3)
+        assert (pool.busy, pool.usable, pool.size) == (1, 1, 1)
+        done = await asyncio.gather(slow, *queued)
+        assert (pool.busy, pool.waiting) == (0, 0)
+        return done
+
+    answers = _run(pool, main)
+    assert [json.loads(body)["args"] for _, body in answers[1:]] == [[0], [1], [2]]  # in arrival order
+
+
+def test_a_job_that_kills_every_worker_it_meets_is_a_503_after_one_retry():
+    pool = FakePool(2)
+    first = {w.process.pid for w in pool._all}
+
+    async def main():
+        # "die" ends the first worker, then the second: the job fails for good.
+        status, body = await pool.run("die", ())
+        await _until(lambda: pool.restarts == 2 and pool.usable == 2)
+        ok = await pool.run("one", (1,))
+        return status, body, ok
+
+    status, body, ok = _run(pool, main)
+    assert status == 503 and "stopped, twice" in json.loads(body)["detail"]
+    assert (pool.deaths, pool.retries, pool.restarts) == (2, 1, 2)
+    assert ok[0] == 200 and not first & {json.loads(ok[1])["pid"]}
+
+
+def test_a_death_then_an_answer_is_one_retry_and_a_200():
+    pool = FakePool(1)
+    calls = []
+
+    async def main():
+        worker = pool._all[0]
+        original = worker.call
+
+        async def dies_first(job):
+            calls.append(job)
+            if len(calls) == 1:
+                worker.process.kill()
+            return await original(job)
+
+        worker.call = dies_first
+        answer = await pool.run("one", ("x",))
+        await _until(lambda: pool.restarts == 1)
+        return answer
+
+    status, body = _run(pool, main)
+    assert status == 200 and json.loads(body)["args"] == ["x"]
+    assert (pool.deaths, pool.retries, pool.restarts, pool.timeouts) == (1, 1, 1, 0)
+    assert pickle.loads(calls[0]) == ("one", ("x",))  # pickled once, sent as it was
+
+
+def test_a_job_past_the_timeout_kills_its_worker_and_twice_is_a_504():
+    pool = FakePool(2, job_timeout=0.1)
+
+    async def main():
+        hung = await pool.run("hang", ())
+        await _until(lambda: pool.restarts == 2)
+        return hung, await pool.run("one", (2,))
+
+    (status, body), ok = _run(pool, main)
+    assert status == 504 and "longer than 0.1 s, twice" in json.loads(body)["detail"]
+    assert (pool.timeouts, pool.deaths, pool.retries) == (2, 0, 1)
+    assert ok[0] == 200
+    assert sum("ran past 0.1 s" in line for line in pool.lines) == 2
+
+
+def test_a_slow_job_within_the_timeout_is_left_alone():
+    pool = FakePool(1, job_timeout=0.4)
+
+    async def main():
+        return await pool.run("slow", (0.15,))
+
+    status, _ = _run(pool, main)
+    assert status == 200 and (pool.timeouts, pool.restarts) == (0, 0)
+
+
+def test_without_a_timeout_there_is_no_watchdog():
+    pool = FakePool(1, job_timeout=None)
+
+    async def main():
+        answer = await pool.run("one", ())
+        return answer, pool._watchdog
+
+    (status, _), watchdog = _run(pool, main)
+    assert status == 200 and watchdog is None
+
+
+def test_a_request_whose_client_left_while_in_line_costs_no_worker():
+    pool = FakePool(1)
+    asked = []
+
+    async def gone():
+        asked.append(True)
+        return True
+
+    async def main():
+        slow = asyncio.ensure_future(pool.run("slow", (0.15,)))
+        await _until(lambda: pool.busy == 1)
+        left = await pool.run("one", ("left",), gone=gone)
+        quick = await pool.run("one", ("quick",), gone=gone)  # a free worker: nobody is asked
+        return await slow, left, quick
+
+    slow, left, quick = _run(pool, main)
+    assert left == (GONE, b"") and slow[0] == 200 and quick[0] == 200 and len(asked) == 1
+    assert pool.started == 1  # the worker was handed on, not replaced
+
+
+def test_a_client_that_stays_in_line_is_answered():
+    pool = FakePool(1)
+
+    async def still_there():
+        return False
+
+    async def main():
+        slow = asyncio.ensure_future(pool.run("slow", (0.15,)))
+        await _until(lambda: pool.busy == 1)
+        return await asyncio.gather(slow, pool.run("one", ("stayed",), gone=still_there))
+
+    (_, (status, body)) = _run(pool, main)
+    assert status == 200 and json.loads(body)["args"] == ["stayed"]
+
+
+def test_a_request_cancelled_mid_job_has_its_worker_replaced():
+    pool = FakePool(1)
+
+    async def main():
+        task = asyncio.ensure_future(pool.run("slow", (5.0,)))
+        await _until(lambda: pool.busy == 1)
+        killed = pool._all[0].process
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await _until(lambda: pool.restarts == 1)
+        return killed, await pool.run("one", ())
+
+    killed, (status, _) = _run(pool, main)
+    assert killed.kills == 1 and killed.returncode == -9 and status == 200 and pool.deaths == 0
+
+
+def test_workers_that_cannot_start_again_back_off_and_requests_get_503_meanwhile():
+    pool = FakePool(1)
+
+    async def main():
+        pool.fail_starts = 3
+        died = await pool.run("die", ())  # kills the only worker, then its replacement cannot start
+        await _until(lambda: pool._failed_starts >= 1)
+        refused = await pool.run("one", ())
+        assert not pool.ready() and pool.usable == 0
+        await _until(lambda: pool.restarts == 1, seconds=5)
+        return died, refused, await pool.run("one", ())
+
+    died, refused, ok = _run(pool, main)
+    assert died[0] == 503 and refused[0] == 503 and "no worker is ready" in json.loads(refused[1])["detail"]
+    assert ok[0] == 200 and pool._failed_starts == 0
+    pauses = [line.rsplit("trying again in ", 1)[1] for line in pool.lines if "trying again in" in line]
+    assert pauses[:3] == ["0.02 s", "0.04 s", "0.08 s"], pool.lines
+
+
+def test_requests_in_line_are_turned_away_when_no_worker_can_start():
+    pool = FakePool(1)
+
+    async def main():
+        pool.fail_starts = 50
+        slow = asyncio.ensure_future(pool.run("slow", (0.1,)))
+        await _until(lambda: pool.busy == 1)
+        waiting = asyncio.ensure_future(pool.run("one", ()))
+        await _until(lambda: pool.waiting == 1)
+        pool._all[0].process.kill()  # the worker dies mid-job: the job's retry and the line wait
+        return await asyncio.gather(slow, waiting)
+
+    answers = _run(pool, main)
+    assert [status for status, _ in answers] == [503, 503]
+
+
+def test_a_worker_that_dies_young_is_replaced_after_a_growing_pause(monkeypatch):
+    monkeypatch.setattr(pool_module, "CRASH_LOOP_LIFE", 5.0)  # every death counts as young
+    pool = FakePool(1)
+
+    async def main():
+        for n in range(1, 4):
+            pool._all[0].process.kill()
+            await pool.run("one", ())  # meets the dead worker: its job runs on the replacement
+            await _until(lambda n=n: pool.restarts >= n)
+        return pool._crash_pause
+
+    pause = _run(pool, main)
+    young = [line for line in pool.lines if "after it started" in line]
+    assert [line.rsplit("in ", 1)[1] for line in young] == ["0.02 s", "0.04 s", "0.08 s"]
+    assert pause == 0.08
+
+
+def test_a_worker_that_lived_long_resets_the_pause(monkeypatch):
+    monkeypatch.setattr(pool_module, "CRASH_LOOP_LIFE", 0.0)
+    pool = FakePool(1)
+    pool._crash_pause = 0.08
+
+    async def main():
+        pool._all[0].process.kill()
+        await pool.run("one", ())
+        await _until(lambda: pool.restarts == 1)
+
+    _run(pool, main)
+    assert pool._crash_pause == 0.0 and not [line for line in pool.lines if "after it started" in line]
+
+
+def test_close_ends_every_worker_and_a_closed_pool_takes_no_job():
+    pool = FakePool(2)
+    processes = [w.process for w in pool._all]
+    pool.close()
+    assert all(p.returncode is not None for p in processes) and pool.size == 0 and not pool.ready()
+
+    async def main():
+        return await pool.run("one", ())
+
+    assert asyncio.run(main())[0] == 503
+
+
+def test_a_replacement_that_starts_while_the_pool_closes_is_stopped():
+    class ClosingPool(FakePool):
+        def _start(self) -> _Worker:
+            fresh = super()._start()
+            if self.started > 1:  # the pool closes while its replacement starts
+                self._closed = True
+                self.fresh = fresh
+            return fresh
+
+    pool = ClosingPool(1)
+
+    async def main():
+        worker = pool._all[0]
+        worker.process.kill()
+        pool._replacing.add(worker)
+        await pool._replace(worker, kill=False)
+        return worker
+
+    worker = _run(pool, main)
+    assert pool.started == 2 and pool.fresh.process.returncode == 0  # started, then told to exit
+    assert pool.restarts == 0 and worker.process.returncode == -9
