@@ -78,6 +78,12 @@ EQUIVALENT = [
      "every start ends in the same place"),
     ("preprocess", "core/NumberReplacer", r"^width_after = stroke_width\(crop_mask\) \* scale if thin else 3\.0",
      "any width of 2 px or more for a stroke that is not thin thickens nothing (the same as 3.0)"),
+    ("pool", "core/ReplaceBinaryOperator_BitOr", r"-> .*\| None:$|Awaitable\[bool\]\] \| None = None",
+     "an annotation, never evaluated (`from __future__ import annotations`)"),
+    ("pool", "core/ReplaceComparisonOperator_Gt_NotEq", r"return self\.usable > 0 and not self\._closed",
+     "usable is never negative: the workers being replaced are some of all the workers"),
+    ("pool", "core/", r"open_connection\(sock=self\.sock, limit=2\*\*20\)",
+     "the limit bounds readline's buffer; the pool reads with readexactly, which it does not bound"),
 ]  # fmt: skip
 
 

@@ -6,6 +6,7 @@ same pool with real processes."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import pickle
@@ -145,11 +146,20 @@ def test_a_pool_needs_a_worker_and_answers_each_job_from_one():
 
 def test_jobs_wait_their_turn_and_the_counts_say_how_many():
     pool = FakePool(1)
+    finished: list[int] = []
+
+    async def one(i: int):
+        answer = await pool.run("one", (i,))
+        finished.append(i)
+        return answer
 
     async def main():
         slow = asyncio.ensure_future(pool.run("slow", (0.2,)))
         await _until(lambda: pool.busy == 1)
-        queued = [asyncio.ensure_future(pool.run("one", (i,))) for i in range(3)]
+        queued = []
+        for i in range(3):
+            queued.append(asyncio.ensure_future(one(i)))
+            await asyncio.sleep(0)  # each in line before the next arrives
         await _until(lambda: pool.waiting == 3)
         assert (pool.busy, pool.usable, pool.size) == (1, 1, 1)
         done = await asyncio.gather(slow, *queued)
@@ -157,7 +167,8 @@ def test_jobs_wait_their_turn_and_the_counts_say_how_many():
         return done
 
     answers = _run(pool, main)
-    assert [json.loads(body)["args"] for _, body in answers[1:]] == [[0], [1], [2]]  # in arrival order
+    assert finished == [0, 1, 2]  # first come, first served
+    assert [json.loads(body)["args"] for _, body in answers[1:]] == [[0], [1], [2]]
 
 
 def test_a_job_that_kills_every_worker_it_meets_is_a_503_after_one_retry():
@@ -200,6 +211,28 @@ def test_a_death_then_an_answer_is_one_retry_and_a_200():
     assert status == 200 and json.loads(body)["args"] == ["x"]
     assert (pool.deaths, pool.retries, pool.restarts, pool.timeouts) == (1, 1, 1, 0)
     assert pickle.loads(calls[0]) == ("one", ("x",))  # pickled once, sent as it was
+
+
+def test_a_job_whose_worker_died_runs_again_before_the_requests_that_came_after_it():
+    pool = FakePool(1)
+    finished: list[str] = []
+
+    async def job(name: str, kind: str = "slow", args: tuple = (0.02,)):
+        answer = await pool.run(kind, (name, *args) if kind == "one" else args)
+        finished.append(name)
+        return answer
+
+    async def main():
+        first = asyncio.ensure_future(job("first", "slow", (0.2,)))
+        await _until(lambda: pool.busy == 1)
+        later = [asyncio.ensure_future(job(f"later{i}", "one")) for i in range(2)]
+        await _until(lambda: pool.waiting == 2)
+        pool._all[0].process.kill()  # the first job's worker dies: its retry goes to the head of the line
+        return await asyncio.gather(first, *later)
+
+    answers = _run(pool, main)
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert finished == ["first", "later0", "later1"], finished
 
 
 def test_a_job_past_the_timeout_kills_its_worker_and_twice_is_a_504():
@@ -297,7 +330,10 @@ def test_workers_that_cannot_start_again_back_off_and_requests_get_503_meanwhile
         pool.fail_starts = 3
         died = await pool.run("die", ())  # kills the only worker, then its replacement cannot start
         await _until(lambda: pool._failed_starts >= 1)
-        refused = await pool.run("one", ())
+        asking = asyncio.ensure_future(pool.run("one", ()))
+        await asyncio.sleep(0)
+        assert asking.done() and pool.waiting == 0  # turned away at once, not put in line
+        refused = asking.result()
         assert not pool.ready() and pool.usable == 0
         await _until(lambda: pool.restarts == 1, seconds=5)
         return died, refused, await pool.run("one", ())
@@ -360,7 +396,8 @@ def test_close_ends_every_worker_and_a_closed_pool_takes_no_job():
     pool = FakePool(2)
     processes = [w.process for w in pool._all]
     pool.close()
-    assert all(p.returncode is not None for p in processes) and pool.size == 0 and not pool.ready()
+    # Each read the end of its socket and exited on its own: nothing had to be terminated.
+    assert [p.returncode for p in processes] == [0, 0] and pool.size == 0 and not pool.ready()
 
     async def main():
         return await pool.run("one", ())
@@ -389,3 +426,31 @@ def test_a_replacement_that_starts_while_the_pool_closes_is_stopped():
     worker = _run(pool, main)
     assert pool.started == 2 and pool.fresh.process.returncode == 0  # started, then told to exit
     assert pool.restarts == 0 and worker.process.returncode == -9
+
+
+def test_a_freed_worker_goes_to_the_longest_waiting_request_even_past_a_cancelled_one():
+    pool = FakePool(1)
+
+    async def main():
+        first = await pool._acquire()
+        b = asyncio.ensure_future(pool._acquire())
+        c = asyncio.ensure_future(pool._acquire())
+        await asyncio.sleep(0)
+        pool._release(first)
+        d = asyncio.ensure_future(pool._acquire())  # arrives before b has run: must not take b's worker
+        await asyncio.sleep(0)
+        assert b.done() and b.result() is first and not c.done() and not d.done()
+        pool._release(b.result())  # hands the worker to c...
+        c.cancel()  # ...whose request goes away before it has run: the worker passes on to d
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert c.cancelled() and d.done() and d.result() is first
+        e = asyncio.ensure_future(pool._acquire())
+        await asyncio.sleep(0)
+        e.cancel()  # gone while still in line: it leaves the line, and takes nothing
+        await asyncio.sleep(0)
+        assert not pool._waiting and pool.waiting == 0
+        pool._release(d.result())
+        assert list(pool._idle) == [first]
+
+    _run(pool, main)
