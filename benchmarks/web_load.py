@@ -2,10 +2,12 @@
 
 Starts a real server on 127.0.0.1, then for each concurrency level sends a bounded number of
 real image uploads (PNG drawings like the page sends, and JPEG photos) from that many client
-threads over keep-alive connections, within a bounded time. Reports requests per second,
-p50/p99 latency and errors. Only loopback is ever contacted.
+threads over keep-alive connections, within a bounded time: multipart forms, or with `--raw` the
+image's bytes as the body. Reports requests per second, p50/p99 latency, errors, and the CPU time
+per request of the front process and of the workers together (from /proc). Only loopback is ever
+contacted.
 
-    python -m benchmarks.web_load [--model PATH] [--requests 2000] [--clients 1 4 16 32]
+    python -m benchmarks.web_load [--model PATH] [--requests 2000] [--clients 1 4 16 32] [--raw]
     python -m benchmarks.web_load --screenshot docs/images/web.png
 """
 
@@ -25,14 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.support.serverproc import Server, launch_chromium, multipart
+from tests.support.serverproc import Server, child_pids, cpu_seconds, launch_chromium, multipart
 
 HERE = Path(__file__).resolve().parent
 
 
-def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
+def sample_uploads(count: int = 16, raw: bool = False) -> list[tuple[bytes, str, int]]:
     """Canvas-like PNG drawings of a 7 (280x280) and phone-photo JPEGs of MNIST test digits:
-    (body, content type, the right digit)."""
+    (body, content type, the right digit); a multipart form, or with `raw` the image's bytes."""
+
+    def body(name: str, mime: str, data: bytes) -> tuple[bytes, str]:
+        return (data, mime) if raw else multipart([(name, mime, data)])
+
     from PIL import Image, ImageDraw
 
     from digitrec.data import datasets
@@ -47,11 +53,11 @@ def sample_uploads(count: int = 16) -> list[tuple[bytes, str, int]]:
         draw.line([(x0, 50), (x0 + 90, 50), (x0 + 30, 240)], fill=0, width=18, joint="curve")
         buf = io.BytesIO()
         image.save(buf, format="PNG")
-        uploads.append((*multipart([(f"draw{k}.png", "image/png", buf.getvalue())]), 7))
+        uploads.append((*body(f"draw{k}.png", "image/png", buf.getvalue()), 7))
     ds = datasets.load_dataset("mnist")
     for k in range(count - count // 2):
         s = digit_sample(ds.x_test[k, ..., 0], int(ds.y_test[k]), "phone_photo", rng)
-        uploads.append((*multipart([(f"photo{k}.jpg", "image/jpeg", s.encoded)]), int(ds.y_test[k])))
+        uploads.append((*body(f"photo{k}.jpg", "image/jpeg", s.encoded), int(ds.y_test[k])))
     return uploads
 
 
@@ -120,6 +126,12 @@ def run_level(port: int, uploads, clients: int, requests: int, time_limit: float
     }
 
 
+def _cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the front process and of its worker processes together. (A worker
+    replaced during a level takes its time with it: the levels here kill none.)"""
+    return cpu_seconds(pid), sum(cpu_seconds(child) for child in child_pids(pid))
+
+
 def screenshot(url: str, path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -147,20 +159,27 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 32])
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per level, at most")
+    parser.add_argument("--raw", action="store_true", help="send each image's bytes as the body, not a form")
     parser.add_argument("--screenshot", type=Path)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--name", help="the result file's name, without .json (default: by worker count)")
     parser.add_argument("serve_args", nargs="*", help="more `digitrec serve` flags, after --")
     args = parser.parse_args()
 
-    uploads = sample_uploads()
+    uploads = sample_uploads(raw=args.raw)
     with Server(*(["--model", args.model] if args.model else []), *args.serve_args) as server:
         if args.screenshot:
             screenshot(server.url, args.screenshot)
         run_level(server.port, uploads, 4, 100, 30)  # warm-up
         levels = []
         for clients in args.clients:
-            levels.append(run_level(server.port, uploads, clients, args.requests, args.time_limit))
+            front, workers = _cpu(server.process.pid)
+            level = run_level(server.port, uploads, clients, args.requests, args.time_limit)
+            front_after, workers_after = _cpu(server.process.pid)
+            served = max(1, level["requests"])
+            level["front_cpu_ms_per_request"] = round(1000 * (front_after - front) / served, 3)
+            level["workers_cpu_ms_per_request"] = round(1000 * (workers_after - workers) / served, 3)
+            levels.append(level)
             print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
         alive = server.alive()
     workers = (
@@ -174,6 +193,7 @@ def main() -> int:
         "command": " ".join(["python", "-m", "benchmarks.web_load", *sys.argv[1:]]),
         "cpus": os.cpu_count(),
         "workers": int(workers),
+        "uploads": "raw bodies" if args.raw else "multipart forms",
         "server_alive_after": alive,
         "levels": levels,
     }
@@ -182,11 +202,16 @@ def main() -> int:
     if args.name:
         name = f"{args.name}.json"
     (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
-    print("| clients | requests | req/s | p50 ms | p99 ms | errors | wrong answers |\n|---|---|---|---|---|---|---|")
+    print(
+        "| clients | requests | req/s | p50 ms | p99 ms | errors | wrong | CPU ms per request, front + workers |"
+        "\n|---|---|---|---|---|---|---|---|"
+    )
     for level in levels:
+        front, workers = level["front_cpu_ms_per_request"], level["workers_cpu_ms_per_request"]
         print(
             f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "
-            f"| {level['p99_ms']} | {level['errors']} | {level['wrong_share']:.1%} |"
+            f"| {level['p99_ms']} | {level['errors']} | {level['wrong_share']:.1%} "
+            f"| {front:.2f} + {workers:.2f} = {front + workers:.2f} |"
         )
     return 0
 
