@@ -6,7 +6,6 @@ same pool with real processes."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import json
 import pickle
