@@ -121,9 +121,7 @@ def train_and_evaluate(
     _check_resume(run, distribution.chief, config.epochs, log)
     progress = sys.stdout.isatty() if options.progress is None else options.progress
     own = _own_callbacks(config, run, distribution, progress, log)
-    log(
-        _training_line(config, info.name, len(x_train), restyled, negatives, len(x_val), distribution, precision)
-    )
+    log(_training_line(config, info.name, len(x_train), restyled, negatives, len(x_val), distribution, precision))
     validation = (datasets.scale_images(x_val), datasets.one_hot(y_val, info.num_classes)) if len(x_val) else None
     _fit(model, config, distribution, fit, validation, [*own, *(callbacks or [])], progress, run)
     history = history_from(run.done, config.epochs)
