@@ -173,12 +173,12 @@ def main() -> int:
         run_level(server.port, uploads, 4, 100, 30)  # warm-up
         levels = []
         for clients in args.clients:
-            front, workers = _cpu(server.process.pid)
+            front_cpu, workers_cpu = _cpu(server.process.pid)
             level = run_level(server.port, uploads, clients, args.requests, args.time_limit)
             front_after, workers_after = _cpu(server.process.pid)
             served = max(1, level["requests"])
-            level["front_cpu_ms_per_request"] = round(1000 * (front_after - front) / served, 3)
-            level["workers_cpu_ms_per_request"] = round(1000 * (workers_after - workers) / served, 3)
+            level["front_cpu_ms_per_request"] = round(1000 * (front_after - front_cpu) / served, 3)
+            level["workers_cpu_ms_per_request"] = round(1000 * (workers_after - workers_cpu) / served, 3)
             levels.append(level)
             print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
         alive = server.alive()
