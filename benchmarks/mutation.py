@@ -82,6 +82,8 @@ EQUIVALENT = [
      "an annotation, never evaluated (`from __future__ import annotations`)"),
     ("pool", "core/ReplaceComparisonOperator_Gt_NotEq", r"return self\.usable > 0 and not self\._closed",
      "usable is never negative: the workers being replaced are some of all the workers"),
+    ("pool", "core/NumberReplacer", r"header else \(1, 0\)$|^status, body = 1, None$",
+     "without a header (or after a failed read) the body is None, which alone refuses the worker, whatever the status"),
     ("pool", "core/", r"open_connection\(sock=self\.sock, limit=2\*\*20\)",
      "the limit bounds readline's buffer; the pool reads with readexactly, which it does not bound"),
 ]  # fmt: skip

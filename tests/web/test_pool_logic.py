@@ -8,19 +8,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import pickle
 import socket
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
 from digitrec.errors import DigitrecError
 from digitrec.web import pool as pool_module
+from digitrec.web import worker as worker_module
 from digitrec.web.pool import GONE, WorkerPool, _Worker
 from digitrec.web.worker import ANSWER, JOB, recv_exactly, send_all
 
 PIDS = itertools.count(10_000)
+# The numbers the guide states, as the module has them (the tests below shorten some).
+NUMBERS = (pool_module.JOB_TIMEOUT, pool_module.BACKOFF, pool_module.GONE_CHECK_AFTER, pool_module.CRASH_LOOP_LIFE,
+           pool_module.START_TIMEOUT)  # fmt: skip
 
 
 class FakeProcess:
@@ -453,3 +459,105 @@ def test_a_freed_worker_goes_to_the_longest_waiting_request_even_past_a_cancelle
         assert list(pool._idle) == [first]
 
     _run(pool, main)
+
+
+# ---------------------------------------------------------------- the real start, the worker's loop in a thread
+
+
+def load_pid():
+    return {"pid": os.getpid()}
+
+
+def load_broken():
+    raise DigitrecError("runs/missing: no model here")
+
+
+def echo(holder, kind, args):
+    return 200, json.dumps({"kind": kind, "args": list(args)}).encode()
+
+
+def describe(holder):
+    return {"name": "echo", "pid": holder["pid"]}
+
+
+class ThreadedWorker:
+    """Stands in for `subprocess.Popen([python, -m, digitrec.web.worker, FD])`: the worker's own
+    `main` on a copy of that socket, in a thread. With `silent`, it closes the socket unanswered."""
+
+    silent = False
+
+    def __init__(self, argv, pass_fds=(), stdin=None):
+        assert argv[1:3] == ["-m", "digitrec.web.worker"] and int(argv[3]) in pass_fds
+        self.pid = next(PIDS)
+        self.returncode: int | None = None
+        self._sock = socket.socket(fileno=os.dup(int(argv[3])))
+        self._thread = threading.Thread(target=self._main, daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            if not self.silent:
+                worker_module.main(self._sock)
+        finally:
+            self._sock.close()
+            self.returncode = 3 if self.silent else 0
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise subprocess.TimeoutExpired("threaded worker", timeout or 0)
+        return self.returncode
+
+    def kill(self) -> None:
+        self.terminate()
+
+    def terminate(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    monkeypatch.setattr(pool_module.subprocess, "Popen", ThreadedWorker)
+    monkeypatch.setattr(worker_module.signal, "signal", lambda *a: None)  # only the main thread may
+    monkeypatch.setattr(ThreadedWorker, "silent", False)
+    return ThreadedWorker
+
+
+def test_a_started_worker_says_it_is_ready_and_answers(threaded):
+    pool = WorkerPool(2, load_pid, echo, describe)
+
+    async def main():
+        return await asyncio.gather(*(pool.run("one", (i,)) for i in range(4)))
+
+    answers = _run(pool, main)
+    assert pool.info == {"name": "echo", "pid": os.getpid()}  # what describe() said, from the worker
+    assert [json.loads(body) for _, body in answers] == [{"kind": "one", "args": [i]} for i in range(4)]
+
+
+def test_a_worker_that_cannot_load_the_model_is_one_clear_error(threaded):
+    with pytest.raises(DigitrecError) as raised:
+        WorkerPool(1, load_broken, echo, describe)
+    assert str(raised.value) == "a worker could not load the model: runs/missing: no model here"
+
+
+def test_a_worker_that_ends_before_it_is_ready_is_named_by_its_exit_code(threaded):
+    threaded.silent = True
+    with pytest.raises(DigitrecError) as raised:
+        WorkerPool(1, load_pid, echo, describe)
+    assert str(raised.value) == "a worker could not load the model: exit code 3"
+
+
+def test_the_guide_states_the_pools_numbers():
+    job_timeout, (first, longest), gone_after, young, start = NUMBERS
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text()
+    assert f"| `--job-timeout S` | {job_timeout:g} |" in guide
+    assert f"new workers are tried after {first:g} s, then a pause doubling to {longest:g} s" in guide
+    assert f"waited in line over {gone_after:g} s" in guide
+    assert f"dies within {young:g} s of starting" in guide
+    assert f"has {start:g} s to load its model" in guide
