@@ -3,6 +3,7 @@ CLI run as a user runs it, digits drawn without a font, and skips that fail in C
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -84,3 +85,12 @@ def corr(a, b) -> float:
     import numpy as np
 
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+async def until(condition, seconds: float = 30.0, step: float = 0.02) -> None:
+    """Wait, letting the event loop run, until `condition()` holds; fail after `seconds`."""
+    for _ in range(int(seconds / step)):
+        if condition():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError("timed out")

@@ -13,6 +13,7 @@ import pytest
 
 from digitrec.errors import DigitrecError
 from digitrec.web.pool import WorkerPool
+from tests.support.helpers import until
 
 
 # Module-level, so that the spawned workers can import them.
@@ -112,20 +113,12 @@ def test_a_freed_worker_goes_to_the_longest_waiting_request():
         pool.close()
 
 
-async def _until(condition, seconds: float = 30.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 def test_a_job_whose_worker_dies_runs_again_on_another_and_is_answered(pool, tmp_path):
     first_pids = {w.process.pid for w in pool._all}
 
     async def main():
         answer = await pool.run("die once", (str(tmp_path / "died"),))
-        await _until(lambda: pool.restarts == 1)  # the replacement starts in the background
+        await until(lambda: pool.restarts == 1)  # the replacement starts in the background
         return answer, await asyncio.gather(*(pool.run("one", (i,)) for i in range(4)))
 
     (status, body), answers = asyncio.run(main())
@@ -139,7 +132,7 @@ def test_a_job_whose_worker_dies_runs_again_on_another_and_is_answered(pool, tmp
 def test_a_job_that_kills_every_worker_it_meets_is_a_503_after_one_retry(pool):
     async def main():
         answer = await pool.run("die", ())
-        await _until(lambda: pool.restarts == 2)
+        await until(lambda: pool.restarts == 2)
         return answer, await pool.run("one", (1,))
 
     (status, body), (after, _) = asyncio.run(main())
@@ -153,7 +146,7 @@ def test_workers_that_die_as_soon_as_they_start_are_replaced_after_a_growing_pau
 
     async def main():
         answer = await pool.run("die", ())  # its worker, then the worker started in its place
-        await _until(lambda: pool.restarts == 2)
+        await until(lambda: pool.restarts == 2)
         return answer
 
     try:
@@ -172,7 +165,7 @@ def test_a_hung_job_kills_its_worker_at_the_timeout_and_runs_again(tmp_path):
         async def main():
             answer = await pool.run("hang once", (str(tmp_path / "hung"),))
             hung = await pool.run("hang", ())  # hangs on both: a 504
-            await _until(lambda: pool.restarts == 3)
+            await until(lambda: pool.restarts == 3)
             return answer, hung
 
         (status, body), (hung_status, hung_body) = asyncio.run(main())
@@ -194,7 +187,7 @@ def test_a_stopped_worker_is_killed_and_replaced_at_the_timeout():
 
         async def main():
             answers = await asyncio.gather(*(pool.run("one", (i,)) for i in range(6)))
-            await _until(lambda: pool.restarts == 1)
+            await until(lambda: pool.restarts == 1)
             return answers
 
         answers = asyncio.run(main())
@@ -253,9 +246,9 @@ def test_when_no_worker_can_start_requests_get_503_at_once_and_starts_back_off(t
     async def main():
         status, _ = await pool.run("die", ())
         waited = await pool.run("one", (1,))  # no worker, none can start: not a wait without end
-        await _until(lambda: sum("trying again in " in r for r in reports) >= 3)
+        await until(lambda: sum("trying again in " in r for r in reports) >= 3)
         flag.unlink()  # the model is back: the next try starts a worker
-        await _until(lambda: pool.restarts == 1, seconds=10)
+        await until(lambda: pool.restarts == 1, seconds=10)
         return status, waited, await pool.run("one", (2,))
 
     try:

@@ -22,6 +22,7 @@ from digitrec.web import pool as pool_module
 from digitrec.web import worker as worker_module
 from digitrec.web.pool import GONE, WorkerPool, _Worker
 from digitrec.web.worker import ANSWER, JOB, recv_exactly, send_all
+from tests.support.helpers import until
 
 PIDS = itertools.count(10_000)
 # The numbers the guide states, as the module has them (the tests below shorten some).
@@ -118,14 +119,6 @@ def short_pauses(monkeypatch):
     monkeypatch.setattr(pool_module, "GONE_CHECK_AFTER", 0.05)
 
 
-async def _until(condition, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("timed out")
-
-
 def _run(pool: FakePool, main):
     try:
         return asyncio.run(main())
@@ -160,12 +153,12 @@ def test_jobs_wait_their_turn_and_the_counts_say_how_many():
 
     async def main():
         slow = asyncio.ensure_future(pool.run("slow", (0.2,)))
-        await _until(lambda: pool.busy == 1)
+        await until(lambda: pool.busy == 1, step=0.005)
         queued = []
         for i in range(3):
             queued.append(asyncio.ensure_future(one(i)))
             await asyncio.sleep(0)  # each in line before the next arrives
-        await _until(lambda: pool.waiting == 3)
+        await until(lambda: pool.waiting == 3, step=0.005)
         assert (pool.busy, pool.usable, pool.size) == (1, 1, 1)
         done = await asyncio.gather(slow, *queued)
         assert (pool.busy, pool.waiting) == (0, 0)
@@ -183,7 +176,7 @@ def test_a_job_that_kills_every_worker_it_meets_is_a_503_after_one_retry():
     async def main():
         # "die" ends the first worker, then the second: the job fails for good.
         status, body = await pool.run("die", ())
-        await _until(lambda: pool.restarts == 2 and pool.usable == 2)
+        await until(lambda: pool.restarts == 2 and pool.usable == 2, step=0.005)
         ok = await pool.run("one", (1,))
         return status, body, ok
 
@@ -209,7 +202,7 @@ def test_a_death_then_an_answer_is_one_retry_and_a_200():
 
         worker.call = dies_first
         answer = await pool.run("one", ("x",))
-        await _until(lambda: pool.restarts == 1)
+        await until(lambda: pool.restarts == 1, step=0.005)
         return answer
 
     status, body = _run(pool, main)
@@ -229,9 +222,9 @@ def test_a_job_whose_worker_died_runs_again_before_the_requests_that_came_after_
 
     async def main():
         first = asyncio.ensure_future(job("first", "slow", (0.2,)))
-        await _until(lambda: pool.busy == 1)
+        await until(lambda: pool.busy == 1, step=0.005)
         later = [asyncio.ensure_future(job(f"later{i}", "one")) for i in range(2)]
-        await _until(lambda: pool.waiting == 2)
+        await until(lambda: pool.waiting == 2, step=0.005)
         pool._all[0].process.kill()  # the first job's worker dies: its retry goes to the head of the line
         return await asyncio.gather(first, *later)
 
@@ -245,7 +238,7 @@ def test_a_job_past_the_timeout_kills_its_worker_and_twice_is_a_504():
 
     async def main():
         hung = await pool.run("hang", ())
-        await _until(lambda: pool.restarts == 2)
+        await until(lambda: pool.restarts == 2, step=0.005)
         return hung, await pool.run("one", (2,))
 
     (status, body), ok = _run(pool, main)
@@ -286,7 +279,7 @@ def test_a_request_whose_client_left_while_in_line_costs_no_worker():
 
     async def main():
         slow = asyncio.ensure_future(pool.run("slow", (0.15,)))
-        await _until(lambda: pool.busy == 1)
+        await until(lambda: pool.busy == 1, step=0.005)
         left = await pool.run("one", ("left",), gone=gone)
         quick = await pool.run("one", ("quick",), gone=gone)  # a free worker: nobody is asked
         return await slow, left, quick
@@ -304,7 +297,7 @@ def test_a_client_that_stays_in_line_is_answered():
 
     async def main():
         slow = asyncio.ensure_future(pool.run("slow", (0.15,)))
-        await _until(lambda: pool.busy == 1)
+        await until(lambda: pool.busy == 1, step=0.005)
         return await asyncio.gather(slow, pool.run("one", ("stayed",), gone=still_there))
 
     (_, (status, body)) = _run(pool, main)
@@ -316,12 +309,12 @@ def test_a_request_cancelled_mid_job_has_its_worker_replaced():
 
     async def main():
         task = asyncio.ensure_future(pool.run("slow", (5.0,)))
-        await _until(lambda: pool.busy == 1)
+        await until(lambda: pool.busy == 1, step=0.005)
         killed = pool._all[0].process
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await _until(lambda: pool.restarts == 1)
+        await until(lambda: pool.restarts == 1, step=0.005)
         return killed, await pool.run("one", ())
 
     killed, (status, _) = _run(pool, main)
@@ -334,13 +327,13 @@ def test_workers_that_cannot_start_again_back_off_and_requests_get_503_meanwhile
     async def main():
         pool.fail_starts = 3
         died = await pool.run("die", ())  # kills the only worker, then its replacement cannot start
-        await _until(lambda: pool._failed_starts >= 1)
+        await until(lambda: pool._failed_starts >= 1, step=0.005)
         asking = asyncio.ensure_future(pool.run("one", ()))
         await asyncio.sleep(0)
         assert asking.done() and pool.waiting == 0  # turned away at once, not put in line
         refused = asking.result()
         assert not pool.ready() and pool.usable == 0
-        await _until(lambda: pool.restarts == 1, seconds=5)
+        await until(lambda: pool.restarts == 1, seconds=5, step=0.005)
         return died, refused, await pool.run("one", ())
 
     died, refused, ok = _run(pool, main)
@@ -356,9 +349,9 @@ def test_requests_in_line_are_turned_away_when_no_worker_can_start():
     async def main():
         pool.fail_starts = 50
         slow = asyncio.ensure_future(pool.run("slow", (0.1,)))
-        await _until(lambda: pool.busy == 1)
+        await until(lambda: pool.busy == 1, step=0.005)
         waiting = asyncio.ensure_future(pool.run("one", ()))
-        await _until(lambda: pool.waiting == 1)
+        await until(lambda: pool.waiting == 1, step=0.005)
         pool._all[0].process.kill()  # the worker dies mid-job: the job's retry and the line wait
         return await asyncio.gather(slow, waiting)
 
@@ -374,7 +367,7 @@ def test_a_worker_that_dies_young_is_replaced_after_a_growing_pause(monkeypatch)
         for n in range(1, 4):
             pool._all[0].process.kill()
             await pool.run("one", ())  # meets the dead worker: its job runs on the replacement
-            await _until(lambda n=n: pool.restarts >= n)
+            await until(lambda n=n: pool.restarts >= n, step=0.005)
         return pool._crash_pause
 
     pause = _run(pool, main)
@@ -391,7 +384,7 @@ def test_a_worker_that_lived_long_resets_the_pause(monkeypatch):
     async def main():
         pool._all[0].process.kill()
         await pool.run("one", ())
-        await _until(lambda: pool.restarts == 1)
+        await until(lambda: pool.restarts == 1, step=0.005)
 
     _run(pool, main)
     assert pool._crash_pause == 0.0 and not [line for line in pool.lines if "after it started" in line]
