@@ -80,39 +80,6 @@ def test_jobs_run_in_the_workers_and_come_back_as_json(pool):
     assert pool.info["name"] == "echo" and pool.alive() and pool.size == 2
 
 
-def test_a_freed_worker_goes_to_the_longest_waiting_request():
-    pool = WorkerPool(1, load_nothing, echo_job, describe)
-
-    async def main():
-        first = await pool._acquire()
-        b = asyncio.ensure_future(pool._acquire())
-        c = asyncio.ensure_future(pool._acquire())
-        await asyncio.sleep(0)
-        pool._release(first)
-        # A request arriving now, before b has run, must not take the worker b was handed
-        # (asyncio.Queue would give it to the newcomer and send b to the back of the line).
-        d = asyncio.ensure_future(pool._acquire())
-        await asyncio.sleep(0)
-        assert b.done() and b.result() is first and not c.done() and not d.done()
-        pool._release(b.result())
-        await asyncio.sleep(0)
-        assert c.done() and not d.done()
-        c.cancel()  # c's request went away after being handed the worker: it passes to d
-        d2 = asyncio.ensure_future(pool._acquire())
-        await asyncio.sleep(0)
-        pool._release(c.result())
-        await asyncio.sleep(0)
-        assert d.done() and not d2.done()
-        d2.cancel()
-        await asyncio.sleep(0)
-        assert not pool._waiting
-
-    try:
-        asyncio.run(main())
-    finally:
-        pool.close()
-
-
 def test_a_job_whose_worker_dies_runs_again_on_another_and_is_answered(pool, tmp_path):
     first_pids = {w.process.pid for w in pool._all}
 
