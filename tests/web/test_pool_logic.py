@@ -359,6 +359,24 @@ def test_requests_in_line_are_turned_away_when_no_worker_can_start():
     assert [status for status, _ in answers] == [503, 503]
 
 
+def test_a_failed_start_turns_no_one_away_while_another_worker_can_answer():
+    pool = FakePool(2)
+
+    async def main():
+        pool.fail_starts = 50
+        busy = asyncio.ensure_future(pool.run("slow", (0.2,)))
+        await until(lambda: pool.busy == 1, step=0.005)
+        pool._idle[0].process.kill()  # the idle worker dies, and cannot be replaced
+        # This job meets the dead worker, then waits for the busy one while the restarts fail.
+        waiting = asyncio.ensure_future(pool.run("one", ("waited",)))
+        await until(lambda: pool._failed_starts >= 2, step=0.005)
+        return await asyncio.gather(busy, waiting)
+
+    busy, waiting = _run(pool, main)
+    assert busy[0] == 200 and pool.deaths == 1
+    assert waiting[0] == 200 and json.loads(waiting[1])["args"] == ["waited"]
+
+
 def test_a_worker_that_dies_young_is_replaced_after_a_growing_pause(monkeypatch):
     monkeypatch.setattr(pool_module, "CRASH_LOOP_LIFE", 5.0)  # every death counts as young
     pool = FakePool(1)
@@ -373,6 +391,7 @@ def test_a_worker_that_dies_young_is_replaced_after_a_growing_pause(monkeypatch)
     pause = _run(pool, main)
     young = [line for line in pool.lines if "after it started" in line]
     assert [line.rsplit("in ", 1)[1] for line in young] == ["0.02 s", "0.04 s", "0.08 s"]
+    assert all(line.startswith("digitrec serve: a worker stopped 0.") for line in young), young  # its age
     assert pause == 0.08
 
 
