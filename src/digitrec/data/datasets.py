@@ -204,6 +204,20 @@ def cache_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     return data_dir(directory) / f"{name}.npz"
 
 
+def cached_images(name: str, make: Callable[[], np.ndarray], directory: str | os.PathLike | None = None) -> np.ndarray:
+    """Images made once and kept beside the datasets (`<data dir>/<name>.npz`): loaded when they
+    are there, else `make()`-d and saved (to a temporary file, then renamed)."""
+    path = cache_path(name, directory)
+    if path.is_file():
+        with np.load(path) as cached:
+            return cached["images"]
+    images = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, images=images)
+    return images
+
+
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

@@ -205,20 +205,16 @@ VERSION = 4  # of the drawing above and the mix: a cached set is made again when
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
     """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
     made once and cached beside the datasets (`<data dir>/negatives-v4-<count>-<seed>.npz`)."""
-    from digitrec.data.datasets import data_dir
-    from digitrec.files import atomic_path
+    from digitrec.data.datasets import cache_path, cached_images
 
     families = TRAINING_MIX if fonts() else tuple(f for f in TRAINING_MIX if f not in FONT_FAMILIES)
     tag = "" if families == TRAINING_MIX else "-nofonts"
-    path = data_dir(directory) / f"negatives-v{VERSION}-{count}-{seed}{tag}.npz"
-    if path.is_file():
-        with np.load(path) as cached:
-            return cached["images"]
-    if tag:
-        log("note: no handwriting fonts (make setup installs them as root): training without letters and symbols")
-    log(f"drawing {count} non-digit images for training (once; cached in {path})")
-    images = generate(count, seed, families).images
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, images=images)
-    return images
+    name = f"negatives-v{VERSION}-{count}-{seed}{tag}"
+
+    def draw() -> np.ndarray:
+        if tag:
+            log("note: no handwriting fonts (make setup installs them as root): training without letters and symbols")
+        log(f"drawing {count} non-digit images for training (once; cached in {cache_path(name, directory)})")
+        return generate(count, seed, families).images
+
+    return cached_images(name, draw, directory)

@@ -104,17 +104,14 @@ def restyle(digits: np.ndarray, seed: int, mix: tuple[str, ...] = MIX) -> np.nda
 def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np.ndarray:
     """`restyle(digits, seed)`, made once and cached beside the datasets
     (`<data dir>/restyled-v1-<count>-<seed>-<digest of the digits>.npz`)."""
-    from digitrec.data.datasets import data_dir
-    from digitrec.files import atomic_path
+    from digitrec.data.datasets import cache_path, cached_images
 
     digest = hashlib.sha256(np.ascontiguousarray(digits).tobytes()).hexdigest()[:12]
-    path = data_dir(directory) / f"restyled-v{VERSION}-{len(digits)}-{seed}-{digest}.npz"
-    if path.is_file():
-        with np.load(path) as cached:
-            return cached["images"]
-    log(f"restyling {len(digits)} training digits: bold, block counts, small (once; cached in {path})")
-    images = restyle(digits, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, images=images)
-    return images
+    name = f"restyled-v{VERSION}-{len(digits)}-{seed}-{digest}"
+
+    def draw() -> np.ndarray:
+        where = cache_path(name, directory)
+        log(f"restyling {len(digits)} training digits: bold, block counts, small (once; cached in {where})")
+        return restyle(digits, seed)
+
+    return cached_images(name, draw, directory)
