@@ -1,13 +1,14 @@
 """Mutation score of the reading path's decision rules and preprocessing and of the service's
 worker pool: does the test suite fail when the code is wrong? (`make bench-mutation`)
 
-    python -m benchmarks.mutation [--only rules preprocess pool] [--keep DIR]
+    python -m benchmarks.mutation [--only rules preprocess pool] [--jobs N] [--keep DIR]
 
 cosmic-ray (the `[mutation]` extra) changes one thing at a time in a module (a comparison turned
 around, a number moved by one, an operator swapped, a condition negated) and runs that module's
 fast tests against each change; a change the tests do not notice "survives". The work happens in
-a copy of the repository, imported first through PYTHONPATH, so the working tree is never
-touched, even when the run is killed.
+copies of the repository, one per process testing mutants (`--jobs`, one per core), each imported
+first through PYTHONPATH, so the working tree is never touched, even when the run is killed. A
+mutant whose tests run past 5 times an unmutated run (10 s at least) counts as killed: it hangs.
 
 Binary operators are swapped only for their counterpart (+ and -, * and /, | and &, …), as
 mutmut does, not for every other operator: the other swaps of the same spot are killed by the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +50,8 @@ COUNTERPARTS = ("Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "FloorDiv_Div", "Mod
                 "BitOr_BitAnd", "BitAnd_BitOr", "BitXor_BitOr", "LShift_RShift", "RShift_LShift")  # fmt: skip
 EXCLUDED_OPERATORS = [rf"core/ReplaceBinaryOperator_(?!(?:{'|'.join(COUNTERPARTS)})$)"]
 
-# (module, operator prefix, regular expression on the line the mutant removes): why it cannot
-# change what the module does.
+# (module, operator prefix, regular expression on the line the mutant removes [" => " and one on the
+# line it adds]): why it cannot change what the module does.
 EQUIVALENT = [
     ("rules", "core/ReplaceBinaryOperator_BitOr", r"^def .*-> NoDigit \| None:",
      "a return annotation, never evaluated (`from __future__ import annotations`)"),
@@ -94,6 +97,33 @@ EQUIVALENT = [
      "asyncio's open_connection makes a socket it is handed non-blocking itself"),
     ("pool", "core/", r"open_connection\(sock=self\.sock, limit=2\*\*20\)",
      "the limit bounds readline's buffer; the pool reads with readexactly, which it does not bound"),
+    ("pool", "core/ReplaceComparisonOperator_Eq_LtE", r"self\.usable == 0",
+     "while the pool is open, usable is never negative: the workers being replaced are some of all the workers"),
+    ("pool", "core/ReplaceComparisonOperator_NotEq_", r"status != READY or body is None",
+     "the status is an unsigned number from the header (`!IQ`), never below READY (0); and CPython keeps one "
+     "object per small number, so `is not` is `!=` here"),
+    ("pool", "core/ReplaceComparisonOperator_Lt_NotEq", r"died < 2 and hung < 2",
+     "each count goes up by one from 0 and the loop ends when one reaches 2: below 2 and not 2 are the same"),
+    ("pool", "core/ReplaceComparisonOperator_Gt_GtE", r"now - started > self\.job_timeout",
+     "a job of exactly job_timeout seconds, to the clock's last digit, does not happen"),
+    ("pool", "core/ReplaceTrueWithFalse", r"print\(line, file=sys\.stderr, flush=True\)",
+     "stderr is line-buffered (Python 3.9 on) and each line ends with a newline: it is written at once either way"),
+    ("pool", "core/ReplaceFalseWithTrue", r"def _replace_soon\(self, worker: _Worker, kill: bool = False\)",
+     "without `kill` the worker's socket broke (it died or the watchdog killed it): a process that is exiting "
+     "ends the same whether it is also killed or only waited for"),
+    ("pool", "core/ReplaceAndWithOr", r"if kill and worker\.process\.poll\(\) is None",
+     "without `kill` the worker's socket broke (it died or the watchdog killed it): a process that is exiting "
+     "ends the same whether it is also killed or only waited for"),
+    ("pool", "core/ReplaceOrWithAnd", r"if self\._closed or not self\._all or",
+     "the pool is closed exactly when it has no workers: close() empties the list at once, and a pool starts "
+     "with one at least"),
+    ("pool", "core/NumberReplacer", r"self\._crash_pause = 0\.0  # grows => = -1\.0",
+     "the first pause after a young death is max(2 x this, BACKOFF[0]): the same for any start at or below "
+     "BACKOFF[0] / 2"),
+    ("pool", "core/NumberReplacer", r"self\._failed_starts \+= 1 => \+= 2",
+     "failed starts are only asked whether there are any, and set back to 0"),
+    ("pool", "core/NumberReplacer", r"asyncio\.sleep\(max\(0\.0, pause => max\( -1\.0,",
+     "only when moved below 0: asyncio.sleep of a negative time returns at once, as sleep(0) does"),
 ]  # fmt: skip
 
 
@@ -109,31 +139,78 @@ def copy_repo(into: Path) -> None:
         shutil.copy2(ROOT / name, into / name)
 
 
-def removed_line(diff: str | None) -> str:
-    """The source line a mutant changed, as its diff removes it."""
-    lines = (d[1:].strip() for d in (diff or "").splitlines() if d.startswith("-") and not d.startswith("---"))
+def changed_line(diff: str | None, sign: str = "-") -> str:
+    """The source line a mutant changed, as its diff removes it ("-") or adds it ("+")."""
+    lines = (d[1:].strip() for d in (diff or "").splitlines() if d[:1] == sign and d[:3] != sign * 3)
     lines = (line for line in lines if line)
     return next(lines, "")
 
 
-def equivalent(name: str, operator: str, removed: str) -> str | None:
-    """Why this mutant cannot change behaviour (EQUIVALENT), or None."""
+def equivalent(name: str, operator: str, diff: str | None) -> str | None:
+    """Why this mutant cannot change behaviour (EQUIVALENT), or None. A pattern "A => B" asks
+    for A in the line removed and B in the line added."""
     for module, prefix, pattern, reason in EQUIVALENT:
-        if module == name and operator.startswith(prefix) and re.search(pattern, removed):
+        removed, _, added = pattern.partition(" => ")
+        if (module == name and operator.startswith(prefix) and re.search(removed, changed_line(diff))
+                and re.search(added, changed_line(diff, "+"))):  # fmt: skip
             return reason
     return None
 
 
-def mutate(name: str, work: Path, env: dict, timeout: float) -> list[dict]:
+def _start_worker(copies: multiprocessing.Queue[str]) -> None:
+    """A worker process takes one copy of the repository for its own: mutants change files there."""
+    copy = Path(copies.get())
+    os.chdir(copy)
+    os.environ.update(PYTHONPATH=f"{copy / 'src'}{os.pathsep}{copy}", CI="")
+
+
+def _mutate_and_test(item, test_command: str, timeout: float):
+    from cosmic_ray.mutating import mutate_and_test
+
+    return item.job_id, mutate_and_test(mutations=item.mutations, test_command=test_command, timeout=timeout)
+
+
+def baseline(tests: str, copy: Path, env: dict) -> float:
+    """Seconds the unmutated tests take; they must pass, or no mutant would survive anyway."""
+    t0 = time.perf_counter()
+    done = subprocess.run(test_command(tests).split(), cwd=copy, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"mutation: the tests fail before any mutation ({tests}):\n{done.stdout[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def test_command(tests: str) -> str:
+    return f"{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}"
+
+
+def execute(session: Path, copies: list[Path], tests: str, timeout: float) -> None:
+    """Every pending mutant, on as many processes as copies, each mutating only its own copy."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    queue: multiprocessing.Queue[str] = multiprocessing.Queue()
+    for copy in copies:
+        queue.put(str(copy))
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = list(db.pending_work_items)
+        with ProcessPoolExecutor(len(copies), initializer=_start_worker, initargs=(queue,)) as pool:
+            jobs = [pool.submit(_mutate_and_test, item, test_command(tests), timeout) for item in items]
+            for job in as_completed(jobs):
+                db.set_result(*job.result())
+
+
+def mutate(name: str, copies: list[Path], env: dict, timeout: float | None) -> list[dict]:
     """Run cosmic-ray on one target; one record per mutant."""
     module, tests = TARGETS[name]
+    work = copies[0].parent
+    took = baseline(tests, copies[0], env)
+    timeout = timeout or round(max(10.0, 5 * took))
     config = work / f"{name}.toml"
     config.write_text(
         "[cosmic-ray]\n"
         f'module-path = "{module}"\n'
         f"timeout = {timeout}\n"
         "excluded-modules = []\n"
-        f'test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}"\n'
+        f'test-command = "{test_command(tests)}"\n'
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
         "[cosmic-ray.filters.operators-filter]\n"
@@ -141,9 +218,9 @@ def mutate(name: str, work: Path, env: dict, timeout: float) -> list[dict]:
     )
     session = work / f"{name}.sqlite"
     bin_dir = Path(sys.executable).parent
-    run(str(bin_dir / "cosmic-ray"), "init", str(config), str(session), cwd=work, env=env)
-    run(str(bin_dir / "cr-filter-operators"), str(session), str(config), cwd=work, env=env)
-    run(str(bin_dir / "cosmic-ray"), "exec", str(config), str(session), cwd=work, env=env)
+    run(str(bin_dir / "cosmic-ray"), "init", str(config), str(session), cwd=copies[0], env=env)
+    run(str(bin_dir / "cr-filter-operators"), str(session), str(config), cwd=copies[0], env=env)
+    execute(session, copies, tests, timeout)
     db = sqlite3.connect(session)
     rows = db.execute(
         "SELECT s.operator_name, s.occurrence, s.start_pos_row, r.worker_outcome, r.test_outcome, r.diff "
@@ -155,7 +232,7 @@ def mutate(name: str, work: Path, env: dict, timeout: float) -> list[dict]:
         worker, test = (worker or "").lower(), (test or "").lower()  # stored as the enums' names
         if worker == "skipped":
             continue
-        why = equivalent(name, operator, removed_line(diff))
+        why = equivalent(name, operator, diff)
         # A crash, or a hang past the timeout ("incompetent"), is noticed too.
         killed = test in ("killed", "incompetent") or worker in ("exception", "abnormal")
         records.append({"module": name, "operator": operator, "occurrence": occurrence, "line": line,
@@ -166,7 +243,8 @@ def mutate(name: str, work: Path, env: dict, timeout: float) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=sorted(TARGETS), help="just these modules")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant's tests")
+    parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 5x an unmutated run, 10 s or more)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants at once (default: one per core)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
@@ -175,12 +253,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="digitrec-mutation-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        copy_repo(work)
-        env = {**os.environ, "PYTHONPATH": f"{work / 'src'}{os.pathsep}{work}", "CI": ""}
+        copies = [work / f"copy{i}" for i in range(max(1, args.jobs))]
+        for copy in copies:
+            copy_repo(copy)
+        env = {**os.environ, "PYTHONPATH": f"{copies[0] / 'src'}{os.pathsep}{copies[0]}", "CI": ""}
         records = []
         for name in names:
             t0 = time.perf_counter()
-            found = mutate(name, work, env, args.timeout)
+            found = mutate(name, copies, env, args.timeout)
             records += found
             scored = [r for r in found if not r["equivalent"]]
             killed = sum(r["killed"] for r in scored)

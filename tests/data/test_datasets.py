@@ -12,6 +12,13 @@ import pytest
 
 from digitrec.data import datasets, sources
 from digitrec.errors import DigitrecError
+from tests.support.helpers import mnist_first_test_digits
+
+
+def test_the_saved_mnist_digits_are_mnists_first_twenty(mnist):
+    saved = mnist_first_test_digits()
+    assert saved.shape == (20, 28, 28) and saved.dtype == np.uint8
+    np.testing.assert_array_equal(saved, mnist.x_test[:20, ..., 0])
 
 
 def test_prepare_writes_a_cache_that_loads_verified(tmp_path):

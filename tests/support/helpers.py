@@ -80,6 +80,17 @@ def draw_digit(
     return image
 
 
+# MNIST's first 20 test digits as uint8 (20, 28, 28), for tests that need real digits without
+# loading the dataset (tests/data/test_datasets.py checks that they are MNIST's).
+MNIST_FIRST_TEST_DIGITS = Path(__file__).with_name("mnist-test-first-20.npy")
+
+
+def mnist_first_test_digits():
+    import numpy as np
+
+    return np.load(MNIST_FIRST_TEST_DIGITS)
+
+
 def corr(a, b) -> float:
     """Pearson correlation of two images' pixels: 1.0 for the same picture."""
     import numpy as np

@@ -13,6 +13,7 @@ import pickle
 import socket
 import subprocess
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,11 @@ NUMBERS = (pool_module.JOB_TIMEOUT, pool_module.BACKOFF, pool_module.GONE_CHECK_
 
 class FakeProcess:
     """Stands in for a worker's Popen: a thread answers jobs on the pool's socket. Jobs: "die"
-    (the process ends mid-job), "hang" (until killed), "slow" (args[0] seconds), anything else
-    is answered 200 with its kind, args and this process's pid."""
+    (the process ends mid-job), "hang" (until killed), "hang_once" (the first time a job of its
+    args comes), "slow" (args[0] seconds), anything else is answered 200 with its kind, args and
+    this process's pid."""
+
+    hung: set = set()  # the args of the "hang_once" jobs that have hung
 
     def __init__(self, sock: socket.socket):
         self.pid = next(PIDS)
@@ -80,7 +84,8 @@ class FakeProcess:
                 if kind == "die":
                     self._end(3)
                     return
-                if kind == "hang":
+                if kind == "hang" or (kind == "hang_once" and args not in self.hung):
+                    self.hung.add(args)
                     self._ended.wait()
                     return
                 if kind == "slow" and self._ended.wait(args[0]):  # killed meanwhile
@@ -578,3 +583,177 @@ def test_the_guide_states_the_pools_numbers():
     assert f"waited in line over {gone_after:g} s" in guide
     assert f"dies within {young:g} s of starting" in guide
     assert f"has {start:g} s to load its model" in guide
+
+
+# ---------------------------------------------------------------- the mutants the tests above left alive
+
+
+def test_a_job_that_timed_out_once_runs_again_before_the_requests_that_came_after_it():
+    pool = FakePool(1, job_timeout=0.1)
+    finished: list[str] = []
+
+    async def job(name: str, kind: str = "one"):
+        answer = await pool.run(kind, (name,))
+        finished.append(name)
+        return answer
+
+    async def main():
+        first = asyncio.ensure_future(job("first", "hang_once"))  # hangs, then its retry is answered
+        await soon(lambda: pool.busy == 1)
+        later = [asyncio.ensure_future(job(f"later{i}")) for i in range(2)]
+        await soon(lambda: pool.waiting == 2)
+        return await asyncio.gather(first, *later)
+
+    answers = _run(pool, main)
+    assert [status for status, _ in answers] == [200, 200, 200] and pool.timeouts == 1
+    assert finished == ["first", "later0", "later1"], finished
+
+
+def test_a_request_waits_for_the_busy_worker_while_the_other_cannot_be_replaced():
+    pool = FakePool(2)
+
+    async def main():
+        pool.fail_starts = 50
+        busy = asyncio.ensure_future(pool.run("slow", (0.3,)))
+        await soon(lambda: pool.busy == 1)
+        idle = pool._idle.popleft()  # the idle worker dies, unnoticed until its next job
+        idle.process.kill()
+        pool._replace_soon(idle)
+        await soon(lambda: pool._failed_starts >= 1)
+        assert pool.ready() and pool.usable == 1  # the busy worker will answer
+        waiting = asyncio.ensure_future(pool.run("one", ("waited",)))
+        await soon(lambda: pool.waiting == 1)  # in line, not turned away
+        return await asyncio.gather(busy, waiting)
+
+    busy, waiting = _run(pool, main)
+    assert busy[0] == 200 and waiting[0] == 200 and json.loads(waiting[1])["args"] == ["waited"]
+
+
+def test_one_worker_is_enough_to_be_ready():
+    pool = FakePool(1)
+    try:
+        assert pool.ready() and pool.usable == 1
+    finally:
+        pool.close()
+
+
+class AsyncioWith:
+    """asyncio as the pool module sees it, with its own `sleep`: the pauses it asks for are seen,
+    and none is waited."""
+
+    def __init__(self, sleep):
+        self.sleep = sleep
+
+    def __getattr__(self, name: str):
+        return getattr(asyncio, name)
+
+
+def test_the_watchdog_looks_four_times_a_timeout_and_at_least_every_second(monkeypatch):
+    # The guide's promise: a hung job is stopped between 1 and 1.25 timeouts after it was sent.
+    for timeout, interval in ((0.4, 0.1), (2.0, 0.5), (8.0, 1.0)):
+        pool = FakePool(1, job_timeout=timeout)
+        pauses: list[float] = []
+
+        async def sleep(seconds: float, pauses=pauses, pool=pool) -> None:
+            pauses.append(seconds)
+            if len(pauses) == 3:
+                pool._closed = True
+
+        monkeypatch.setattr(pool_module, "asyncio", AsyncioWith(sleep))
+        _run(pool, pool._watch)
+        monkeypatch.undo()
+        assert pauses == [interval] * 3, (timeout, pauses)
+
+
+def test_the_pause_after_a_failed_start_counts_from_when_the_start_began(monkeypatch):
+    clock = itertools.count(100.0, 0.25)  # each reading of the clock: a quarter of a second later
+    pauses: list[float] = []
+    pool = FakePool(1)
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def main():
+        worker = pool._all[0]
+        worker.process.kill()
+        worker.born = 0.0  # long ago on the clock below: not a crash loop
+        pool._replacing.add(worker)
+        pool.fail_starts = 2
+        monkeypatch.setattr(pool_module, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+        monkeypatch.setattr(pool_module, "asyncio", AsyncioWith(sleep))
+        await pool._replace(worker, kill=False)
+
+    monkeypatch.setattr(pool_module, "BACKOFF", (1.0, 8.0))
+    _run(pool, main)
+    # Two failed starts, each read at 0.25 s after it began: 1 s and 2 s pauses, less that.
+    assert pauses == [0.75, 1.75] and pool.restarts == 1
+
+
+def test_close_cancels_the_pools_work_at_once_and_starts_none_after():
+    pool = FakePool(1, job_timeout=5.0)
+
+    async def main():
+        pool.fail_starts = 50
+        await pool.run("die", ())  # its worker and the retry's worker die; the restarts keep failing
+        await soon(lambda: pool._failed_starts >= 1)
+        tasks = [*pool._tasks, pool._watchdog]
+        pool.close()
+        await asyncio.sleep(0)
+        cancelled = [t.cancelled() for t in tasks]
+        after = await pool.run("one", ())  # a closed pool: 503
+        await asyncio.sleep(0)
+        return cancelled, after, [t for t in [*pool._tasks, pool._watchdog] if t and not t.done()]
+
+    cancelled, after, running = _run(pool, main)
+    assert cancelled and all(cancelled) and after[0] == 503
+    assert running == [] and pool.started == 1  # nothing of the pool runs on, nothing was started
+
+
+def test_a_pool_closed_after_its_event_loop_ended_closes_quietly():
+    pool = FakePool(1, job_timeout=5.0)
+    loop = asyncio.new_event_loop()
+    status, _ = loop.run_until_complete(pool.run("one", ()))
+    loop.close()  # as a server's loop can end before its pool is closed: the watchdog was never cancelled
+    assert status == 200 and not pool._watchdog.done()
+    pool._watchdog._log_destroy_pending = False  # it stays pending with its loop: say nothing of it
+    pool.close()
+    assert pool.size == 0 and not pool.alive()
+
+
+class StubbornProcess:
+    """A process that ignores its closed socket and SIGTERM; only SIGKILL ends it."""
+
+    def __init__(self, gives_in_to: str):
+        self.gives_in_to = gives_in_to
+        self.calls: list[tuple[str, float | None]] = []
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.calls.append(("wait", timeout))
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired("stubborn", timeout or 0)
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.calls.append(("terminate", None))
+        if self.gives_in_to == "terminate":
+            self.returncode = -15
+
+    def kill(self) -> None:
+        self.calls.append(("kill", None))
+        self.returncode = -9
+
+
+def test_a_worker_that_does_not_exit_is_terminated_then_killed():
+    for gives_in_to, expected in (
+        ("terminate", [("wait", 5.0), ("terminate", None), ("wait", 5.0)]),
+        ("kill", [("wait", 5.0), ("terminate", None), ("wait", 5.0), ("kill", None), ("wait", None)]),
+    ):
+        process = StubbornProcess(gives_in_to)
+        pool_module._stop(process)
+        assert process.calls == expected and process.returncode in (-15, -9)
+
+
+def test_a_request_whose_client_left_is_logged_as_499_as_the_guide_says():
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text()
+    assert GONE == 499 and "(logged as 499)" in guide
