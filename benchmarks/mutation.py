@@ -99,9 +99,10 @@ EQUIVALENT = [
      "the limit bounds readline's buffer; the pool reads with readexactly, which it does not bound"),
     ("pool", "core/ReplaceComparisonOperator_Eq_LtE", r"self\.usable == 0",
      "while the pool is open, usable is never negative: the workers being replaced are some of all the workers"),
-    ("pool", "core/ReplaceComparisonOperator_NotEq_", r"status != READY or body is None",
-     "the status is an unsigned number from the header (`!IQ`), never below READY (0); and CPython keeps one "
-     "object per small number, so `is not` is `!=` here"),
+    ("pool", "core/ReplaceComparisonOperator_NotEq_Gt", r"status != READY or body is None => status > READY",
+     "the status is an unsigned number from the header (`!IQ`), never below READY (0)"),
+    ("pool", "core/ReplaceComparisonOperator_NotEq_IsNot", r"status != READY or body is None",
+     "CPython keeps one object per small number: `is not READY` (0) is `!= READY`"),
     ("pool", "core/ReplaceComparisonOperator_Lt_NotEq", r"died < 2 and hung < 2",
      "each count goes up by one from 0 and the loop ends when one reaches 2: below 2 and not 2 are the same"),
     ("pool", "core/ReplaceComparisonOperator_Gt_GtE", r"now - started > self\.job_timeout",
@@ -114,7 +115,7 @@ EQUIVALENT = [
     ("pool", "core/ReplaceAndWithOr", r"if kill and worker\.process\.poll\(\) is None",
      "without `kill` the worker's socket broke (it died or the watchdog killed it): a process that is exiting "
      "ends the same whether it is also killed or only waited for"),
-    ("pool", "core/ReplaceOrWithAnd", r"if self\._closed or not self\._all or",
+    ("pool", "core/ReplaceOrWithAnd", r"if self\._closed or not self\._all or => self\._closed and not self\._all or",
      "the pool is closed exactly when it has no workers: close() empties the list at once, and a pool starts "
      "with one at least"),
     ("pool", "core/NumberReplacer", r"self\._crash_pause = 0\.0  # grows => = -1\.0",
@@ -232,9 +233,9 @@ def mutate(name: str, copies: list[Path], env: dict, timeout: float | None) -> l
         worker, test = (worker or "").lower(), (test or "").lower()  # stored as the enums' names
         if worker == "skipped":
             continue
-        why = equivalent(name, operator, diff)
         # A crash, or a hang past the timeout ("incompetent"), is noticed too.
         killed = test in ("killed", "incompetent") or worker in ("exception", "abnormal")
+        why = None if killed else equivalent(name, operator, diff)  # a mutant the tests notice is not equivalent
         records.append({"module": name, "operator": operator, "occurrence": occurrence, "line": line,
                         "killed": killed, "equivalent": why, "diff": diff if not killed else None})  # fmt: skip
     return records

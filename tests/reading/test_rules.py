@@ -32,10 +32,21 @@ def test_no_ink_is_a_blank_image_or_no_ink_measured():
     assert rules.judge_ink(ink(fraction=0.001)) is None
 
 
-def test_ink_over_two_fifths_of_the_image_is_scattered():
-    verdict = rules.judge_ink(ink(fraction=0.41))
+def test_ink_over_two_fifths_of_the_image_in_several_pieces_is_scattered():
+    verdict = rules.judge_ink(ink(fraction=0.41, components=3))
     assert verdict == ("scattered", "ink covers 41% of the image: noise or a picture, not a digit")
-    assert rules.judge_ink(ink(fraction=0.40)) is None
+    assert rules.judge_ink(ink(fraction=0.40, components=3)) is None
+
+
+def test_a_digit_in_one_piece_may_fill_half_its_frame():
+    # An 8x8 digit blown up, or a bold digit cropped tight: one piece, a digit's loops.
+    assert rules.judge_ink(ink(fraction=0.50, components=2, holes=2, pieces=1)) is None
+    assert rules.judge_ink(ink(fraction=0.50)) is None
+    scattered = ("scattered", "ink covers 51% of the image: noise or a picture, not a digit")
+    assert rules.judge_ink(ink(fraction=0.51)) == scattered
+    assert rules.judge_ink(ink(fraction=0.45, components=3))[0] == "scattered"  # more than a speck beside it
+    assert rules.judge_ink(ink(fraction=0.45, pieces=2, components=2))[0] == "scattered"  # two parts
+    assert rules.judge_ink(ink(fraction=0.45, holes=3))[0] == "scattered"  # a grid, noise
 
 
 def test_more_than_six_pieces_of_ink_are_scattered():
@@ -110,3 +121,5 @@ def test_the_docs_state_the_thresholds_the_code_uses():
     assert f"The shipped model answers at {shipped}" in guide
     assert re.search(rf"uncertain below {rules.NUMBER_MIN_CONFIDENCE:.2f}", guide)
     assert f"else {rules.MIN_CONFIDENCE:.2f}" in guide
+    fraction, one_piece = round(100 * rules.MAX_INK_FRACTION), round(100 * rules.MAX_INK_FRACTION_ONE_PIECE)
+    assert f"ink over more than {fraction} % of the picture ({one_piece} % when it is one piece" in guide
