@@ -53,6 +53,8 @@ EXCLUDED_OPERATORS = [rf"core/ReplaceBinaryOperator_(?!(?:{'|'.join(COUNTERPARTS
 # (module, operator prefix, regular expression on the line the mutant removes [" => " and one on the
 # line it adds]): why it cannot change what the module does.
 EQUIVALENT = [
+    ("rules", "core/ReplaceComparisonOperator_Eq_LtE", r"and pre\.pieces == 1$",
+     "ink over 40 % of the picture is in one piece at least: `pieces` is never 0 there"),
     ("rules", "core/ReplaceBinaryOperator_BitOr", r"^def .*-> NoDigit \| None:",
      "a return annotation, never evaluated (`from __future__ import annotations`)"),
     ("rules", "core/RemoveDecorator", r"^@property$",

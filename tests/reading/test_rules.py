@@ -42,6 +42,7 @@ def test_a_digit_in_one_piece_may_fill_half_its_frame():
     # An 8x8 digit blown up, or a bold digit cropped tight: one piece, a digit's loops.
     assert rules.judge_ink(ink(fraction=0.50, components=2, holes=2, pieces=1)) is None
     assert rules.judge_ink(ink(fraction=0.50)) is None
+    assert rules.judge_ink(ink(fraction=0.45)) is None
     scattered = ("scattered", "ink covers 51% of the image: noise or a picture, not a digit")
     assert rules.judge_ink(ink(fraction=0.51)) == scattered
     assert rules.judge_ink(ink(fraction=0.45, components=3))[0] == "scattered"  # more than a speck beside it
