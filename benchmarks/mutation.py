@@ -15,8 +15,8 @@ mutmut does, not for every other operator: the other swaps of the same spot are 
 same assertions and would triple the run. Mutants that cannot change behaviour are listed in
 EQUIVALENT with the reason, and left out of the score.
 
-Writes benchmarks/results/mutation.json (every survivor's diff) and prints, last,
-`mutation score: N % (K of M mutants killed)`.
+Writes benchmarks/results/mutation.json (the lines each survivor and equivalent mutant changes)
+and prints, last, `mutation score: N % (K of M mutants killed)`.
 """
 
 from __future__ import annotations
@@ -149,6 +149,11 @@ def changed_line(diff: str | None, sign: str = "-") -> str:
     return next(lines, "")
 
 
+def changes(diff: str | None) -> str | None:
+    """A mutant's diff without its context lines: the file names, the hunk and the lines it changed."""
+    return "\n".join(d for d in diff.splitlines() if d[:1] in "-+@") + "\n" if diff else diff
+
+
 def equivalent(name: str, operator: str, diff: str | None) -> str | None:
     """Why this mutant cannot change behaviour (EQUIVALENT), or None. A pattern "A => B" asks
     for A in the line removed and B in the line added."""
@@ -238,8 +243,9 @@ def mutate(name: str, copies: list[Path], env: dict, timeout: float | None) -> l
         # A crash, or a hang past the timeout ("incompetent"), is noticed too.
         killed = test in ("killed", "incompetent") or worker in ("exception", "abnormal")
         why = None if killed else equivalent(name, operator, diff)  # a mutant the tests notice is not equivalent
+        diff = None if killed else changes(diff)
         records.append({"module": name, "operator": operator, "occurrence": occurrence, "line": line,
-                        "killed": killed, "equivalent": why, "diff": diff if not killed else None})  # fmt: skip
+                        "killed": killed, "equivalent": why, "diff": diff})  # fmt: skip
     return records
 
 
