@@ -82,6 +82,15 @@ def test_an_mnist_digit_stays_itself():
         assert best > 0.85, i
 
 
+def test_an_image_one_pixel_wide_gives_one_column_of_ink():
+    # Fitted into 20 px of height, one pixel of width rounds to 0.4: it must stay a column, not vanish.
+    column = np.full((48, 1), 255, np.uint8)
+    column[5:43] = 0
+    a = to_mnist_array(column)
+    _check_mnist_style(a)
+    assert a.max() == pytest.approx(1.0) and len(np.flatnonzero(a.max(axis=0) > 0)) == 1
+
+
 def test_shading_is_removed():
     digit = np.asarray(draw_digit("4", size=(400, 300)), np.float32) / 255.0
     light = np.linspace(0.35, 1.0, digit.shape[1])[None, :]  # one side of the page in shadow

@@ -39,8 +39,9 @@ class FakeProcess:
 
     hung: set = set()  # the args of the "hang_once" jobs that have hung
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, linger: float = 0.0):
         self.pid = next(PIDS)
+        self.linger = linger  # seconds it takes to exit once the pool has closed its socket
         self.returncode: int | None = None
         self.kills = 0
         self._sock = sock
@@ -78,6 +79,7 @@ class FakeProcess:
             while not self._ended.is_set():
                 header = recv_exactly(self._sock, JOB.size)
                 if not header:  # the pool closed its end: exit, as a worker does
+                    self._ended.wait(self.linger)
                     break
                 (length,) = JOB.unpack(header)
                 kind, args = pickle.loads(recv_exactly(self._sock, length) or b"")
@@ -103,8 +105,9 @@ class FakeProcess:
 class FakePool(WorkerPool):
     """A WorkerPool whose workers are FakeProcess threads; `fail_starts` starts fail first."""
 
-    def __init__(self, size: int, fail_starts: int = 0, **kwargs):
+    def __init__(self, size: int, fail_starts: int = 0, linger: float = 0.0, **kwargs):
         self.fail_starts = fail_starts
+        self.linger = linger
         self.started = 0
         self.lines: list[str] = []
         super().__init__(size, dict, dict, dict, log=self.lines.append, **kwargs)  # the functions go unused
@@ -115,7 +118,7 @@ class FakePool(WorkerPool):
             raise DigitrecError("runs/gone: no model here")
         self.started += 1
         front, back = socket.socketpair()
-        return _Worker(FakeProcess(back), front)
+        return _Worker(FakeProcess(back, self.linger), front)
 
 
 @pytest.fixture(autouse=True)
@@ -420,7 +423,7 @@ def test_a_worker_that_lived_long_resets_the_pause(monkeypatch):
 
 
 def test_close_ends_every_worker_and_a_closed_pool_takes_no_job():
-    pool = FakePool(2)
+    pool = FakePool(2, linger=0.2)  # each takes a moment to exit: close() waits for it
     processes = [w.process for w in pool._all]
     pool.close()
     # Each read the end of its socket and exited on its own: nothing had to be terminated.
