@@ -201,7 +201,8 @@ def execute(session: Path, copies: list[Path], tests: str, timeout: float) -> No
     with use_db(str(session), WorkDB.Mode.open) as db:
         items = list(db.pending_work_items)
         with ProcessPoolExecutor(len(copies), initializer=_start_worker, initargs=(queue,)) as pool:
-            jobs = [pool.submit(_mutate_and_test, item, test_command(tests), timeout) for item in items]
+            command = test_command(tests)
+            jobs = [pool.submit(_mutate_and_test, item, command, timeout) for item in items]
             for job in as_completed(jobs):
                 db.set_result(*job.result())
 

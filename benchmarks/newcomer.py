@@ -66,11 +66,10 @@ def the_app(model: list[str]) -> dict:
 
 
 def the_cli(model: list[str]) -> dict:
-    from PIL import Image, ImageDraw
+    from tests.support.helpers import canvas_seven
 
     with tempfile.TemporaryDirectory() as tmp:
-        image = Image.new("L", (280, 280), 255)
-        ImageDraw.Draw(image).line([(70, 50), (210, 50), (120, 245)], fill=0, width=16, joint="curve")
+        image = canvas_seven([(70, 50), (210, 50), (120, 245)], 16)
         path = Path(tmp) / "one.png"
         image.save(path)
         times, answer = [], {}

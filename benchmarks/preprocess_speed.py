@@ -37,13 +37,10 @@ KINDS = ("photo", "drawing", "scan", "small_in_big_frame", "tiny")
 
 def drawing(rng) -> bytes:
     """A digit drawn on the page's 280x280 canvas (black on white PNG), as the page uploads it."""
-    from PIL import Image, ImageDraw
+    from tests.support.helpers import canvas_seven
 
-    image = Image.new("L", (280, 280), 255)
-    draw = ImageDraw.Draw(image)
     x0, y0 = 60 + int(rng.integers(0, 100)), 30 + int(rng.integers(0, 40))
-    points = [(x0, y0), (x0 + 100, y0), (x0 + 40, y0 + 200)]
-    draw.line(points, fill=0, width=int(rng.integers(12, 22)), joint="curve")
+    image = canvas_seven([(x0, y0), (x0 + 100, y0), (x0 + 40, y0 + 200)], int(rng.integers(12, 22)))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

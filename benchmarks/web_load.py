@@ -39,18 +39,15 @@ def sample_uploads(count: int = 16, raw: bool = False) -> list[tuple[bytes, str,
     def body(name: str, mime: str, data: bytes) -> tuple[bytes, str]:
         return (data, mime) if raw else multipart([(name, mime, data)])
 
-    from PIL import Image, ImageDraw
-
     from digitrec.data import datasets
+    from tests.support.helpers import canvas_seven
     from tests.support.realistic import digit_sample
 
     uploads = []
     rng = np.random.default_rng(0)
     for k in range(count // 2):
-        image = Image.new("L", (280, 280), 255)
-        draw = ImageDraw.Draw(image)
         x0 = 80 + int(rng.integers(0, 80))
-        draw.line([(x0, 50), (x0 + 90, 50), (x0 + 30, 240)], fill=0, width=18, joint="curve")
+        image = canvas_seven([(x0, 50), (x0 + 90, 50), (x0 + 30, 240)], 18)
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         uploads.append((*body(f"draw{k}.png", "image/png", buf.getvalue()), 7))

@@ -91,6 +91,15 @@ def mnist_first_test_digits():
     return np.load(MNIST_FIRST_TEST_DIGITS)
 
 
+def canvas_seven(points, width: int):
+    """A 7 drawn on the web page's 280x280 canvas (black on white): one stroke through `points`."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).line(points, fill=0, width=width, joint="curve")
+    return image
+
+
 def corr(a, b) -> float:
     """Pearson correlation of two images' pixels: 1.0 for the same picture."""
     import numpy as np
