@@ -47,10 +47,16 @@ def share(rows, test) -> float | None:
 
 
 def threshold_chart(
-    sweep: list[dict], chosen: float, path: Path, before: dict | None = None, before_label: str | None = None
+    sweep: list[dict],
+    chosen: float,
+    path: Path,
+    before: dict | None = None,
+    before_label: str | None = None,
+    on: str = "the best guess",
 ) -> None:
-    """Share of digits and of non-digits answered "no digit" against the confidence threshold;
-    with `before` (another model's realistic.json), its curves dashed beside them."""
+    """Share of digits and of non-digits answered "no digit" against the threshold on `on` (the
+    best guess, or the two likeliest digits together); with `before` (another model's
+    realistic.json), its curves on the best guess dashed beside them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,13 +70,14 @@ def threshold_chart(
     if before:
         t0 = [s["min_confidence"] for s in before["threshold_sweep"]]
         name = before_label or Path(before["model"]).parent.name or before["model"]
+        name += "" if on == "the best guess" else ", on its best guess"
         ax.plot(t0, [100 * s["non_digits_answered_no_digit"] for s in before["threshold_sweep"]], "o--",
                 color="C0", alpha=0.45, label=f"non-digits, {name}")  # fmt: skip
         ax.plot(t0, [100 * s["digits_answered_no_digit"] for s in before["threshold_sweep"]], "s--",
                 color="C1", alpha=0.45, label=f"digits, {name}")  # fmt: skip
         chosen0 = before["summary"]["min_confidence"]
         ax.axvline(chosen0, color="grey", linestyle="--", alpha=0.4, label=f"its threshold ({chosen0:.2f})")
-    ax.set_xlabel("minimum confidence")
+    ax.set_xlabel(f"threshold on {on}")
     ax.set_ylabel('% answered "no digit"')
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
@@ -137,6 +144,7 @@ def main() -> int:
                     "answer": None if ans.digit is None else str(ans.digit),
                     "file_index": len(rows),
                     "confidence": ans.confidence,
+                    "pair": float(sum(sorted(ans.probabilities)[-2:])),  # the two likeliest digits
                     "best": str(ans.best_guess),
                     "reason": ans.reason,
                     "glyph": s.glyph,
@@ -171,11 +179,13 @@ def main() -> int:
     all_digit_rows = digit_rows + hard_rows + [r for r in rows if r["kind"] == "low_resolution"]
     mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
     non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
+    # The model's doubt as it answers by it: its best guess, or its two likeliest digits together.
+    score = "confidence" if predictor.min_pair_confidence is None else "pair"
     sweep = []
     for t in THRESHOLDS:
 
         def rejected(r, t=t):
-            return r["ink_reason"] or r["confidence"] < t
+            return r["ink_reason"] or r[score] < t
 
         sweep.append(
             {
@@ -213,6 +223,8 @@ def main() -> int:
         ),
         "plain_resize_accuracy": sum(r["naive"] == r["label"] for r in mnist_rows) / len(mnist_rows),
         "min_confidence": predictor.min_confidence,
+        "min_pair_confidence": predictor.min_pair_confidence,
+        "threshold_on": "the best guess" if score == "confidence" else "the two likeliest digits together",
     }
     import digitrec
 
@@ -250,7 +262,8 @@ def main() -> int:
         lines.append(f"| {kind} | {e['n']} | {acc} | {e['answered_no_digit']:.1%} | {naive} |")
     lines += [
         "",
-        '| min confidence | MNIST-photo accuracy | digits answered "no digit" | non-digits answered "no digit" |',
+        f"| threshold on {summary['threshold_on']} "
+        '| MNIST-photo accuracy | digits answered "no digit" | non-digits answered "no digit" |',
         "|---|---|---|---|",
     ]
     for s in sweep:
@@ -260,7 +273,9 @@ def main() -> int:
         )
     (args.out / "realistic.md").write_text("\n".join(lines) + "\n")
     before = json.loads(args.before.read_text()) if args.before else None
-    threshold_chart(sweep, predictor.min_confidence, args.out / "realistic-threshold.png", before, args.before_label)
+    chosen = predictor.min_confidence if score == "confidence" else predictor.min_pair_confidence
+    chart = args.out / "realistic-threshold.png"
+    threshold_chart(sweep, chosen, chart, before, args.before_label, summary["threshold_on"])
     print("\n".join(lines))
     print(json.dumps(summary, indent=2))
     return 0

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from digitrec.reading.rules import SHIPPED_MIN_CONFIDENCE
+from digitrec.reading.rules import SHIPPED_MIN_CONFIDENCE, SHIPPED_MIN_PAIR_CONFIDENCE
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "digitrec" / "pretrained"
@@ -124,6 +124,8 @@ def main() -> int:
         # Trained with non-digits: answers use this threshold and say "not a digit".
         "open_set": meta.get("open_set"),
         "min_confidence": SHIPPED_MIN_CONFIDENCE,
+        # It answers by its two likeliest digits together (rules.judge_pair).
+        "min_pair_confidence": SHIPPED_MIN_PAIR_CONFIDENCE,
     }
     shipped.update(realistic_figures())
     write_json(TARGET / "metadata.json", shipped)

@@ -181,13 +181,58 @@ def test_a_run_answers_with_the_threshold_it_records(good_run, tmp_path):
 
 
 def test_the_shipped_model_answers_at_the_threshold_rules_keep_for_it():
-    """One home for the shipped threshold: scripts/make_pretrained.py writes rules'
-    SHIPPED_MIN_CONFIDENCE into the shipped metadata, and the Predictor answers with it."""
-    from digitrec.reading.rules import MIN_CONFIDENCE, SHIPPED_MIN_CONFIDENCE
+    """One home for the shipped thresholds: scripts/make_pretrained.py writes rules'
+    SHIPPED_MIN_CONFIDENCE and SHIPPED_MIN_PAIR_CONFIDENCE into the shipped metadata, and the
+    Predictor answers with them."""
+    from digitrec.reading.rules import MIN_CONFIDENCE, SHIPPED_MIN_CONFIDENCE, SHIPPED_MIN_PAIR_CONFIDENCE
     from digitrec.store import PRETRAINED
 
     assert SHIPPED_MIN_CONFIDENCE != MIN_CONFIDENCE
-    assert Predictor(PRETRAINED.with_suffix(".tflite")).min_confidence == SHIPPED_MIN_CONFIDENCE
+    shipped = Predictor(PRETRAINED.with_suffix(".tflite"))
+    assert shipped.min_confidence == SHIPPED_MIN_CONFIDENCE
+    assert shipped.min_pair_confidence == SHIPPED_MIN_PAIR_CONFIDENCE == 0.80
+
+
+def test_a_model_that_answers_by_its_two_likeliest_digits(good_run, tmp_path):
+    """A model recording `min_pair_confidence` answers a digit it is torn between two readings of,
+    and "no digit" where its doubt is spread wider; --min-confidence goes back to the best guess."""
+    import shutil
+    from pathlib import Path
+
+    from digitrec.files import read_json, write_json
+
+    copy = Path(shutil.copytree(good_run.run_dir, tmp_path / "pair-run"))
+    metadata = read_json(copy / "metadata.json")
+    write_json(copy / "metadata.json", {**metadata, "min_confidence": 0.7, "min_pair_confidence": 0.8, "open_set": 0.1})
+    assert Predictor(good_run.run_dir).min_pair_confidence is None  # a run records none
+    pair = Predictor(copy)
+    torn = pair.answer(np.array([0.0, 0.45, 0.0, 0.0, 0.0, 0.0, 0.0, 0.40, 0.15, 0.0]))
+    assert (torn.digit, torn.confidence) == (1, pytest.approx(0.45))
+    assert torn.to_dict()["not_digit_score"] == pytest.approx(0.15)  # 1 - the two together
+    spread = pair.answer(np.array([0.0, 0.0, 0.0, 0.05, 0.55, 0.05, 0.05, 0.1, 0.0, 0.2]))
+    assert spread.digit is None and spread.no_digit == "not a digit"
+    assert spread.reason == "not a digit: best guesses 4 and 9 at 75% together (below 80%)"
+    assert spread.guess == 4 and spread.to_dict()["not_digit_score"] == pytest.approx(0.25)
+    # A threshold the user gives is on the best guess alone, in the CLI and in --jobs' processes.
+    own = Predictor(copy, min_confidence=0.4)
+    assert own.min_pair_confidence is None and own.answer(np.array([0.0] * 4 + [0.6] + [0.0] * 4 + [0.4])).digit == 4
+    assert own.answer(torn.probabilities).digit == 1
+    assert Predictor(copy, min_confidence=0.7).answer(np.array(torn.probabilities)).digit is None
+    assert Predictor(copy, min_confidence=0.7, min_pair_confidence=0.8).answer(np.array(torn.probabilities)).digit == 1
+    # A number's digits keep the best-guess rule at 50 %.
+    assert pair.answer(np.array(torn.probabilities), min_confidence=0.5).digit is None
+
+
+def test_the_processes_of_predict_jobs_answer_by_the_same_rule(monkeypatch):
+    from digitrec.reading import parallel
+    from digitrec.store import PRETRAINED
+
+    monkeypatch.setenv("DIGITREC_LITERT_THREADS", "1")
+    monkeypatch.setattr(parallel, "_predictor", None)
+    parallel._load(str(PRETRAINED.with_suffix(".tflite")), 0.7, 0.8, None)
+    assert (parallel._predictor.min_confidence, parallel._predictor.min_pair_confidence) == (0.7, 0.8)
+    parallel._load(str(PRETRAINED.with_suffix(".tflite")), 0.9, None, None)
+    assert (parallel._predictor.min_confidence, parallel._predictor.min_pair_confidence) == (0.9, None)
 
 
 def test_each_no_digit_kind_comes_with_its_own_reason(predictor):

@@ -85,6 +85,19 @@ def test_a_doubt_is_not_a_digit_for_a_model_that_knows_non_digits_else_uncertain
     assert rules.judge_confidence(4, 0.59, 0.6, False) == ("uncertain", "uncertain: best guess 4 at 59% (below 60%)")
 
 
+def test_a_pair_doubt_judges_the_two_likeliest_digits_together():
+    """The shipped model's rule: torn between two digits is still a digit; doubt spread wider is not."""
+    assert rules.judge_pair(1, 7, 0.8, 0.8, True) is None  # at the threshold: an answer
+    assert rules.judge_pair(1, 7, 0.95, 0.8, False) is None
+    assert rules.judge_pair(1, 7, 0.79, 0.8, True) == (
+        "not a digit", "not a digit: best guesses 1 and 7 at 79% together (below 80%)"
+    )  # fmt: skip
+    unsure = rules.judge_pair(4, 9, 0.5, 0.8, False)
+    assert unsure == ("uncertain", "uncertain: best guesses 4 and 9 at 50% together (below 80%)")
+    close = rules.judge_pair(4, 9, 0.7996, 0.8, True)
+    assert close is not None and close.reason.endswith("at 79.96% together (below 80.00%)")
+
+
 def test_close_figures_get_the_decimals_that_tell_them_apart():
     assert rules._apart(0.45, 0.6) == ("45%", "60%")
     assert rules._apart(0.595, 0.6) == ("59.5%", "60.0%")
@@ -117,9 +130,10 @@ def test_the_docs_state_the_thresholds_the_code_uses():
     """README and the prediction guide say the numbers this module holds."""
     readme = (REPO / "README.md").read_text()
     guide = (REPO / "docs" / "prediction.md").read_text()
-    shipped = f"{rules.SHIPPED_MIN_CONFIDENCE:.2f}"
-    assert f"the shipped model (threshold {shipped})" in readme
-    assert f"The shipped model answers at {shipped}" in guide
+    shipped, pair = f"{rules.SHIPPED_MIN_CONFIDENCE:.2f}", f"{rules.SHIPPED_MIN_PAIR_CONFIDENCE:.2f}"
+    assert f"the shipped model (two likeliest, {pair})" in readme and f"its best guess alone ({shipped})" in readme
+    assert f"its two likeliest digits together are below {pair}" in guide.replace("\n", " ")
+    assert f"The same rule on the best guess alone picks {shipped}" in guide.replace("\n", " ")
     assert re.search(rf"uncertain below {rules.NUMBER_MIN_CONFIDENCE:.2f}", guide)
     assert f"else {rules.MIN_CONFIDENCE:.2f}" in guide
     fraction, one_piece = round(100 * rules.MAX_INK_FRACTION), round(100 * rules.MAX_INK_FRACTION_ONE_PIECE)

@@ -17,9 +17,15 @@ def test_the_examples_have_the_fields_of_a_real_answer():
     assert blank["no_digit"] == openapi.EXAMPLE_NO_DIGIT["no_digit"] and "best_guess" not in blank
     doubt = openapi.EXAMPLE_DOUBT
     unsure = Prediction(
-        None, 0.64, doubt["probabilities"], doubt["reason"], doubt["no_digit"], "small-one.png", not_digit_score=0.36
+        None, 0.64, doubt["probabilities"], doubt["reason"], doubt["no_digit"], "small-one.png", not_digit_score=0.26
     ).to_dict()
     assert set(unsure) == set(doubt) and unsure["best_guess"] == doubt["best_guess"] == 1
+    # The shipped model's own answer for those probabilities, word for word.
+    from digitrec.reading.predictor import Predictor
+    from digitrec.store import PRETRAINED
+
+    shipped = Predictor(PRETRAINED.with_suffix(".tflite")).answer(doubt["probabilities"], file="small-one.png")
+    assert {k: v for k, v in shipped.to_dict().items() if k != "model"} == doubt
 
 
 def test_the_apps_schema_documents_each_route(good_run):

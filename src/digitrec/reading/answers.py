@@ -26,7 +26,8 @@ class Prediction:
     steps: dict[str, np.ndarray] | None = field(default=None, repr=False)  # what preprocessing did
     model: str | None = None  # the name of the model that answered
     # For a model trained with non-digits (`--open-set`): its own score that this is not a digit,
-    # 1 - the best digit's probability ("no digit" above 1 - min_confidence). None otherwise.
+    # 1 - the best digit's probability ("no digit" above 1 - min_confidence), or 1 - the two
+    # likeliest digits' for a model that answers by them (`min_pair_confidence`). None otherwise.
     not_digit_score: float | None = None
 
     def __post_init__(self) -> None:

@@ -20,14 +20,14 @@ PARALLEL_FROM = 32  # fewer files than this are read in the calling process: sta
 _predictor: Any = None  # each process's own
 
 
-def _load(model: str, min_confidence: float, runs_root: str | None) -> None:
+def _load(model: str, min_confidence: float, pair: float | None, runs_root: str | None) -> None:
     global _predictor
     from digitrec.reading.ink import single_threaded
     from digitrec.reading.predictor import Predictor
 
     os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # one core per process
     single_threaded()
-    _predictor = Predictor(model, min_confidence=min_confidence, runs_root=runs_root)
+    _predictor = Predictor(model, min_confidence=min_confidence, runs_root=runs_root, min_pair_confidence=pair)
 
 
 def _read(paths: list[str], number: bool, steps: bool) -> list:
@@ -45,14 +45,14 @@ def predict_files(
     predictor, paths: Sequence[str | os.PathLike], jobs: int, number: bool = False, steps: bool = False
 ) -> Iterator:
     """The answers `predictor.predict_files` gives, in order, read by `jobs` processes (each with
-    the predictor's model and confidence threshold) when there are enough files to gain by it."""
+    the predictor's model and confidence thresholds) when there are enough files to gain by it."""
     paths = [str(p) for p in paths]
     processes = processes_for(len(paths), jobs)
     if processes == 1:
         yield from predictor.predict_files(paths, number=number, steps=steps)
         return
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    init = (str(predictor.choice.path), predictor.min_confidence, None)
+    init = (str(predictor.choice.path), predictor.min_confidence, predictor.min_pair_confidence, None)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_load, initargs=init) as pool:
         for answers in pool.map(_read, chunks, repeat(number), repeat(steps)):

@@ -31,6 +31,9 @@ class Predictor:
       min_confidence: below this, the answer is "uncertain" (digit None); None: the one the
         model's run records (`min_confidence` in metadata.json), else `rules.MIN_CONFIDENCE`.
       runs_root: where to look for the newest run.
+      min_pair_confidence: answer "no digit" when the two likeliest digits together are below
+        this, instead of judging the best guess alone; None: the one the model records
+        (`min_pair_confidence`, the shipped model's), unless `min_confidence` is given.
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class Predictor:
         min_confidence: float | None = None,
         runs_root: str | os.PathLike | None = None,
         max_pixels: int = MAX_PIXELS,
+        min_pair_confidence: float | None = None,
     ):
         if model is None or isinstance(model, (str, os.PathLike)):
             self.choice = store.resolve_model(model, runs_root)
@@ -56,6 +60,10 @@ class Predictor:
         self.num_classes = int(self.model.output_shape[-1])
         recorded = self.choice.metadata.get("min_confidence", rules.MIN_CONFIDENCE)
         self.min_confidence = float(recorded if min_confidence is None else min_confidence)
+        # The model's own rule; a threshold the user sets (--min-confidence) is on the best guess.
+        pair = self.choice.metadata.get("min_pair_confidence") if min_confidence is None else None
+        pair = pair if min_pair_confidence is None else min_pair_confidence
+        self.min_pair_confidence = None if pair is None else float(pair)
         # A model trained with non-digits is unsure of them on purpose: its doubt means "not a digit".
         self.knows_non_digits = bool(self.choice.metadata.get("open_set"))
         self.max_pixels = max_pixels
@@ -90,9 +98,16 @@ class Predictor:
         """Turn one row of probabilities (and the ink measures) into a Prediction."""
         probs = [float(p) for p in probabilities]
         best = int(np.argmax(probs))
-        threshold = self.min_confidence if min_confidence is None else min_confidence
         verdict = rules.judge_ink(pre) if pre is not None else None
-        verdict = verdict or rules.judge_confidence(best, probs[best], threshold, self.knows_non_digits)
+        pair = self.min_pair_confidence if min_confidence is None else None
+        if pair is not None and len(probs) > 1:
+            second = max((i for i in range(len(probs)) if i != best), key=lambda i: probs[i])
+            score = probs[best] + probs[second]
+            verdict = verdict or rules.judge_pair(best, second, score, pair, self.knows_non_digits)
+        else:
+            score = probs[best]
+            threshold = self.min_confidence if min_confidence is None else min_confidence
+            verdict = verdict or rules.judge_confidence(best, score, threshold, self.knows_non_digits)
         return Prediction(
             None if verdict else best,
             probs[best],
@@ -103,7 +118,7 @@ class Predictor:
             pre.array if pre is not None else None,
             pre.steps if pre is not None else None,
             self.name,
-            1.0 - probs[best] if self.knows_non_digits else None,
+            1.0 - score if self.knows_non_digits else None,
         )
 
     # ------------------------------------------------------------ images

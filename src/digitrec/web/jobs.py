@@ -46,6 +46,7 @@ def model_info(predictor) -> dict[str, Any]:
         "test_accuracy": meta.get("test_metrics", {}).get("accuracy"),
         "versions": meta.get("versions", {"digitrec": __version__}),
         "min_confidence": predictor.min_confidence,
+        "min_pair_confidence": predictor.min_pair_confidence,
     }
 
 

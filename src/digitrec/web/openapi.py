@@ -25,9 +25,9 @@ EXAMPLE_DOUBT = {
     "confidence": 0.64,
     "probabilities": [0.02, 0.64, 0.03, 0.04, 0.05, 0.03, 0.03, 0.1, 0.03, 0.03],
     "no_digit": "not a digit",
-    "reason": "not a digit: best guess 1 at 64% (below 70%)",
+    "reason": "not a digit: best guesses 1 and 7 at 74% together (below 80%)",
     "best_guess": 1,
-    "not_digit_score": 0.36,
+    "not_digit_score": 0.26,
 }
 
 ERRORS: dict[int | str, dict[str, Any]] = {
