@@ -104,6 +104,25 @@ def test_evaluate_a_saved_model_without_retraining(tiny_run, tmp_path):
     assert out2.parent == tmp_path / "runs" and metrics2["test_samples"] == 50
 
 
+def test_evaluate_on_two_processes_writes_the_same_files(tiny_run, tmp_path):
+    """--jobs 2: a second process draws the filters and the test map from the Keras model while
+    the first measures the LiteRT file; the same files, byte for byte, and its failure in one line."""
+    import shutil
+    from pathlib import Path
+
+    one, _ = evaluate_saved_model(tiny_run.run_dir, out_dir=tmp_path / "one", limit_test=60, jobs=1)
+    two, _ = evaluate_saved_model(tiny_run.run_dir, out_dir=tmp_path / "two", limit_test=60, jobs=2)
+    names = sorted(p.name for p in one.iterdir())
+    assert {"filters.png", "test_map.png", "metrics.json"} <= set(names)
+    assert names == sorted(p.name for p in two.iterdir())
+    assert all((one / name).read_bytes() == (two / name).read_bytes() for name in names)
+    broken = Path(shutil.copytree(tiny_run.run_dir, tmp_path / "broken"))
+    (broken / "model.keras").write_bytes(b"not a model")
+    with pytest.raises(DigitrecError, match="drawing the network's filters and test map failed: ") as failed:
+        evaluate_saved_model(broken, out_dir=tmp_path / "three", limit_test=60, jobs=2)
+    assert "\n" not in str(failed.value) and (tmp_path / "three" / "metrics.json").is_file()
+
+
 def test_evaluate_refuses_a_model_of_another_shape(tiny_run, tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "colour.npz"

@@ -131,18 +131,24 @@ def _ensemble_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _evaluate_parser(sub, common: argparse.ArgumentParser) -> None:
+    from digitrec.web.limits import usable_cpus
+
     p = sub.add_parser("evaluate", parents=[common], help="recompute metrics and charts of a saved model")
     _model_flags(p, "a .keras/.h5/.tflite file, a SavedModel folder or a run folder")
     p.add_argument("--dataset", help="the dataset to test on (default: the one in the run's metadata, else mnist)")
     p.add_argument("--data-file", help="your own .npz or IDX folder to test on")
     p.add_argument("--limit-test", type=count(1), help="use the first N test images only")
     p.add_argument("--out", help="where to write metrics and charts (default: the model's run folder)")
+    p.add_argument(
+        "--jobs", type=count(1), default=usable_cpus(), help="processes: with 2 or more, a second one draws the "
+        f"filters and the test map meanwhile (default: one per usable CPU, {usable_cpus()} here)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_evaluate)
 
 
 def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
     from digitrec.reading.parallel import PARALLEL_FROM
-    from digitrec.reading.rules import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE
+    from digitrec.reading.rules import MIN_CONFIDENCE, OPEN_SET_MIN_CONFIDENCE, SHIPPED_MIN_PAIR_CONFIDENCE
     from digitrec.web.limits import usable_cpus
 
     p = sub.add_parser(
@@ -181,8 +187,10 @@ def _predict_parser(sub, common: argparse.ArgumentParser) -> None:
         "--min-confidence",
         type=fraction,
         default=None,
-        help="answer 'uncertain' (no digit) below this probability (default: the model's own, "
-        f"{OPEN_SET_MIN_CONFIDENCE:.2f} for a model trained with --open-set, else {MIN_CONFIDENCE:.2f})",
+        help="answer 'uncertain' (no digit) where the best guess is below this probability (default: "
+        f"the model's own: {OPEN_SET_MIN_CONFIDENCE:.2f} for a model trained with --open-set, else "
+        f"{MIN_CONFIDENCE:.2f}; the shipped model's two likeliest digits together at "
+        f"{SHIPPED_MIN_PAIR_CONFIDENCE:.2f})",
     )
     p.set_defaults(func=cmd_predict)
 

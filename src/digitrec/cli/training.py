@@ -197,6 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         limit_test=args.limit_test,
         runs_root=args.runs_root,
+        jobs=args.jobs,
     )
     if args.json:
         print_json(

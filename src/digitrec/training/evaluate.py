@@ -15,7 +15,7 @@ import numpy as np
 
 from digitrec import store
 from digitrec.data import datasets
-from digitrec.errors import OptionError
+from digitrec.errors import DigitrecError, OptionError
 from digitrec.files import read_json, write_json, write_text
 from digitrec.runtime import in_batches
 
@@ -143,20 +143,78 @@ def score(
     title: str = "",
     limit_test: int | None = None,
     keras_model: Any = None,
+    views: ViewsProcess | None = None,
 ) -> Score:
     """Measure `model` (Keras, or a runtime backend) on the test set of `dataset` (its first
     `limit_test` images) and write the evaluation into `out_dir`: what training, ensembles and
     `digitrec evaluate` all do with a finished model. With the Keras model (`model` itself, or the
-    one behind a LiteRT file), the network's views too (`network.write_views`)."""
+    one behind a LiteRT file), the network's views too (`network.write_views`), or with `views`,
+    in that process, while this one draws its charts."""
+    from digitrec.training import network
+
     x_test, y_test = dataset.x_test[:limit_test], dataset.y_test[:limit_test]
     x = datasets.scale_images(x_test)
     evaluation = Evaluation(dataset.info.class_names, y_test.astype(np.int64), predict_probabilities(model, x))
+    if views is not None:
+        views.draw(network.views_sample(x, evaluation.y_true, evaluation.y_pred))
     metrics = write_evaluation(evaluation, x_test, out_dir, history, title=title)
-    if keras_model is not None:
-        from digitrec.training import network
-
+    if views is not None:
+        views.wait()
+    elif keras_model is not None:
         network.write_views(keras_model, x, evaluation.y_true, evaluation.y_pred, out_dir)
     return Score(evaluation, metrics, x)
+
+
+class ViewsProcess:
+    """The network's views (`network.draw_views`) drawn by a process of their own: it imports
+    TensorFlow and loads the Keras model while this one measures the LiteRT file and draws its
+    charts, then maps the test set (`digitrec evaluate --jobs 2` and up). Started fresh ("spawn")."""
+
+    def __init__(self, keras_file: str | Path, out_dir: str | Path):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_draw_views, args=(child, str(keras_file), str(out_dir)), daemon=True)
+        self.process.start()
+        child.close()
+
+    def draw(self, sample: tuple[np.ndarray, ...] | None) -> None:
+        """Hand over what the test map shows (`network.views_sample`)."""
+        self.conn.send(sample)
+
+    def wait(self) -> None:
+        """Until the views are drawn; a failure there is one line here."""
+        try:
+            error = self.conn.recv()
+        except EOFError:
+            self.process.join()
+            error = f"the process ended with exit code {self.process.exitcode}"
+        if error:
+            raise DigitrecError(f"drawing the network's filters and test map failed: {error}")
+
+    def close(self) -> None:
+        """End the process (at once if nothing was handed over: evaluation failed first)."""
+        self.conn.close()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def _draw_views(conn: Any, keras_file: str, out_dir: str) -> None:
+    try:
+        from digitrec import store
+        from digitrec.training import network
+
+        model = store.load_model(keras_file)
+        sample = conn.recv()
+        network.draw_views(model, sample, out_dir)
+        conn.send(None)
+    except EOFError:  # this process's parent stopped before handing anything over
+        return
+    except Exception as exc:  # noqa: BLE001 - said in the parent, in one line
+        conn.send(f"{type(exc).__name__}: {exc}")
 
 
 def write_evaluation(
@@ -204,13 +262,16 @@ def evaluate_saved_model(
     data_dir: str | Path | None = None,
     limit_test: int | None = None,
     runs_root: str | Path | None = None,
+    jobs: int = 1,
 ) -> tuple[Path, dict[str, Any]]:
     """Recompute metrics and charts for a saved model, in any format, without retraining
     (`digitrec evaluate`).
 
     The dataset comes from the model's metadata.json when it has one. Results go to the model's
     run folder, or `out_dir`, or a new `runs/<time>-eval-<name>` folder for a loose model file
-    (or the shipped model: never into the installed package).
+    (or the shipped model: never into the installed package). With `jobs` of 2 or more, a model
+    answered from its LiteRT file gets its Keras views (filters, test map) drawn by a second
+    process meanwhile (`ViewsProcess`): the same files, sooner.
     """
     import datetime as dt
 
@@ -235,6 +296,13 @@ def evaluate_saved_model(
     history = read_json(history_file) if history_file is not None and history_file.is_file() else None
     history = history or choice.metadata.get("history")  # the shipped model carries its own
     title = f"{choice.name} ({model.backend}) on {dataset.name} test set"
-    keras_model = store.load_model(choice.keras_file) if choice.keras_file is not None else None
-    result = score(model, dataset, out_dir, history, title, limit_test, keras_model)
+    if choice.keras_file is not None and jobs > 1 and model.backend != "keras":
+        views = ViewsProcess(choice.keras_file, out_dir)
+        try:
+            result = score(model, dataset, out_dir, history, title, limit_test, views=views)
+        finally:
+            views.close()
+    else:
+        keras_model = store.load_model(choice.keras_file) if choice.keras_file is not None else None
+        result = score(model, dataset, out_dir, history, title, limit_test, keras_model)
     return Path(out_dir), {**result.metrics, "model": choice.name, "backend": model.backend}

@@ -57,6 +57,20 @@ def test_map(model: Any, x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def write_views(model: Any, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, out_dir: str | Path) -> list[Path]:
     """Draw filters.png and test_map.png into `out_dir` for a Keras model; returns the files."""
+    return draw_views(model, views_sample(x, y_true, y_pred), out_dir)
+
+
+def views_sample(x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """What the test map shows: the images of `map_sample`, their classes and their indices
+    (None for fewer than 10 images)."""
+    if len(x) < 10:
+        return None
+    index = map_sample(y_true, y_pred)
+    return x[index], y_true[index], y_pred[index], index
+
+
+def draw_views(model: Any, sample: tuple[np.ndarray, ...] | None, out_dir: str | Path) -> list[Path]:
+    """filters.png, and test_map.png of a `views_sample`, into `out_dir`; returns the files."""
     from digitrec import plots
 
     out_dir = Path(out_dir)
@@ -64,8 +78,7 @@ def write_views(model: Any, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     filters = first_filters(model)
     if filters is not None:
         written.append(plots.plot_filters(filters, out_dir / "filters.png"))
-    if len(x) >= 10:
-        index = map_sample(y_true, y_pred)
-        points = test_map(model, x[index])
-        written.append(plots.plot_test_map(points, y_true[index], y_pred[index], out_dir / "test_map.png", index))
+    if sample is not None:
+        x, y_true, y_pred, index = sample
+        written.append(plots.plot_test_map(test_map(model, x), y_true, y_pred, out_dir / "test_map.png", index))
     return written
