@@ -100,3 +100,13 @@ def test_cli_ensemble_averages_runs_of_different_models(tmp_path):
             proc.stderr
         )
     assert json.loads((out / "metadata.json").read_text()) == meta
+
+
+def test_an_average_of_open_set_runs_answers_as_one():
+    """Members that all learned non-digits make an ensemble that did: its doubt is "not a digit"."""
+    from digitrec.training.ensemble import _shared_threshold
+
+    open_set = {"min_confidence": 0.6, "open_set": 0.1}
+    assert _shared_threshold([open_set, dict(open_set)]) == {"min_confidence": 0.6, "open_set": 0.1}
+    assert _shared_threshold([open_set, {"min_confidence": 0.9, "open_set": 0.0}]) == {}
+    assert _shared_threshold([open_set, {"min_confidence": 0.6}]) == {"min_confidence": 0.6}

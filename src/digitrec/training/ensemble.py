@@ -96,10 +96,15 @@ def _check_plan(run_dir: Path, config: TrainConfig, plan: dict) -> None:
 
 
 def _shared_threshold(metadata: list[dict]) -> dict:
-    """The members' `min_confidence` where they all record the same one (an average of open-set
-    models is one too), else nothing: answers then use the default."""
-    values = {m.get("min_confidence") for m in metadata}
-    return {"min_confidence": values.pop()} if len(values) == 1 and None not in values else {}
+    """The members' `min_confidence` and `open_set` where they all record the same (an average of
+    open-set models is one too: its doubt means "not a digit"), each else left out: answers then
+    use the default."""
+    shared = {}
+    for key in ("min_confidence", "open_set"):
+        values = {m.get(key) for m in metadata}
+        if len(values) == 1 and None not in values:
+            shared[key] = values.pop()
+    return shared
 
 
 def combine_runs(
