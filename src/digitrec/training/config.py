@@ -150,7 +150,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "robust": {"model": "deep_cnn", "augment": True, "epochs": 8, "learning_rate": 2e-3, "open_set": 0.1},
     # The most accurate single model: `robust` trained longer, on all 60,000 training images,
     # after a short warm-up, with non-digits (a tenth as many) and a fifth of the digits restyled.
-    # With --model strided_cnn, seed 2, it is the shipped pretrained model (docs/prediction.md).
+    # With --model strided_cnn, seeds 3 and 4 averaged, it is the shipped pretrained model (docs/prediction.md).
     "best": {
         "model": "deep_cnn",
         "augment": True,
