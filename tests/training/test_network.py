@@ -45,3 +45,20 @@ def test_the_map_holds_every_misclassified_image_and_places_classes_apart(good_r
     distance = np.linalg.norm(points[:, None] - points[None], axis=-1)
     same = y[:, None] == y[None]
     assert distance[same].mean() < 0.6 * distance[~same].mean()
+
+
+def test_an_ensemble_shows_its_first_members_filters_and_a_map_of_all_members(good_run, mnist, tmp_path):
+    from digitrec.training.ensemble import ensemble_model
+
+    members = [store.load_model(good_run.run_dir / "model.keras") for _ in range(2)]
+    alone = network.hidden_features(members[0], mnist.x_test[:20].astype(np.float32) / 255.0)
+    expected = network.first_filters(members[0])
+    both = ensemble_model(members)
+    x = mnist.x_test[:40].astype(np.float32) / 255.0
+    assert expected is not None and np.array_equal(network.first_filters(both), expected)
+    features = network.hidden_features(both, x)
+    assert features.shape == (40, 2 * alone.shape[1])
+    assert np.allclose(features[:20, : alone.shape[1]], alone, atol=1e-5)
+    y = mnist.y_test[:40].astype(np.int64)
+    written = network.write_views(both, x, y, y, tmp_path)
+    assert sorted(p.name for p in written) == ["filters.png", "test_map.png"]

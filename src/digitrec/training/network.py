@@ -17,18 +17,25 @@ MAP_SAMPLE = 2000  # test images on the map: every misclassified one, then a ran
 
 
 def first_filters(model: Any) -> np.ndarray | None:
-    """The first convolution's kernels as (filters, height, width) images (its first input channel)."""
+    """The first convolution's kernels as (filters, height, width) images (its first input channel);
+    an ensemble's (`ensemble.ensemble_model`) are its first member's."""
     for layer in model.layers:
         if type(layer).__name__ == "Conv2D":
             kernel = np.asarray(layer.get_weights()[0], np.float32)  # (kh, kw, in, out)
             return np.moveaxis(kernel[:, :, 0, :], -1, 0)
+        if hasattr(layer, "layers") and (filters := first_filters(layer)) is not None:
+            return filters
     return None
 
 
 def hidden_features(model: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """What the output layer reads (the last hidden layer's output) for images `x`, flattened."""
+    """What the output layer reads (the last hidden layer's output) for images `x`, flattened; for
+    an ensemble, what each member's output layer reads, side by side."""
     from digitrec._tf import keras, quiet_keras_inputs
 
+    members = [layer for layer in model.layers if isinstance(layer, keras().Model)]
+    if members:
+        return np.concatenate([hidden_features(member, x, batch_size) for member in members], axis=1)
     names = [layer.name for layer in model.layers]
     output_layer = model.get_layer("probabilities") if "probabilities" in names else model.layers[-1]
     probe = keras().Model(model.inputs, output_layer.input)
