@@ -210,11 +210,17 @@ def _draw_views(conn: Any, keras_file: str, out_dir: str) -> None:
         model = store.load_model(keras_file)
         sample = conn.recv()
         network.draw_views(model, sample, out_dir)
-        conn.send(None)
+        failure = None
     except EOFError:  # this process's parent stopped before handing anything over
         return
+    except DigitrecError as exc:  # a sentence already ("cannot write …")
+        failure = str(exc)
     except Exception as exc:  # noqa: BLE001 - said in the parent, in one line
-        conn.send(f"{type(exc).__name__}: {exc}")
+        failure = f"{type(exc).__name__}: {exc}"
+    try:
+        conn.send(failure)
+    except OSError:  # the parent failed first (its own line says why) and stopped listening
+        pass
 
 
 def write_evaluation(
