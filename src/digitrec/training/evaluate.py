@@ -181,7 +181,10 @@ class ViewsProcess:
 
     def draw(self, sample: tuple[np.ndarray, ...] | None) -> None:
         """Hand over what the test map shows (`network.views_sample`)."""
-        self.conn.send(sample)
+        try:
+            self.conn.send(sample)
+        except OSError:  # the process failed already (it could not load the model): `wait` says why
+            pass
 
     def wait(self) -> None:
         """Until the views are drawn; a failure there is one line here."""
