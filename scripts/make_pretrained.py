@@ -129,7 +129,8 @@ def main() -> int:
             {"seed": seed, **{k: m[k] for k in ("model", "test_accuracy", "seconds")}}
             for seed, m in zip(SEEDS, meta["ensemble"]["members"])
         ],
-        "dataset": meta["dataset"],
+        # What each member trained on (the ensemble's own metadata names the test set only).
+        "dataset": json.loads((members[0] / "metadata.json").read_text())["dataset"],
         "test_metrics": meta["test_metrics"],
         "training": meta["training"],
         # For its training curves: the first member's (the others' are alike).
