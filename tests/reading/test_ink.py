@@ -73,3 +73,19 @@ def test_a_straight_thin_one_is_thickened_like_any_stroke():
     assert ink.stroke_width(np.ones((300, 3), bool)) == 3.0
     assert (a.max(axis=0) > 0.5).sum() >= 2  # at least two columns of ink, as MNIST's 1s have
     assert (a.max(axis=1) > 0.5).sum() >= 19  # and the full height of the 20x20 box
+
+
+def test_a_loop_is_a_loop_and_a_gap_where_strokes_cross_is_not():
+    """An 8 has two loops; a blurred one, blown up, can enclose a third gap at its waist, under
+    MIN_HOLE_SHARE of its box, which must not make it "a drawing of three loops"."""
+    eight = np.ones((100, 60), bool)
+    eight[10:40, 15:45] = False  # the upper loop
+    eight[55:90, 15:45] = False  # the lower loop
+    assert ink.count_holes(eight) == 2
+    side = int(np.sqrt(0.6 * ink.MIN_HOLE_SHARE * 102 * 62))  # the box as counted: one pixel of margin
+    eight[45 : 45 + side, 28 : 28 + side] = False
+    assert ink.count_holes(eight) == 2
+    side = int(np.ceil(np.sqrt(1.2 * ink.MIN_HOLE_SHARE * 102 * 62)))
+    eight[45 : 45 + side, 28 : 28 + side] = False
+    assert ink.count_holes(eight) == 3
+    assert ink.count_holes(np.zeros((5, 5), bool)) == 0

@@ -235,6 +235,33 @@ def test_the_processes_of_predict_jobs_answer_by_the_same_rule(monkeypatch):
     assert (parallel._predictor.min_confidence, parallel._predictor.min_pair_confidence) == (0.9, None)
 
 
+def test_predict_jobs_shares_the_files_between_the_caller_and_its_helpers(tmp_path):
+    """With two processes the caller reads too: the helper is handed the first chunks and the
+    caller takes the next one while it starts; the answers are one process's, in order."""
+    from digitrec.reading import parallel
+    from digitrec.store import PRETRAINED
+
+    chunks = parallel.QUEUED + 1  # the helper's queue full, and one chunk more for the caller
+    digits = "1704" * (chunks * parallel.CHUNK // 4)
+    paths = []
+    for k, d in enumerate(digits):
+        draw_digit(d, size=(100 + k, 140)).save(path := tmp_path / f"{k:03d}.png")
+        paths.append(str(path))
+    predictor = Predictor(PRETRAINED.with_suffix(".tflite"))
+    alone = [a.to_dict() for a in predictor.predict_files(paths)]
+    read_here: list[list[str]] = []
+    own = predictor.predict_files
+
+    def recording(chunk, **kwargs):
+        read_here.append(list(chunk))
+        return own(chunk, **kwargs)
+
+    predictor.predict_files = recording
+    shared = [a.to_dict() for a in parallel.predict_files(predictor, paths, jobs=2)]
+    assert shared == alone and [a["file"] for a in shared] == paths
+    assert read_here == [paths[-parallel.CHUNK :]]  # the helper read all the others
+
+
 def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
     """The kind is made with the reason, by the rule that decided, never parsed back from it."""
     from digitrec.reading import rules
