@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -93,14 +94,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 1  # nothing to read: no model loaded
     test_set = load_test_set(args.dataset or "mnist", args.random) if args.random else None
     single_threaded()
+    from digitrec.reading import parallel
+
+    if parallel.processes_for(len(files), args.jobs) > 1:
+        os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # this process is one of the readers
     predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)
     say_default_model(predictor.choice)
     if args.random:
         return _predict_random(args, predictor, test_set)
     used: dict[str, set[str]] = {"preprocessed": set(), "steps": set()}
     results: list[Prediction | NumberPrediction | Failure] = list(problems)
-    from digitrec.reading import parallel
-
     if (processes := parallel.processes_for(len(files), args.jobs)) > 1:
         print(f"digitrec: reading {len(files)} images in {processes} processes", file=sys.stderr)
     answers = parallel.predict_files(predictor, files, args.jobs, number=args.number, steps=bool(args.show_steps))
