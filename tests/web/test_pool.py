@@ -263,6 +263,14 @@ def test_closing_the_pool_ends_the_workers(pool):
     assert all(p.poll() is not None for p in processes) and not pool.alive()
 
 
+def test_a_closed_pool_answers_503_at_once_and_starts_nothing():
+    pool = WorkerPool(1, load_nothing, echo_job, describe, job_timeout=5.0)
+    pool.close()
+    status, body = asyncio.run(pool.run("echo", ()))
+    assert status == 503 and b"no worker is ready" in body
+    assert pool._watchdog is None  # no task left behind to watch workers that are gone
+
+
 def test_serve_with_workers_and_a_broken_model_says_so_in_one_line(tmp_path):
     from tests.support.helpers import run_cli
     from tests.support.serverproc import free_port

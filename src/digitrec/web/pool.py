@@ -199,7 +199,7 @@ class WorkerPool:
         A job whose worker died or hung runs again, at the head of the line, until it has
         killed two workers (503) or outlasted the timeout twice (504).
         """
-        if self.job_timeout is not None and (self._watchdog is None or self._watchdog.done()):
+        if self.job_timeout is not None and not self._closed and (self._watchdog is None or self._watchdog.done()):
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())  # one for the pool
         job = None
         died = hung = 0  # this job's failures so far: a second of either kind ends it
