@@ -35,11 +35,9 @@ CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-connected
 
 
 def single_threaded() -> None:
-    """Make OpenCV work on the calling thread only, for the whole process: a policy for processes
-    that preprocess image after image (a service's workers, a batch), which call it once. The
-    images here are small: OpenCV's worker threads bring no speed, and their waiting costs CPU
-    (measured: the same 3.7 ms per load-test upload either way, but 4.6 ms of CPU with its default
-    threads against 3.6 without), which a busy server's other requests need."""
+    """Make OpenCV work on the calling thread only, for the whole process (a service's workers, a
+    batch call it once): on images this small its threads bring no speed, and their waiting costs
+    CPU (measured: 3.7 ms per load-test upload either way, but 4.6 ms of CPU against 3.6)."""
     cv2.setNumThreads(0)
 
 
@@ -49,17 +47,15 @@ def u8(mask: np.ndarray) -> np.ndarray:
 
 
 def ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """top, bottom, left, right (exclusive) of a non-empty mask's pixels, by OpenCV in one pass
-    (the rows and columns that hold any, without two passes of numpy's `any`)."""
+    """top, bottom, left, right (exclusive) of a non-empty mask's pixels, by OpenCV in one pass."""
     x, y, w, h = cv2.boundingRect(u8(mask))
     return y, y + h, x, x + w
 
 
 def resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize a float32 image: the mean of the pixels whose centres fall in each target pixel
-    when shrinking (Pillow's BOX; OpenCV's INTER_AREA weighs partly covered pixels instead, and
-    gives other arrays than the ones every figure was measured with), bilinear when enlarging
-    (OpenCV's, the same values as Pillow's)."""
+    """Resize a float32 image: when shrinking, the mean of the pixels whose centres fall in each
+    target pixel (Pillow's BOX: OpenCV's INTER_AREA weighs partly covered pixels, and gives other
+    arrays than every figure was measured with); when enlarging, OpenCV's bilinear (Pillow's values)."""
     a = np.ascontiguousarray(a, dtype=np.float32)
     if width <= a.shape[1] and height <= a.shape[0]:
         return np.asarray(Image.fromarray(a).resize((width, height), Image.Resampling.BOX), np.float32)
@@ -161,11 +157,9 @@ def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
-    """Subtract a smooth estimate of the paper (uneven light, shadows, tint), then stretch.
-
-    Returns the flattened ink in [0, 1] and the ink's contrast against the paper before the
-    stretch (about 0.3 for pencil, 0.8 for a pen, under 0.13 for a blank page's shading and noise).
-    """
+    """Subtract a smooth estimate of the paper (uneven light, shadows, tint), then stretch: the
+    flattened ink in [0, 1], and the ink's contrast against the paper before the stretch (about
+    0.3 for pencil, 0.8 for a pen, under 0.13 for a blank page's shading and noise)."""
     # Estimate the lighting on a 64-pixel thumbnail with a grey opening a third of its size (fine
     # enough for light that changes across the page) and, where there is ink, wider than the
     # widest stroke: a narrower one takes a marker stroke's middle for paper and hollows the digit
@@ -331,11 +325,9 @@ def _hugs_border(piece: np.ndarray, rows: slice, cols: slice, h: int, w: int) ->
     return along > 0.5 * max(bh, bw)
 
 
-# A loop is at least this share of the digit's box: smaller enclosed gaps are where blurred strokes
-# cross or a thick stroke has a pin-hole (a tiny 8, blown up, shows a third "loop" at its waist).
-# Chosen on the realistic set's seed 0: the largest, in steps of 0.001 from 0.003 to 0.010 and then
-# 0.015 and 0.02, that turns away every kind of non-digit as before with both the shipped model and
-# make run's (0.010 lets one more doodle through with make run's).
+# A loop is at least this share of the digit's box: a smaller enclosed gap is where blurred strokes
+# cross (a tiny 8 blown up shows a third at its waist) or a pin-hole. Chosen on realistic set 0: the
+# largest that turned away every kind of non-digit as before, with both models (CHANGELOG).
 MIN_HOLE_SHARE = 0.009
 
 
