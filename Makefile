@@ -131,6 +131,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.distributed
 	$(BIN)/python -m benchmarks.web_load --model src/digitrec/pretrained/model.tflite -- --workers 2
 	$(BIN)/python -m benchmarks.service_ops
+	$(BIN)/python -m benchmarks.preprocess_speed
+	$(BIN)/python -m benchmarks.predict_folder --model src/digitrec/pretrained
 	$(BIN)/python -m benchmarks.summary
 
 # The long trainings, run once and recorded (70-80 minutes per best model here): the best

@@ -98,6 +98,7 @@ def inference() -> list[str]:
     lines = []
     for r in load("inference"):
         lines += [
+            *([""] if lines else []),  # a blank line between two tables
             f"Inference (`{r['command']}`):",
             "",
             "| model | backend | one image p50 | p99 | batches of 256 | cold start | peak memory |",
@@ -147,6 +148,19 @@ def web_load() -> list[str]:
     return lines
 
 
+def predict_folder() -> list[str]:
+    lines = []
+    for r in load("predict_folder"):
+        one, many = (k for k in r["median_seconds"])
+        lines += [
+            f"`digitrec predict FOLDER` on {r['images']:,} phone photos (`{r['command']}`, medians of "
+            f"{len(r['seconds'][one])}): --jobs {one} {r['median_seconds'][one]:.2f} s, --jobs {many} "
+            f"{r['median_seconds'][many]:.2f} s ({r['speedup']:.2f}x, {r['images_per_s'][many]:,.0f} images/s), "
+            f"same output: {'yes' if r['same_output'] else 'no'}.",
+        ]
+    return lines
+
+
 def main() -> int:
     machine = next((r.get("machine") for r in load("seed_accuracy") if r.get("machine")), {})
     versions = next((r.get("versions") for r in load("seed_accuracy") if r.get("versions")), {})
@@ -159,7 +173,7 @@ def main() -> int:
         *recipes(),
         "",
     ]
-    for section in (time_to_accuracy(), pipelines(), inference(), web_load(), strategies()):
+    for section in (time_to_accuracy(), pipelines(), inference(), web_load(), predict_folder(), strategies()):
         if section:
             page += [*section, ""]
     (RESULTS / "summary.md").write_text("\n".join(page))
