@@ -96,7 +96,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     single_threaded()
     from digitrec.reading import parallel
 
-    if parallel.processes_for(len(files), args.jobs) > 1:
+    if (processes := parallel.processes_for(len(files), args.jobs)) > 1:
         os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # this process is one of the readers
     predictor = Predictor(args.model, min_confidence=args.min_confidence, runs_root=args.runs_root)
     say_default_model(predictor.choice)
@@ -104,7 +104,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _predict_random(args, predictor, test_set)
     used: dict[str, set[str]] = {"preprocessed": set(), "steps": set()}
     results: list[Prediction | NumberPrediction | Failure] = list(problems)
-    if (processes := parallel.processes_for(len(files), args.jobs)) > 1:
+    if processes > 1:
         print(f"digitrec: reading {len(files)} images in {processes} processes", file=sys.stderr)
     answers = parallel.predict_files(predictor, files, args.jobs, number=args.number, steps=bool(args.show_steps))
     for result in answers:
