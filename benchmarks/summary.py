@@ -151,7 +151,7 @@ def web_load() -> list[str]:
 def predict_folder() -> list[str]:
     lines = []
     for r in load("predict_folder"):
-        one, many = (k for k in r["median_seconds"])
+        one, many = r["median_seconds"]  # its two keys: "1" and N
         lines += [
             f"`digitrec predict FOLDER` on {r['images']:,} phone photos (`{r['command']}`, medians of "
             f"{len(r['seconds'][one])}): --jobs {one} {r['median_seconds'][one]:.2f} s, --jobs {many} "
