@@ -81,6 +81,7 @@ def _show_steps(result, folder: Path, used: set[str]) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from digitrec.cli.batch import expand_inputs, load_test_set
+    from digitrec.reading.alloc import keep_freed_memory
     from digitrec.reading.answers import Failure, NumberPrediction, Prediction
     from digitrec.reading.ink import single_threaded
     from digitrec.reading.predictor import Predictor
@@ -94,6 +95,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 1  # nothing to read: no model loaded
     test_set = load_test_set(args.dataset or "mnist", args.random) if args.random else None
     single_threaded()
+    keep_freed_memory()  # image after image: no page faults for each one's arrays
     from digitrec.reading import parallel
 
     if (processes := parallel.processes_for(len(files), args.jobs)) > 1:

@@ -20,10 +20,10 @@ from digitrec.web.worker import server_fault
 
 def load_predictor(model: str | None, runs_root: str | None, max_pixels: int):
     """The Predictor a service uses, with its fast path compiled before the first request, in a
-    process that keeps the memory it frees (`digitrec.web.alloc`: no page faults per request)."""
+    process that keeps the memory it frees (`digitrec.reading.alloc`: no page faults per request)."""
     from digitrec.reading import ink
+    from digitrec.reading.alloc import keep_freed_memory
     from digitrec.reading.predictor import Predictor
-    from digitrec.web.alloc import keep_freed_memory
 
     keep_freed_memory()
     ink.single_threaded()

@@ -1,4 +1,5 @@
-"""web.alloc: the service's processes keep the memory they free, so an upload costs no page faults."""
+"""reading.alloc: the processes that read image after image keep the memory they free, so an image
+costs no page faults."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 def test_the_service_keeps_freed_memory_on_glibc():
     import platform
 
-    from digitrec.web.alloc import keep_freed_memory
+    from digitrec.reading.alloc import keep_freed_memory
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
 
@@ -17,7 +18,7 @@ _CHURN = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "keep":
-    from digitrec.web.alloc import keep_freed_memory
+    from digitrec.reading.alloc import keep_freed_memory
     assert keep_freed_memory()
 def upload():  # an upload's working arrays: a dozen of about a megabyte, alive together, then freed
     arrays = [np.ones(1_000_000 // 8) for _ in range(12)]
@@ -48,9 +49,26 @@ def test_freed_memory_is_reused_without_page_faults():
 
 
 def test_every_service_process_sets_it_up(monkeypatch, good_run):
-    from digitrec.web import alloc, jobs
+    from digitrec.reading import alloc
+    from digitrec.web import jobs
 
     calls = []
     monkeypatch.setattr(alloc, "keep_freed_memory", lambda: calls.append(1) or True)
     predictor = jobs.load_predictor(str(good_run.run_dir), None, 10_000_000)  # what create_app and each worker call
     assert calls == [1] and predictor.name == good_run.run_dir.name
+
+
+def test_predict_and_each_of_its_helpers_keep_freed_memory(monkeypatch, good_run, tmp_path):
+    from digitrec.cli.main import main
+    from digitrec.reading import alloc, parallel
+    from tests.support.helpers import draw_digit
+
+    calls = []
+    monkeypatch.setattr(alloc, "keep_freed_memory", lambda: calls.append(1) or True)
+    draw_digit("4").save(tmp_path / "four.png")
+    assert main(["predict", "--model", str(good_run.run_dir), str(tmp_path / "four.png")]) == 0
+    assert calls == [1]
+    monkeypatch.setenv("DIGITREC_LITERT_THREADS", "1")
+    monkeypatch.setattr(parallel, "_predictor", None)
+    parallel._load(str(good_run.run_dir), 0.5, None, None)  # what each helper process runs first
+    assert calls == [1, 1] and parallel._predictor is not None
