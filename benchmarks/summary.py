@@ -151,13 +151,19 @@ def web_load() -> list[str]:
 def predict_folder() -> list[str]:
     lines = []
     for r in load("predict_folder"):
-        one, many = r["median_seconds"]  # its two keys: "1" and N
-        lines += [
+        one, many = (name for name in r["median_seconds"] if name != "against")  # "1" and N
+        line = (
             f"`digitrec predict FOLDER` on {r['images']:,} phone photos (`{r['command']}`, medians of "
             f"{len(r['seconds'][one])}): --jobs {one} {r['median_seconds'][one]:.2f} s, --jobs {many} "
             f"{r['median_seconds'][many]:.2f} s ({r['speedup']:.2f}x, {r['images_per_s'][many]:,.0f} images/s), "
-            f"same output: {'yes' if r['same_output'] else 'no'}.",
-        ]
+            f"same output: {'yes' if r['same_output'] else 'no'}."
+        )
+        if against := r.get("against"):
+            line += (
+                f" One process of {against['ref']}: {r['median_seconds']['against']:.2f} s; --jobs {many} now "
+                f"{against['speedup']:.2f}x."
+            )
+        lines.append(line)
     return lines
 
 
