@@ -4,8 +4,7 @@ Each kind is a set of encoded files as users send them, made from MNIST test dig
 tests/support/realistic.py: phone photos (JPEG), the page's drawings (280x280 PNG, as the
 service's page sends them), scans (a pen on white paper), small digits in a big frame, and tiny
 digits (5-9 px, blown up). Each file goes through the three steps a worker runs, on one thread
-and keeping the memory it frees, as the service's workers and `digitrec predict` do
-(`ink.single_threaded`, `alloc.keep_freed_memory`):
+as the service's workers and `predict --jobs` do (`ink.single_threaded`):
 
 - decode: `images.load_image` (the JPEG's reduced decode included);
 - ink: `ink.find_ink` less the decode (grayscale, polarity, background, the ink's pieces);
@@ -105,11 +104,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "preprocess_speed.json")
     args = parser.parse_args()
-    from digitrec.reading.alloc import keep_freed_memory
     from digitrec.reading.ink import single_threaded
 
     single_threaded()
-    keep_freed_memory()
     files = uploads(args.per_kind)
     results = {}
     print(f"{'kind':<20} {'decode':>8} {'ink':>8} {'fit':>8} {'total':>8}  (ms, median per image)")
