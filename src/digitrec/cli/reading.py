@@ -81,9 +81,8 @@ def _show_steps(result, folder: Path, used: set[str]) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from digitrec.cli.batch import expand_inputs, load_test_set
-    from digitrec.reading.alloc import keep_freed_memory
+    from digitrec.reading.alloc import for_many_images
     from digitrec.reading.answers import Failure, NumberPrediction, Prediction
-    from digitrec.reading.ink import single_threaded
     from digitrec.reading.predictor import Predictor
 
     files, problems = expand_inputs(args.inputs) if args.inputs else ([], [])
@@ -94,8 +93,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             _write_csv(args.csv, list(problems), args.number)
         return 1  # nothing to read: no model loaded
     test_set = load_test_set(args.dataset or "mnist", args.random) if args.random else None
-    single_threaded()
-    keep_freed_memory()  # image after image: no page faults for each one's arrays
+    for_many_images()
     from digitrec.reading import parallel
 
     if (processes := parallel.processes_for(len(files), args.jobs)) > 1:
@@ -189,15 +187,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from digitrec import plots
     from digitrec.cli.batch import expand_inputs
     from digitrec.reading import explain
+    from digitrec.reading.alloc import for_many_images
     from digitrec.reading.images import ImageError, load_image
-    from digitrec.reading.ink import single_threaded
     from digitrec.reading.predictor import Predictor
 
     files, problems = expand_inputs(args.inputs)
     if not _report_problems(problems, bool(files)):
         return 1
     method = args.method.replace("-", " ") if args.method else None
-    single_threaded()
+    for_many_images()
     predictor = Predictor(args.model, runs_root=args.runs_root)
     say_default_model(predictor.choice)
     out = Path(args.out)

@@ -7,8 +7,9 @@ hundreds of kilobytes, so a worker of the web service paid for hundreds of page 
 request: measured, about 900 faults and 1.1 ms of system time per upload, its CPU per upload 5.3
 ms against 4.1 ms with the thresholds fixed (`benchmarks/web_load.py`, 2 workers, 16 clients).
 `digitrec predict FOLDER` paid the same: 0.8 s of its 5.7 s for 1,500 phone photos was the
-kernel's (`benchmarks/predict_folder.py`). The service's workers, `digitrec predict` and its
-helper processes set the thresholds; the app, which reads one drawing at a time, does not.
+kernel's (`benchmarks/predict_folder.py`). Every process that reads image after image calls
+`for_many_images` once: the service's workers, `digitrec predict` and its helper processes,
+`digitrec explain`; the app, which reads one drawing at a time, does not.
 """
 
 from __future__ import annotations
@@ -32,3 +33,12 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def for_many_images() -> None:
+    """Settle the process for reading image after image: freed memory kept (above) and OpenCV on
+    the calling thread only (`ink.single_threaded`)."""
+    from digitrec.reading.ink import single_threaded
+
+    keep_freed_memory()
+    single_threaded()

@@ -22,13 +22,11 @@ _predictor: Any = None  # each process's own
 
 def _load(model: str, min_confidence: float, pair: float | None, runs_root: str | None) -> None:
     global _predictor
-    from digitrec.reading.alloc import keep_freed_memory
-    from digitrec.reading.ink import single_threaded
+    from digitrec.reading.alloc import for_many_images
     from digitrec.reading.predictor import Predictor
 
     os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # one core per process
-    single_threaded()
-    keep_freed_memory()
+    for_many_images()
     _predictor = Predictor(model, min_confidence=min_confidence, runs_root=runs_root, min_pair_confidence=pair)
 
 

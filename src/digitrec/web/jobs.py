@@ -21,12 +21,10 @@ from digitrec.web.worker import server_fault
 def load_predictor(model: str | None, runs_root: str | None, max_pixels: int):
     """The Predictor a service uses, with its fast path compiled before the first request, in a
     process that keeps the memory it frees (`digitrec.reading.alloc`: no page faults per request)."""
-    from digitrec.reading import ink
-    from digitrec.reading.alloc import keep_freed_memory
+    from digitrec.reading.alloc import for_many_images
     from digitrec.reading.predictor import Predictor
 
-    keep_freed_memory()
-    ink.single_threaded()
+    for_many_images()
     return Predictor(model, runs_root=runs_root, max_pixels=max_pixels).warm_up()
 
 
