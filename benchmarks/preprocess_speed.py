@@ -7,8 +7,10 @@ digits (5-9 px, blown up). Each file goes through the three steps a worker runs,
 as the service's workers and `predict --jobs` do (`ink.single_threaded`):
 
 - decode: `images.load_image` (the JPEG's reduced decode included);
-- ink: `ink.find_ink` less the decode (grayscale, polarity, background, the ink's pieces);
-- fit: `preprocess.to_mnist_array` less `find_ink` (the main cluster, the fit into 28x28).
+- ink: `ink.find_ink` less the decode (grayscale, polarity, background, the ink's pieces), as a
+  single digit is first looked for (`preprocess.DIGIT_WORK_SIZE`);
+- fit: `preprocess.to_mnist_array` less `find_ink` (the main cluster, the fit into 28x28, and
+  for a digit too small there, such as a small digit in a big frame, the second look on more).
 
 Every time is the best of `--repeats` runs of that image (the noise of a shared machine only ever
 adds), and each kind's figure the median over its images. Writes
@@ -85,13 +87,13 @@ def best_ms(call, data: bytes, repeats: int) -> float:
 def measure(files: list[bytes], repeats: int) -> dict:
     """Median ms per step over the files (each the best of `repeats`), and the median total."""
     from digitrec.reading.images import load_image
-    from digitrec.reading.ink import WORK_SIZE, find_ink
-    from digitrec.reading.preprocess import to_mnist_array
+    from digitrec.reading.ink import find_ink
+    from digitrec.reading.preprocess import DIGIT_WORK_SIZE, to_mnist_array
 
     rows = []
     for data in files:
-        decode = best_ms(lambda d: load_image(d, draft=WORK_SIZE, gray=True), data, repeats)
-        ink = best_ms(lambda d: find_ink(d, False), data, repeats)
+        decode = best_ms(lambda d: load_image(d, draft=DIGIT_WORK_SIZE, gray=True), data, repeats)
+        ink = best_ms(lambda d: find_ink(d, False, work_size=DIGIT_WORK_SIZE), data, repeats)
         total = best_ms(to_mnist_array, data, repeats)
         rows.append((decode, max(0.0, ink - decode), max(0.0, total - ink), total))
     decode, ink, fit, total = (float(np.median(column)) for column in zip(*rows))

@@ -89,3 +89,24 @@ def test_a_loop_is_a_loop_and_a_gap_where_strokes_cross_is_not():
     eight[45 : 45 + side, 28 : 28 + side] = False
     assert ink.count_holes(eight) == 3
     assert ink.count_holes(np.zeros((5, 5), bool)) == 0
+
+
+def _plain_otsu(values: np.ndarray, bins: int = 64) -> float:
+    """Otsu's threshold the plain way: a 64-bin histogram of [0, 1] (1 in the top bin), the bin
+    centre that maximises the variance between the two classes."""
+    hist = np.bincount(np.minimum((values.ravel() * bins).astype(np.int64), bins - 1), minlength=bins)
+    centers = (np.arange(bins) + 0.5) / bins
+    weight, mean = np.cumsum(hist), np.cumsum(hist * centers)
+    between = (mean[-1] * weight / weight[-1] - mean) ** 2 / np.maximum(weight * (weight[-1] - weight), 1e-12)
+    return float(centers[int(np.argmax(between[:-1]))])
+
+
+@pytest.mark.parametrize("paper", [0.0, 0.5, 0.93, 0.999])
+def test_otsu_counts_the_paper_and_the_ink_as_a_plain_histogram_does(paper):
+    """The paper (0 after the background's removal) is counted apart from the ink: same threshold."""
+    rng = np.random.default_rng(int(paper * 1000))
+    values = rng.beta(2, 2, (120, 90)).astype(np.float32)
+    values[rng.random(values.shape) < paper] = 0.0
+    values[0, :3] = 1.0  # exactly 1 counts in the top bin
+    assert ink._otsu(values) == _plain_otsu(values)
+    assert ink._otsu(np.zeros((5, 5), np.float32)) == _plain_otsu(np.zeros((5, 5), np.float32))

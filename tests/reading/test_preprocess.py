@@ -117,6 +117,31 @@ def test_a_small_digit_in_a_big_frame_and_thin_strokes():
     assert (a > 0.5).sum() > 40
 
 
+def test_a_digit_is_found_on_few_pixels_and_a_small_one_again_on_more(monkeypatch):
+    from digitrec.reading import ink, preprocess
+
+    # A digit that fills a big photo: found on DIGIT_WORK_SIZE pixels, plenty for 20x20.
+    big_digit = draw_digit("4", size=(1200, 900), width=60)
+    pre = to_mnist_array(big_digit, return_steps=True)
+    assert max(pre.steps["grayscale"].shape) == preprocess.DIGIT_WORK_SIZE < ink.WORK_SIZE
+    assert corr(pre.array, to_mnist_array(draw_digit("4"))) > 0.8
+    # A small digit in the same frame is under SMALL_DIGIT pixels there: looked for again on more.
+    frame = Image.new("L", (1200, 900), 235)
+    frame.paste(draw_digit("4", size=(60, 45), width=3), (700, 400))
+    pre = to_mnist_array(frame, return_steps=True)
+    assert max(pre.steps["grayscale"].shape) == ink.WORK_SIZE
+    assert corr(pre.array, to_mnist_array(draw_digit("4"))) > 0.6
+    # An image within ink.WORK_SIZE is worked as it is (shrinking would cost more than it saves)...
+    pre = to_mnist_array(draw_digit("4", size=(400, 300), width=20), return_steps=True)
+    assert pre.steps["grayscale"].shape == (300, 400)
+    # ... and a small digit in it is not looked for twice: there is no more to see.
+    sizes = []
+    monkeypatch.setattr(preprocess, "find_ink", lambda *a: sizes.append(a[-1]) or ink.find_ink(*a))
+    to_mnist_array(mnist_first_test_digits()[0])
+    to_mnist_array(frame)
+    assert sizes == [preprocess.DIGIT_WORK_SIZE, preprocess.DIGIT_WORK_SIZE, ink.WORK_SIZE]
+
+
 def test_steps_are_returned_for_inspection():
     pre = to_mnist_array(draw_digit("1"), return_steps=True)
     assert set(pre.steps) == {"grayscale", "ink_light", "background_removed", "ink_mask", "mnist"}

@@ -30,7 +30,16 @@ class ImageError(DigitrecError):
 def load_image(
     source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | None = None, gray: bool = False
 ) -> Image.Image:
-    """Open any supported input as a decoded PIL image, with one clear error when it cannot be.
+    """Open any supported input as a decoded PIL image, with one clear error when it cannot be
+    (see `load_image_sized`)."""
+    return load_image_sized(source, max_pixels, draft, gray)[0]
+
+
+def load_image_sized(
+    source: ImageSource, max_pixels: int = MAX_PIXELS, draft: int | None = None, gray: bool = False
+) -> tuple[Image.Image, int]:
+    """Open any supported input as a decoded PIL image, with one clear error when it cannot be,
+    and the longer side of the image as stored (before a reduced decode).
 
     Images of more than `max_pixels` pixels are refused from their header, before decoding.
     With `draft`, a JPEG at least twice that size on its longer side is decoded at a half, a
@@ -43,9 +52,10 @@ def load_image(
     if isinstance(source, Image.Image):
         if source.width * source.height > max_pixels:
             raise ImageError(f"a {source.width}x{source.height} image is too large (limit {max_pixels:,} pixels)")
-        return source
+        return source, max(source.size)
     if isinstance(source, np.ndarray):
-        return _array_to_image(source, max_pixels)
+        image = _array_to_image(source, max_pixels)
+        return image, max(image.size)
     stream: io.BytesIO | Path
     if isinstance(source, (bytes, bytearray)):
         stream, name = io.BytesIO(bytes(source)), "the image data"
@@ -70,7 +80,7 @@ def load_image(
             image.load()
             # Phone photos carry their rotation in EXIF. The answer is a copy either way, free of the file.
             turned = ImageOps.exif_transpose(image)
-            return turned if turned is not None else image.copy()
+            return (turned if turned is not None else image.copy()), longer
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -28,6 +28,7 @@ import numpy as np
 from digitrec.reading.images import MAX_PIXELS, ImageSource
 from digitrec.reading.ink import (
     CROSS,
+    WORK_SIZE,
     count_holes,
     find_ink,
     ink_box,
@@ -42,6 +43,14 @@ __all__ = ["MNIST_SIZE", "Preprocessed", "fit_to_mnist", "to_mnist_array"]
 
 MNIST_BOX = 20
 MNIST_SIZE = 28
+
+# A single digit in an image over `ink.WORK_SIZE` pixels is first looked for on DIGIT_WORK_SIZE
+# (a phone photo's pixel work cut by more than half), which leaves a digit of a normal size a
+# hundred pixels or more: plenty for 20x20. A digit under SMALL_DIGIT pixels there (a small digit
+# in a big frame) is looked for again on `ink.WORK_SIZE`, where its strokes have the pixels they
+# need. Smaller images are worked as they are, and numbers (`segment`) on `ink.WORK_SIZE`.
+DIGIT_WORK_SIZE = 320
+SMALL_DIGIT = 32
 
 
 @dataclass
@@ -104,6 +113,14 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def _longer_side(mask: np.ndarray) -> int:
+    """The longer side of the box around a mask's pixels (0 when it has none)."""
+    if not mask.any():
+        return 0
+    top, bottom, left, right = ink_box(mask)
+    return max(bottom - top, right - left)
+
+
 def _disk(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     return (x * x + y * y <= radius * radius).astype(np.uint8)
@@ -143,8 +160,11 @@ def to_mnist_array(
     Raises:
       ImageError: the input is not a readable image.
     """
-    ink = find_ink(source, return_steps and images, max_pixels)
+    ink = find_ink(source, return_steps and images, max_pixels, DIGIT_WORK_SIZE)
     digit, components, pieces = main_cluster(ink.mask, ink.pieces, ink.ids)
+    if max(digit.shape) == DIGIT_WORK_SIZE and _longer_side(digit) < SMALL_DIGIT:  # shrunk to it
+        ink = find_ink(source, return_steps and images, max_pixels, WORK_SIZE)
+        digit, components, pieces = main_cluster(ink.mask, ink.pieces, ink.ids)
     components += ink.shading
     array = fit_to_mnist(ink.flat, digit)
     if not return_steps:
