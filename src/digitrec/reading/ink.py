@@ -90,8 +90,7 @@ class Pieces:
         elif n > 1 and not boxes:
             stats[:, 4] = np.bincount(labels.ravel(), minlength=n)[1:]
         elif n > 1:
-            # OpenCV's own statistics take several times longer than the labelling: take the
-            # boxes and areas from the labelled pixels, sorted by label.
+            # OpenCV's own statistics take several times the labelling: boxes and areas from pixels sorted by label.
             xy = cv2.findNonZero(image).reshape(-1, 2)
             ids = labels[xy[:, 1], xy[:, 0]]
             order = np.argsort(ids, kind="stable")
@@ -129,7 +128,8 @@ def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if alpha is None or alpha.min() >= 0.999:
         return gray
     opaque = alpha > 0.5
-    background = 1.0 if (gray[opaque].mean() < 0.5 if opaque.any() else True) else 0.0  # dark ink: white
+    ink_is_dark = gray[opaque].mean() < 0.5 if opaque.any() else True
+    background = 1.0 if ink_is_dark else 0.0
     return gray * alpha + background * (1.0 - alpha)
 
 
