@@ -67,9 +67,11 @@ EQUIVALENT = [
     ("preprocess", "core/Replace", r"return_steps: Literal\[", "an overload's signature, only type checkers read it"),
     ("preprocess", "core/NumberReplacer", r"^(pieces|holes): int = ",
      "defaults only segment's digits of a number take, which no ink rule judges (predict_number asks the model)"),
-    ("preprocess", "core/", r"^thin = scale < 1\.0 and rough_stroke_width",
-     "rough_stroke_width is a lower bound of stroke_width: whatever this shortcut decides, line 77 thickens "
-     "only a stroke under 2 px after a fit that shrinks (scale < 1)"),
+    ("preprocess", "core/", r"^thin = scale < 1\.0 and rough_stroke_width => thin = scale (!= 1\.0|<= 1\.0|< 2\.0) and",
+     "a fit that does not shrink (scale 1 or more) thickens nothing, whatever `thin` says: the thickening "
+     "asks for scale < 1 itself"),
+    ("preprocess", "core/ReplaceComparisonOperator_Lt_", r"^thin = scale < 1\.0 and rough => \* scale (!=|<=) 3\.0$",
+     "these differ from `< 3.0` only where the quick estimate times the scale is 3.0 to the last bit"),
     ("preprocess", "core/", r"^if width_after < 2\.0 and scale < 1\.0:",
      "a stroke 2 px or wider, or one not shrunk, rounds `grow` to 0 or less: nothing is thickened either way"),
     ("preprocess", "core/NumberReplacer", r"^if grow >= 1:",

@@ -83,3 +83,29 @@ def test_thin_strokes_are_thickened_before_they_are_shrunk():
     two[10:50, 20:22] = True  # 2 px at half size: grown by exactly 1 px each side
     out = fit(two)
     assert box(out) == (4, 24, 13, 15) and round(float(out.sum()), 3) == 39.0
+
+
+def _diagonal(width: int, holes_every: int = 0) -> np.ndarray:
+    """A pen stroke from corner to corner of a 240 px square, `width` px across; with
+    `holes_every`, pierced by a pin-hole every that many pixels, as chalk leaves them."""
+    import cv2
+
+    image = np.zeros((240, 240), np.uint8)
+    cv2.line(image, (20, 220), (220, 20), 1, width)
+    if holes_every:
+        image[::holes_every, ::holes_every] = 0
+    return image.astype(bool)
+
+
+def test_a_stroke_under_two_px_after_the_fit_is_thickened_where_the_quick_estimate_reads_it_wider():
+    """The quick estimate (area over edge) reads a diagonal stroke wider than it is: 16 px reads as
+    23, over 2 px after the fit, while it is 1.7 px there. The exact width decides: it lands as
+    heavy as a 20 px stroke, which needs no thickening."""
+    assert abs(float(fit(_diagonal(16)).sum()) - float(fit(_diagonal(20)).sum())) < 0.5
+
+
+def test_a_wide_stroke_with_pin_holes_is_not_thickened_as_a_thin_one():
+    """Pin-holes make the exact width small (no pixel is far from one: 1.2 px after the fit), but a
+    stroke 100 px across is clearly wide (the quick estimate: 3.1 px after the fit), so the exact
+    width is never asked for and nothing is thickened: it lands as heavy as the same stroke whole."""
+    assert abs(float(fit(_diagonal(100, holes_every=11)).sum()) - float(fit(_diagonal(100)).sum())) < 1.0

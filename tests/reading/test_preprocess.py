@@ -135,11 +135,24 @@ def test_a_digit_is_found_on_few_pixels_and_a_small_one_again_on_more(monkeypatc
     pre = to_mnist_array(draw_digit("4", size=(400, 300), width=20), return_steps=True)
     assert pre.steps["grayscale"].shape == (300, 400)
     # ... and a small digit in it is not looked for twice: there is no more to see.
+    within = Image.new("L", (400, 300), 235)
+    within.paste(draw_digit("4", size=(24, 18), width=2), (200, 150))
     sizes = []
     monkeypatch.setattr(preprocess, "find_ink", lambda *a: sizes.append(a[-1]) or ink.find_ink(*a))
     to_mnist_array(mnist_first_test_digits()[0])
+    to_mnist_array(within)
     to_mnist_array(frame)
-    assert sizes == [preprocess.DIGIT_WORK_SIZE, preprocess.DIGIT_WORK_SIZE, ink.WORK_SIZE]
+    assert sizes == [preprocess.DIGIT_WORK_SIZE, preprocess.DIGIT_WORK_SIZE, preprocess.DIGIT_WORK_SIZE, ink.WORK_SIZE]
+    # A digit exactly SMALL_DIGIT tall there is not small: a 100 px bar in 1000 px is 32 px on 320.
+    bar = np.full((1000, 1000), 235, np.uint8)
+    bar[400:500, 475:500] = 20
+    sizes.clear()
+    to_mnist_array(bar)
+    assert sizes == [preprocess.DIGIT_WORK_SIZE]
+    # Asked for the measures without the images, the second look keeps none either.
+    assert to_mnist_array(frame, return_steps=True, images=False).steps == {}
+    # docs/prediction.md gives these sizes, and the realistic figures were measured with them.
+    assert (preprocess.DIGIT_WORK_SIZE, preprocess.SMALL_DIGIT, ink.WORK_SIZE) == (320, 32, 512)
 
 
 def test_steps_are_returned_for_inspection():

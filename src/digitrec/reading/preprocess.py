@@ -114,9 +114,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _longer_side(mask: np.ndarray) -> int:
-    """The longer side of the box around a mask's pixels (0 when it has none)."""
-    if not mask.any():
-        return 0
+    """The longer side of the box around a mask's pixels (0 when it has none: OpenCV's box is empty)."""
     top, bottom, left, right = ink_box(mask)
     return max(bottom - top, right - left)
 
