@@ -160,7 +160,8 @@ def to_mnist_array(
     """
     ink = find_ink(source, return_steps and images, max_pixels, DIGIT_WORK_SIZE)
     digit, components, pieces = main_cluster(ink.mask, ink.pieces, ink.ids)
-    if max(digit.shape) == DIGIT_WORK_SIZE and _longer_side(digit) < SMALL_DIGIT:  # shrunk to it
+    # Shrunk to DIGIT_WORK_SIZE (or exactly that size already: a second look then finds the same).
+    if max(digit.shape) == DIGIT_WORK_SIZE and _longer_side(digit) < SMALL_DIGIT:
         ink = find_ink(source, return_steps and images, max_pixels, WORK_SIZE)
         digit, components, pieces = main_cluster(ink.mask, ink.pieces, ink.ids)
     components += ink.shading
