@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from digitrec.reading.ink import stroke_width
 from digitrec.reading.preprocess import to_mnist_array
+from digitrec.reading.shape import stroke_width
 from digitrec.training import restyle
 from tests.support.helpers import TUTORIAL
 

@@ -1,9 +1,9 @@
-"""Ink and pieces: steps 2-4 of the preprocessing, from a grayscale image to the ink on it.
+"""Ink: steps 2-4 of the preprocessing, from a grayscale image to the ink on it.
 
 Flatten transparency, shrink to a working size, decide the polarity from the border (which is
 paper) and make the ink light, remove the paper's shading, and label the ink's connected pieces
-(telling a pen's strokes from a shadow's soft edge); then the measures the "no digit" rules and
-the MNIST layout use (the main cluster, holes, stroke width). No TensorFlow here.
+(telling a pen's strokes from a shadow's soft edge); then which of them are the digit (the main
+cluster). The measures of a mask (box, pieces, holes, stroke width) are `shape`'s. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec.reading.images import MAX_PIXELS, ImageSource, load_image_sized, to_grayscale
+from digitrec.reading.shape import Pieces, u8
 
 # Work on at most this many pixels on the longer side: plenty for a 20x20 result.
 WORK_SIZE = 512
@@ -30,26 +31,12 @@ STRONG_INK = 0.6
 # ---------------------------------------------------------------- image primitives (OpenCV)
 # OpenCV does the pixel work: a few microseconds of overhead a call, where scipy and Pillow cost tens.
 
-SQUARE = np.ones((3, 3), np.uint8)  # 8-connected neighbourhood
-CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-connected
-
 
 def single_threaded() -> None:
     """Make OpenCV work on the calling thread only, for the whole process (a service's workers, a
     batch call it once): on images this small its threads bring no speed, and their waiting costs
     CPU (measured: 3.7 ms per load-test upload either way, but 4.6 ms of CPU against 3.6)."""
     cv2.setNumThreads(0)
-
-
-def u8(mask: np.ndarray) -> np.ndarray:
-    """A boolean mask as the contiguous 0/1 uint8 image OpenCV takes."""
-    return np.ascontiguousarray(mask).view(np.uint8)
-
-
-def ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """top, bottom, left, right (exclusive) of a non-empty mask's pixels, by OpenCV in one pass."""
-    x, y, w, h = cv2.boundingRect(u8(mask))
-    return y, y + h, x, x + w
 
 
 def resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -70,59 +57,6 @@ def _opening(a: np.ndarray, size: int) -> np.ndarray:
     return cv2.dilate(cv2.erode(a, kernel), kernel, anchor=(back, back))
 
 
-@dataclass
-class Pieces:
-    """The connected pieces of a mask: `labels` numbers them 1..count (0 is the background);
-    `stats` has one row per piece: x, y, width, height, area."""
-
-    labels: np.ndarray
-    stats: np.ndarray
-
-    @classmethod
-    def of(cls, mask: np.ndarray, connectivity: int = 8, boxes: bool = True) -> Pieces:
-        """Label the pieces of `mask` (8- or 4-connected); without `boxes`, only their sizes."""
-        image = u8(mask)
-        n, labels = cv2.connectedComponents(image, connectivity=connectivity, ltype=cv2.CV_32S)
-        stats = np.zeros((n - 1, 5), np.int64)
-        if n == 2:  # one piece, as most digits are: its box and size without sorting pixels
-            stats[0, :4] = cv2.boundingRect(image)
-            stats[0, 4] = cv2.countNonZero(image)
-        elif n > 1 and not boxes:
-            stats[:, 4] = np.bincount(labels.ravel(), minlength=n)[1:]
-        elif n > 1:
-            # OpenCV's own statistics take several times the labelling: boxes and areas from pixels sorted by label.
-            xy = cv2.findNonZero(image).reshape(-1, 2)
-            ids = labels[xy[:, 1], xy[:, 0]]
-            order = np.argsort(ids, kind="stable")
-            xs, ys = xy[order, 0], xy[order, 1]
-            area = np.bincount(ids, minlength=n)[1:]
-            starts = np.concatenate(([0], np.cumsum(area)[:-1]))
-            top, left = np.minimum.reduceat(ys, starts), np.minimum.reduceat(xs, starts)
-            stats[:, 0], stats[:, 1] = left, top
-            stats[:, 2] = np.maximum.reduceat(xs, starts) + 1 - left
-            stats[:, 3] = np.maximum.reduceat(ys, starts) + 1 - top
-            stats[:, 4] = area
-        return cls(labels, stats)
-
-    @property
-    def count(self) -> int:
-        return len(self.stats)
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return self.stats[:, cv2.CC_STAT_AREA]
-
-    def box(self, label: int) -> tuple[slice, slice]:
-        x, y, w, h = self.stats[label - 1, :4]
-        return slice(int(y), int(y + h)), slice(int(x), int(x + w))
-
-    def select(self, ids) -> np.ndarray:
-        """The mask of the pieces with these labels."""
-        chosen = np.zeros(self.count + 1, bool)
-        chosen[np.asarray(ids, dtype=np.int64)] = True
-        return chosen[self.labels]
-
-
 def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """Composite transparent pixels onto a background that contrasts with the opaque ones."""
     if alpha is None or alpha.min() >= 0.999:
@@ -141,6 +75,18 @@ def _shrink(gray: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     return resize(gray, max(1, round(w * scale)), max(1, round(h * scale)))
 
 
+def _median(a: np.ndarray) -> float:
+    """np.median of a float32 array without NaNs, the same value: for an even count, numpy
+    partitions around both middle values, which costs ten times one; the lower is the largest
+    value below the upper."""
+    values = a.ravel()
+    k = values.size // 2
+    part = np.partition(values, k)
+    if values.size % 2:
+        return float(part[k])
+    return float((part[:k].max() + part[k]) / np.float32(2))  # in float32, as numpy's mean of the two
+
+
 def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Make the ink light on a dark background, deciding from the border (which is paper)."""
     h, w = gray.shape
@@ -148,9 +94,9 @@ def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     border = np.concatenate(
         [gray[:band].ravel(), gray[-band:].ravel(), gray[:, :band].ravel(), gray[:, -band:].ravel()]
     )
-    paper = float(np.median(border))
+    paper = _median(border)
     if abs(paper - 0.5) < 0.1:  # an ambiguous border: the bulk of the image is the paper
-        paper = float(np.median(gray))
+        paper = _median(gray)
     inverted = paper > 0.5
     return (1.0 - gray if inverted else gray), inverted
 
@@ -190,7 +136,7 @@ def _flattened(ink: np.ndarray, small: np.ndarray, size: int) -> tuple[np.ndarra
 
 def _widest_stroke(small: np.ndarray) -> int:
     """The widest stroke of strong ink (half way from paper to the brightest ink), in pixels."""
-    paper, top = float(np.median(small)), float(small.max())
+    paper, top = _median(small), float(small.max())
     strong = u8(small > paper + 0.5 * (top - paper))
     return int(2 * cv2.distanceTransform(strong, cv2.DIST_L2, cv2.DIST_MASK_PRECISE).max())
 
@@ -322,47 +268,6 @@ def _hugs_border(piece: np.ndarray, rows: slice, cols: slice, h: int, w: int) ->
     if cols.stop == w:
         along = max(along, int(piece[:, -1].sum()))
     return along > 0.5 * max(bh, bw)
-
-
-# A loop is at least this share of the digit's box: a smaller enclosed gap is where blurred strokes
-# cross (a tiny 8 blown up shows a third at its waist) or a pin-hole. Chosen on realistic set 0: the
-# largest that turned away every kind of non-digit as before, with both models (CHANGELOG).
-MIN_HOLE_SHARE = 0.009
-
-
-def count_holes(mask: np.ndarray) -> int:
-    """Closed loops in the ink: background regions it encloses, at least MIN_HOLE_SHARE of its box."""
-    if not mask.any():
-        return 0
-    top, bottom, left, right = ink_box(mask)
-    box = np.pad(mask[top:bottom, left:right], 1)
-    background = Pieces.of(~box, connectivity=4, boxes=False)
-    if background.count <= 1:
-        return 0
-    sizes = np.delete(background.sizes, background.labels[0, 0] - 1)  # the piece at the corner is the outside
-    return int((sizes >= MIN_HOLE_SHARE * box.size).sum())
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """Typical stroke width in pixels: twice the median distance from the stroke's middle to its edge."""
-    if not mask.any():
-        return 0.0
-    if mask.all():  # a solid bar fills its own box: as wide as the box's short side
-        return float(min(mask.shape))
-    distance = cv2.distanceTransform(u8(mask), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    # The exact distances are square roots of whole numbers; OpenCV's come with a rounding error
-    # that varies from call to call (opencv/opencv#24082), enough to change which pixels tie
-    # for the ridge. Rounded squares are exact, so the answer is the same every time.
-    squared = np.rint(distance * distance)
-    ridge = squared[(squared >= cv2.dilate(squared, SQUARE)) & mask]
-    return float(2 * np.median(np.sqrt(ridge.astype(np.float64)))) if ridge.size else 1.0
-
-
-def rough_stroke_width(mask: np.ndarray) -> float:
-    """A quick lower estimate of the stroke width: twice the area over the edge's length (a
-    stroke w wide and L long has w*L pixels and about 2L edge pixels)."""
-    edge = mask & (cv2.erode(u8(mask), CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
-    return 2.0 * float(mask.sum()) / max(1.0, float(edge.sum()))
 
 
 @dataclass

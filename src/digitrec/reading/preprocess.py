@@ -12,8 +12,8 @@ of a digit on paper is none of that: dark ink on light paper, uneven light, any 
 5. crop to the ink, thicken hair-thin strokes, fit into 20x20 keeping the aspect ratio;
 6. place by centre of mass in 28x28.
 
-Steps 1-2 live in `images` (reading), 3-4 in `ink` (the ink and its pieces), 5-6 here (the MNIST
-layout); `segment.segment_number` reads a row of digits (a whole number) with the same steps.
+Steps 1-2 live in `images` (reading), 3-4 in `ink` (the ink and its pieces, measured by `shape`),
+5-6 here (the MNIST layout); `segment.segment_number` reads a row of digits (a whole number) with the same steps.
 Every front end (CLI, GUI, web, batch) calls these functions; none has its own copy.
 """
 
@@ -26,18 +26,8 @@ import cv2
 import numpy as np
 
 from digitrec.reading.images import MAX_PIXELS, ImageSource
-from digitrec.reading.ink import (
-    CROSS,
-    WORK_SIZE,
-    count_holes,
-    find_ink,
-    ink_box,
-    main_cluster,
-    resize,
-    rough_stroke_width,
-    stroke_width,
-    u8,
-)
+from digitrec.reading.ink import WORK_SIZE, find_ink, main_cluster, resize
+from digitrec.reading.shape import CROSS, count_holes, ink_box, rough_stroke_width, stroke_width, u8
 
 __all__ = ["MNIST_SIZE", "Preprocessed", "fit_to_mnist", "to_mnist_array"]
 

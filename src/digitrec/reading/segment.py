@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from digitrec.reading.images import MAX_PIXELS, ImageError, ImageSource
-from digitrec.reading.ink import Pieces, find_ink
+from digitrec.reading.ink import find_ink
 from digitrec.reading.preprocess import Preprocessed, fit_to_mnist
+from digitrec.reading.shape import Pieces
 
 
 def _number_groups(mask: np.ndarray) -> tuple[list[np.ndarray], float]:
