@@ -75,8 +75,10 @@ class Pieces:
     def select(self, ids) -> np.ndarray:
         """The mask of the pieces with these labels (a comparison or two for a few: a lookup per pixel costs ten)."""
         ids = np.asarray(ids, dtype=np.int64)
-        if 0 < len(ids) <= 2:
-            return (self.labels == ids[0]) | (self.labels == ids[-1])
+        if len(ids) == 1:
+            return self.labels == int(ids[0])  # a Python int: numpy compares the int32 labels as they are
+        if len(ids) == 2:
+            return (self.labels == int(ids[0])) | (self.labels == int(ids[1]))
         chosen = np.zeros(self.count + 1, bool)
         chosen[ids] = True
         return np.take(chosen, self.labels)
