@@ -38,6 +38,17 @@ def _wait_for(condition, process: subprocess.Popen, timeout: float = 120.0, poll
         time.sleep(poll)
 
 
+def _first_checkpoint_written(run_dir: Path) -> bool:
+    """Epoch 1's checkpoint is whole once its metadata (written last) reads as JSON: the file
+    exists, empty, from the moment Keras opens it, and a kill then leaves nothing to resume from."""
+    import json
+
+    try:
+        return isinstance(json.loads((run_dir / "checkpoints" / "training_metadata.json").read_text()), dict)
+    except (OSError, ValueError):
+        return False
+
+
 def _epochs(run_dir: Path) -> list[str]:
     return [row["epoch"] for row in csv.DictReader((run_dir / "history.csv").open())]
 
@@ -54,9 +65,8 @@ def _check_complete(run_dir: Path) -> None:
 def test_sigkill_mid_epoch_resumes_not_restarts(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
-    # Epoch 1's checkpoint is whole once its metadata is written (last): from here on the
-    # process is in epoch 2, and killing it loses that epoch's work only.
-    _wait_for(lambda: (run / "checkpoints" / "training_metadata.json").is_file(), proc)
+    # From here on the process is in epoch 2, and killing it loses that epoch's work only.
+    _wait_for(lambda: _first_checkpoint_written(run), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     again = run_cli("train", *ARGS, "--run-dir", str(run))  # the same command, run again
@@ -93,7 +103,7 @@ def test_sigkill_during_the_model_save_loses_nothing(tmp_path):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
-    _wait_for(lambda: (run / "checkpoints" / "training_metadata.json").is_file(), proc)
+    _wait_for(lambda: _first_checkpoint_written(run), proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
