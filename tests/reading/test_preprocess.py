@@ -305,6 +305,43 @@ def test_a_page_edge_along_the_border_is_not_the_digit():
     assert corr(to_mnist_array(photo), to_mnist_array(alone)) > 0.95
 
 
+@pytest.mark.parametrize("bar", [1.0, 0.6, 1.8])
+def test_a_digit_that_fills_its_frame_keeps_its_strokes_along_the_border(bar):
+    """A block-counted 7 fills its frame: its bar lies along the top border, apart from its stem
+    where a faint block was left out. A piece along the border about as big as the rest (half to
+    twice) is the digit's stroke, not a page edge: the 7 was read as its stem alone, a 1."""
+    page = np.full((136, 136), 255, np.uint8)
+    page[60:136, 90:123] = 0  # the stem: 2,508 pixels
+    page[0 : round(bar * 76 * 33 / 136), :] = 0  # the bar across the top, `bar` times the stem's ink
+    a = to_mnist_array(Image.fromarray(page))
+    top = a[: a.shape[0] // 2]
+    assert (top.max(axis=0) > 0.5).sum() >= 10  # the bar is in the 28x28 image (the stem alone: 5 columns)
+    assert (a[20:24].max(axis=0) > 0.5).sum() >= 2  # and so is the stem's foot
+
+
+def test_a_frame_filling_digit_keeps_a_thin_stroke_at_the_border_too():
+    """A block-counted 2 as the realistic set makes it: a thin stem from the top border, and its
+    foot along the bottom one. Once the foot is the digit's, the stem, long, thin and at the
+    border, is not a page edge either: the 2 was read as its foot alone."""
+    page = np.full((96, 96), 255, np.uint8)
+    page[0:60, 12:24] = 0  # the stem, 720 pixels, from the top border
+    page[82:96, 0:72] = 0  # the foot, 1,008 pixels, along the bottom border
+    a = to_mnist_array(Image.fromarray(page))
+    assert (a[: a.shape[0] // 3].max(axis=1) > 0.5).sum() >= 3  # the stem's top in the image
+    assert (a.max(axis=0) > 0.5).sum() >= 14  # the foot across it
+
+
+@pytest.mark.parametrize("rows", [4, 27])
+def test_a_line_or_a_band_along_the_border_beside_a_frame_filling_digit_is_still_an_edge(rows):
+    """Under half the digit's ink (a line) or over twice (a table's band), a piece along the border
+    is a page edge, whatever fills the frame."""
+    page = np.full((136, 300), 255, np.uint8)
+    page[29:136, 190:223] = 0  # a 1's stem of 3,531 pixels
+    page[0:rows, 0:300] = 0  # 1,200 or 8,100 pixels along the top, apart from the stem
+    a = to_mnist_array(Image.fromarray(page))
+    assert (a.max(axis=0) > 0.5).sum() <= 7  # the stem alone
+
+
 @pytest.mark.parametrize("angle", [-7, 7])
 def test_the_soft_edge_beside_a_photo_corner_is_not_the_digit(angle):
     """A tilted photo of a page in shadow: the empty corner is lighter than the shaded paper, so

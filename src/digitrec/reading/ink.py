@@ -200,6 +200,8 @@ def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, Pieces, np.ndarray, int]:
 JOIN_SPECK = 0.3
 JOIN_STROKE = 0.8
 STROKE_SHARE = 0.25
+# A piece along the border between these shares of the largest piece inside is one of the digit's strokes.
+EDGE_STROKE = (0.5, 2.0)
 
 
 def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -222,6 +224,14 @@ def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.
         edge_like[i] = on_border and max(bh, bw) >= 3 * max(1, min(bh, bw))
     if not keep.any():
         return mask, count, count
+    # A digit that fills its frame (a block-counted 7) meets the border with whole strokes: a
+    # piece along the border about as big as the largest piece inside is a stroke, not an edge,
+    # and then no piece at the border is an edge.
+    inside = sizes[keep].max()
+    stroke = ~keep & (sizes >= EDGE_STROKE[0] * inside) & (sizes <= EDGE_STROKE[1] * inside)
+    if stroke.any():
+        keep |= stroke
+        edge_like[:] = False
     main = int(np.argmax(np.where(keep, sizes, -1)))
     inner = keep & ~edge_like
     if edge_like[main] and inner.any() and sizes[inner].max() >= 0.05 * sizes[main]:
