@@ -90,6 +90,22 @@ def build(base: str, tags: list[str], engine: list[str], flags: list[str]) -> No
     fmt = ["--format", "docker"] if Path(engine[0]).name == "podman" else []  # podman's OCI format drops HEALTHCHECK
     _run(*engine, "build", *fmt, *flags, "--build-arg", f"BASE={base}", *tag_args, "--file",
          str(where / "Containerfile"), str(where))  # fmt: skip
+    tidy(engine)
+
+
+def leftovers(engine: list[str], kind: str) -> list[str]:
+    """Untagged images of the Containerfile's `kind` stage ("build" or "service"), newest first."""
+    filters = ["--filter", "dangling=true", "--filter", f"label=io.digitrec.image={kind}"]
+    listed = subprocess.run([*engine, "images", "--quiet", "--no-trunc", *filters], capture_output=True, text=True)
+    return list(dict.fromkeys(listed.stdout.split())) if listed.returncode == 0 else []
+
+
+def tidy(engine: list[str]) -> None:
+    """Remove what earlier builds left behind: service images whose tags a newer build took, and
+    build stages (600 MB each) but the newest, which the next build reuses as its cache."""
+    stale = leftovers(engine, "service") + leftovers(engine, "build")[1:]
+    if stale:  # one in use by a container stays: never forced
+        subprocess.run([*engine, "rmi", *stale], capture_output=True)
 
 
 def main() -> int:

@@ -146,3 +146,18 @@ def test_two_replicas_behind_haproxy_lose_nothing_when_one_is_killed(image, tmp_
             r.remove()
     failed = {s: statuses.count(s) for s in set(statuses) if s != 200}
     assert len(statuses) == 2000 and not failed, failed
+
+
+def test_a_new_build_leaves_no_old_images_behind(image):
+    """Each build used to leave its 600 MB build stage, and the image whose tag it took, untagged on
+    disk. A new build (here `--no-cache`, as a changed wheel makes one) removes the old image and
+    keeps one build stage, the next build's cache. (Last in this module: the tag then names the
+    new image.)"""
+    from deploy import image as build
+
+    before = podman("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+    build.build(build.debian_base(PODMAN), [TAG], PODMAN, ["--network", "host", *LIMITS, "--no-cache"])
+    assert podman("image", "inspect", "--format", "{{.Id}}", image).stdout.strip() != before
+    assert podman("image", "exists", before, check=False).returncode == 1  # removed, not left untagged
+    assert build.leftovers(PODMAN, "service") == []
+    assert len(build.leftovers(PODMAN, "build")) == 1
