@@ -342,6 +342,46 @@ def test_a_line_or_a_band_along_the_border_beside_a_frame_filling_digit_is_still
     assert (a.max(axis=0) > 0.5).sum() <= 7  # the stem alone
 
 
+def test_the_corner_beyond_a_tilted_page_is_cut_from_a_digit_that_touches_it():
+    """A 4 written close to the corner of a photo, where the table beyond the tilted page shows: the
+    digit touches that grey band, and the two were one piece, read as one shape. The band (weak
+    ink reaching the border, solid, beside the strokes along little of its edge) is cut away."""
+    from PIL import ImageChops, ImageDraw
+
+    def photo(corner: bool) -> Image.Image:
+        page = Image.new("L", (480, 360), 230)
+        if corner:  # the table, darker than the paper, in the bottom-left corner, over the 4's foot
+            ImageDraw.Draw(page).polygon([(0, 250), (0, 360), (200, 360)], fill=150)
+        digit = Image.new("L", (480, 360), 255)
+        digit.paste(draw_digit("4", size=(150, 200), width=9, paper=255), (20, 150))
+        return ImageChops.darker(page, digit)  # the pen's ink over both
+
+    # The same 4 (with the band, 0.57 before).
+    assert corr(to_mnist_array(photo(corner=True)), to_mnist_array(photo(corner=False))) > 0.95
+
+
+def test_a_block_digits_faint_blocks_at_the_border_are_not_shading():
+    """A block-counted 1 with faint blocks beside its strong ones, from the top border to the bottom:
+    weak, solid and as big as the strokes, but beside them along much of their edge: the digit's."""
+    levels = np.zeros((8, 8), np.float32)
+    levels[:, 3] = 16  # the stroke
+    levels[:, 4:6] = 9  # fainter blocks beside it
+    shown = Image.fromarray((255 * (1 - levels / 16)).astype(np.uint8)).resize((160, 160), Image.Resampling.NEAREST)
+    a = to_mnist_array(shown)
+    assert (a.max(axis=0) > 0.2).sum() >= 6  # the faint blocks are in it (the stroke alone: 3 columns)
+
+
+def test_a_stroke_that_fades_out_at_the_border_keeps_its_faint_end():
+    """A 1 whose pen runs dry towards the bottom border: its faint end is weak, solid, reaches the
+    border and lies beside the strong ink at one end only, but it is less than the strong ink."""
+    page = np.full((300, 200), 235, np.uint8)
+    page[20:210, 90:104] = 20  # the strong stroke
+    page[210:300, 90:104] = 110  # its faint end, to the border
+    a = to_mnist_array(Image.fromarray(page))
+    rows = np.flatnonzero(a.max(axis=1) > 0.2)
+    assert a[rows[-1]].max() < 0.8 < a[rows[0]].max()  # it ends faint: the faint end is in the 28x28 image
+
+
 @pytest.mark.parametrize("angle", [-7, 7])
 def test_the_soft_edge_beside_a_photo_corner_is_not_the_digit(angle):
     """A tilted photo of a page in shadow: the empty corner is lighter than the shaded paper, so
