@@ -194,6 +194,8 @@ def _cut_border_shading(mask: np.ndarray, flat: np.ndarray) -> np.ndarray:
     x, y, bw, bh, size = weak.stats.T
     at_border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
     candidates = np.flatnonzero(at_border & (size >= strokes) & (size >= SOLID_SHADING * bw * bh)) + 1
+    if not candidates.size:
+        return mask
     beside = cv2.dilate(near_strokes, SQUARE).view(bool)
     shading = []
     for label in candidates:  # rare: whole-image arrays, so that the image's border is no edge
