@@ -331,6 +331,24 @@ def test_a_frame_filling_digit_keeps_a_thin_stroke_at_the_border_too():
     assert (a.max(axis=0) > 0.5).sum() >= 14  # the foot across it
 
 
+@pytest.mark.parametrize("bar", [150, 60])
+def test_a_5s_bar_drawn_to_the_frames_edge_stays_with_its_body(bar):
+    """A 5 touching the frame: its bar, apart from its body, runs to the right border, long and
+    thin as an edge is. Half as big as the body or more, it is the digit's (it was left out: a 6);
+    a thin line at the border, a tenth of the body, is still an edge."""
+    from PIL import ImageDraw
+
+    page = Image.new("L", (300, 300), 235)
+    draw = ImageDraw.Draw(page)
+    draw.rectangle([300 - bar, 80, 299, 106 if bar == 150 else 91], fill=20)  # 4,050 or 720 pixels
+    draw.line([(160, 118), (160, 175)], fill=20, width=26)  # the stem
+    draw.arc([110, 150, 250, 285], start=-100, end=150, fill=20, width=26)  # the belly: 7,821 with the stem
+    pre = to_mnist_array(page, return_steps=True)
+    assert pre.pieces == (2 if bar == 150 else 1)  # the digit's pieces: bar and body, or the body alone
+    top = np.flatnonzero(pre.array.max(axis=1) > 0.5)[0]
+    assert ((pre.array[top] > 0.5).sum() >= 10) == (bar == 150)  # the bar across the top, or the stem's tip
+
+
 @pytest.mark.parametrize("rows", [4, 27])
 def test_a_line_or_a_band_along_the_border_beside_a_frame_filling_digit_is_still_an_edge(rows):
     """Under half the digit's ink (a line) or over twice (a table's band), a piece along the border

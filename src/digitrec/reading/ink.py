@@ -273,7 +273,9 @@ def main_cluster(mask: np.ndarray, pieces: Pieces, ids: np.ndarray) -> tuple[np.
     if edge_like[main] and inner.any() and sizes[inner].max() >= 0.05 * sizes[main]:
         main = int(np.argmax(np.where(inner, sizes, -1)))  # a real piece of writing beats an edge
     if not edge_like[main]:
-        keep &= ~edge_like  # and no edge joins the digit
+        # No edge joins the digit; but a piece at the border half as big as the digit or more is a
+        # stroke of it (a 5's bar drawn to the frame's edge, apart from its body).
+        keep &= ~(edge_like & (sizes < EDGE_STROKE[0] * sizes[main]))
     top, bottom = boxes[main][0].start, boxes[main][0].stop
     left, right = boxes[main][1].start, boxes[main][1].stop
     chosen = {main}
