@@ -109,3 +109,35 @@ def test_a_wide_stroke_with_pin_holes_is_not_thickened_as_a_thin_one():
     stroke 100 px across is clearly wide (the quick estimate: 3.1 px after the fit), so the exact
     width is never asked for and nothing is thickened: it lands as heavy as the same stroke whole."""
     assert abs(float(fit(_diagonal(100, holes_every=11)).sum()) - float(fit(_diagonal(100)).sum())) < 1.0
+
+
+def test_faint_ink_that_touches_the_digit_is_kept_and_nothing_fainter_or_apart():
+    """The hysteresis of `_with_faint_ink`, within the digit's box: a stem broken by light blocks
+    (0.19 of the strongest, under the ink threshold) is whole in the fitted image; ink under
+    FAINT_INK beside it, and faint ink apart from it, stay out."""
+    soft = np.zeros((80, 60), np.float32)
+    soft[:, 25:35] = np.repeat([1.0, 0.19, 1.0, 0.19, 1.0, 0.19, 1.0, 1.0], 10)[:, None]  # a stem in blocks
+    soft[0:6, 5:55] = 1.0  # a bar across the top: the box is 50 wide
+    soft[30:50, 35:50] = 0.05  # fainter than FAINT_INK, beside the stem
+    soft[60:70, 6:14] = 0.19  # faint, apart
+    a = fit_to_mnist(soft, soft > 0.5)
+    stem = a[:, 12:16]  # the stem's columns in the 20x20 box
+    rows = np.flatnonzero(stem.max(axis=1) > 0.05)
+    assert len(rows) == rows[-1] - rows[0] + 1 and stem[rows].max(axis=1).min() > 0.1  # no gap where a light block was
+    assert a[9:, 16:].max() == 0 and a[9:, :12].max() == 0  # below the bar, beside and apart: nothing
+
+
+def test_a_faint_bridge_to_other_ink_does_not_bring_it_into_the_digit():
+    """Two strokes joined by faint ink: one is the digit, the other not (another piece, the next
+    digit of a number). Told so, the fit keeps the faint bridge and the other stroke out."""
+    soft = np.zeros((80, 60), np.float32)
+    soft[0:80, 10:20] = 1.0  # the digit
+    soft[0:60, 40:50] = 1.0  # other ink, inside the digit's box once the box is wide
+    soft[30:34, 20:40] = 0.19  # a faint bridge between them
+    digit = np.zeros_like(soft, dtype=bool)
+    digit[0:80, 10:20] = True
+    digit[78:80, 10:50] = True  # a foot that makes the box reach the other stroke
+    soft[78:80, 10:50] = 1.0
+    alone = fit_to_mnist(soft, digit, other=(soft > 0.5) & ~digit)
+    assert ((alone > 0.5).sum(axis=0) > 5).sum() == 2  # the digit's stem alone stands
+    assert ((fit_to_mnist(soft, digit) > 0.5).sum(axis=0) > 5).sum() == 4  # untold, the bridge brings the other in

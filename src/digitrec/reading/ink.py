@@ -177,11 +177,11 @@ def _otsu(values: np.ndarray) -> float:
 
 
 def _cut_border_shading(mask: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """The mask less the shading a digit touches: the table beyond a tilted page, a shadow's edge.
-    Written close to it, a digit and the band were one piece (a 3 closed into an 8 by the corner
-    beside it). Shading is weak ink away from every stroke that reaches the border, at least as
-    much as the strong ink, solid, and beside the strokes along little of its edge (a block-counted
-    digit's faint blocks ring its strokes)."""
+    """The mask less the shading a digit touches (cleared from `flat` too): the table beyond a
+    tilted page, a shadow's edge. Written close to it, a digit and the band were one piece (a 3
+    closed into an 8 by the corner beside it). Shading is weak ink away from every stroke that
+    reaches the border, at least as much as the strong ink, solid, and beside the strokes along
+    little of its edge (a block-counted digit's faint blocks ring its strokes)."""
     h, w = mask.shape
     if not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()):
         return mask
@@ -203,7 +203,11 @@ def _cut_border_shading(mask: np.ndarray, flat: np.ndarray) -> np.ndarray:
         edge = piece & (cv2.erode(u8(piece), SQUARE, borderType=cv2.BORDER_REPLICATE) == 0)
         if (edge & beside).sum() < SHADING_CONTACT * edge.sum():
             shading.append(label)
-    return mask & ~weak.select(shading) if shading else mask
+    if not shading:
+        return mask
+    cut = weak.select(shading)
+    flat[cut] = 0.0  # not ink: nothing of it comes back as the digit's faint edge
+    return mask & ~cut
 
 
 def _label_ink(flat: np.ndarray) -> tuple[np.ndarray, Pieces, np.ndarray, int]:

@@ -109,7 +109,7 @@ def segment_number(
             alternatives.append(
                 [
                     Preprocessed(
-                        fit_to_mnist(ink.flat, p),
+                        fit_to_mnist(ink.flat, p, ink.mask & ~p),
                         float(p.mean()),
                         ink.contrast,
                         Pieces.of(p, boxes=False).count,
