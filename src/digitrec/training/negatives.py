@@ -199,12 +199,14 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
     return Negatives(np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), names, glyphs)
 
 
-VERSION = 4  # of the drawing above and the mix: a cached set is made again when it changes
+# Of the drawing above, the mix and the preprocessing that reads them: a cached set is made again
+# when it changes.
+VERSION = 5
 
 
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
     """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
-    made once and cached beside the datasets (`<data dir>/negatives-v4-<count>-<seed>.npz`)."""
+    made once and cached beside the datasets (`<data dir>/negatives-v5-<count>-<seed>.npz`)."""
     from digitrec.data.datasets import cache_path, cached_images
 
     families = TRAINING_MIX if fonts() else tuple(f for f in TRAINING_MIX if f not in FONT_FAMILIES)

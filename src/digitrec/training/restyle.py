@@ -27,7 +27,9 @@ STYLES = ("bold", "blocks", "small")
 MIX = ("bold", "bold", "blocks", "small")  # bold digits are the furthest from MNIST's: twice as many
 BOLD_WIDEN = (0.035, 0.12)  # each side of a stroke grows by this share of the digit's height
 SMALL_HEIGHTS = (5, 13)  # pixels tall before being blown up again
-VERSION = 1  # of the drawing and the mix: a cached set is made again when it changes
+# Of the drawing, the mix and the preprocessing that reads them: a cached set is made again when
+# it changes.
+VERSION = 2
 
 
 def _written(digit28: np.ndarray, height: int) -> np.ndarray:
@@ -103,7 +105,7 @@ def restyle(digits: np.ndarray, seed: int, mix: tuple[str, ...] = MIX) -> np.nda
 
 def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np.ndarray:
     """`restyle(digits, seed)`, made once and cached beside the datasets
-    (`<data dir>/restyled-v1-<count>-<seed>-<digest of the digits>.npz`)."""
+    (`<data dir>/restyled-v2-<count>-<seed>-<digest of the digits>.npz`)."""
     from digitrec.data.datasets import cache_path, cached_images
 
     digest = hashlib.sha256(np.ascontiguousarray(digits).tobytes()).hexdigest()[:12]
