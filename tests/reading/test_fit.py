@@ -120,6 +120,7 @@ def test_faint_ink_that_touches_the_digit_is_kept_and_nothing_fainter_or_apart()
     soft[0:6, 5:55] = 1.0  # a bar across the top: the box is 50 wide
     soft[30:50, 35:50] = 0.05  # fainter than FAINT_INK, beside the stem
     soft[60:70, 6:14] = 0.19  # faint, apart
+    soft[52:58, 35:50] = np.float32(0.1)  # exactly FAINT_INK, beside the stem: not over it
     a = fit_to_mnist(soft, soft > 0.5)
     stem = a[:, 12:16]  # the stem's columns in the 20x20 box
     rows = np.flatnonzero(stem.max(axis=1) > 0.05)

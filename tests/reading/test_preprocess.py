@@ -349,6 +349,32 @@ def test_a_5s_bar_drawn_to_the_frames_edge_stays_with_its_body(bar):
     assert ((pre.array[top] > 0.5).sum() >= 10) == (bar == 150)  # the bar across the top, or the stem's tip
 
 
+def test_a_block_digits_light_blocks_keep_its_stroke_whole():
+    """A block-counted 1 whose stroke crosses light blocks (3 of 16, under the ink threshold): the
+    28x28 image has the stroke whole, not in pieces with gaps where those blocks were."""
+    levels = np.zeros((8, 8), np.float32)
+    levels[:, 3] = [16, 3, 16, 3, 16, 3, 16, 16]
+    shown = Image.fromarray((255 * (1 - levels / 16)).astype(np.uint8)).resize((160, 160), Image.Resampling.NEAREST)
+    a = to_mnist_array(shown)
+    rows = np.flatnonzero(a.max(axis=1) > 0.05)
+    assert len(rows) == rows[-1] - rows[0] + 1 >= 19  # the whole height, no gap
+
+
+def test_a_faint_bridge_to_a_piece_left_out_does_not_bring_it_back():
+    """A line from the top border, apart from the digit and left out as an edge, joined to it by
+    a faint smudge: the digit's faint ink stops at the line (it came back with the smudge)."""
+
+    def page(line: bool) -> Image.Image:
+        a = np.full((200, 200), 235, np.uint8)
+        a[70:84, 90:160], a[84:170, 140:154], a[170:184, 40:154] = 20, 20, 20  # the digit: a 2's bar, stem and foot
+        if line:
+            a[0:150, 60:64] = 20  # the line, within the digit's box
+            a[110:114, 64:140] = 190  # the faint smudge between them
+        return Image.fromarray(a)
+
+    assert corr(to_mnist_array(page(line=True)), to_mnist_array(page(line=False))) > 0.99  # 0.70 with the line
+
+
 @pytest.mark.parametrize("rows", [4, 27])
 def test_a_line_or_a_band_along_the_border_beside_a_frame_filling_digit_is_still_an_edge(rows):
     """Under half the digit's ink (a line) or over twice (a table's band), a piece along the border
