@@ -69,8 +69,8 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray, other: np.ndarray | None = 
     top, bottom, left, right = ink_box(mask)
     box = slice(top, bottom), slice(left, right)
     near = _with_faint_ink(mask[box], soft[box], None if other is None else other[box])
-    crop = np.where(near, soft[top:bottom, left:right], 0.0)
-    crop_mask = mask[top:bottom, left:right]
+    crop = np.where(near, soft[box], 0.0)
+    crop_mask = mask[box]
     h, w = crop.shape
     scale = MNIST_BOX / max(h, w)
     # MNIST strokes are about 2-3 px wide after the fit; thicken thinner ones before shrinking so
@@ -176,7 +176,9 @@ def to_mnist_array(
         ink = find_ink(source, return_steps and images, max_pixels, WORK_SIZE)
         digit, components, pieces = main_cluster(ink.mask, ink.pieces, ink.ids)
     components += ink.shading
-    array = fit_to_mnist(ink.flat, digit, (ink.pieces.labels > 0) & ~digit)
+    # Other ink: pieces not the digit's (kept or dropped); none when every piece is the digit's.
+    other = (ink.pieces.labels > 0) & ~digit if ink.pieces.count > pieces else None
+    array = fit_to_mnist(ink.flat, digit, other)
     if not return_steps:
         return array
     if images:
