@@ -128,6 +128,31 @@ def test_faint_ink_that_touches_the_digit_is_kept_and_nothing_fainter_or_apart()
     assert a[9:, 16:].max() == 0 and a[9:, :12].max() == 0  # below the bar, beside and apart: nothing
 
 
+def test_faint_ink_reaching_the_border_is_shading_unless_the_digit_reaches_it_too():
+    """A page corner's shading is faint "ink" that runs from the digit to the image's border: a
+    digit clear of the border leaves it out. A digit that reaches the border itself (a
+    block-counted digit filling its frame) keeps its faint ink, to the border or not."""
+    page = np.zeros((100, 80), np.float32)
+    page[10:90, 35:45] = 1.0  # a 7-like digit clear of the border: a stem
+    page[10:16, 10:70] = 1.0  # and a bar, so that its box is wide
+    page[20:30, 25:35] = 0.19  # a faint block beside the stem, clear of the border
+    plain = fit_to_mnist(page, page > 0.5)
+    shaded = page.copy()
+    shaded[60:100, 45:80] = 0.19  # shading from the stem to the bottom and right borders
+    assert abs(fit_to_mnist(shaded, shaded > 0.5).sum() - plain.sum()) < 1.0  # left out (but its one-pixel rim)
+    without_block = page.copy()
+    without_block[20:30, 25:35] = 0.0
+    assert plain.sum() > fit_to_mnist(without_block, without_block > 0.5).sum() + 1  # the block is in it
+    apart = shaded.copy()
+    apart[60:100, 75:80] = apart[96:100, 45:80] = 0.0  # the same shading short of the border: faint ink
+    assert fit_to_mnist(apart, apart > 0.5).sum() > plain.sum() + 5
+    reaching = shaded.copy()
+    reaching[0:10, 35:45] = 1.0  # the stem up to the top border: faint ink to the border is the digit's
+    stem = page.copy()
+    stem[0:10, 35:45] = 1.0
+    assert fit_to_mnist(reaching, reaching > 0.5).sum() > fit_to_mnist(stem, stem > 0.5).sum() + 5
+
+
 def test_a_faint_bridge_to_other_ink_does_not_bring_it_into_the_digit():
     """Two strokes joined by faint ink: one is the digit, the other not (another piece, the next
     digit of a number). Told so, the fit keeps the faint bridge and the other stroke out."""

@@ -280,7 +280,7 @@ def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
 
     def measures(**changes):
         return SimpleNamespace(**{"array": np.ones((28, 28)), "ink_fraction": 0.1, "components": 1, "holes": 0,
-                                  "pieces": 1, **changes})  # fmt: skip
+                                  "pieces": 1, "steps": {}, **changes})  # fmt: skip
 
     busy = rules.judge_ink(measures(ink_fraction=0.6))
     assert busy is not None and busy.kind == rules.SCATTERED and busy.reason.startswith("ink covers 60%")
@@ -288,6 +288,12 @@ def test_each_no_digit_kind_comes_with_its_own_reason(predictor):
     assert loops is not None and loops.kind == rules.NOT_DIGIT_SHAPED
     assert rules.judge_ink(measures(holes=2, pieces=3)) is None
     assert rules.judge_ink(measures(array=np.zeros((28, 28)))) == rules.NO_INK_FOUND  # nothing left after the fit
+    # The answer asks the ink rules with the model's confidence in its best guess: three loops are
+    # an 8 read surely, a drawing read at 98 %.
+    eight = predictor.answer(np.array([0.0] * 8 + [0.9995, 0.0005]), measures(holes=3), min_confidence=0.5)
+    assert (eight.digit, eight.no_digit) == (8, None)
+    drawing = predictor.answer(np.array([0.0] * 8 + [0.98, 0.02]), measures(holes=3), min_confidence=0.5)
+    assert (drawing.digit, drawing.no_digit) == (None, rules.NOT_DIGIT_SHAPED)
 
 
 def test_a_doubt_says_its_figures_apart_from_the_threshold():

@@ -71,6 +71,33 @@ def test_more_than_three_separate_parts_are_not_digit_shaped():
     assert rules.judge_ink(ink(pieces=3)) is None
 
 
+def test_a_digit_the_model_is_sure_of_may_have_up_to_four_loops_and_four_parts():
+    assert (rules.MAX_HOLES_IF_SURE, rules.MAX_PIECES_IF_SURE, rules.MAX_FRAME_PIECES_IF_SURE) == (4, 4, 2)
+    # An 8 whose strokes cross leaves a third, small loop; a blown-up block digit leaves gaps.
+    assert rules.SURE == 0.999
+    for holes, pieces in ((3, 1), (4, 1), (0, 4), (4, 4)):
+        assert rules.judge_ink(ink(holes=holes, pieces=pieces), confidence=0.999) is None
+        assert rules.judge_ink(ink(holes=holes, pieces=pieces), confidence=0.9989)[0] == "not digit-shaped"
+    assert rules.judge_ink(ink(holes=5), confidence=1.0) == (
+        "not digit-shaped",
+        "5 closed loops: a drawing, not a digit (an 8 has two)",
+    )
+    assert rules.judge_ink(ink(pieces=5), confidence=1.0)[1] == "a figure of 5 separate parts: a drawing, not a digit"
+    # A digit filling its frame with the loops a sure reading allows; not one less sure, nor more loops.
+    assert rules.judge_ink(ink(fraction=0.45, holes=4), confidence=0.999) is None
+    assert rules.judge_ink(ink(fraction=0.45, holes=3), confidence=0.998)[0] == "scattered"
+    assert rules.judge_ink(ink(fraction=0.45, holes=5), confidence=1.0)[0] == "scattered"
+    # A sure digit filling its frame may be in two parts (a block digit's stroke broken), not three.
+    assert rules.judge_ink(ink(fraction=0.45, pieces=2, components=2), confidence=0.999) is None
+    assert rules.judge_ink(ink(fraction=0.45, pieces=2, components=2), confidence=0.998)[0] == "scattered"
+    assert rules.judge_ink(ink(fraction=0.45, pieces=3, components=2), confidence=1.0)[0] == "scattered"
+    # Sure or not, the rest of the rules stand.
+    assert rules.judge_ink(ink(components=7), confidence=1.0)[0] == "scattered"
+    assert rules.judge_ink(ink(fraction=0.45, pieces=2, components=3), confidence=1.0)[0] == "scattered"
+    assert rules.judge_ink(ink(fraction=0.51), confidence=1.0)[0] == "scattered"
+    assert rules.judge_ink(ink(blank=True), confidence=1.0) == rules.NO_INK_FOUND
+
+
 def test_the_rules_are_asked_in_order_blank_first():
     assert rules.judge_ink(ink(blank=True, fraction=0.9, components=9, holes=9, pieces=9)) == rules.NO_INK_FOUND
     assert rules.judge_ink(ink(fraction=0.9, components=9, holes=9, pieces=9)).reason.startswith("ink covers 90%")

@@ -317,12 +317,16 @@ def explain_image(
 
     if pixels:
         pre, array = None, np.asarray(source, np.float32).reshape(28, 28)
-        verdict = None if array.any() else rules.NO_INK_FOUND
     else:
         pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=predictor.max_pixels, images=False)
-        array, verdict = pre.array, rules.judge_ink(pre)
+        array = pre.array
+    probabilities = predictor.predict_arrays(array[None])[0]
+    if pre is None:
+        verdict = None if array.any() else rules.NO_INK_FOUND
+    else:  # how many loops and parts a digit may have depends on how sure the model is
+        verdict = rules.judge_ink(pre, float(probabilities.max()))
     if verdict is not None:
-        answer = predictor.answer(predictor.predict_arrays(array[None])[0], pre, file)
+        answer = predictor.answer(probabilities, pre, file)
         return None, dataclasses.replace(answer, digit=None, reason=verdict.reason, no_digit=verdict.kind)
     result = explain(network_of(predictor, method), array, digit, method)
     return result, predictor.answer(result.probabilities, pre, file)

@@ -98,7 +98,7 @@ class Predictor:
         """Turn one row of probabilities (and the ink measures) into a Prediction."""
         probs = [float(p) for p in probabilities]
         best = int(np.argmax(probs))
-        verdict = rules.judge_ink(pre) if pre is not None else None
+        verdict = rules.judge_ink(pre, probs[best]) if pre is not None else None
         pair = self.min_pair_confidence if min_confidence is None else None
         if pair is not None and len(probs) > 1:
             second = max((i for i in range(len(probs)) if i != best), key=lambda i: probs[i])

@@ -68,7 +68,7 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray, other: np.ndarray | None = 
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     top, bottom, left, right = ink_box(mask)
     box = slice(top, bottom), slice(left, right)
-    near = _with_faint_ink(mask[box], soft[box], None if other is None else other[box])
+    near = _with_faint_ink(mask, soft, box, None if other is None else other[box])
     crop = np.where(near, soft[box], 0.0)
     crop_mask = mask[box]
     h, w = crop.shape
@@ -108,20 +108,31 @@ def fit_to_mnist(soft: np.ndarray, mask: np.ndarray, other: np.ndarray | None = 
     return canvas
 
 
-def _with_faint_ink(mask: np.ndarray, soft: np.ndarray, other: np.ndarray | None) -> np.ndarray:
-    """The ink, a one-pixel rim of its soft edge (antialiasing), and the faint ink that touches
-    them: the light blocks of a block-counted digit, which the ink threshold leaves out and which
-    were cut away, leaving its strokes in fragments. Nothing fainter, nothing apart, and nothing
-    that reaches `other` ink: a faint bridge does not undo which pieces are the digit."""
-    near = cv2.dilate(u8(mask), CROSS).view(bool)
+def _with_faint_ink(
+    mask: np.ndarray, soft: np.ndarray, box: tuple[slice, slice], other: np.ndarray | None
+) -> np.ndarray:
+    """In `box` (the digit's), the ink, a one-pixel rim of its soft edge (antialiasing), and the
+    faint ink that touches them: the light blocks of a block-counted digit, which the ink
+    threshold leaves out and which were cut away, leaving its strokes in fragments. Nothing
+    fainter, nothing apart, nothing that reaches `other` ink (in the box): a faint bridge does not
+    undo which pieces are the digit. Nor, for a digit clear of the image's border, faint ink that
+    reaches the border: the shading of a page's corner or edge, not ink."""
     count, found = cv2.connectedComponents(u8(soft > FAINT_INK), connectivity=8, ltype=cv2.CV_32S)
     labels: np.ndarray = np.asarray(found, np.int32)
+    inside = labels[box]
+    near = cv2.dilate(u8(mask[box]), CROSS).view(bool)
     touched = np.zeros(count, bool)
-    touched[labels[near]] = True
+    touched[inside[near]] = True
     if other is not None:
-        touched[labels[other]] = False
+        touched[inside[other]] = False
+    if not _at_border(mask):
+        touched[labels[0]] = touched[labels[-1]] = touched[labels[:, 0]] = touched[labels[:, -1]] = False
     touched[0] = False  # not faint ink
-    return near | touched.take(labels)
+    return near | touched.take(inside)
+
+
+def _at_border(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def _longer_side(mask: np.ndarray) -> int:

@@ -201,7 +201,7 @@ def generate(count: int, seed: int = 0, families: tuple[str, ...] = FAMILIES) ->
 
 # Of the drawing above, the mix and the preprocessing that reads them: a cached set is made again
 # when it changes.
-VERSION = 5
+VERSION = 6
 
 
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:

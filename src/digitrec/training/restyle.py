@@ -29,7 +29,7 @@ BOLD_WIDEN = (0.035, 0.12)  # each side of a stroke grows by this share of the d
 SMALL_HEIGHTS = (5, 13)  # pixels tall before being blown up again
 # Of the drawing, the mix and the preprocessing that reads them: a cached set is made again when
 # it changes.
-VERSION = 2
+VERSION = 3
 
 
 def _written(digit28: np.ndarray, height: int) -> np.ndarray:
