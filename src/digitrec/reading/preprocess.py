@@ -116,23 +116,30 @@ def _with_faint_ink(
     threshold leaves out and which were cut away, leaving its strokes in fragments. Nothing
     fainter, nothing apart, nothing that reaches `other` ink (in the box): a faint bridge does not
     undo which pieces are the digit. Nor, for a digit clear of the image's border, faint ink that
-    reaches the border: the shading of a page's corner or edge, not ink."""
-    count, found = cv2.connectedComponents(u8(soft > FAINT_INK), connectivity=8, ltype=cv2.CV_32S)
+    reaches the border: the shading of a page's corner or edge, not ink. (Only then is the faint
+    ink followed over the whole image; else within the box.)"""
+    shading = not _at_border(mask, 0.0) and _at_border(soft, FAINT_INK)
+    count, found = cv2.connectedComponents(
+        u8((soft if shading else soft[box]) > FAINT_INK), connectivity=8, ltype=cv2.CV_32S
+    )
     labels: np.ndarray = np.asarray(found, np.int32)
-    inside = labels[box]
+    inside = labels[box] if shading else labels
     near = cv2.dilate(u8(mask[box]), CROSS).view(bool)
     touched = np.zeros(count, bool)
     touched[inside[near]] = True
     if other is not None:
         touched[inside[other]] = False
-    if not _at_border(mask):
+    if shading:
         touched[labels[0]] = touched[labels[-1]] = touched[labels[:, 0]] = touched[labels[:, -1]] = False
     touched[0] = False  # not faint ink
     return near | touched.take(inside)
 
 
-def _at_border(mask: np.ndarray) -> bool:
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+def _at_border(image: np.ndarray, over: float) -> bool:
+    """Whether any pixel along the image's border is over `over`."""
+    return bool(
+        image[0].max() > over or image[-1].max() > over or image[:, 0].max() > over or image[:, -1].max() > over
+    )
 
 
 def _longer_side(mask: np.ndarray) -> int:
