@@ -267,6 +267,9 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
+    if not (Path(sys.executable).parent / "cosmic-ray").is_file():
+        print("benchmarks.mutation: cosmic-ray is not installed: run `make bench-mutation`", file=sys.stderr)
+        return 2
     names = args.only or list(TARGETS)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="digitrec-mutation-") as tmp:
