@@ -4,8 +4,9 @@ answer can be worked out by hand (20x20 box, centred by mass, thin strokes thick
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from digitrec.reading.preprocess import _centre_of_mass, _disk, fit_to_mnist
+from digitrec.reading.preprocess import FAINT_INK, _centre_of_mass, _disk, fit_to_mnist
 
 
 def box(a: np.ndarray, floor: float = 0.05) -> tuple[int, int, int, int]:
@@ -151,6 +152,44 @@ def test_faint_ink_reaching_the_border_is_shading_unless_the_digit_reaches_it_to
     stem = page.copy()
     stem[0:10, 35:45] = 1.0
     assert fit_to_mnist(reaching, reaching > 0.5).sum() > fit_to_mnist(stem, stem > 0.5).sum() + 5
+
+
+# A cross in a 100x100 image, clear of the border, and for each side a faint band from it to that
+# side alone, through one of its empty quarters (or to a pixel short of it); and the arm that takes
+# the cross to that side (or to a pixel short of it).
+BANDS = {"top": (slice(0, 47), slice(30, 40)), "bottom": (slice(53, 100), slice(60, 70)),
+         "left": (slice(60, 70), slice(0, 47)), "right": (slice(30, 40), slice(53, 100))}  # fmt: skip
+SHORT = {"top": (slice(1, 47), slice(30, 40)), "bottom": (slice(53, 99), slice(60, 70)),
+         "left": (slice(60, 70), slice(1, 47)), "right": (slice(30, 40), slice(53, 99))}  # fmt: skip
+ARMS = {"top": (slice(0, 20), slice(47, 53)), "bottom": (slice(80, 100), slice(47, 53)),
+        "left": (slice(47, 53), slice(0, 20)), "right": (slice(47, 53), slice(80, 100))}  # fmt: skip
+SHORT_ARMS = {"top": (slice(1, 20), slice(47, 53)), "bottom": (slice(80, 99), slice(47, 53)),
+              "left": (slice(47, 53), slice(1, 20)), "right": (slice(47, 53), slice(80, 99))}  # fmt: skip
+SPECK = (slice(98, 100), slice(98, 100))  # faint ink in a corner, apart from the rest
+
+
+@pytest.mark.parametrize("side", list(BANDS))
+def test_faint_ink_reaching_any_one_side_is_shading_for_a_digit_clear_of_them_all(side):
+    def cross(*faint, arm=None, at=None) -> float:
+        page = np.zeros((100, 100), np.float32)
+        page[47:53, 20:80] = page[20:80, 47:53] = 1.0
+        if arm is not None:
+            page[arm] = 1.0
+        for band in faint:
+            page[band] = np.maximum(page[band], 0.19)
+        if at is not None:
+            page[at] = np.float32(FAINT_INK)
+        return float(fit_to_mnist(page, page > 0.5).sum())
+
+    assert abs(cross(BANDS[side]) - cross()) < 1.0  # to that side alone: shading (its one-pixel rim only)
+    assert cross(SHORT[side]) > cross() + 5  # a pixel short of it: faint ink, kept
+    assert cross(SHORT[side], SPECK) > cross(SPECK) + 5  # the same with faint ink at the border elsewhere
+    at = {"top": (slice(0, 1), slice(30, 40)), "bottom": (slice(99, 100), slice(60, 70)),
+          "left": (slice(60, 70), slice(0, 1)), "right": (slice(30, 40), slice(99, 100))}[side]  # fmt: skip
+    assert cross(SHORT[side], SPECK, at=at) > cross(SPECK) + 5  # its last pixel exactly FAINT_INK: short of it
+    assert cross(BANDS[side], arm=ARMS[side]) > cross(arm=ARMS[side]) + 5  # the digit reaches that side too: kept
+    near = SHORT_ARMS[side]  # the digit a pixel short of that side is clear of it
+    assert abs(cross(BANDS[side], arm=near) - cross(arm=near)) < 1.0
 
 
 def test_a_faint_bridge_to_other_ink_does_not_bring_it_into_the_digit():

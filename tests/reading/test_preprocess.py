@@ -362,13 +362,18 @@ def test_a_block_digits_light_blocks_keep_its_stroke_whole():
     assert len(rows) == rows[-1] - rows[0] + 1 >= 19  # the whole height, no gap
 
 
-def test_a_faint_bridge_to_a_piece_left_out_does_not_bring_it_back():
+@pytest.mark.parametrize("foot_to_border", [False, True])
+def test_a_faint_bridge_to_a_piece_left_out_does_not_bring_it_back(foot_to_border):
     """A line from the top border, apart from the digit and left out as an edge, joined to it by
-    a faint smudge: the digit's faint ink stops at the line (it came back with the smudge)."""
+    a faint smudge: the digit's faint ink stops at the line (it came back with the smudge). For a
+    digit clear of the border, faint ink that reaches the border is shading anyway; for one that
+    reaches the border too (its foot runs down to it), the line is other ink and stops it."""
 
     def page(line: bool) -> Image.Image:
         a = np.full((200, 200), 235, np.uint8)
         a[70:84, 90:160], a[84:170, 140:154], a[170:184, 40:154] = 20, 20, 20  # the digit: a 2's bar, stem and foot
+        if foot_to_border:
+            a[184:200, 40:54] = 20
         if line:
             a[0:150, 60:64] = 20  # the line, within the digit's box
             a[110:114, 64:140] = 190  # the faint smudge between them

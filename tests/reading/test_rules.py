@@ -77,6 +77,7 @@ def test_a_digit_the_model_is_sure_of_may_have_up_to_four_loops_and_four_parts()
     assert rules.SURE == 0.999
     for holes, pieces in ((3, 1), (4, 1), (0, 4), (4, 4)):
         assert rules.judge_ink(ink(holes=holes, pieces=pieces), confidence=0.999) is None
+        assert rules.judge_ink(ink(holes=holes, pieces=pieces), confidence=1.0) is None
         assert rules.judge_ink(ink(holes=holes, pieces=pieces), confidence=0.9989)[0] == "not digit-shaped"
     assert rules.judge_ink(ink(holes=5), confidence=1.0) == (
         "not digit-shaped",

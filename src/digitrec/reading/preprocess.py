@@ -116,23 +116,29 @@ def _with_faint_ink(
     threshold leaves out and which were cut away, leaving its strokes in fragments. Nothing
     fainter, nothing apart, nothing that reaches `other` ink (in the box): a faint bridge does not
     undo which pieces are the digit. Nor, for a digit clear of the image's border, faint ink that
-    reaches the border: the shading of a page's corner or edge, not ink. (Only then is the faint
-    ink followed over the whole image; else within the box.)"""
-    shading = not _at_border(mask, 0.0) and _at_border(soft, FAINT_INK)
-    count, found = cv2.connectedComponents(
-        u8((soft if shading else soft[box]) > FAINT_INK), connectivity=8, ltype=cv2.CV_32S
-    )
+    reaches the border: the shading of a page's corner or edge, not ink."""
+    faint = soft[box] > FAINT_INK
+    if not _at_border(mask, 0.0) and _at_border(soft, FAINT_INK):
+        faint &= ~_reaching_the_border(soft > FAINT_INK, box)
+    count, found = cv2.connectedComponents(u8(faint), connectivity=8, ltype=cv2.CV_32S)
     labels: np.ndarray = np.asarray(found, np.int32)
-    inside = labels[box] if shading else labels
     near = cv2.dilate(u8(mask[box]), CROSS).view(bool)
     touched = np.zeros(count, bool)
-    touched[inside[near]] = True
+    touched[labels[near]] = True
     if other is not None:
-        touched[inside[other]] = False
-    if shading:
-        touched[labels[0]] = touched[labels[-1]] = touched[labels[:, 0]] = touched[labels[:, -1]] = False
+        touched[labels[other]] = False
     touched[0] = False  # not faint ink
-    return near | touched.take(inside)
+    return near | touched.take(labels)
+
+
+def _reaching_the_border(faint: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    """In `box`, the pieces of `faint` (8-connected, over the whole image) that reach its border."""
+    count, found = cv2.connectedComponents(u8(faint), connectivity=8, ltype=cv2.CV_32S)
+    labels: np.ndarray = np.asarray(found, np.int32)
+    reach = np.zeros(count, bool)
+    reach[labels[0]] = reach[labels[-1]] = reach[labels[:, 0]] = reach[labels[:, -1]] = True
+    reach[0] = False  # not faint ink
+    return reach.take(labels[box])
 
 
 def _at_border(image: np.ndarray, over: float) -> bool:
