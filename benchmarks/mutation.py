@@ -74,9 +74,6 @@ EQUIVALENT = [
      r"if ink\.pieces\.count > pieces else None => ink\.pieces\.count (>=|is not) pieces",
      "the image has never fewer pieces than the digit; `other` made when it is empty changes nothing"),
     ("preprocess", "core/Replace", r"return_steps: Literal\[", "an overload's signature, only type checkers read it"),
-    ("preprocess", "core/ReplaceComparisonOperator_Gt_NotEq", r"image\[0\]\.max\(\) > over or image\[-1\]",
-     "no pixel is negative: for the digit's mask (over 0) `!=` is `>`; for the faint ink, a border that is all "
-     "under it sends the image on to look for faint pieces at the border, and there are none"),
     ("preprocess", "core/ReplaceFalseWithTrue", r"^reach\[0\] = False",
      "label 0 is the pixels that are not faint ink, which the faint ink loses nothing by being told to leave"),
     ("preprocess", "core/NumberReplacer", r"^(pieces|holes): int = ",

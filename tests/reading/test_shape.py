@@ -90,3 +90,15 @@ def test_a_loop_is_a_loop_and_a_gap_where_strokes_cross_is_not():
     eight[45 : 45 + side, 28 : 28 + side] = False
     assert shape.count_holes(eight) == 3
     assert shape.count_holes(np.zeros((5, 5), bool)) == 0
+
+
+@pytest.mark.parametrize("side", [(0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1)])
+def test_at_border_sees_each_side_and_only_the_border(side):
+    mask = np.zeros((9, 7), bool)
+    mask[1:-1, 1:-1] = True  # all but the border
+    assert not shape.at_border(mask)
+    mask[side] = True
+    assert shape.at_border(mask)
+    faint = np.zeros((9, 7), np.float32)
+    faint[side] = 0.1
+    assert shape.at_border(faint, 0.05) and not shape.at_border(faint, 0.1)  # over it, not at it

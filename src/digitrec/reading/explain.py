@@ -315,17 +315,17 @@ def explain_image(
 
     from digitrec.reading import preprocess, rules
 
+    probabilities = None
     if pixels:
         pre, array = None, np.asarray(source, np.float32).reshape(28, 28)
-    else:
-        pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=predictor.max_pixels, images=False)
-        array = pre.array
-    probabilities = predictor.predict_arrays(array[None])[0]
-    if pre is None:
         verdict = None if array.any() else rules.NO_INK_FOUND
     else:  # how many loops and parts a digit may have depends on how sure the model is
+        pre = preprocess.to_mnist_array(source, return_steps=True, max_pixels=predictor.max_pixels, images=False)
+        array, probabilities = pre.array, predictor.predict_arrays(pre.array[None])[0]
         verdict = rules.judge_ink(pre, float(probabilities.max()))
     if verdict is not None:
+        if probabilities is None:
+            probabilities = predictor.predict_arrays(array[None])[0]
         answer = predictor.answer(probabilities, pre, file)
         return None, dataclasses.replace(answer, digit=None, reason=verdict.reason, no_digit=verdict.kind)
     result = explain(network_of(predictor, method), array, digit, method)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec.reading.images import MAX_PIXELS, ImageSource, load_image_sized, to_grayscale
-from digitrec.reading.shape import SQUARE, Pieces, u8
+from digitrec.reading.shape import SQUARE, Pieces, at_border, u8
 
 # Work on at most this many pixels on the longer side: plenty for a 20x20 result.
 WORK_SIZE = 512
@@ -183,7 +183,7 @@ def _cut_border_shading(mask: np.ndarray, flat: np.ndarray) -> np.ndarray:
     reaches the border, at least as much as the strong ink, solid, and beside the strokes along
     little of its edge (a block-counted digit's faint blocks ring its strokes)."""
     h, w = mask.shape
-    if not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()):
+    if not at_border(mask):
         return mask
     strong = u8(flat > STRONG_INK)
     strokes = cv2.countNonZero(strong)
@@ -192,8 +192,8 @@ def _cut_border_shading(mask: np.ndarray, flat: np.ndarray) -> np.ndarray:
     near_strokes = cv2.dilate(strong, SQUARE, iterations=STROKE_RIM)
     weak = Pieces.of(mask & (near_strokes == 0))
     x, y, bw, bh, size = weak.stats.T
-    at_border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    candidates = np.flatnonzero(at_border & (size >= strokes) & (size >= SOLID_SHADING * bw * bh)) + 1
+    on_border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    candidates = np.flatnonzero(on_border & (size >= strokes) & (size >= SOLID_SHADING * bw * bh)) + 1
     if not candidates.size:
         return mask
     beside = cv2.dilate(near_strokes, SQUARE).view(bool)

@@ -27,7 +27,7 @@ import numpy as np
 
 from digitrec.reading.images import MAX_PIXELS, ImageSource
 from digitrec.reading.ink import WORK_SIZE, find_ink, main_cluster, resize
-from digitrec.reading.shape import CROSS, count_holes, ink_box, rough_stroke_width, stroke_width, u8
+from digitrec.reading.shape import CROSS, at_border, count_holes, ink_box, rough_stroke_width, stroke_width, u8
 
 __all__ = ["MNIST_SIZE", "Preprocessed", "fit_to_mnist", "to_mnist_array"]
 
@@ -118,7 +118,7 @@ def _with_faint_ink(
     undo which pieces are the digit. Nor, for a digit clear of the image's border, faint ink that
     reaches the border: the shading of a page's corner or edge, not ink."""
     faint = soft[box] > FAINT_INK
-    if not _at_border(mask, 0.0) and _at_border(soft, FAINT_INK):
+    if not at_border(mask) and at_border(soft, FAINT_INK):
         faint &= ~_reaching_the_border(soft > FAINT_INK, box)
     count, found = cv2.connectedComponents(u8(faint), connectivity=8, ltype=cv2.CV_32S)
     labels: np.ndarray = np.asarray(found, np.int32)
@@ -139,13 +139,6 @@ def _reaching_the_border(faint: np.ndarray, box: tuple[slice, slice]) -> np.ndar
     reach[labels[0]] = reach[labels[-1]] = reach[labels[:, 0]] = reach[labels[:, -1]] = True
     reach[0] = False  # not faint ink
     return reach.take(labels[box])
-
-
-def _at_border(image: np.ndarray, over: float) -> bool:
-    """Whether any pixel along the image's border is over `over`."""
-    return bool(
-        image[0].max() > over or image[-1].max() > over or image[:, 0].max() > over or image[:, -1].max() > over
-    )
 
 
 def _longer_side(mask: np.ndarray) -> int:

@@ -87,6 +87,13 @@ class Pieces:
 # A loop is at least this share of the digit's box: a smaller enclosed gap is where blurred strokes
 # cross (a tiny 8 blown up shows a third at its waist) or a pin-hole. Chosen on realistic set 0: the
 # largest that turned away every kind of non-digit as before, with both models (CHANGELOG).
+def at_border(image: np.ndarray, over: float = 0.0) -> bool:
+    """Whether any pixel along the image's border is over `over` (for a mask: any pixel at all)."""
+    return bool(
+        image[0].max() > over or image[-1].max() > over or image[:, 0].max() > over or image[:, -1].max() > over
+    )
+
+
 MIN_HOLE_SHARE = 0.009
 
 
