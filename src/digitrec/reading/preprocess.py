@@ -117,9 +117,11 @@ def _with_faint_ink(
     fainter, nothing apart, nothing that reaches `other` ink (in the box): a faint bridge does not
     undo which pieces are the digit. Nor, for a digit clear of the image's border, faint ink that
     reaches the border: the shading of a page's corner or edge, not ink."""
-    faint = soft[box] > FAINT_INK
     if not at_border(mask) and at_border(soft, FAINT_INK):
-        faint &= ~_reaching_the_border(soft > FAINT_INK, box)
+        whole = soft > FAINT_INK
+        faint = whole[box] & ~_reaching_the_border(whole, box)
+    else:
+        faint = soft[box] > FAINT_INK
     count, found = cv2.connectedComponents(u8(faint), connectivity=8, ltype=cv2.CV_32S)
     labels: np.ndarray = np.asarray(found, np.int32)
     near = cv2.dilate(u8(mask[box]), CROSS).view(bool)

@@ -84,9 +84,6 @@ class Pieces:
         return np.take(chosen, self.labels)
 
 
-# A loop is at least this share of the digit's box: a smaller enclosed gap is where blurred strokes
-# cross (a tiny 8 blown up shows a third at its waist) or a pin-hole. Chosen on realistic set 0: the
-# largest that turned away every kind of non-digit as before, with both models (CHANGELOG).
 def at_border(image: np.ndarray, over: float = 0.0) -> bool:
     """Whether any pixel along the image's border is over `over` (for a mask: any pixel at all)."""
     return bool(
@@ -94,6 +91,9 @@ def at_border(image: np.ndarray, over: float = 0.0) -> bool:
     )
 
 
+# A loop is at least this share of the digit's box: a smaller enclosed gap is where blurred strokes
+# cross (a tiny 8 blown up shows a third at its waist) or a pin-hole. Chosen on realistic set 0: the
+# largest that turned away every kind of non-digit as before, with both models (CHANGELOG).
 MIN_HOLE_SHARE = 0.009
 
 

@@ -206,7 +206,7 @@ VERSION = 6
 
 def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray:
     """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
-    made once and cached beside the datasets (`<data dir>/negatives-v5-<count>-<seed>.npz`)."""
+    made once and cached beside the datasets (`<data dir>/negatives-v<VERSION>-<count>-<seed>.npz`)."""
     from digitrec.data.datasets import cache_path, cached_images
 
     families = TRAINING_MIX if fonts() else tuple(f for f in TRAINING_MIX if f not in FONT_FAMILIES)

@@ -105,7 +105,7 @@ def restyle(digits: np.ndarray, seed: int, mix: tuple[str, ...] = MIX) -> np.nda
 
 def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np.ndarray:
     """`restyle(digits, seed)`, made once and cached beside the datasets
-    (`<data dir>/restyled-v2-<count>-<seed>-<digest of the digits>.npz`)."""
+    (`<data dir>/restyled-v<VERSION>-<count>-<seed>-<digest of the digits>.npz`)."""
     from digitrec.data.datasets import cache_path, cached_images
 
     digest = hashlib.sha256(np.ascontiguousarray(digits).tobytes()).hexdigest()[:12]
