@@ -44,6 +44,22 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path):
     assert datasets.load_dataset("mnist", tmp_path).y_test[:3].tolist() == [7, 2, 1]
 
 
+def test_a_new_cache_removes_the_ones_it_supersedes_and_no_other(tmp_path):
+    for name in ("made-v1-8-0", "made-v1-9-3", "made-v2-8-1", "made-v10-8-0", "mnist"):
+        (tmp_path / f"{name}.npz").write_bytes(b"an older cache")
+    made = []
+
+    def make():
+        made.append(1)
+        return np.full((2, 28, 28), 7, np.uint8)
+
+    images = datasets.cached_images("made-v2-8-0", make, tmp_path, superseded=("made-v1-*",))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # The other caches of this version, a version that only starts alike and other files stay.
+    assert left == ["made-v10-8-0.npz", "made-v2-8-0.npz", "made-v2-8-1.npz", "mnist.npz"], left
+    assert np.array_equal(datasets.cached_images("made-v2-8-0", make, tmp_path), images) and len(made) == 1
+
+
 def test_missing_offline_source_names_the_install_command(tmp_path, monkeypatch):
     from importlib import metadata
 

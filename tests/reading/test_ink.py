@@ -52,3 +52,28 @@ def test_the_quick_median_is_numpys():
             assert ink._median(a) == float(np.median(a)), size
     grid = (rng.integers(0, 256, (30, 41)) / 255).astype(np.float32)[:, 1:]  # a view, not contiguous
     assert ink._median(grid) == float(np.median(grid))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 4096, 4097])
+@pytest.mark.parametrize("zeros", ["one short of half", "half", "one over half", "all"])
+def test_the_median_of_clean_paper_is_numpys(size, zeros):
+    """Mostly 0 (a drawing's ink on clean paper) is answered without sorting: the same value as
+    numpy's whether the 0s hold both middle places, one of them or neither."""
+    count = {"one short of half": size // 2 - 1, "half": size // 2, "one over half": size // 2 + 1, "all": size}[zeros]
+    a = np.random.default_rng(size).uniform(0.2, 1.0, size).astype(np.float32)
+    a[: max(0, count)] = 0.0
+    assert ink._median(a) == float(np.median(a))
+
+
+def test_on_clean_paper_the_ink_is_taken_as_it_is():
+    """A drawing on clean paper has no background to take away: the ink comes back stretched to
+    its brightest 2x2 block, the same as the subtraction of a zero background gives."""
+    drawn = np.zeros((120, 100), np.float32)
+    drawn[20:100, 45:52] = 0.8
+    drawn[20:24, 30:52] = 0.6
+    drawn[60, 70] = 1.0  # one hot pixel: not the ink's strength
+    flat, peak = ink._remove_background(drawn)
+    assert peak == pytest.approx(0.8) and flat is not drawn and drawn.max() == 1.0
+    assert np.array_equal(flat, np.minimum(drawn / np.float32(peak), 1.0))
+    shaded = drawn + np.linspace(0.0, 0.15, 100, dtype=np.float32)  # light across the page: taken away
+    assert ink._remove_background(shaded)[0][50, 95] < 0.05 < shaded[50, 95]

@@ -112,6 +112,14 @@ def test_open_set_is_a_share_between_0_and_1():
     assert raised.value.option == "open_set"
 
 
+def test_a_new_version_of_the_non_digits_removes_the_older_ones(monkeypatch, tmp_path):
+    monkeypatch.setattr(negatives, "fonts", lambda: [])  # quick: no font to draw from
+    negatives.training_set(16, 0, tmp_path, log=lambda m: None)
+    monkeypatch.setattr(negatives, "VERSION", negatives.VERSION + 1)
+    negatives.training_set(16, 0, tmp_path, log=lambda m: None)
+    assert [p.name for p in tmp_path.glob("negatives-*.npz")] == [f"negatives-v{negatives.VERSION}-16-0-nofonts.npz"]
+
+
 def test_without_the_fonts_training_still_gets_non_digits(monkeypatch, tmp_path):
     monkeypatch.setattr(negatives, "fonts", lambda: [])  # a user who is not root: no Debian fonts
     said: list[str] = []

@@ -57,6 +57,14 @@ def test_the_training_set_is_made_once_per_set_of_digits(mnist, tmp_path):
     assert len(said) == 2 and len(list(tmp_path.glob(f"restyled-v{restyle.VERSION}-8-1-*.npz"))) == 2
 
 
+def test_a_new_version_of_the_training_set_removes_the_older_ones(mnist, tmp_path, monkeypatch):
+    digits = _digits(mnist, 8)
+    restyle.training_set(digits, 1, tmp_path, log=lambda m: None)
+    monkeypatch.setattr(restyle, "VERSION", restyle.VERSION + 1)
+    restyle.training_set(digits, 1, tmp_path, log=lambda m: None)
+    assert [p.name.split("-")[1] for p in tmp_path.glob("restyled-*.npz")] == [f"v{restyle.VERSION}"]
+
+
 def test_a_run_with_restyle_trains_on_the_restyled_digits_too(tmp_path):
     from digitrec.training.config import resolve_config
     from digitrec.training.runs import RunOptions

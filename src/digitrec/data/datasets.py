@@ -204,9 +204,16 @@ def cache_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     return data_dir(directory) / f"{name}.npz"
 
 
-def cached_images(name: str, make: Callable[[], np.ndarray], directory: str | os.PathLike | None = None) -> np.ndarray:
+def cached_images(
+    name: str,
+    make: Callable[[], np.ndarray],
+    directory: str | os.PathLike | None = None,
+    superseded: tuple[str, ...] = (),
+) -> np.ndarray:
     """Images made once and kept beside the datasets (`<data dir>/<name>.npz`): loaded when they
-    are there, else `make()`-d and saved (to a temporary file, then renamed)."""
+    are there, else `make()`-d and saved (to a temporary file, then renamed). Once a new one is
+    saved, the caches it supersedes (`superseded`: glob patterns of names, such as an older
+    version's) are removed, so that caches do not pile up with every version."""
     path = cache_path(name, directory)
     if path.is_file():
         with np.load(path) as cached:
@@ -215,6 +222,10 @@ def cached_images(name: str, make: Callable[[], np.ndarray], directory: str | os
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, images=images)
+    for pattern in superseded:
+        for old in path.parent.glob(f"{pattern}.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
     return images
 
 

@@ -82,11 +82,15 @@ def _shrink(gray: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
 
 
 def _median(a: np.ndarray) -> float:
-    """np.median of a float32 array without NaNs, the same value: for an even count, numpy
+    """np.median of a float32 array of values >= 0, the same value: for an even count, numpy
     partitions around both middle values, which costs ten times one; the lower is the largest
     value below the upper."""
     values = a.ravel()
     k = values.size // 2
+    # Clean paper, ink 0 throughout (a drawing's thumbnail), is most of the values, which
+    # np.partition sorts out slowly: with more than half of them 0, the lowest, the median is 0.
+    if values.size - cv2.countNonZero(values) > k:
+        return 0.0
     part = np.partition(values, k)
     if values.size % 2:
         return float(part[k])
@@ -131,8 +135,11 @@ def _flattened(ink: np.ndarray, small: np.ndarray, size: int) -> tuple[np.ndarra
     ink's strength: the brightest 2x2 block, so one hot pixel does not count (a percentile would
     miss a small digit in a big frame, whose ink is under 0.1 % of the pixels)."""
     h, w = ink.shape
+    opened = _opening(small, size)
+    if not cv2.countNonZero(opened):  # clean paper (a drawing, a scan on white): no background to take away
+        return ink.copy(), _block_peak(ink)
     blur = max(3, size // 2)
-    background = cv2.blur(_opening(small, size), (blur, blur), borderType=cv2.BORDER_REFLECT)
+    background = cv2.blur(opened, (blur, blur), borderType=cv2.BORDER_REFLECT)
     if background.shape != ink.shape:
         background = resize(background, w, h)
     flat = ink - background  # float32, both

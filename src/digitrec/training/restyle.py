@@ -105,7 +105,8 @@ def restyle(digits: np.ndarray, seed: int, mix: tuple[str, ...] = MIX) -> np.nda
 
 def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np.ndarray:
     """`restyle(digits, seed)`, made once and cached beside the datasets
-    (`<data dir>/restyled-v<VERSION>-<count>-<seed>-<digest of the digits>.npz`)."""
+    (`<data dir>/restyled-v<VERSION>-<count>-<seed>-<digest of the digits>.npz`); the caches of
+    older versions are removed when a new one is made."""
     from digitrec.data.datasets import cache_path, cached_images
 
     digest = hashlib.sha256(np.ascontiguousarray(digits).tobytes()).hexdigest()[:12]
@@ -116,4 +117,5 @@ def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np
         log(f"restyling {len(digits)} training digits: bold, block counts, small (once; cached in {where})")
         return restyle(digits, seed)
 
-    return cached_images(name, draw, directory)
+    older = tuple(f"restyled-v{version}-*" for version in range(1, VERSION))
+    return cached_images(name, draw, directory, superseded=older)
