@@ -43,6 +43,11 @@ HERE = Path(__file__).resolve().parent
 TARGETS = {
     "rules": ("src/digitrec/reading/rules.py", "tests/reading/test_rules.py"),
     "preprocess": ("src/digitrec/reading/preprocess.py", "tests/reading/test_fit.py tests/reading/test_preprocess.py"),
+    # Finding the ink: polarity, the paper's shading, the ink's pieces and which of them are the digit.
+    "ink": (
+        "src/digitrec/reading/ink.py",
+        "tests/reading/test_ink.py tests/reading/test_fit.py tests/reading/test_preprocess.py",
+    ),
     # The service's worker pool, with in-process stand-ins for its processes (each run: 2 s).
     "pool": ("src/digitrec/web/pool.py", "tests/web/test_pool_logic.py"),
 }

@@ -77,3 +77,153 @@ def test_on_clean_paper_the_ink_is_taken_as_it_is():
     assert np.array_equal(flat, np.minimum(drawn / np.float32(peak), 1.0))
     shaded = drawn + np.linspace(0.0, 0.15, 100, dtype=np.float32)  # light across the page: taken away
     assert ink._remove_background(shaded)[0][50, 95] < 0.05 < shaded[50, 95]
+
+
+def _framed_page(frame: float) -> np.ndarray:
+    """A 200x200 page of light paper (0.95) with a dark stroke, in a frame as wide as the band
+    `_ink_up` reads the paper from (a twentieth of the side) of grey level `frame`."""
+    gray = np.full((200, 200), 0.95, np.float32)
+    gray[40:160, 95:105] = 0.05
+    gray[:10], gray[-10:], gray[:, :10], gray[:, -10:] = frame, frame, frame, frame
+    return gray
+
+
+def test_a_clear_border_decides_the_polarity_and_an_ambiguous_one_leaves_it_to_the_bulk():
+    # A mid-grey frame (a scanner's lid, a shadow all round) says nothing: the page's bulk is the paper.
+    light, inverted = ink._ink_up(_framed_page(0.45))
+    assert inverted and light[100, 100] == pytest.approx(0.95) and light[100, 50] == pytest.approx(0.05)
+    # A clear border is the paper, whatever fills the middle (a light sheet on a dark board is ink).
+    dark, inverted = ink._ink_up(_framed_page(0.1))
+    assert not inverted and dark[100, 50] == pytest.approx(0.95)
+
+
+def _hugs(piece: np.ndarray, side: str, h: int = 100, w: int = 100) -> bool:
+    """`_hugs_border` for `piece` (drawn for the left side, turned to face `side`) flush against that side."""
+    turn = {"left": piece, "right": piece[:, ::-1], "top": piece.T, "bottom": piece.T[::-1]}[side]
+    top = {"top": 0, "bottom": h - turn.shape[0]}.get(side, 20)
+    left = {"left": 0, "right": w - turn.shape[1]}.get(side, 20)
+    return ink._hugs_border(turn, slice(top, top + turn.shape[0]), slice(left, left + turn.shape[1]), h, w)
+
+
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right"])
+def test_a_long_piece_along_any_side_is_an_edge_and_one_that_meets_it_end_on_is_not(side):
+    assert _hugs(np.ones((60, 3), bool), side)  # along the side
+    assert not _hugs(np.ones((3, 60), bool), side)  # meets it with its end
+    half = np.ones((60, 3), bool)
+    half[30:, 0] = False  # only half its length on the border itself: not enough
+    assert not _hugs(half, side)
+    wedge = np.zeros((60, 8), bool)  # all its length on the border, a few pixels on its far side
+    wedge[:, :2], wedge[:5, 2:] = True, True
+    assert _hugs(wedge, side)
+
+
+def test_a_square_blob_at_the_border_is_no_edge():
+    """Not long and thin: a digit's blob pressed against the border is writing, not a page edge."""
+    assert not _hugs(np.ones((30, 30), bool), "top")
+    assert _hugs(np.ones((30, 10), bool), "top")  # three times as long as wide: an edge
+
+
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right"])
+def test_solid_shading_at_any_side_is_cut_and_a_faint_patch_inside_is_not(side):
+    """The table beyond a tilted page (weak ink, solid, away from the strokes) goes at whichever
+    side it lies; weak ink of the same kind that reaches no side stays for the later rules."""
+    flat = np.zeros((100, 100), np.float32)
+    flat[35:65, 47:53] = 1.0  # the digit's stroke: strong ink
+    flat[40:60, 62:75] = 0.4  # a faint patch inside the page
+    wedge = {"top": np.s_[0:15, 10:90], "bottom": np.s_[85:100, 10:90],
+             "left": np.s_[10:90, 0:15], "right": np.s_[10:90, 85:100]}[side]  # fmt: skip
+    flat[wedge] = 0.4
+    kept = ink._cut_border_shading(flat > 0.25, flat)
+    assert not kept[wedge].any() and not flat[wedge].any()  # cut, and not ink for the faint edge either
+    assert kept[40:60, 62:75].all() and kept[35:65, 47:53].all()
+
+
+def test_weak_ink_at_the_border_that_runs_beside_the_strokes_is_kept():
+    """A block-counted digit's faint blocks reach the border and ring its strokes: weak and
+    solid as shading is, but lying beside the strokes along much of its edge, it is the digit's."""
+    flat = np.zeros((100, 100), np.float32)
+    flat[20:80, 47:53] = 1.0
+    flat[20:80, 0:45] = 0.4  # from the border to the stroke's rim, all along it
+    mask = flat > 0.25
+    assert np.array_equal(ink._cut_border_shading(mask, flat), mask)
+
+
+def _main_cluster(mask: np.ndarray) -> np.ndarray:
+    pieces = shape.Pieces.of(mask)
+    return ink.main_cluster(mask, pieces, np.arange(1, pieces.count + 1))[0]
+
+
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right"])
+def test_a_piece_of_writing_beats_a_longer_line_from_the_border_and_a_speck_does_not(side):
+    """A line drawn in from the border (a crease, a ruled margin) is the largest piece, but a
+    digit's piece inside, a twentieth of its size or more, is what the image is of."""
+    turn = {"top": lambda a: a, "bottom": np.flipud, "left": np.transpose, "right": lambda a: np.fliplr(a.T)}[side]
+    line = np.zeros((100, 100), bool)
+    line[0:90, 10:13] = True  # 270 pixels, long and thin, meeting the border end on
+    digit = line.copy()
+    digit[45:57, 60:72] = True  # 144 pixels inside
+    assert np.array_equal(_main_cluster(turn(digit)), turn(digit & ~line))
+    speck = line.copy()
+    speck[50:53, 60:63] = True  # 9 pixels: too little to be the writing
+    assert _main_cluster(turn(speck))[turn(line)].all()
+
+
+def test_half_transparent_pixels_are_mixed_with_the_background():
+    gray = np.array([[0.0, 0.0, 0.2]], np.float32)
+    alpha = np.array([[1.0, 0.0, 0.5]], np.float32)
+    # Dark opaque ink: a white background, mixed in by each pixel's transparency.
+    assert np.allclose(ink._flatten_alpha(gray, alpha), [[0.0, 1.0, 0.6]])
+    assert ink._flatten_alpha(gray, None) is gray and ink._flatten_alpha(gray, np.ones_like(gray)) is gray
+
+
+def test_a_line_one_pixel_wide_stays_one_pixel_wide_when_shrunk():
+    assert ink._shrink(np.ones((1000, 1), np.float32), 320).shape == (320, 1)
+    assert ink._shrink(np.ones((1, 1000), np.float32), 320).shape == (1, 320)
+
+
+@pytest.mark.parametrize("size", [3, 4, 5, 6])
+def test_an_opening_keeps_a_shape_the_square_fits_where_it_is(size):
+    """An opening removes what is narrower than its square and keeps, unmoved, what the square
+    fits in: for an even square too, which has no centre."""
+    a = np.zeros((20, 20), np.float32)
+    a[5 : 5 + size, 7 : 7 + size] = 1.0  # exactly the square
+    a[2, 2:4] = 1.0  # narrower than the square: gone
+    expected = np.zeros_like(a)
+    expected[5 : 5 + size, 7 : 7 + size] = 1.0
+    assert np.array_equal(ink._opening(a, size), expected)
+
+
+def test_the_ink_strength_is_the_brightest_two_by_two_block():
+    a = np.zeros((6, 6), np.float32)
+    a[2:4, 2:4] = [[1.0, 0.5], [0.25, 0.0]]  # one block, each of its four pixels different
+    a[0, 5] = 1.0  # a lone hot pixel: a quarter of a block
+    assert ink._block_peak(a) == pytest.approx((1.0 + 0.5 + 0.25) / 4)
+    assert ink._block_peak(np.full((1, 3), 0.5, np.float32)) == 0.5  # smaller than a block: its mean
+
+
+def test_specks_of_fewer_than_four_pixels_are_dropped_and_of_four_kept():
+    flat = np.zeros((60, 60), np.float32)
+    flat[10:45, 20:24] = 1.0  # the digit's stroke, 140 pixels: a speck limit of 4 (not 2 % of it)
+    flat[5, 40:44] = 1.0  # 4 pixels
+    flat[55, 40:43] = 1.0  # 3 pixels
+    mask, pieces, ids, shading = ink._label_ink(flat.copy())
+    assert mask[5, 40:44].all() and not mask[55, 40:43].any() and len(ids) == 2 and shading == 0
+
+
+def test_a_weak_piece_beside_strong_strokes_is_shading_and_among_weak_ones_is_ink():
+    flat = np.zeros((80, 80), np.float32)
+    flat[10:70, 20:26] = 1.0  # a pen's stroke: all strong
+    flat[10:70, 50:70] = 0.45  # a shadow's soft band: no strong pixel
+    mask, pieces, ids, shading = ink._label_ink(flat.copy())
+    assert shading == 1 and not mask[:, 50:70].any() and mask[10:70, 20:26].all()
+    pencil = np.where(flat > 0, 0.45, 0.0).astype(np.float32)  # every piece weak: pencil, not shading
+    mask, pieces, ids, shading = ink._label_ink(pencil)
+    assert shading == 0 and mask[10:70, 50:70].all() and mask[10:70, 20:26].all()
+
+
+def test_an_image_of_exactly_the_working_size_is_worked_as_it_is():
+    page = Image.new("L", (ink.WORK_SIZE, 400), 235)
+    page.paste(0, (200, 50, 230, 350))
+    assert ink.find_ink(page, True, work_size=320).steps["grayscale"].shape == (400, ink.WORK_SIZE)
+    bigger = Image.new("L", (ink.WORK_SIZE + 1, 400), 235)
+    assert ink.find_ink(bigger, True, work_size=320).steps["grayscale"].shape[1] == 320

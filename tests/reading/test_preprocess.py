@@ -57,6 +57,17 @@ def test_transparency_is_flattened_onto_a_contrasting_background():
         assert corr(to_mnist_array(rgba), reference) > 0.95, ink
 
 
+@pytest.mark.parametrize("ink, hidden", [(255, 0), (0, 255)])
+def test_the_colour_under_transparent_pixels_does_not_decide_the_background(ink, hidden):
+    """White strokes exported on transparent black (and black on transparent white): the
+    background contrasts with the strokes that show, whatever colour the hidden pixels hold."""
+    layer = draw_digit("7", ink=255, paper=0)
+    strokes = np.asarray(layer) > 0
+    rgb = np.where(strokes[..., None], ink, hidden).astype(np.uint8).repeat(3, axis=2)
+    rgba = np.dstack([rgb, np.asarray(layer)])
+    assert corr(to_mnist_array(rgba), to_mnist_array(draw_digit("7"))) > 0.95
+
+
 @pytest.mark.parametrize(
     "array",
     [

@@ -99,3 +99,16 @@ def test_restyle_is_for_digits():
             colour, np.arange(4), resolve_config("seed", {"restyle": 0.5, "open_set": 0.0}), 10, None, print
         )
     assert raised.value.option == "restyle"
+
+
+def test_the_guide_names_the_cache_files_of_this_version():
+    """docs/training.md says where the restyled digits and the non-digits are kept: the names of
+    this version's files, not an older one's (each VERSION makes new files)."""
+    from pathlib import Path
+
+    from digitrec.training import negatives
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    assert f"`restyled-v{restyle.VERSION}-<count>" in guide and f"`negatives-v{negatives.VERSION}-<count>" in guide
+    assert not any(f"restyled-v{v}-" in guide for v in range(1, restyle.VERSION))
+    assert not any(f"negatives-v{v}-" in guide for v in range(1, negatives.VERSION))
