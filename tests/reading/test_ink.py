@@ -227,3 +227,37 @@ def test_an_image_of_exactly_the_working_size_is_worked_as_it_is():
     assert ink.find_ink(page, True, work_size=320).steps["grayscale"].shape == (400, ink.WORK_SIZE)
     bigger = Image.new("L", (ink.WORK_SIZE + 1, 400), 235)
     assert ink.find_ink(bigger, True, work_size=320).steps["grayscale"].shape[1] == 320
+
+
+def test_a_speck_joins_the_digit_only_close_by_and_a_stroke_from_further_away():
+    """How far from the digit's box another piece may lie and still be the digit's: a speck
+    within JOIN_SPECK of the box's side, a piece as big as a stroke within JOIN_STROKE."""
+    digit = np.zeros((200, 200), bool)
+    digit[80:120, 80:120] = True  # the digit: a box 40 pixels a side, 1,600 pixels
+    for gap, size, joins in ((8, 3, True), (16, 3, False), (28, 20, True), (36, 20, False)):
+        for where in ("below", "right", "above", "left"):
+            page = digit.copy()
+            near = {"below": (120 + gap, 100), "right": (100, 120 + gap),
+                    "above": (80 - gap - size, 100), "left": (100, 80 - gap - size)}[where]  # fmt: skip
+            page[near[0] : near[0] + size, near[1] : near[1] + size] = True
+            assert _main_cluster(page)[near].item() == joins, (gap, size, where)
+
+
+def test_weak_ink_at_the_border_that_does_not_fill_its_box_is_not_shading():
+    """A faint line drawn to the border is thin, not solid: it is left for the later rules."""
+    flat = np.zeros((100, 100), np.float32)
+    flat[35:65, 47:53] = 1.0
+    for k in range(60):
+        flat[k, 95 - k : 100 - k] = 0.4  # a line five pixels wide from the top-right corner
+    mask = flat > 0.25
+    assert np.array_equal(ink._cut_border_shading(mask, flat), mask)
+
+
+def test_the_speck_limit_grows_with_the_digit_and_a_lone_mark_is_kept():
+    flat = np.zeros((100, 100), np.float32)
+    flat[10:90, 20:35] = 1.0  # 1,200 pixels: specks under 2 % of it (24 pixels) are dropped
+    flat[5, 50:60] = 1.0  # 10 pixels
+    assert not ink._label_ink(flat.copy())[0][5, 50:60].any()
+    lone = np.zeros((100, 100), np.float32)
+    lone[50, 50:53] = 1.0  # the only ink there is, however small, is not a speck beside anything
+    assert ink._label_ink(lone)[0][50, 50:53].all()
