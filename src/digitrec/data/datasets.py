@@ -204,6 +204,11 @@ def cache_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     return data_dir(directory) / f"{name}.npz"
 
 
+def older_versions(prefix: str, version: int) -> tuple[str, ...]:
+    """The cache names (glob patterns) of versions 1 to `version` - 1 of `<prefix>-v<version>-…`."""
+    return tuple(f"{prefix}-v{older}-*" for older in range(1, version))
+
+
 def cached_images(
     name: str,
     make: Callable[[], np.ndarray],

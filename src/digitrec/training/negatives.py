@@ -208,7 +208,7 @@ def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray
     """`count` negatives for training (uint8, (N, 28, 28)) in the `TRAINING_MIX` of families,
     made once and cached beside the datasets (`<data dir>/negatives-v<VERSION>-<count>-<seed>.npz`);
     the caches of older versions are removed when a new one is made."""
-    from digitrec.data.datasets import cache_path, cached_images
+    from digitrec.data.datasets import cache_path, cached_images, older_versions
 
     families = TRAINING_MIX if fonts() else tuple(f for f in TRAINING_MIX if f not in FONT_FAMILIES)
     tag = "" if families == TRAINING_MIX else "-nofonts"
@@ -220,5 +220,4 @@ def training_set(count: int, seed: int, directory=None, log=print) -> np.ndarray
         log(f"drawing {count} non-digit images for training (once; cached in {cache_path(name, directory)})")
         return generate(count, seed, families).images
 
-    older = tuple(f"negatives-v{version}-*" for version in range(1, VERSION))
-    return cached_images(name, draw, directory, superseded=older)
+    return cached_images(name, draw, directory, superseded=older_versions("negatives", VERSION))

@@ -107,7 +107,7 @@ def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np
     """`restyle(digits, seed)`, made once and cached beside the datasets
     (`<data dir>/restyled-v<VERSION>-<count>-<seed>-<digest of the digits>.npz`); the caches of
     older versions are removed when a new one is made."""
-    from digitrec.data.datasets import cache_path, cached_images
+    from digitrec.data.datasets import cache_path, cached_images, older_versions
 
     digest = hashlib.sha256(np.ascontiguousarray(digits).tobytes()).hexdigest()[:12]
     name = f"restyled-v{VERSION}-{len(digits)}-{seed}-{digest}"
@@ -117,5 +117,4 @@ def training_set(digits: np.ndarray, seed: int, directory=None, log=print) -> np
         log(f"restyling {len(digits)} training digits: bold, block counts, small (once; cached in {where})")
         return restyle(digits, seed)
 
-    older = tuple(f"restyled-v{version}-*" for version in range(1, VERSION))
-    return cached_images(name, draw, directory, superseded=older)
+    return cached_images(name, draw, directory, superseded=older_versions("restyled", VERSION))
