@@ -1,7 +1,8 @@
-"""Mutation score of the reading path's decision rules and preprocessing and of the service's
-worker pool: does the test suite fail when the code is wrong? (`make bench-mutation`)
+"""Mutation score of the reading path's decision rules, preprocessing and ink finding and of the
+service's worker pool: does the test suite fail when the code is wrong? (`make bench-mutation`)
 
-    python -m benchmarks.mutation [--only rules preprocess pool] [--jobs N] [--keep DIR]
+    python -m benchmarks.mutation [--only rules preprocess ink pool] [--jobs N] [--keep DIR]
+    python -m benchmarks.mutation --rescore DIR [--only …]   # a kept run, scored again
 
 cosmic-ray (the `[mutation]` extra) changes one thing at a time in a module (a comparison turned
 around, a number moved by one, an operator swapped, a condition negated) and runs that module's
@@ -16,7 +17,8 @@ same assertions and would triple the run. Mutants that cannot change behaviour a
 EQUIVALENT with the reason, and left out of the score.
 
 Writes benchmarks/results/mutation.json (the lines each survivor and equivalent mutant changes)
-and prints, last, `mutation score: N % (K of M mutants killed)`.
+and prints, last, `mutation score: N % (K of M mutants killed)`. `--rescore` scores the sessions
+a run kept (`--keep`) again with today's EQUIVALENT list, without running any mutant.
 """
 
 from __future__ import annotations
@@ -101,6 +103,61 @@ EQUIVALENT = [
      "every start ends in the same place"),
     ("preprocess", "core/NumberReplacer", r"^width_after = stroke_width\(crop_mask\) \* scale if thin else 3\.0",
      "any width of 2 px or more for a stroke that is not thin thickens nothing (the same as 3.0)"),
+    ("ink", "core/NumberReplacer", r"^cv2\.setNumThreads\(0\)",
+     "how many threads OpenCV uses changes its speed, never a value"),
+    ("ink", "core/ReplaceBinaryOperator_BitOr", r"^def _flatten_alpha\(gray: np\.ndarray, alpha: np\.ndarray \| None\)",
+     "an annotation, never evaluated (`from __future__ import annotations`)"),
+    ("ink", "core/ReplaceComparisonOperator_GtE_Gt", r"alpha\.min\(\) >= 0\.999:",
+     "alpha is a whole number of 255ths (an 8-bit channel): none is 0.999"),
+    ("ink", "core/ReplaceComparisonOperator_Gt_GtE", r"^opaque = alpha > 0\.5$",
+     "alpha is a whole number of 255ths (an 8-bit channel): none is 0.5"),
+    ("ink", "core/ReplaceComparisonOperator_GtE_Gt", r"^if scale >= 1\.0:",
+     "at scale 1 the image is resized to its own size, which Pillow answers with a copy"),
+    ("ink", "core/ReplaceComparisonOperator_NotEq_", r"^if background\.shape != ink\.shape:",
+     "the thumbnail is nowhere larger than the image, so `<` and `<=` order the shapes as `!=` tells them apart, "
+     "and where they are equal a resize to the image's own size is a copy"),
+    ("ink", "core/ReplaceComparisonOperator_Eq_LtE", r"^if h == 0 or w == 0:", "sides are never negative"),
+    ("ink", "core/NumberReplacer", r"^return float\(a\.mean\(\)\) if a\.size else 0\.0",
+     "the ink's image always has a pixel: the value for an empty one is never used"),
+    ("ink", "core/ReplaceComparisonOperator_NotEq_Gt", r"^ink = index\[index != 0\]",
+     "the index is unsigned: `> 0` is `!= 0`"),
+    ("ink", "core/NumberReplacer",
+     r"calcHist\(\[ink\], \[0\], None, \[bins \+ 1\], \[0, bins \+ 1\]\) => \[bins \+ 2\], \[0, |\[ ?-1, bins \+ 1\]",
+     "the values counted are the whole numbers 1-64: 66 bins over [0, 65) or 65 over [-1, 65) put each in its own bin, "
+     "as 65 over [0, 65) do"),
+    ("ink", "core/", r"^if total == 0: => if total (== -1|< 0|<= 0):", "total counts every pixel: never below 1"),
+    ("ink", "core/NumberReplacer", r"^return 0\.5$", "reached only for an image without pixels, which never comes"),
+    ("ink", "core/",
+     r"if len\(between\) > 1 else 0\.5$ => if len\(between\) (> 0|>= 1|!= 1|> 2) else 0\.5$|else (1\.5|-0\.5)$",
+     "`between` has one value per bin, 64: the other branch never runs"),
+    ("ink", "core/", r"^if strokes == 0: => if strokes (== -1|< 0|<= 0):", "a count of pixels is never negative"),
+    ("ink", "core/ReplaceComparisonOperator_Eq_LtE", r"^weak = Pieces\.of\(mask & \(near_strokes == 0\)\)",
+     "near_strokes is unsigned: `<= 0` is `== 0`"),
+    ("ink", "core/ReplaceComparisonOperator_Eq_",
+     r"^on_border = \(x == 0\) \| \(y == 0\) => \((x|y) <= 0\)|\+ (bw >= w|bh >= h)\)",
+     "a piece's box lies inside the image: it starts at 0 or later and ends at the side or before"),
+    ("ink", "core/ReplaceComparisonOperator_", r"^if len\(ids\) < count: => if len\(ids\) (<=|!=|is not) count:",
+     "the ids are some of the pieces, never more; selecting them all gives the mask as it is"),
+    ("ink", "core/", r"^if count <= 1: => if count (== 1|< 1|<= 0):",
+     "with no piece nothing is kept and the mask comes back; with one, its selection is the mask, which holds only "
+     "the pieces in ids (find_ink's)"),
+    ("ink", "core/ReplaceComparisonOperator_Eq_",
+     r"^on_border = rows\.start == 0 or cols\.start == 0 => (rows|cols)\.start <= 0|(rows\.stop >= h|cols\.stop >= w)",
+     "a piece's box lies inside the image: it starts at 0 or later and ends at the side or before"),
+    ("ink", "core/NumberReplacer", r"3 \* max\(1, min\(bh, bw\)\) => 3 \* max\( ?0, min\(bh, bw\)\)",
+     "a box is a pixel or more on each side: max(0, …) is max(1, …)"),
+    ("ink", "core/ReplaceFalseWithTrue", r"^edge_like\[:\] = False$",
+     "with every piece an edge, or none, no piece is dropped as an edge and the largest stays the digit's"),
+    ("ink", "core/", r"^main = int\(np\.argmax\(np\.where\((keep|inner), sizes, -1\)\)\)",
+     "every piece here is 4 pixels or more (smaller ones were specks) and some are kept: any fill under 4 picks the "
+     "same largest"),
+    ("ink", "core/NumberReplacer", r"^along = 0 => along = (1|-1)$",
+     "a piece on a side has a pixel there at least, and one on none is 3 pixels long or more: a start of 1 or -1 "
+     "answers as 0 does"),
+    ("ink", "core/ReplaceComparisonOperator_Eq_", r"^if (rows|cols)\.start == 0: => if (rows|cols)\.start <= 0:",
+     "a box never starts before 0"),
+    ("ink", "core/ReplaceComparisonOperator_Eq_GtE", r"^if (rows\.stop == h|cols\.stop == w):",
+     "a box never ends beyond the image"),
     ("pool", "core/ReplaceBinaryOperator_BitOr", r"-> .*\| None:$|\] \| None = None|: float \| None = JOB_TIMEOUT",
      "an annotation, never evaluated (`from __future__ import annotations`)"),
     ("pool", "core/ReplaceComparisonOperator_Gt_NotEq", r"return self\.usable > 0 and not self\._closed",
@@ -248,6 +305,11 @@ def mutate(name: str, copies: list[Path], env: dict, timeout: float | None) -> l
     run(str(bin_dir / "cosmic-ray"), "init", str(config), str(session), cwd=copies[0], env=env)
     run(str(bin_dir / "cr-filter-operators"), str(session), str(config), cwd=copies[0], env=env)
     execute(session, copies, tests, timeout)
+    return scored_records(name, session)
+
+
+def scored_records(name: str, session: Path) -> list[dict]:
+    """One record per mutant of a finished session: killed, or equivalent (EQUIVALENT) and why."""
     db = sqlite3.connect(session)
     rows = db.execute(
         "SELECT s.operator_name, s.occurrence, s.start_pos_row, r.worker_outcome, r.test_outcome, r.diff "
@@ -275,7 +337,12 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants at once (default: one per core)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--rescore", type=Path, metavar="KEPT", help="score the sessions a run kept (--keep) again, running none"
+    )
     args = parser.parse_args()
+    if args.rescore:
+        return rescore(args.rescore, args.only or list(TARGETS), args.out)
     if not (Path(sys.executable).parent / "cosmic-ray").is_file():
         print("benchmarks.mutation: cosmic-ray is not installed: run `make bench-mutation`", file=sys.stderr)
         return 2
@@ -299,6 +366,19 @@ def main() -> int:
             killed = sum(r["killed"] for r in scored)
             print(f"{name}: {killed} of {len(scored)} killed ({len(found) - len(scored)} equivalent) "
                   f"in {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    return write_result(records, names, time.perf_counter() - started, args.out)
+
+
+def rescore(kept: Path, names: list[str], out: Path) -> int:
+    """The kept sessions' mutants scored with today's EQUIVALENT list (no mutant is run again)."""
+    missing = [name for name in names if not (kept / f"{name}.sqlite").is_file()]
+    if missing:
+        print(f"benchmarks.mutation: {kept} holds no session of {', '.join(missing)}", file=sys.stderr)
+        return 2
+    return write_result([r for name in names for r in scored_records(name, kept / f"{name}.sqlite")], names, 0.0, out)
+
+
+def write_result(records: list[dict], names: list[str], seconds: float, out: Path) -> int:
     scored = [r for r in records if not r["equivalent"]]
     killed = sum(r["killed"] for r in scored)
     score = killed / max(1, len(scored))
@@ -307,15 +387,15 @@ def main() -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.mutation", *sys.argv[1:]]),
         "modules": {n: TARGETS[n] for n in names},
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(seconds, 1),
         "score": round(score, 4),
         "killed": killed,
         "scored": len(scored),
         "equivalent": [r for r in records if r["equivalent"]],
         "survivors": [r for r in scored if not r["killed"]],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
     for r in result["survivors"]:
         print(f"survived: {r['module']} line {r['line']} {r['operator']}", flush=True)
     print(f"mutation score: {100 * score:.0f} % ({killed} of {len(scored)} mutants killed)")

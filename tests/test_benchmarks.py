@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from benchmarks import mutation
@@ -12,3 +13,34 @@ def test_the_mutation_benchmark_without_cosmic_ray_says_how_to_install_it(tmp_pa
     monkeypatch.setattr(sys, "argv", ["mutation", "--only", "rules"])
     assert mutation.main() == 2
     assert capsys.readouterr().err == "benchmarks.mutation: cosmic-ray is not installed: run `make bench-mutation`\n"
+
+
+def _session(path, results) -> None:
+    """A session file as cosmic-ray leaves it, with the columns the benchmark reads."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE mutation_specs (job_id TEXT, operator_name TEXT, occurrence INT, start_pos_row INT)")
+    db.execute("CREATE TABLE work_results (job_id TEXT, worker_outcome TEXT, test_outcome TEXT, diff TEXT)")
+    for i, (operator, outcome, removed, added) in enumerate(results):
+        diff = f"--- a\n+++ b\n@@ -1 +1 @@\n-{removed}\n+{added}\n"
+        db.execute("INSERT INTO mutation_specs VALUES (?, ?, 0, ?)", (str(i), operator, i + 1))
+        db.execute("INSERT INTO work_results VALUES (?, 'NORMAL', ?, ?)", (str(i), outcome, diff))
+    db.commit()
+    db.close()
+
+
+def test_a_kept_run_is_scored_again_with_todays_equivalent_mutants(tmp_path, monkeypatch, capsys):
+    _session(tmp_path / "ink.sqlite", [
+        ("core/NumberReplacer", "KILLED", "along = 0", "along = 2"),
+        ("core/NumberReplacer", "SURVIVED", "along = 0", "along = 1"),  # listed as equivalent
+        ("core/NumberReplacer", "SURVIVED", "STROKE_RIM = 2", "STROKE_RIM = 3"),
+    ])  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["mutation", "--only", "ink", "--rescore", str(tmp_path), "--out", str(tmp_path)])
+    assert mutation.main() == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "mutation score: 50 % (1 of 2 mutants killed)"
+    result = json.loads((tmp_path / "mutation.json").read_text())
+    assert [r["line"] for r in result["survivors"]] == [3] and [r["line"] for r in result["equivalent"]] == [2]
+    monkeypatch.setattr(sys, "argv", ["mutation", "--only", "rules", "--rescore", str(tmp_path)])
+    assert mutation.main() == 2
+    assert capsys.readouterr().err == f"benchmarks.mutation: {tmp_path} holds no session of rules\n"
