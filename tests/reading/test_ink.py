@@ -261,3 +261,21 @@ def test_the_speck_limit_grows_with_the_digit_and_a_lone_mark_is_kept():
     lone = np.zeros((100, 100), np.float32)
     lone[50, 50:53] = 1.0  # the only ink there is, however small, is not a speck beside anything
     assert ink._label_ink(lone)[0][50, 50:53].all()
+
+
+def test_a_long_stroke_inside_the_page_is_writing_not_an_edge():
+    """Only a piece at the border can be a page's edge: a 1 in the middle of the page stays the
+    digit beside a dot twice as far from it as its height."""
+    page = np.zeros((200, 200), bool)
+    page[60:140, 99:102] = True  # a 1: 240 pixels, long and thin, touching no side
+    page[20:24, 30:34] = True  # a dot, 16 pixels (over a twentieth of the 1)
+    assert np.array_equal(_main_cluster(page), page & ~np.pad(np.ones((4, 4), bool), ((20, 176), (30, 166))))
+
+
+def test_ink_fainter_than_a_quarter_is_never_ink_whatever_otsu_says():
+    flat = np.zeros((100, 100), np.float32)
+    flat[20:80, 10:90] = 0.15  # the paper's grain, left by the background's removal over a wide area
+    flat[30:70, 48:52] = 1.0  # the stroke
+    assert ink._otsu(flat) < 0.25  # Otsu alone would split the paper from its grain
+    mask = ink._label_ink(flat.copy())[0]
+    assert mask[30:70, 48:52].all() and mask.sum() == 160
