@@ -16,6 +16,13 @@ from tests.support.helpers import REPO, run_cli
 ARGS = ["--limit-train", "3000", "--limit-test", "100", "--epochs", "3", "--no-tensorboard", "--seed", "2"]
 
 
+def _terminal_ctrl_c() -> None:
+    """In the child before it starts: Ctrl+C as a terminal delivers it. A test suite started in the
+    background of a shell without job control inherits SIGINT ignored, and Python then keeps
+    ignoring it: the training would never hear the Ctrl+C this file sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "digitrec", "train", *ARGS, "--run-dir", str(run_dir), *extra],
@@ -23,6 +30,7 @@ def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_terminal_ctrl_c,
     )
 
 
