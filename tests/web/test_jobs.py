@@ -12,6 +12,7 @@ from PIL import Image
 
 from digitrec.reading.predictor import Predictor
 from digitrec.web.jobs import model_info, run_job
+from digitrec.web.logs import ServerLog
 from tests.support.helpers import draw_digit
 
 
@@ -43,6 +44,14 @@ def test_an_unreadable_image_is_the_clients_422_and_a_bug_the_servers_500(predic
     assert status == 500 and json.loads(body)["detail"] == "the server failed on this request (TypeError)"
     err = capfd.readouterr().err  # and the traceback in the server's log
     assert "digitrec serve: one job failed:" in err and "Traceback (most recent call last)" in err
+
+
+def test_a_bug_in_a_job_is_one_json_object_in_a_json_log(predictor, capfd):
+    status, _ = run_job(predictor, "one", ("x", object(), False), log=ServerLog("json"))
+    (line,) = capfd.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert status == 500 and (entry["level"], entry["message"]) == ("error", "digitrec serve: one job failed")
+    assert entry["traceback"].startswith("Traceback (most recent call last)") and "TypeError" in entry["traceback"]
 
 
 def test_model_info_names_the_run(predictor, good_run):

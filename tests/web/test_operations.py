@@ -189,11 +189,12 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
     """Four clients post photos while one worker is SIGKILLed and the other SIGSTOPped (job
     timeout 1 s): every request is answered 200, the pool is whole again and /metrics shows the
     restarts and the timeout. Then SIGTERM with requests in flight: each is answered, the
-    service exits 0 and leaves no worker behind."""
+    service exits 0 and leaves no worker behind. Its log (--log-format json) is JSON throughout."""
     from tests.support.serverproc import Server, multipart
 
     body, ctype = multipart([("seven.png", "image/png", SEVEN)])
     args = ("--model", str(good_run.run_dir), "--workers", "2", "--job-timeout", "1", "--max-batch", "32")
+    args += ("--log-format", "json")  # and every line it writes, whatever happens, is one JSON object
     with Server(*args) as server:
         statuses: list[int] = []
         stop = threading.Event()
@@ -251,7 +252,15 @@ def test_the_real_service_loses_nothing_when_workers_die_or_hang_and_drains_on_s
         assert server.process.wait(timeout=15) == 0
         output = server.close()
     assert answered == [(200, 32)] * 6
-    assert "digitrec serve: stopped" in output and '"POST /predict/batch" 200 ' in output  # the access log
+    entries = [json.loads(line) for line in output.splitlines()]
+    assert [e["route"] for e in entries if e.get("status") == 200].count("/predict/batch") == 6  # the access log
+    said = [(e["level"], e["message"]) for e in entries if "message" in e]
+    assert said[0] == (
+        "info",
+        f"digitrec serve: http://127.0.0.1:{server.port}/  (2 workers; API docs at /docs; Ctrl-C stops)",
+    )
+    assert said[-1] == ("info", "digitrec serve: stopped")
+    assert ("error", f"digitrec serve: a job ran past 1 s; its worker (pid {second}) was killed") in said
     for pid in workers:  # the workers left with it
         assert process_state(pid) in ("Z", "gone")
 

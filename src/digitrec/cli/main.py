@@ -278,8 +278,8 @@ def _operations_flags(p: argparse.ArgumentParser) -> None:
         shown = "" if default is None else f" (default: {default:g})"
         p.add_argument(name, type=kind, default=default, help=words + shown)
     p.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="access log on stdout: text, or one JSON "
-        "object a line (default: text)",
+        "--log-format", choices=("text", "json"), default="text", help="the access log (stdout) and the service's "
+        "own lines (stderr): text, or one JSON object a line (default: text)",
     )  # fmt: skip
     p.add_argument("--no-access-log", action="store_true", help="no line per request")
 

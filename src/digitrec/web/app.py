@@ -35,6 +35,7 @@ from digitrec.errors import DigitrecError
 from digitrec.web import openapi
 from digitrec.web.jobs import load_predictor, model_info, run_job
 from digitrec.web.limits import BodyLimit, Limits, TooLarge, default_max_queue, usable_cpus
+from digitrec.web.logs import ServerLog, access_logger
 from digitrec.web.pool import GONE, JOB_TIMEOUT
 from digitrec.web.worker import server_fault
 
@@ -46,7 +47,7 @@ try:  # the [web] extra; create_app says how to install it when it is missing
     from fastapi.responses import FileResponse, JSONResponse, Response
 
     from digitrec.web.inputs import read_images
-    from digitrec.web.observe import Metrics, Observe, access_logger
+    from digitrec.web.observe import Metrics, Observe
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None  # type: ignore[misc,assignment]
 
@@ -77,8 +78,9 @@ class _Backend:
         isolate: bool = False,
         job_timeout: float | None = JOB_TIMEOUT,
         max_queue: int | None = None,
+        log: ServerLog | None = None,
     ):
-        self.predictor, self.pool = predictor, None
+        self.predictor, self.pool, self.log = predictor, None, log or ServerLog()
         if predictor is None and (workers > 1 or isolate):
             from digitrec import store
             from digitrec.web.pool import WorkerPool
@@ -87,7 +89,8 @@ class _Backend:
             # is one clear line before any worker starts.
             path = str(store.resolve_model(model, runs_root).path)
             load = functools.partial(load_predictor, path, runs_root, limits.max_pixels)
-            self.pool = WorkerPool(workers, load, run_job, model_info, job_timeout=job_timeout)
+            jobs = functools.partial(run_job, log=self.log)
+            self.pool = WorkerPool(workers, load, jobs, model_info, job_timeout=job_timeout, log=self.log)
             self.info = self.pool.info
             self.capacity = self.pool.size
         else:
@@ -114,7 +117,9 @@ class _Backend:
         if self.pool is not None:
             status, body = await self.pool.run(kind, args, gone=gone)
         else:
-            status, body = await anyio.to_thread.run_sync(run_job, self.predictor, kind, args, limiter=self.threads)
+            status, body = await anyio.to_thread.run_sync(
+                run_job, self.predictor, kind, args, self.log, limiter=self.threads
+            )
         headers = {"Retry-After": "1"} if status == 503 else None
         return Response(body, status_code=status, media_type=None if status == GONE else "application/json",
                         headers=headers)  # fmt: skip
@@ -153,6 +158,7 @@ def create_app(
     job_timeout: float | None = JOB_TIMEOUT,
     max_queue: int | None = None,
     access_log: str | None = None,
+    log_format: str | None = None,
 ):
     """Build the FastAPI app. The model loads once, here (not per request).
 
@@ -166,11 +172,12 @@ def create_app(
       job_timeout: seconds a job may run on a worker before the worker is killed and replaced.
       max_queue: requests that may wait for a worker before the answer is 503 (None: 16 per worker).
       access_log: "text" or "json" to write one line per request to stdout; None for none.
+      log_format: "text" or "json" for its reports of failed jobs and workers (default: as `access_log`).
     """
     if FastAPI is None:
         raise DigitrecError(WEB_EXTRA)
-    limits = limits or Limits()
-    backend = _Backend(predictor, model, limits, runs_root, workers, isolate, job_timeout, max_queue)
+    limits, log = limits or Limits(), ServerLog(log_format or access_log or "text")
+    backend = _Backend(predictor, model, limits, runs_root, workers, isolate, job_timeout, max_queue, log)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -196,10 +203,9 @@ def create_app(
     _add_prediction_routes(app, backend, limits)
     _add_other_routes(app, backend, metrics)
     inner = BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
-    log = access_logger(access_log) if access_log else None
     return Observe(
-        Admission(inner, backend), metrics, log, model=str(backend.info.get("name", "")), state=app.state,
-        routes=JOB_ROUTES,
+        Admission(inner, backend), metrics, access_logger(access_log) if access_log else None,
+        model=str(backend.info.get("name", "")), state=app.state, routes=JOB_ROUTES,
     )  # fmt: skip
 
 

@@ -5,8 +5,6 @@ returns its HTTP status and JSON body, so a worker sends back bytes ready to go 
 from __future__ import annotations
 
 import json
-import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +13,7 @@ import numpy as np
 from digitrec import __version__
 from digitrec.errors import DigitrecError
 from digitrec.reading.images import ImageError
+from digitrec.web.logs import ServerLog
 from digitrec.web.worker import server_fault
 
 
@@ -101,15 +100,14 @@ def to_json(content: Any) -> bytes:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def run_job(predictor, kind: str, args: tuple) -> tuple[int, bytes]:
+def run_job(predictor, kind: str, args: tuple, log: ServerLog | None = None) -> tuple[int, bytes]:
     """(status, JSON body) for one job. An image that cannot be read is the client's 422;
     anything else that goes wrong is the server's: a 500 naming the kind of failure, its
-    traceback on stderr (the server's log), and the service carries on."""
+    traceback in the server's log (`log`: text on stderr by default), and the service carries on."""
     try:
         return 200, to_json(JOBS[kind](predictor, *args))
     except DigitrecError as exc:  # ImageError included
         return 422, to_json({"detail": str(exc)})
     except Exception as exc:  # noqa: BLE001 - the service carries on
-        print(f"digitrec serve: {kind} job failed:", file=sys.stderr)
-        traceback.print_exc()
+        (log or ServerLog())(f"digitrec serve: {kind} job failed", exc_info=True)
         return 500, to_json(server_fault(exc))

@@ -1,14 +1,12 @@
 """What the people who run the service see: Prometheus metrics at /metrics, an access log (text or
 one JSON object a line) and a request id on every answer (`X-Request-ID`, the client's if it sent
 a usable one). One ASGI middleware, outside everything else, so that every answer is counted and
-logged, 413s and 503s included."""
+logged, 413s and 503s included. The log lines themselves are written by `web.logs`."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +14,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
+from digitrec.web.logs import utc_now
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
-LOG_FORMATS = ("text", "json")
 
 
 class Metrics:
@@ -92,26 +91,6 @@ class _Counters:
             yield CounterMetricFamily(name, help_text, value=numbers.get(key, 0))
 
 
-def access_logger(fmt: str, stream: Any = None) -> Callable[[dict[str, Any]], None]:
-    """A function that writes one access-log line per request to `stream` (stdout), each line
-    flushed: `text`, for people, or `json`, one object a line for a log pipeline. (Written
-    directly: the logging module's records cost as much again, on every request.)"""
-    out = stream or sys.stdout
-
-    def text(entry: dict[str, Any]) -> None:
-        out.write(
-            f'{entry["time"]} {entry["client"]} "{entry["method"]} {entry["path"]}" {entry["status"]} '
-            f"{entry['latency_ms']:.1f} ms id={entry['request_id']}\n"
-        )
-        out.flush()
-
-    def as_json(entry: dict[str, Any]) -> None:
-        out.write(json.dumps(entry, separators=(",", ":")) + "\n")
-        out.flush()
-
-    return as_json if fmt == "json" else text
-
-
 class Observe:
     """ASGI middleware: a request id for every request (echoed as `X-Request-ID`), and on each
     answer a count and a latency in `metrics` and, with `log`, an access-log entry."""
@@ -157,7 +136,7 @@ class Observe:
                 client = scope.get("client")
                 self.log(
                     {
-                        "time": _utc_now(),
+                        "time": utc_now(),
                         "request_id": request_id,
                         "client": client[0] if client else "-",
                         "method": scope["method"],
@@ -168,18 +147,6 @@ class Observe:
                         "model": self.model,
                     }
                 )
-
-
-_second: list = [None, ""]  # the last whole second formatted, and its text
-
-
-def _utc_now() -> str:
-    """The time now in UTC, ISO 8601 with milliseconds (the date part formatted once a second)."""
-    now = time.time()
-    whole = int(now)
-    if _second[0] != whole:
-        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
 
 
 def _header(scope, name: bytes) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from digitrec.errors import DigitrecError
 from digitrec.web.app import WEB_EXTRA, create_app
 from digitrec.web.limits import DEFAULT_WORKERS, Limits
+from digitrec.web.logs import ServerLog
 from digitrec.web.pool import JOB_TIMEOUT
 
 
@@ -55,6 +56,7 @@ def serve(
     graceful_timeout: int = 10,
     keep_alive: int = 5,
     access_log: str | None = "text",
+    log_format: str = "text",
 ) -> int:
     """Run the service with uvicorn until Ctrl-C or SIGTERM, then say it stopped and return 0.
 
@@ -66,7 +68,9 @@ def serve(
     On SIGTERM or Ctrl-C the service drains: it stops accepting connections, /readyz answers 503,
     the requests in flight are answered (for up to `graceful_timeout` seconds), then the workers
     leave with it. `keep_alive` is how long an idle connection stays open (longer than the load
-    balancer's idle timeout in front of it); `access_log` is "text", "json" or None.
+    balancer's idle timeout in front of it); `access_log` is "text", "json" or None; `log_format`
+    ("text" or "json") is how the service's own lines are written: its start and stop, a failed
+    job, a replaced worker, uvicorn's messages (`web.logs`).
     """
     import signal
 
@@ -75,14 +79,15 @@ def serve(
     except ImportError:
         raise DigitrecError(WEB_EXTRA) from None
     sock = sock or listen(host, port)
+    say = ServerLog(log_format)
     try:
         app = create_app(
             model=model, limits=limits or Limits(), runs_root=runs_root, workers=workers, isolate=True,
-            job_timeout=job_timeout, max_queue=max_queue, access_log=access_log,
+            job_timeout=job_timeout, max_queue=max_queue, access_log=access_log, log_format=log_format,
         )  # fmt: skip
-        server = _draining_server(app, log_level, keep_alive, graceful_timeout)
-        print(f"digitrec serve: http://{host}:{port}/  ({workers} worker{'s' if workers > 1 else ''}; "
-              "API docs at /docs; Ctrl-C stops)", flush=True)  # fmt: skip
+        server = _draining_server(app, log_level, keep_alive, graceful_timeout, log_format)
+        say(f"digitrec serve: http://{host}:{port}/  ({workers} worker{'s' if workers > 1 else ''}; "
+            "API docs at /docs; Ctrl-C stops)", level="info")  # fmt: skip
         # uvicorn stops on SIGINT and SIGTERM, then raises the signal again for the default
         # action; here that ends this call, which says the service stopped.
         previous = signal.signal(signal.SIGTERM, _stop)
@@ -94,21 +99,23 @@ def serve(
             signal.signal(signal.SIGTERM, previous)
     finally:
         sock.close()
-    print("digitrec serve: stopped", flush=True)
+    say("digitrec serve: stopped", level="info")
     return 0
 
 
-def _draining_server(app, log_level: str, keep_alive: int, graceful_timeout: int):
+def _draining_server(app, log_level: str, keep_alive: int, graceful_timeout: int, log_format: str = "text"):
     """uvicorn's server for the app, marking it as draining (/readyz: 503) the moment a stop
     signal arrives; uvicorn then stops accepting, answers what is in flight and runs the
     shutdown."""
     import uvicorn
 
+    from digitrec.web.logs import uvicorn_log_config
     from digitrec.web.protocol import NoDelayProtocol
 
     config = uvicorn.Config(
         app,
         log_level=log_level,
+        log_config=uvicorn_log_config(log_format),
         access_log=False,  # ours (observe.Observe): with the request id, the route and the model
         http=NoDelayProtocol,
         timeout_keep_alive=keep_alive,
