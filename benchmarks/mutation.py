@@ -1,7 +1,8 @@
-"""Mutation score of the reading path's decision rules, preprocessing and ink finding and of the
-service's worker pool: does the test suite fail when the code is wrong? (`make bench-mutation`)
+"""Mutation score of the reading path's decision rules, preprocessing, ink finding and numbers'
+segmentation and of the service's worker pool: does the test suite fail when the code is wrong?
+(`make bench-mutation`)
 
-    python -m benchmarks.mutation [--only rules preprocess ink pool] [--jobs N] [--keep DIR]
+    python -m benchmarks.mutation [--only rules preprocess ink segment pool] [--jobs N] [--keep DIR]
     python -m benchmarks.mutation --rescore DIR [--only …]   # a kept run, scored again
 
 cosmic-ray (the `[mutation]` extra) changes one thing at a time in a module (a comparison turned
@@ -50,6 +51,8 @@ TARGETS = {
         "src/digitrec/reading/ink.py",
         "tests/reading/test_ink.py tests/reading/test_fit.py tests/reading/test_preprocess.py",
     ),
+    # Numbers: a row of ink cut into candidate digits.
+    "segment": ("src/digitrec/reading/segment.py", "tests/reading/test_segment.py"),
     # The service's worker pool, with in-process stand-ins for its processes (each run: 2 s).
     "pool": ("src/digitrec/web/pool.py", "tests/web/test_pool_logic.py"),
 }
@@ -202,6 +205,28 @@ EQUIVALENT = [
      "failed starts are only asked whether there are any, and set back to 0"),
     ("pool", "core/NumberReplacer", r"asyncio\.sleep\(max\(0\.0, pause => max\( -1\.0,",
      "only when moved below 0: asyncio.sleep of a negative time returns at once, as sleep(0) does"),
+    ("segment", "core/", r"^pieces = \[part\] if n == 1 else _cut\(part, n\) => if n (< 1|<= 1|== 0) else",
+     "n starts at 1, and _cut(part, 1) is the part itself (one piece from its first inked column to its last)"),
+    ("segment", "core/NumberReplacer", r"min\(4, max\(2, int\(round\(width / \(0\.55 \* height => max\( 1,",
+     "a group at least as wide as tall gives width / (0.55 height) >= 1.8, which rounds to 2 or more"),
+    ("segment", "core/ReplaceFalseWithTrue", r"^ink = find_ink\(source, False, max_pixels\)",
+     "True only keeps copies of find_ink's intermediate images, which segment never reads"),
+    ("segment", "core/ReplaceFalseWithTrue", r"^Pieces\.of\(p, boxes=False\)\.count,",
+     "boxes=True counts the same pieces and also measures their boxes"),
+    ("segment", "core/", r"^while changed and len\(merged\) > 1: => len\(merged\) (!= 1|>= 1|> 0):",
+     "one group holds every piece: as tall as the tallest and with all the ink, it is never a mark to join"),
+    ("segment", "core/", r"^if 0 <= j < len\(merged\): => if (0 <= j != len|-1 <= j < len)",
+     "j is i - 1 or i + 1, never past len(merged); j = -1 measures the gap to the last group, never nearer than "
+     "the next group (sorted left to right) and the same group when they tie"),
+    ("segment", "core/", r"^lo, hi = max\(cuts\[-1\] \+ 1, => max\(cuts\[(-1\] (- 1|\+ 0|\+ 2)|- 0\]|not 1\])",
+     "the last cut lies at most a sixth of a share past its even cut, so the next window starts two thirds of "
+     "a share past it: this bound never binds (groups of 6 columns a digit or more)"),
+    ("segment", "core/", r"^lo, hi = .*, min\(x1 - 1, guess => min\(x1 (\+ 1|- 0|- 2), guess",
+     "the last window ends two thirds of a share before the group's right edge: this bound never binds"),
+    ("segment", "core/", r"if hi >= lo else guess\)$ => if hi (!=|>|is not) lo else",
+     "the window is two thirds of a share wide: hi is never at or below lo (groups of 3 columns a digit or more)"),
+    ("segment", "core/NumberReplacer", r"/ max\(1, rows\[-1\] - rows\[0\] \+ 1\)\) => max\( 0,",
+     "the ink's height counts its rows: 1 at least"),
 ]  # fmt: skip
 
 
