@@ -125,8 +125,12 @@ def test_failures_are_one_line_and_exit_1(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         line = _one_line_error(run_cli("serve", "--port", str(port)))
+        as_json = run_cli("serve", "--port", str(port), "--log-format", "json")  # its every line is JSON
     in_use = "the port is in use (another `digitrec serve`? try --port)"
     assert line == f"digitrec: error: cannot listen on 127.0.0.1:{port}: {in_use}"
+    (entry,) = (json.loads(said) for said in as_json.stderr.splitlines())
+    assert as_json.returncode == 1 and as_json.stdout == ""
+    assert (entry["level"], entry["message"]) == ("error", line)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.png", "junk.tflite", "seven.png"]
 
 

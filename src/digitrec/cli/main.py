@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from digitrec import __version__
-from digitrec.cli.output import GRID_MOST
+from digitrec.cli.output import GRID_MOST, say_failure
 from digitrec.cli.reading import cmd_explain, cmd_gui, cmd_predict, cmd_serve
 from digitrec.cli.training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
 from digitrec.cli.types import count, fraction, seconds
@@ -371,27 +371,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except DigitrecError as exc:
         line, code = error_line(exc)
-        print(f"digitrec: {line}", file=sys.stderr)
+        say_failure(args, line)
         return code
     except KeyboardInterrupt:
-        print("digitrec: interrupted", file=sys.stderr)
+        say_failure(args, "interrupted")
         return EXIT_INTERRUPTED
     except OSError as exc:  # a disk or permission problem the library did not anticipate
         from digitrec.files import os_error_parts
 
         file, reason = os_error_parts(exc)
-        print(f"digitrec: error: {file + ': ' if file else ''}{reason}", file=sys.stderr)
+        say_failure(args, f"error: {file + ': ' if file else ''}{reason}")
         return EXIT_FAILURE
     except MemoryError:
-        print("digitrec: error: out of memory (try a smaller --batch-size or --limit-train)", file=sys.stderr)
+        say_failure(args, "error: out of memory (try a smaller --batch-size or --limit-train)")
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - a bug or a library failure: one line unless debugging
         if os.environ.get("DIGITREC_DEBUG"):
             raise
-        print(
-            f"digitrec: error: unexpected {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]} "
-            "(set DIGITREC_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
+        first = (str(exc).strip().splitlines() or [""])[0]
+        say_failure(
+            args, f"error: unexpected {type(exc).__name__}: {first} (set DIGITREC_DEBUG=1 to see the traceback)"
         )
         return EXIT_FAILURE
 

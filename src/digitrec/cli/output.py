@@ -1,8 +1,9 @@
-"""What the command line's subcommands share: where progress goes, the default-model line,
-JSON on stdout, and PNG files written whole under names that do not collide."""
+"""What the command line's subcommands share: where progress goes, the default-model line, the
+failure line, JSON on stdout, and PNG files written whole under names that do not collide."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,17 @@ def say_default_model(choice) -> None:
     """When no --model was given, name on stderr the model that answers."""
     if choice.default:
         print(f"digitrec: using {choice.describe()}", file=sys.stderr)
+
+
+def say_failure(args: argparse.Namespace, line: str) -> None:
+    """Why the command failed, one line on stderr; a JSON object for `serve --log-format json`,
+    whose every line a log pipeline reads as JSON."""
+    if getattr(args, "log_format", None) == "json":
+        from digitrec.web.logs import ServerLog
+
+        ServerLog("json")(f"digitrec: {line}")
+    else:
+        print(f"digitrec: {line}", file=sys.stderr)
 
 
 def print_json(obj: Any) -> None:
