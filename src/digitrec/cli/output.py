@@ -18,21 +18,26 @@ def log_to(as_json: bool) -> Any:
     return (lambda msg: print(msg, file=sys.stderr)) if as_json else print
 
 
-def say_default_model(choice) -> None:
+def say_default_model(choice, log_format: str = "text") -> None:
     """When no --model was given, name on stderr the model that answers."""
     if choice.default:
-        print(f"digitrec: using {choice.describe()}", file=sys.stderr)
+        _say(f"digitrec: using {choice.describe()}", log_format, "warning")
 
 
 def say_failure(args: argparse.Namespace, line: str) -> None:
-    """Why the command failed, one line on stderr; a JSON object for `serve --log-format json`,
-    whose every line a log pipeline reads as JSON."""
-    if getattr(args, "log_format", None) == "json":
+    """Why the command failed, one line on stderr."""
+    _say(f"digitrec: {line}", getattr(args, "log_format", "text"), "error")
+
+
+def _say(line: str, log_format: str, level: str) -> None:
+    """A line on stderr; a JSON object for `serve --log-format json`, whose every line a log
+    pipeline reads as JSON."""
+    if log_format == "json":
         from digitrec.web.logs import ServerLog
 
-        ServerLog("json")(f"digitrec: {line}")
+        ServerLog("json")(line, level=level)
     else:
-        print(f"digitrec: {line}", file=sys.stderr)
+        print(line, file=sys.stderr)
 
 
 def print_json(obj: Any) -> None:

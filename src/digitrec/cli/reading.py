@@ -170,17 +170,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from digitrec.store import resolve_model
     from digitrec.web import Limits, serve
-    from digitrec.web.logs import ServerLog
     from digitrec.web.server import listen
 
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_batch)
     sock = listen(args.host, args.port)  # a port in use is the first and only line
     choice = resolve_model(args.model, args.runs_root)
-    if args.log_format == "json":  # every line the service writes is JSON: this one too
-        if choice.default:
-            ServerLog("json")(f"digitrec: using {choice.describe()}", level="warning")
-    else:
-        say_default_model(choice)
+    say_default_model(choice, args.log_format)
     return serve(
         str(choice.path), args.host, args.port, limits, args.runs_root, workers=args.workers, sock=sock,
         job_timeout=args.job_timeout, max_queue=args.max_queue, graceful_timeout=args.graceful_timeout,
