@@ -12,8 +12,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-LOG_FORMATS = ("text", "json")
-
 
 def access_logger(fmt: str, stream: Any = None) -> Callable[[dict[str, Any]], None]:
     """A function that writes one access-log line per request to `stream` (stdout), each line
