@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from digitrec.app.window import describe
+from digitrec.app.reader import describe
 from digitrec.reading.answers import NumberPrediction, Prediction
 from tests.support import xdriver
 from tests.support.helpers import need
@@ -174,6 +175,69 @@ def test_clear_and_undo(screen):
     assert screen.wait_title(lambda t: t.startswith("digitrec — 1 "), timeout=10)
     screen.key("Escape")
     assert screen.wait_title(lambda t: t.endswith("draw a digit"), timeout=10)
+
+
+class _SlowPredictor:
+    """A model that takes `SECONDS` to read each drawing: a slow machine, or a busy one."""
+
+    SECONDS = 0.3
+
+    def __init__(self, model=None, runs_root=None):
+        self.choice = SimpleNamespace(label=lambda: "a slow model")
+
+    def warm_up(self):
+        return self
+
+    def predict_image(self, image):
+        time.sleep(self.SECONDS)
+        return Prediction(1, 0.9, [0.0, 0.9] + [0.0] * 8, preprocessed=np.zeros((28, 28), np.float32))
+
+
+def _run_until(root, done, timeout: float = 30.0) -> None:
+    """Run Tk's own loop (as the app does) until `done()`."""
+    deadline = time.monotonic() + timeout
+
+    def check():
+        if done() or time.monotonic() > deadline:
+            root.quit()
+        else:
+            root.after(10, check)
+
+    root.after(10, check)
+    root.mainloop()
+    assert done(), "timed out"
+
+
+def test_a_fast_zigzag_keeps_every_corner_while_a_slow_model_reads(monkeypatch):
+    """The model reads on a thread of its own: while it reads, the window still takes each motion
+    event. (When the window read, Tk merged the events that waited into the last one, and a
+    corner passed meanwhile was drawn as a chord.) The app runs in this process, on Xvfb."""
+    import threading
+    import tkinter
+
+    from digitrec.app import window
+    from digitrec.reading import predictor
+
+    need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
+    monkeypatch.setattr(predictor, "Predictor", _SlowPredictor)
+    corners = [(30 + 27 * k, 50 if k % 2 == 0 else 230) for k in range(9)]
+    with xdriver.XSession() as session:
+        root = tkinter.Tk(screenName=session.display, className="digitrec")
+        try:
+            app = window.App(root)
+            _run_until(root, lambda: app.reader is not None and root.winfo_viewable())
+            dragged = threading.Event()
+            drag = threading.Thread(target=lambda: (session.drag(polyline(*corners)), dragged.set()))
+            drag.start()
+            _run_until(root, dragged.is_set)
+            _run_until(root, lambda: root.title().startswith("digitrec — 1 "))  # the whole stroke read
+            points = np.array(app.drawing.strokes[-1].points)
+        finally:
+            root.destroy()
+    assert len(app.drawing.strokes) == 1
+    shift = points[0] - corners[0]  # where the canvas is on the screen, should a window manager move it
+    missed = [c for c in corners if np.hypot(*(points - shift - c).T).min() > 2]
+    assert not missed, f"corners drawn as chords: {missed}"
 
 
 def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):

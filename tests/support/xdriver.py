@@ -129,17 +129,12 @@ class XSession:
             time.sleep(poll)
         raise TimeoutError(f"window title did not settle; last {title!r}")
 
-    def drag(self, points: list[tuple[float, float]], step_delay: float = 0.004, corner_delay: float = 0.3) -> None:
-        """Press, move through `points` (canvas coordinates), release: one real mouse stroke.
-
-        The stroke waits `corner_delay` at each sharp corner (a turn of over 45 degrees), as a hand
-        slows there: Tk merges the motion events that queue up while the app predicts mid-stroke,
-        and a corner merged away would be drawn as a chord (a 7 as a slanted 1) on a busy machine."""
+    def drag(self, points: list[tuple[float, float]], step_delay: float = 0.004) -> None:
+        """Press, move through `points` (canvas coordinates), release: one real mouse stroke."""
         ox, oy = CANVAS_ORIGIN
         args = ["mousemove", str(int(ox + points[0][0])), str(int(oy + points[0][1])), "mousedown", "1"]
-        for k, (x, y) in enumerate(points[1:], start=1):
-            pause = corner_delay if k + 1 < len(points) and _turn(points[k - 1], points[k], points[k + 1]) > 45 else 0
-            args += ["mousemove", str(int(ox + x)), str(int(oy + y)), "sleep", str(step_delay + pause)]
+        for x, y in points[1:]:
+            args += ["mousemove", str(int(ox + x)), str(int(oy + y)), "sleep", str(step_delay)]
         args += ["mouseup", "1"]
         self.xdotool(*args)
 
@@ -175,14 +170,6 @@ class XSession:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _turn(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
-    """How many degrees a stroke turns at b, going from a through b to c."""
-    import math
-
-    first, second = math.atan2(b[1] - a[1], b[0] - a[0]), math.atan2(c[1] - b[1], c[0] - b[0])
-    return abs((math.degrees(second - first) + 180) % 360 - 180)
 
 
 def line(a: tuple[float, float], b: tuple[float, float], steps: int = 12) -> list[tuple[float, float]]:

@@ -20,25 +20,13 @@ from typing import Any
 import numpy as np
 
 from digitrec.app.drawing import BRUSHES, CANVAS, Drawing
+from digitrec.app.reader import TITLE, Job, Reader, describe, seen, status_line
 from digitrec.errors import DigitrecError
 from digitrec.reading import rules
 
 DEFAULT_BRUSH = 2
 DEBOUNCE_MS = 120  # while a stroke goes on, predict at most this often
-TITLE = "digitrec"
-
-
-def describe(answer: Any) -> tuple[str, str]:
-    """(big text, title text) for a Prediction or NumberPrediction."""
-    if hasattr(answer, "number"):
-        if answer.number is None:
-            return "?", f"{TITLE} — no number"
-        conf = min(d.confidence for d in answer.digits)
-        return answer.number, f"{TITLE} — {answer.number} ({conf:.0%})"
-    if answer.digit is None:
-        guess = answer.guess_words()
-        return "?", f"{TITLE} — no digit" + (f", {guess}" if guess else "")
-    return str(answer.digit), f"{TITLE} — {answer.digit} ({answer.confidence:.0%})"
+COLLECT_MS = 2  # while an answer is awaited, look for it this often
 
 
 def _import_tk():
@@ -63,6 +51,11 @@ class App:
         self.root = root
         self.drawing = Drawing()
         self.predictor = None
+        self.reader: Reader | None = None  # reads drawings off Tk's thread once the model is loaded
+        self._ticket = 0  # the last drawing handed to the reader
+        self._shown_from = 0  # answers to earlier drawings are not shown: the drawing changed since
+        self._answered = 0  # the last drawing answered
+        self._collecting = False
         self.brush = DEFAULT_BRUSH
         self.erase = tk.BooleanVar(value=False)
         self.number_mode = tk.BooleanVar(value=False)
@@ -175,6 +168,7 @@ class App:
             return
         if kind == "ready":
             self.predictor = payload
+            self.reader = Reader(payload)
             self.status_var.set(f"model: {payload.choice.label()}")
             print(f"digitrec gui: ready in {time.perf_counter() - self.started:.2f} s", flush=True)
             self.predict_now()
@@ -218,7 +212,7 @@ class App:
             smooth=True,
         )
         if self._pending is None:  # debounce: one prediction per DEBOUNCE_MS while drawing
-            self._pending = self.root.after(DEBOUNCE_MS, self.predict_now)
+            self._pending = self.root.after(DEBOUNCE_MS, self.predict_now, True)
 
     def _release(self, event) -> None:
         self.predict_now()
@@ -289,42 +283,66 @@ class App:
             self.asked_digit = digit
             self.inside.show(self._last_array, digit)
 
-    def predict_now(self) -> None:
+    def predict_now(self, live: bool = False) -> None:
+        """Hand the drawing to the reader; its answer is shown when it comes (`_collect`). `live`:
+        a stroke goes on, and answers to its earlier parts may still be shown meanwhile; otherwise
+        (a stroke ended, clear, undo, an opened image, Number) only an answer to this drawing."""
         if self._pending is not None:
             self.root.after_cancel(self._pending)
             self._pending = None
-        if self.predictor is None:
+        if self.reader is None:
             return
         self.asked_digit = None
-        self._last_array = None
         if self.drawing.empty:
-            if self.inside is not None and self.inside.open:
-                self.inside.show(None)
-            self.answer_var.set("…")
-            self.root.title(f"{TITLE} — draw a digit")
-            self._draw_bars(None)
-            self._show_preview(None)
+            self._shown_from = self._ticket + 1
+            self._show_empty()
             return
-        start = time.perf_counter()
-        if self.number_mode.get():
-            answer = self.predictor.predict_number(self.drawing.image)
-            probabilities = answer.digits[-1].probabilities if answer.digits else None
-            preview = np.hstack([d.preprocessed for d in answer.digits]) if answer.digits else None
-        else:
-            answer = self.predictor.predict_image(self.drawing.image)
-            probabilities, preview = answer.probabilities, answer.preprocessed
+        self._ticket += 1
+        if not live:
+            self._shown_from = self._ticket
+        self.reader.submit(Job(self._ticket, self.drawing.image.copy(), self.number_mode.get(), time.perf_counter()))
+        if not self._collecting:
+            self._collecting = True
+            self.root.after(COLLECT_MS, self._collect)
+
+    def _collect(self) -> None:
+        assert self.reader is not None
+        try:
+            while True:
+                job, answer = self.reader.results.get_nowait()
+                self._answered = max(self._answered, job.ticket)
+                if job.ticket >= self._shown_from:
+                    self._show(job, answer)
+        except queue.Empty:
+            pass
+        self._collecting = self._answered < self._ticket
+        if self._collecting:
+            self.root.after(COLLECT_MS, self._collect)
+
+    def _show_empty(self) -> None:
+        self._last_array = None
+        if self.inside is not None and self.inside.open:
+            self.inside.show(None)
+        self.answer_var.set("…")
+        self.root.title(f"{TITLE} — draw a digit")
+        self._draw_bars(None)
+        self._show_preview(None)
+
+    def _show(self, job: Job, answer: Any) -> None:
+        if isinstance(answer, Exception):
+            self.answer_var.set("!")
+            self.status_var.set(f"could not read the drawing: {answer}")
+            return
+        probabilities, preview = seen(answer)
         big, title = describe(answer)
         self.answer_var.set(big)
-        reason = getattr(answer, "reason", None)
-        self.status_var.set(
-            reason
-            or (f"{answer.confidence:.1%} sure" if hasattr(answer, "confidence") else f"{len(answer.digits)} digits")
-        )
+        self.status_var.set(status_line(answer))
         self._draw_bars(probabilities)
         self._show_preview(preview)
         self.root.title(title)
-        self.last_answer_ms = (time.perf_counter() - start) * 1000
-        if not self.number_mode.get():
+        self.last_answer_ms = (time.perf_counter() - job.asked) * 1000
+        self._last_array = None
+        if not job.number:
             # A drawing that holds no digit by its ink (scattered, a figure) has nothing to explain.
             nothing = answer.reason if answer.digit is None and answer.no_digit not in rules.DOUBT_KINDS else None
             self._last_array = None if nothing else preview
