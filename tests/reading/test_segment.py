@@ -305,3 +305,32 @@ def test_a_joined_pair_keeps_the_left_pieces_left_edge():
     mask = _mask(100, 200, (10, 90, 50, 80), (10, 52, 100, 130), (60, 90, 110, 160), (80, 84, 90, 95))
     parts, _ = segment._number_groups(mask)
     assert len(parts) == 2 and parts[1][80:84, 90:95].all()
+
+
+def _ring(mask: np.ndarray, top: int, bottom: int, left: int, right: int) -> None:
+    """A hollow rectangle, one pixel wide: a digit of little ink for its size."""
+    mask[top:bottom, left:right] = True
+    mask[top + 1 : bottom - 1, left + 1 : right - 1] = False
+
+
+def test_marks_after_the_last_digit_join_it_not_one_another():
+    """A dash and two dots right of a row's last digit: each joins the nearer group in turn, the
+    groups as they are after the last join (a mark joined to the digit makes the digit's group
+    reach it), so all three end with the digit, never as a digit of marks alone."""
+    mask = _mask(40, 80, (5, 30, 11, 17), (5, 30, 22, 26), (9, 11, 31, 43), (11, 13, 45, 47), (24, 26, 53, 54))
+    parts, _ = segment._number_groups(mask)
+    assert len(parts) == 2
+    assert (parts[0] == _mask(40, 80, (5, 30, 11, 17))).all()
+    assert (parts[1] == mask & ~parts[0]).all()
+
+
+def test_a_joined_group_keeps_its_left_edge_for_the_marks_measured_after():
+    """A short mark joins the ring on its left; the median ink then rises, and a thin stroke left
+    of the ring becomes light enough to join a neighbour: the ring's group, 4 px away, not the
+    solid digit 10 px away on its left (the group's left edge is still the ring's own)."""
+    mask = _mask(40, 80, (5, 30, 0, 8), (5, 30, 18, 19), (27, 29, 41, 44), (5, 30, 60, 72))
+    _ring(mask, 5, 30, 23, 38)
+    parts, _ = segment._number_groups(mask)
+    assert len(parts) == 3
+    assert (parts[0] == _mask(40, 80, (5, 30, 0, 8))).all() and (parts[2] == _mask(40, 80, (5, 30, 60, 72))).all()
+    assert parts[1][5:30, 18].all() and parts[1][27:29, 41:44].all()
