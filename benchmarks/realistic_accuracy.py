@@ -30,6 +30,7 @@ from PIL import Image
 from tests.support.realistic import (
     DIGIT_KINDS,
     HARD_KINDS,
+    LOOPS_CLOSED,
     NON_DIGIT_GROUPS,
     make_set,
     other_dataset_samples,
@@ -212,6 +213,15 @@ def main() -> int:
         },
         "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),
         **{f"{kind}_accuracy": table.get(kind, {}).get("accuracy") for kind in (*HARD_KINDS, "uci_digits")},
+        # Bold digits whose loops the marker filled (an 8 as a blob), and the rest.
+        **{
+            f"bold_{name}_accuracy": share(
+                [r for r in by_kind.get("bold", []) if (r["glyph"] == LOOPS_CLOSED) == closed],
+                lambda r: r["answer"] == r["label"],
+            )
+            for name, closed in (("loops_closed", True), ("loops_open", False))
+        },
+        "bold_loops_closed": sum(r["glyph"] == LOOPS_CLOSED for r in by_kind.get("bold", [])),
         "all_digits_answered_no_digit": share(all_digit_rows, lambda r: r["answer"] is None),
         "most_answered_no_digit_in_a_kind": max(
             (

@@ -44,3 +44,21 @@ def test_a_kept_run_is_scored_again_with_todays_equivalent_mutants(tmp_path, mon
     monkeypatch.setattr(sys, "argv", ["mutation", "--only", "rules", "--rescore", str(tmp_path)])
     assert mutation.main() == 2
     assert capsys.readouterr().err == f"benchmarks.mutation: {tmp_path} holds no session of rules\n"
+
+
+def test_the_realistic_sets_bold_digits_say_when_the_marker_closed_their_loops():
+    """An 8 widened a little keeps its two loops; widened as far as the set widens (0.11 of its
+    height on each side) its small loops fill. The set says which (the benchmark reports the two apart)."""
+    import numpy as np
+
+    from digitrec.reading.shape import count_holes
+    from tests.support import realistic
+
+    eight = np.zeros((28, 28), np.uint8)
+    for top in (4, 14):  # two rings, 10 px tall, 3 px strokes: an 8 of loops about 4 px across
+        eight[top : top + 10, 9:19] = 255
+        eight[top + 3 : top + 7, 12:16] = 0
+
+    assert not realistic.bold_mask(eight, 150, 0.02)[1]
+    mask, closed = realistic.bold_mask(eight, 150, 0.11)
+    assert closed and count_holes(mask > 0.5) == 0

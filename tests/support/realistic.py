@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
+from digitrec.reading.shape import count_holes
+
 # The handwriting fonts are the ones `--open-set` training draws its letters from: the digit
 # kinds "font" use them; the non-digits never do.
 from digitrec.training.negatives import DIGIT_LIKE, FONT_DIRS, LATIN, SYMBOLS, has_glyph
@@ -115,7 +117,7 @@ class Sample:
     image: Image.Image
     encoded: bytes  # the file as a camera or scanner would write it
     suffix: str
-    glyph: str = ""  # what a non-digit shows, and in which font
+    glyph: str = ""  # what a non-digit shows, and in which font; for a digit, how it was made
 
 
 # ---------------------------------------------------------------- strokes
@@ -393,14 +395,25 @@ def blocks_image(counts: np.ndarray, rng) -> tuple[Image.Image, bytes, str]:
     return (*_encode(np.repeat(np.asarray(shown, np.float32)[..., None] / 255.0, 3, 2), "PNG"), ".png")
 
 
+LOOPS_CLOSED = "loops closed"  # a bold digit's detail: a loop of it filled by the marker
+
+
+def bold_mask(digit28: np.ndarray, height: int, widen: float) -> tuple[np.ndarray, bool]:
+    """The digit `height` pixels tall, each side of its strokes widened by `widen` of the height,
+    and whether that closed a loop of it (an 8 as a blob)."""
+    mask = _upscale(digit28, height)
+    loops = count_holes(mask > 0.5)
+    mask = _restroke(mask, max(2, round(height * widen)))
+    return mask, count_holes(mask > 0.5) < loops
+
+
 def bold_sample(digit28: np.ndarray, label: int, rng) -> Sample:
     """A digit written with strokes two to three times MNIST's width (a marker, a felt pen)."""
     height = int(rng.integers(90, 220))
-    mask = _upscale(digit28, height)
     # MNIST's strokes are about a ninth of the digit's height: widen each side by 0.5-1 of that.
-    mask = _restroke(mask, max(2, round(height * rng.uniform(0.055, 0.11))))
+    mask, closed = bold_mask(digit28, height, rng.uniform(0.055, 0.11))
     image, encoded, suffix = photograph(mask, "pen_on_white" if rng.random() < 0.5 else "marker_tinted_paper", rng)
-    return Sample("bold", str(label), image, encoded, suffix)
+    return Sample("bold", str(label), image, encoded, suffix, glyph=LOOPS_CLOSED if closed else "")
 
 
 # Like OUTLINE_FONTS among the training fonts: CabinSketch draws each stroke as hatched double
