@@ -1,5 +1,5 @@
 """Drive the real drawing app on a virtual screen: Xvfb for the display, xdotool for a real
-mouse and keyboard, the window title for the answer. Used by tests/test_gui.py and by
+mouse and keyboard, the window title for the answer. Used by tests/app/test_window.py and by
 benchmarks/gui_latency.py (which also takes the README's screenshot).
 """
 

@@ -3,9 +3,11 @@
 Strokes are drawn into an in-memory Pillow image as well as on the screen canvas (never a
 screenshot of the screen), and that image goes through the same `preprocess` and `Predictor` as
 every other front end. The window appears at once; the model (and TensorFlow) load in a
-background thread, and the window says so until they are ready.
+background thread, and the window says so until they are ready; then `reader.Reader` reads each
+drawing on a thread of its own, so the window takes every motion of the mouse meanwhile.
 
-`drawing.Drawing` holds the strokes and renders them; it needs no display and is tested on its own.
+`drawing.Drawing` holds the strokes and renders them, `reader` reads them and words the answers;
+neither needs a display, and each is tested on its own.
 """
 
 from __future__ import annotations
