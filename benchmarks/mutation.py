@@ -17,7 +17,8 @@ mutmut does, not for every other operator: the other swaps of the same spot are 
 same assertions and would triple the run. Mutants that cannot change behaviour are listed in
 EQUIVALENT with the reason, and left out of the score.
 
-Writes benchmarks/results/mutation.json (the lines each survivor and equivalent mutant changes)
+Writes benchmarks/results/mutation.json (the lines each survivor and equivalent mutant changes;
+a run of some modules, `mutation-MODULE[-MODULE…].json`, so it never overwrites the whole run's)
 and prints, last, `mutation score: N % (K of M mutants killed)`. `--rescore` scores the sessions
 a run kept (`--keep`) again with today's EQUIVALENT list, without running any mutant.
 """
@@ -420,7 +421,10 @@ def write_result(records: list[dict], names: list[str], seconds: float, out: Pat
         "survivors": [r for r in scored if not r["killed"]],
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
+    whole = sorted(names) == sorted(TARGETS)
+    (out / ("mutation.json" if whole else f"mutation-{'-'.join(names)}.json")).write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     for r in result["survivors"]:
         print(f"survived: {r['module']} line {r['line']} {r['operator']}", flush=True)
     print(f"mutation score: {100 * score:.0f} % ({killed} of {len(scored)} mutants killed)")

@@ -39,8 +39,9 @@ def test_a_kept_run_is_scored_again_with_todays_equivalent_mutants(tmp_path, mon
     monkeypatch.setattr(sys, "argv", ["mutation", "--only", "ink", "--rescore", str(tmp_path), "--out", str(tmp_path)])
     assert mutation.main() == 0
     assert capsys.readouterr().out.splitlines()[-1] == "mutation score: 50 % (1 of 2 mutants killed)"
-    result = json.loads((tmp_path / "mutation.json").read_text())
+    result = json.loads((tmp_path / "mutation-ink.json").read_text())  # one module's run: the whole run's file stays
     assert [r["line"] for r in result["survivors"]] == [3] and [r["line"] for r in result["equivalent"]] == [2]
+    assert not (tmp_path / "mutation.json").exists()
     monkeypatch.setattr(sys, "argv", ["mutation", "--only", "rules", "--rescore", str(tmp_path)])
     assert mutation.main() == 2
     assert capsys.readouterr().err == f"benchmarks.mutation: {tmp_path} holds no session of rules\n"
