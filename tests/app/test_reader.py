@@ -33,7 +33,7 @@ class _Held:
 
 
 def _job(ticket: int, number: bool = False, pixel: int | None = None) -> Job:
-    return Job(ticket, Image.new("L", (4, 4), ticket if pixel is None else pixel), number, 0.0)
+    return Job(ticket, Image.new("L", (4, 4), ticket if pixel is None else pixel), number)
 
 
 def _results(reader: Reader, count: int) -> list:

@@ -21,13 +21,11 @@ TITLE = "digitrec"
 
 @dataclass(frozen=True)
 class Job:
-    """One drawing to read: `number` reads it as a number; `ticket` says which request it was,
-    `asked` when (`time.perf_counter()`)."""
+    """One drawing to read: `number` reads it as a number; `ticket` says which request it was."""
 
     ticket: int
     image: Image.Image
     number: bool
-    asked: float
 
 
 class Reader:

@@ -64,7 +64,6 @@ class App:
         self._pending = None
         self._messages: queue.Queue = queue.Queue()
         self.started = time.perf_counter()
-        self.last_answer_ms: float | None = None
         self.inside: Any = None  # the "Inside" window (gui_inside.InsideView) while it is open
         self.asked_digit: int | None = None  # a bar clicked while it is open: "why (not) this digit?"
         self._last_array: np.ndarray | None = None  # the 28x28 the model saw last
@@ -302,7 +301,7 @@ class App:
         self._ticket += 1
         if not live:
             self._shown_from = self._ticket
-        self.reader.submit(Job(self._ticket, self.drawing.image.copy(), self.number_mode.get(), time.perf_counter()))
+        self.reader.submit(Job(self._ticket, self.drawing.image.copy(), self.number_mode.get()))
         if not self._collecting:
             self._collecting = True
             self.root.after(COLLECT_MS, self._collect)
@@ -342,7 +341,6 @@ class App:
         self._draw_bars(probabilities)
         self._show_preview(preview)
         self.root.title(title)
-        self.last_answer_ms = (time.perf_counter() - job.asked) * 1000
         self._last_array = None
         if not job.number:
             # A drawing that holds no digit by its ink (scattered, a figure) has nothing to explain.
