@@ -180,6 +180,8 @@ def main() -> int:
     all_digit_rows = digit_rows + hard_rows + [r for r in rows if r["kind"] == "low_resolution"]
     mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
     non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
+    bold_closed = [r for r in by_kind.get("bold", []) if r["glyph"] == LOOPS_CLOSED]
+    bold_open = [r for r in by_kind.get("bold", []) if r["glyph"] != LOOPS_CLOSED]
     # The model's doubt as it answers by it: its best guess, or its two likeliest digits together.
     score = "confidence" if predictor.min_pair_confidence is None else "pair"
     sweep = []
@@ -214,14 +216,9 @@ def main() -> int:
         "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),
         **{f"{kind}_accuracy": table.get(kind, {}).get("accuracy") for kind in (*HARD_KINDS, "uci_digits")},
         # Bold digits whose loops the marker filled (an 8 as a blob), and the rest.
-        **{
-            f"bold_{name}_accuracy": share(
-                [r for r in by_kind.get("bold", []) if (r["glyph"] == LOOPS_CLOSED) == closed],
-                lambda r: r["answer"] == r["label"],
-            )
-            for name, closed in (("loops_closed", True), ("loops_open", False))
-        },
-        "bold_loops_closed": sum(r["glyph"] == LOOPS_CLOSED for r in by_kind.get("bold", [])),
+        "bold_loops_closed_accuracy": share(bold_closed, lambda r: r["answer"] == r["label"]),
+        "bold_loops_open_accuracy": share(bold_open, lambda r: r["answer"] == r["label"]),
+        "bold_loops_closed": len(bold_closed),
         "all_digits_answered_no_digit": share(all_digit_rows, lambda r: r["answer"] is None),
         "most_answered_no_digit_in_a_kind": max(
             (
