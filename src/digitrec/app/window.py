@@ -52,7 +52,6 @@ class App:
         self.tk = tk
         self.root = root
         self.drawing = Drawing()
-        self.predictor = None
         self.reader: Reader | None = None  # reads drawings off Tk's thread once the model is loaded
         self._ticket = 0  # the last drawing handed to the reader
         self._shown_from = 0  # answers to earlier drawings are not shown: the drawing changed since
@@ -168,7 +167,6 @@ class App:
             self.root.after(50, self._poll)
             return
         if kind == "ready":
-            self.predictor = payload
             self.reader = Reader(payload)
             self.status_var.set(f"model: {payload.choice.label()}")
             print(f"digitrec gui: ready in {time.perf_counter() - self.started:.2f} s", flush=True)
@@ -271,11 +269,11 @@ class App:
             self.inside.close()
             self.inside = None
             return
-        if self.predictor is None:
+        if self.reader is None:
             return
         from digitrec.app.inside import InsideView
 
-        self.inside = InsideView(self.tk, self.root, self.predictor)
+        self.inside = InsideView(self.tk, self.root, self.reader.predictor)
         self.predict_now()
 
     def ask_about(self, digit: int) -> None:

@@ -57,10 +57,7 @@ class ServerLog:
     def __call__(self, message: str, level: str = "error", exc_info: bool = False) -> None:
         out = sys.stdout if level == "info" else sys.stderr
         if self.fmt == "json":
-            entry = {"time": utc_now(), "level": level, "message": message}
-            if exc_info:
-                entry["traceback"] = traceback.format_exc().rstrip("\n")
-            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            out.write(_json_line(level, message, traceback.format_exc().rstrip("\n") if exc_info else None) + "\n")
         else:
             out.write(message + (":\n" + traceback.format_exc() if exc_info else "\n"))
         out.flush()
@@ -71,11 +68,16 @@ class JsonLogFormatter(logging.Formatter):
     traceback) as the objects `ServerLog` writes, with the logger's name."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": utc_now(), "level": record.levelname.lower(), "message": record.getMessage(),
-                 "logger": record.name}  # fmt: skip
-        if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, separators=(",", ":"))
+        trace = self.formatException(record.exc_info) if record.exc_info else None
+        return _json_line(record.levelname.lower(), record.getMessage(), trace, logger=record.name)
+
+
+def _json_line(level: str, message: str, trace: str | None, **more: str) -> str:
+    """One log object: `time`, `level`, `message`, any `more`, then the `traceback` if there is one."""
+    entry = {"time": utc_now(), "level": level, "message": message, **more}
+    if trace is not None:
+        entry["traceback"] = trace
+    return json.dumps(entry, separators=(",", ":"))
 
 
 def uvicorn_log_config(fmt: str) -> dict[str, Any]:
