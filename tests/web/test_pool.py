@@ -12,6 +12,7 @@ import os
 import pytest
 
 from digitrec.errors import DigitrecError
+from digitrec.web.logs import ServerLog
 from digitrec.web.pool import WorkerPool
 from tests.support.helpers import until
 
@@ -176,7 +177,26 @@ def test_a_bug_in_a_job_is_a_500_and_the_worker_carries_on(capfd):
         pool.close()
     assert status == 500 and json.loads(body)["detail"] == "the server failed on this request (ZeroDivisionError)"
     assert after == 200 and pool.restarts == 0
-    assert "ZeroDivisionError: a bug in a job function" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "digitrec serve: a worker's bug job failed:" in err
+    assert "ZeroDivisionError: a bug in a job function" in err
+
+
+def test_with_a_json_log_a_bug_in_a_job_is_one_json_line_from_the_worker(capfd):
+    pool = WorkerPool(1, load_nothing, echo_job, describe, log=ServerLog("json"))
+
+    async def main():
+        return await pool.run("bug", ())
+
+    try:
+        status, _ = asyncio.run(main())
+    finally:
+        pool.close()
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert status == 500 and len(lines) == 1, lines
+    entry = json.loads(lines[0])
+    assert entry["level"] == "error" and entry["message"] == "digitrec serve: a worker's bug job failed"
+    assert entry["traceback"].endswith("ZeroDivisionError: a bug in a job function")
 
 
 def test_a_request_whose_client_left_while_in_line_is_dropped_before_it_costs_a_worker():

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from digitrec.errors import DigitrecError
+from digitrec.web.logs import ServerLog
 from digitrec.web.worker import ANSWER, JOB, READY, recv_exactly, send_all
 
 START_TIMEOUT = 300.0  # seconds for a worker to load its model (a Keras model imports TensorFlow)
@@ -97,7 +98,8 @@ class WorkerPool:
       run_job: (holder, kind, args) -> (HTTP status, JSON body), run in the worker.
       describe: holder -> a JSON-able dict, sent once when the worker is ready.
       job_timeout: seconds a job may run on a worker before the worker is killed (None: no limit).
-      log: where one-line reports of restarts go (default: stderr).
+      log: where one-line reports of restarts go (default: stderr). A `ServerLog` goes to the
+        workers too, for a job function that raises (JSON lines in JSON mode).
 
     The three are pickled, so they are functions a worker can import by name (or partials of
     them). Each worker is a fresh `python -m digitrec.web.worker`, not a fork: nothing of the
@@ -119,7 +121,8 @@ class WorkerPool:
     ):
         if size < 1:
             raise DigitrecError("a worker pool needs at least one process")
-        self._spec = pickle.dumps((sys.path, pickle.dumps((loader, run_job, describe))))
+        worker_log = log if isinstance(log, ServerLog) else ServerLog()
+        self._spec = pickle.dumps((sys.path, pickle.dumps((loader, run_job, describe, worker_log))))
         self.job_timeout = job_timeout
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._idle: collections.deque[_Worker] = collections.deque()

@@ -16,7 +16,6 @@ import signal
 import socket
 import struct
 import sys
-import traceback
 
 JOB = struct.Struct("!Q")
 ANSWER = struct.Struct("!IQ")
@@ -57,7 +56,7 @@ def main(sock: socket.socket) -> None:
     try:
         path, functions = pickle.loads(spec)  # from the front: its import path, then the functions by name
         sys.path[:] = path
-        loader, run_job, describe = pickle.loads(functions)
+        loader, run_job, describe, log = pickle.loads(functions)
         predictor = loader()
         ready = json.dumps(describe(predictor)).encode()
         status = READY
@@ -74,7 +73,7 @@ def main(sock: socket.socket) -> None:
             try:
                 code, body = run_job(predictor, kind, args)
             except Exception as exc:  # noqa: BLE001 - a bug: logged here, a 500 for the client
-                traceback.print_exc()
+                log(f"digitrec serve: a worker's {kind} job failed", exc_info=True)
                 code, body = 500, json.dumps(server_fault(exc)).encode()
             send_all(sock, ANSWER.pack(code, len(body)), body)
     except OSError:  # the front closed this worker's socket mid-job: done
