@@ -240,6 +240,42 @@ def test_a_fast_zigzag_keeps_every_corner_while_a_slow_model_reads(monkeypatch):
     assert not missed, f"corners drawn as chords: {missed}"
 
 
+def test_closing_the_window_lets_a_reading_under_way_finish(monkeypatch):
+    """`digitrec gui` returns only once the reader's thread has ended: a model is never cut off
+    in the middle of a reading by the interpreter's exit."""
+    from PIL import Image
+
+    from digitrec.app import window
+    from digitrec.app.reader import Job
+    from digitrec.reading import predictor
+
+    need(shutil.which("Xvfb") is not None, "Xvfb")
+    monkeypatch.setattr(predictor, "Predictor", _SlowPredictor)
+    made = []
+
+    class ClosedWhileReading(window.App):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+            self.root.after(10, self._read_then_close)
+
+        def _read_then_close(self):
+            if self.reader is None:
+                self.root.after(10, self._read_then_close)
+                return
+            self.reader.submit(Job(1, Image.new("L", (280, 280)), False))
+            self.root.after(50, self.root.destroy)  # well before the 0.3 s reading ends
+
+    monkeypatch.setattr(window, "App", ClosedWhileReading)
+    with xdriver.XSession() as session:
+        monkeypatch.setenv("DISPLAY", session.display)
+        assert window.run_gui() == 0
+    (app,) = made
+    assert app.reader is not None and not app.reader._thread.is_alive()
+    job, answer = app.reader.results.get_nowait()  # the reading finished
+    assert job.ticket == 1 and answer.digit == 1
+
+
 def test_a_missing_model_is_a_dialog_with_the_fix_not_a_traceback(tmp_path):
     need(shutil.which("Xvfb") is not None and shutil.which("xdotool") is not None, "Xvfb and xdotool")
     with xdriver.XSession() as session:

@@ -29,6 +29,7 @@ from digitrec.reading import rules
 DEFAULT_BRUSH = 2
 DEBOUNCE_MS = 120  # while a stroke goes on, predict at most this often
 COLLECT_MS = 2  # while an answer is awaited, look for it this often
+CLOSE_WAIT_S = 5.0  # when the window closes, wait this long at most for a reading under way
 
 
 def _import_tk():
@@ -384,7 +385,9 @@ def run_gui(model: str | None = None, runs_root: str | None = None) -> int:
         raise DigitrecError(
             f"no display for the drawing app ({exc}); run it on a desktop, or set DISPLAY (for example under Xvfb)"
         ) from None
-    App(root, model, runs_root)
+    app = App(root, model, runs_root)
     print(f"digitrec gui: window open (pid {os.getpid()})", file=sys.stderr, flush=True)
     root.mainloop()
+    if app.reader is not None:  # a reading under way ends before the interpreter does
+        app.reader.close(timeout=CLOSE_WAIT_S)
     return 0
