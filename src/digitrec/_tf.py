@@ -74,9 +74,17 @@ def tensorflow() -> Any:
     return tf
 
 
+def backend() -> str:
+    """The Keras backend training and Keras models run on: `$KERAS_BACKEND` (jax or torch, on a
+    machine without TensorFlow), else TensorFlow."""
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
 def keras() -> Any:
-    """Return the `keras` (Keras 3) module, with TensorFlow as its backend."""
-    tensorflow()
+    """Return the `keras` (Keras 3) module, with TensorFlow as its backend unless `backend()`
+    names another (then TensorFlow is not imported)."""
+    if backend() == "tensorflow":
+        tensorflow()
     try:
         import keras as k
     except ImportError as exc:

@@ -84,11 +84,14 @@ class KerasModel:
     backend = "keras"
 
     def __init__(self, model: Any):
-        from digitrec._tf import tensorflow
+        from digitrec._tf import backend, tensorflow
 
         self.model = model
         self.input_shape = tuple(model.input_shape)
         self.output_shape = tuple(model.output_shape)
+        if backend() != "tensorflow":  # Keras on JAX compiles the call itself
+            self._call = lambda batch: model.predict_on_batch(batch)
+            return
         self._call = tensorflow().function(lambda batch: model(batch, training=False), reduce_retracing=True)
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 
 from digitrec._tf import tensorflow as _tensorflow
 
-__all__ = ["augment_batch", "training_dataset"]
+__all__ = ["augment_batch", "changed", "training_dataset"]
 
 ROTATION_DEGREES = 10.0
 SHIFT = 0.1  # of the image's side
@@ -20,6 +20,7 @@ LOW_RES_SHARE = 0.2  # a digit a few pixels tall, blown up again
 BLOCKS_SIDE = 11  # the 28x28 frame in blocks: its 20-pixel digit 8 blocks tall, as those datasets'
 LOW_RES_SIDES = (7, 21)  # the 28x28 frame shrunk to this side: its 20-pixel digit to 5-15 pixels
 LOW_RES_BLOCKY = 0.35  # of the small ones, blown up in blocks (a low-DPI scan zoomed in), the rest smoothly
+DRAWS = 7  # random numbers an image's changes take
 
 
 def augment_batch(images, seed):
@@ -36,8 +37,16 @@ def augment_batch(images, seed):
       seed: two int32 (or int64) numbers; the same seed gives the same changes.
     """
     tf = _tensorflow()
+    return changed(images, tf.random.stateless_uniform([DRAWS, tf.shape(images)[0]], seed=seed, minval=0.0, maxval=1.0))
+
+
+def changed(images, draws):
+    """`augment_batch`'s changes, decided by `draws` (DRAWS x N uniform numbers in [0, 1): the
+    rotation, zoom and shifts, the thicker pen, the low resolution's side (the first number
+    only) and which small digits are blown up in blocks); `batches.changed` makes the same
+    images with numpy and OpenCV."""
+    tf = _tensorflow()
     n = tf.shape(images)[0]
-    draws = tf.random.stateless_uniform([7, n], seed=seed, minval=0.0, maxval=1.0)
     images = _moved(images, draws[:4] * 2.0 - 1.0)
     thicker = tf.nn.max_pool2d(images, ksize=2, strides=1, padding="SAME")
     images = tf.where(tf.reshape(draws[4] < THICKER_SHARE, [-1, 1, 1, 1]), thicker, images)
@@ -58,6 +67,11 @@ def augment_batch(images, seed):
 
 def _cumulative_shares() -> tuple[float, float, float]:
     return BOLD_SHARE, BOLD_SHARE + BLOCKS_SHARE, BOLD_SHARE + BLOCKS_SHARE + LOW_RES_SHARE
+
+
+def shares_end(n: int) -> list[int]:
+    """Where each change's images end in a batch of `n`: the marker's, the blocks', the small ones'."""
+    return [int(np.round(np.float32(n) * np.float32(share))) for share in _cumulative_shares()]
 
 
 def _moved(images, draws):
@@ -117,7 +131,8 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, a
     """A tf.data pipeline: shuffle each epoch (seeded), batch, augment in parallel, prefetch.
 
     Each batch's augmentation has a seed of its own from a seeded stream that changes every
-    epoch, so the same seed gives the same images in the same order, however the map is run."""
+    epoch, so the same seed gives the same images in the same order, however the map is run.
+    (On another Keras backend, `batches.batches` makes such batches without TensorFlow.)"""
     tf = _tensorflow()
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, y))

@@ -21,6 +21,7 @@ custom-training guide, driving the same Keras callbacks (checkpoints, progress) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from digitrec._tf import backend
 from digitrec._tf import keras as _keras
 from digitrec._tf import tensorflow as _tensorflow
 from digitrec.errors import DigitrecError, OptionError
@@ -66,6 +68,13 @@ class Distribution:
         named by the run, so that the same command run again resumes it too."""
         digest = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:10]
         return Path(tempfile.gettempdir()) / f"digitrec-{self.task_type}{self.task_id}-{digest}"
+
+
+class _OneDevice:
+    """The strategy of a run on a backend other than TensorFlow: no scope of its own."""
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
 
 def read_tf_config() -> dict[str, Any]:
@@ -136,6 +145,12 @@ def make_distribution(name: str, cpu_devices: int | None = None) -> Distribution
     """
     if name not in STRATEGIES:
         raise DigitrecError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if backend() != "tensorflow":  # Keras on JAX or PyTorch: one device, as that backend places it
+        if name != "default" or (cpu_devices or 0) > 1:
+            raise OptionError(
+                "strategy", f"{name} is TensorFlow's; on Keras's {backend()} backend a run trains on one device"
+            )
+        return Distribution(name, _OneDevice(), replicas=1)
     tf = _tensorflow()
     if cpu_devices and cpu_devices > 1:
         _split_cpu(cpu_devices)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from digitrec import store
-from digitrec._tf import tensorflow
+from digitrec._tf import backend, tensorflow
 from digitrec.data import datasets
 from digitrec.errors import DigitrecError
 from digitrec.files import first_line, read_json, write_bytes, write_json
@@ -84,6 +84,12 @@ def litert_for_run(
 
 
 def _litert_for_run(model, run_dir: Path, x_check: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    if backend() != "tensorflow":
+        return {
+            "file": None,
+            "error": f"this run trained on Keras's {backend()} backend, and LiteRT files are written on "
+            "TensorFlow's: `digitrec export --model RUN --to-run` (no KERAS_BACKEND) writes it",
+        }
     try:
         with tempfile.TemporaryDirectory(prefix=".litert-", dir=run_dir) as tmp:
             _export_savedmodel(model, Path(tmp) / "savedmodel")

@@ -72,9 +72,19 @@ def native_bfloat16(flags: set[str] | None = None, gpus: list[tuple[int, int]] |
 
 
 def gpu_capabilities() -> list[tuple[int, int]]:
-    """The compute capabilities of the GPUs TensorFlow sees (none on a CPU-only install)."""
-    from digitrec._tf import tensorflow
+    """The compute capabilities of the GPUs the Keras backend sees (none on a CPU-only install)."""
+    from digitrec._tf import backend, tensorflow
 
+    if backend() == "jax":
+        import jax
+
+        found = [d for d in jax.devices() if d.platform == "gpu"]
+        versions = [str(getattr(d, "compute_capability", "0.0")).split(".") for d in found]
+        return [(int(v[0]), int(v[1]) if len(v) > 1 else 0) for v in versions]
+    if backend() == "torch":
+        import torch
+
+        return [torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())]
     tf = tensorflow()
     capabilities = []
     for gpu in tf.config.list_physical_devices("GPU"):

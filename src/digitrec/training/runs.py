@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import importlib
 import io
 import json
 import platform
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from digitrec import __version__
+from digitrec._tf import backend
 from digitrec._tf import keras as _keras
 from digitrec._tf import tensorflow as _tensorflow
 from digitrec.errors import DigitrecError, OptionError
@@ -174,9 +176,14 @@ def history_csv(history: dict[str, list[float]]) -> str:
 
 
 def versions() -> dict[str, str]:
+    """What trained: digitrec, its Keras and the backend Keras ran on (TensorFlow, or JAX or
+    PyTorch with its version), numpy, Python and the platform."""
+    name = backend()
+    engine = {"tensorflow": _tensorflow().__version__} if name == "tensorflow" else {
+        "keras_backend": name, name: importlib.import_module(name).__version__}  # fmt: skip
     return {
         "digitrec": __version__,
-        "tensorflow": _tensorflow().__version__,
+        **engine,
         "keras": _keras().__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from digitrec import store
+from digitrec._tf import backend
 from digitrec._tf import keras as _keras
 from digitrec._tf import tensorflow as _tensorflow
 from digitrec.data import datasets
@@ -50,7 +51,8 @@ def set_determinism(seed: int) -> None:
     With these, the same seed on the same machine and versions gives the same weights.
     """
     _keras().utils.set_random_seed(seed)
-    _tensorflow().config.experimental.enable_op_determinism()
+    if backend() == "tensorflow":
+        _tensorflow().config.experimental.enable_op_determinism()
 
 
 def make_learning_rate(config: TrainConfig, steps_per_epoch: int, replicas: int = 1):
@@ -248,7 +250,7 @@ def _own_callbacks(config: TrainConfig, run: _Run, distribution: Any, progress: 
     distributed = distribution.name == "multiworker"
     if not progress or distributed:
         own.append(epoch_line_callback(config.epochs, log))
-    if config.tensorboard and chief and not distributed:
+    if config.tensorboard and chief and not distributed and backend() == "tensorflow":  # Keras writes them with TF
         own.append(keras.callbacks.TensorBoard(log_dir=str(run.folder / "logs"), histogram_freq=0, write_graph=False))
     return own
 
@@ -275,8 +277,9 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
             pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
             fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
         elif config.augment:  # the pipeline shuffles every epoch
-            pipeline = training_dataset(x, y, global_batch, config.seed)
-            model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
+            model.fit(
+                _augmented(x, y, global_batch, config.seed), shuffle=False, verbose=1 if progress else 0, **common
+            )
         else:
             model.fit(x, y, batch_size=global_batch, shuffle=True, verbose=1 if progress else 0, **common)
     except KeyboardInterrupt:
@@ -286,6 +289,15 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
         raise RunStopped(
             run.folder, f"cannot write {file or run.folder}: {reason}; the finished epochs are kept: make room first"
         ) from None
+
+
+def _augmented(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """The augmented batches: tf.data on TensorFlow, the same made with numpy and OpenCV on another backend."""
+    if backend() == "tensorflow":
+        return training_dataset(x, y, batch_size, seed)
+    from digitrec.training.batches import batches
+
+    return batches(x, y, batch_size, seed)
 
 
 def _finish(model, config, dataset, run: _Run, history, strategy: str, samples, extra, command, log) -> RunResult:
