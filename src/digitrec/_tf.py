@@ -75,8 +75,8 @@ def tensorflow() -> Any:
 
 
 def backend() -> str:
-    """The Keras backend training and Keras models run on: `$KERAS_BACKEND` (jax or torch, on a
-    machine without TensorFlow), else TensorFlow."""
+    """The Keras backend training and Keras models run on: `$KERAS_BACKEND` (jax, on a machine
+    without TensorFlow; docs/training.md), else TensorFlow."""
     return os.environ.get("KERAS_BACKEND") or "tensorflow"
 
 

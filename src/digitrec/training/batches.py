@@ -1,5 +1,5 @@
-"""Training batches for a Keras backend without TensorFlow (`KERAS_BACKEND=jax` or `torch`, as on a
-GPU machine that has no TensorFlow): the same shuffle each epoch and the same changes as
+"""Training batches for a Keras backend without TensorFlow (`KERAS_BACKEND=jax`, as on a GPU
+machine that has no TensorFlow): the same shuffle each epoch and the same changes as
 `augment.augment_batch`, made on the host with numpy and OpenCV, a few batches ahead on threads of
 Keras's `PyDataset` while the model trains. No TensorFlow here."""
 

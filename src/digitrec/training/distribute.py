@@ -145,7 +145,7 @@ def make_distribution(name: str, cpu_devices: int | None = None) -> Distribution
     """
     if name not in STRATEGIES:
         raise DigitrecError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    if backend() != "tensorflow":  # Keras on JAX or PyTorch: one device, as that backend places it
+    if backend() != "tensorflow":  # Keras on JAX: one device, as JAX places it
         if name != "default" or (cpu_devices or 0) > 1:
             raise OptionError(
                 "strategy", f"{name} is TensorFlow's; on Keras's {backend()} backend a run trains on one device"

@@ -81,10 +81,8 @@ def gpu_capabilities() -> list[tuple[int, int]]:
         found = [d for d in jax.devices() if d.platform == "gpu"]
         versions = [str(getattr(d, "compute_capability", "0.0")).split(".") for d in found]
         return [(int(v[0]), int(v[1]) if len(v) > 1 else 0) for v in versions]
-    if backend() == "torch":
-        import torch
-
-        return [torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())]
+    if backend() != "tensorflow":  # untried backends train in float32 unless asked
+        return []
     tf = tensorflow()
     capabilities = []
     for gpu in tf.config.list_physical_devices("GPU"):

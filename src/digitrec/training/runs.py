@@ -176,8 +176,8 @@ def history_csv(history: dict[str, list[float]]) -> str:
 
 
 def versions() -> dict[str, str]:
-    """What trained: digitrec, its Keras and the backend Keras ran on (TensorFlow, or JAX or
-    PyTorch with its version), numpy, Python and the platform."""
+    """What trained: digitrec, its Keras and the backend Keras ran on (TensorFlow, or another
+    named with its version), numpy, Python and the platform."""
     name = backend()
     engine = {"tensorflow": _tensorflow().__version__} if name == "tensorflow" else {
         "keras_backend": name, name: importlib.import_module(name).__version__}  # fmt: skip
