@@ -53,6 +53,8 @@ def test_batches_are_the_same_for_a_seed_and_hold_every_image_once_an_epoch(mnis
     plain.on_epoch_end()
     again = np.concatenate([targets[:, 0] for _, targets in epoch(plain)]).astype(int)
     assert sorted(again.tolist()) == list(range(150)) and again.tolist() != order.tolist()  # shuffled anew
+    resumed = batches(x, ids, 64, seed=3, augment=False, epoch=1)  # a run resumed after its first epoch
+    assert np.array_equal(np.concatenate([targets[:, 0] for _, targets in epoch(resumed)]).astype(int), again)
 
     one, two = batches(x, ids, 64, seed=3), batches(x, ids, 64, seed=3)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(epoch(one), epoch(two)))  # the same seed

@@ -78,15 +78,16 @@ def _low_resolution(image: np.ndarray, side: int, blocky: bool) -> np.ndarray:
     return soft / _peak(soft) * _peak(image)
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True) -> Any:
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool = True, epoch: int = 0) -> Any:
     """A `keras.utils.PyDataset` of (images, targets) batches: shuffled anew each epoch, each
-    batch changed by draws of its own; the same seed gives the same batches."""
+    batch changed by draws of its own; the same seed gives the same batches. `epoch`: the
+    epochs already trained (a resumed run goes on with the batches of the epochs it has left)."""
     keras = _keras()
 
     class Batches(keras.utils.PyDataset):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__(workers=min(8, os.cpu_count() or 1), use_multiprocessing=False, max_queue_size=16)
-            self.epoch = 0
+            self.epoch = epoch
             self.order = self._shuffled()
 
         def _shuffled(self) -> np.ndarray:

@@ -277,9 +277,8 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
             pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
             fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
         elif config.augment:  # the pipeline shuffles every epoch
-            model.fit(
-                _augmented(x, y, global_batch, config.seed), shuffle=False, verbose=1 if progress else 0, **common
-            )
+            pipeline = _augmented(x, y, global_batch, config.seed, epoch=len(run.done["epochs"]))
+            model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
         else:
             model.fit(x, y, batch_size=global_batch, shuffle=True, verbose=1 if progress else 0, **common)
     except KeyboardInterrupt:
@@ -291,13 +290,14 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
         ) from None
 
 
-def _augmented(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
-    """The augmented batches: tf.data on TensorFlow, the same made with numpy and OpenCV on another backend."""
+def _augmented(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoch: int):
+    """The augmented batches: tf.data on TensorFlow, the same made with numpy and OpenCV on
+    another backend (where a resumed run goes on with the batches of its next epoch)."""
     if backend() == "tensorflow":
         return training_dataset(x, y, batch_size, seed)
     from digitrec.training.batches import batches
 
-    return batches(x, y, batch_size, seed)
+    return batches(x, y, batch_size, seed, epoch=epoch)
 
 
 def _finish(model, config, dataset, run: _Run, history, strategy: str, samples, extra, command, log) -> RunResult:
