@@ -20,17 +20,19 @@ __all__ = ["batches", "changed"]
 
 def changed(images: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """`augment.changed` in numpy and OpenCV: float32 images (N, H, W, 1), the same draws
-    (DRAWS x N in [0, 1)). The same images to interpolation's rounding (OpenCV interpolates
-    with 1/32-pixel steps)."""
+    (DRAWS x N in [0, 1)). The same images, to float rounding."""
     images = np.stack([_moved(image[..., 0], *(draws[:4, k] * 2.0 - 1.0)) for k, image in enumerate(images)])
-    thicker = draws[4] < a.THICKER_SHARE
-    images[thicker] = [_max_filter(image, 2) for image in images[thicker]]
+    for k in np.flatnonzero(draws[4] < a.THICKER_SHARE):
+        images[k] = _max_filter(images[k], 2)
     first, second, third = a.shares_end(len(images))
-    images[:first] = [_max_filter(image, 4) for image in images[:first]]
-    images[first:second] = [_blocks(image) for image in images[first:second]]
     side = round(a.LOW_RES_SIDES[0] + (a.LOW_RES_SIDES[1] - a.LOW_RES_SIDES[0]) * float(draws[5][0]))
-    blocky = draws[6][: third - second] < a.LOW_RES_BLOCKY
-    images[second:third] = [_low_resolution(image, side, b) for image, b in zip(images[second:third], blocky)]
+    for k in range(third):
+        if k < first:
+            images[k] = _max_filter(images[k], 4)
+        elif k < second:
+            images[k] = _blocks(images[k])
+        else:
+            images[k] = _low_resolution(images[k], side, bool(draws[6][k - second] < a.LOW_RES_BLOCKY))
     return images[..., None]
 
 
