@@ -22,7 +22,7 @@ def changed(images: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """`augment.changed` in numpy and OpenCV: float32 images (N, H, W, 1), the same draws
     (DRAWS x N in [0, 1)). The same images, to float rounding."""
     images = np.stack([_moved(image[..., 0], *(draws[:4, k] * 2.0 - 1.0)) for k, image in enumerate(images)])
-    for k in np.flatnonzero(draws[4] < a.THICKER_SHARE):
+    for k in np.flatnonzero(draws[4] < a.THICKER_SHARE).tolist():
         images[k] = _max_filter(images[k], 2)
     first, second, third = a.shares_end(len(images))
     side = round(a.LOW_RES_SIDES[0] + (a.LOW_RES_SIDES[1] - a.LOW_RES_SIDES[0]) * float(draws[5][0]))
