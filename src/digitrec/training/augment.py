@@ -74,20 +74,26 @@ def shares_end(n: int) -> list[int]:
     return [int(np.round(np.float32(n) * np.float32(share))) for share in _cumulative_shares()]
 
 
+def affine(draws, w, h, cos, sin) -> tuple:
+    """The affine transform of draws in [-1, 1] (rotation, zoom, shift x, shift y) on a w x h image,
+    as (a0, a1, a2, b0, b1, b2): output pixel (x, y) reads the input at (a0 x + a1 y + a2,
+    b0 x + b1 y + b2), that is at rotate(x - c, y - c) / zoom + c - shift. Arithmetic only, on
+    TensorFlow's values or numpy's, with that library's `cos` and `sin`."""
+    angle = draws[0] * ROTATION_DEGREES * np.pi / 180
+    scale = 1.0 / (1.0 + draws[1] * ZOOM)  # input pixels per output pixel
+    dx, dy = draws[2] * SHIFT * w, draws[3] * SHIFT * h
+    cos, sin = cos(angle) * scale, sin(angle) * scale
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    return cos, -sin, cx - cos * cx + sin * cy - dx, sin, cos, cy - sin * cx - cos * cy - dy
+
+
 def _moved(images, draws):
     """One affine transform per image: rotation, zoom, shift (draws in [-1, 1])."""
     tf = _tensorflow()
     h, w = tf.cast(tf.shape(images)[1], tf.float32), tf.cast(tf.shape(images)[2], tf.float32)
-    angle = draws[0] * ROTATION_DEGREES * np.pi / 180
-    scale = 1.0 / (1.0 + draws[1] * ZOOM)  # input pixels per output pixel
-    dx, dy = draws[2] * SHIFT * w, draws[3] * SHIFT * h
-    cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    # Each output pixel (x, y) reads the input at rotate(x - c, y - c) / zoom + c - shift.
-    zeros = tf.zeros_like(cos)
-    transforms = tf.stack(
-        [cos, -sin, cx - cos * cx + sin * cy - dx, sin, cos, cy - sin * cx - cos * cy - dy, zeros, zeros], axis=1
-    )
+    rows = affine(draws, w, h, tf.cos, tf.sin)
+    zeros = tf.zeros_like(rows[0])
+    transforms = tf.stack([*rows, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=transforms,

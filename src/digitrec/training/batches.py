@@ -21,7 +21,7 @@ __all__ = ["batches", "changed"]
 def changed(images: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """`augment.changed` in numpy and OpenCV: float32 images (N, H, W, 1), the same draws
     (DRAWS x N in [0, 1)). The same images, to float rounding."""
-    images = np.stack([_moved(image[..., 0], *(draws[:4, k] * 2.0 - 1.0)) for k, image in enumerate(images)])
+    images = np.stack([_moved(image[..., 0], draws[:4, k] * 2.0 - 1.0) for k, image in enumerate(images)])
     for k in np.flatnonzero(draws[4] < a.THICKER_SHARE).tolist():
         images[k] = _max_filter(images[k], 2)
     first, second, third = a.shares_end(len(images))
@@ -36,18 +36,10 @@ def changed(images: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return images[..., None]
 
 
-def _moved(image: np.ndarray, turn: float, zoom: float, dx: float, dy: float) -> np.ndarray:
-    """One affine transform, as `augment._moved` asks TensorFlow for it: each output pixel reads
-    the input at the rotated, zoomed and shifted point (bilinear, zero outside)."""
+def _moved(image: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """`augment._moved` for one image: its affine transform (bilinear, zero outside)."""
     h, w = image.shape
-    angle = turn * a.ROTATION_DEGREES * np.pi / 180
-    scale = 1.0 / (1.0 + zoom * a.ZOOM)
-    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    shift_x, shift_y = dx * a.SHIFT * w, dy * a.SHIFT * h
-    inverse = np.array(
-        [[cos, -sin, cx - cos * cx + sin * cy - shift_x], [sin, cos, cy - sin * cx - cos * cy - shift_y]], np.float64
-    )
+    inverse = np.array(a.affine(draws, w, h, np.cos, np.sin), np.float64).reshape(2, 3)
     return cv2.warpAffine(
         image, inverse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
     )
