@@ -33,3 +33,23 @@ def test_a_missing_tensorflow_is_one_clear_error():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("TensorFlow is not installed") and "make setup" in proc.stdout
+
+
+def _keras_error(backend: str) -> subprocess.CompletedProcess:
+    code = (
+        "import os, sys\n"
+        "sys.modules['torch'] = None\n"  # as if PyTorch were not installed
+        f"os.environ['KERAS_BACKEND'] = {backend!r}\n"
+        "from digitrec import DigitrecError\nfrom digitrec._tf import keras\n"
+        "try:\n    keras()\nexcept DigitrecError as exc:\n    print(exc)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+
+def test_a_keras_backend_that_is_missing_or_unknown_is_one_clear_error():
+    missing = _keras_error("torch").stdout
+    assert missing.startswith("KERAS_BACKEND=torch: Keras's torch backend cannot be imported"), missing
+    assert "unset KERAS_BACKEND" in missing and "Keras 3 is not installed" not in missing
+    unknown = _keras_error("bogus").stdout
+    assert unknown.startswith("KERAS_BACKEND=bogus is not a Keras backend"), unknown
+    assert "tensorflow (the default) or jax" in unknown

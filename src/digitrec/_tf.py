@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 
 from digitrec.errors import DigitrecError
 
+BACKENDS_HINT = "digitrec trains and reads on tensorflow (the default) or jax (docs/training.md)"
 _INSTALL_HINT = "install it with `make setup` or `pip install -e '.[cpu]'` (or '.[gpu]' for NVIDIA GPUs)"
 
 
@@ -83,12 +85,25 @@ def backend() -> str:
 def keras() -> Any:
     """Return the `keras` (Keras 3) module, with TensorFlow as its backend unless `backend()`
     names another (then TensorFlow is not imported)."""
-    if backend() == "tensorflow":
+    name = backend()
+    if name == "tensorflow":
         tensorflow()
+    elif "keras" not in sys.modules and importlib.util.find_spec("keras") is None:
+        raise DigitrecError(f"Keras 3 is not installed; {_INSTALL_HINT}")
     try:
         import keras as k
     except ImportError as exc:
-        raise DigitrecError(f"Keras 3 is not installed ({exc}); {_INSTALL_HINT}") from None
+        if name == "tensorflow":
+            raise DigitrecError(f"Keras 3 is not installed ({exc}); {_INSTALL_HINT}") from None
+        # Keras imports its backend's module as it starts: the backend is what is missing.
+        raise DigitrecError(
+            f"KERAS_BACKEND={name}: Keras's {name} backend cannot be imported ({exc}); install it "
+            f"(for jax: pip install -e '.[jax]'), or unset KERAS_BACKEND to use TensorFlow"
+        ) from None
+    except ValueError as exc:  # Keras's word for a backend it does not know
+        raise DigitrecError(
+            f"KERAS_BACKEND={name} is not a Keras backend ({exc}); {BACKENDS_HINT}"
+        ) from None
     return k
 
 
