@@ -101,9 +101,7 @@ def keras() -> Any:
             f"(for jax: pip install -e '.[jax]'), or unset KERAS_BACKEND to use TensorFlow"
         ) from None
     except ValueError as exc:  # Keras's word for a backend it does not know
-        raise DigitrecError(
-            f"KERAS_BACKEND={name} is not a Keras backend ({exc}); {BACKENDS_HINT}"
-        ) from None
+        raise DigitrecError(f"KERAS_BACKEND={name} is not a Keras backend ({exc}); {BACKENDS_HINT}") from None
     return k
 
 
