@@ -35,10 +35,10 @@ def test_a_missing_tensorflow_is_one_clear_error():
     assert proc.stdout.startswith("TensorFlow is not installed") and "make setup" in proc.stdout
 
 
-def _keras_error(backend: str) -> subprocess.CompletedProcess:
+def _keras_error(backend: str, missing: str = "torch") -> subprocess.CompletedProcess:
     code = (
         "import os, sys\n"
-        "sys.modules['torch'] = None\n"  # as if PyTorch were not installed
+        f"sys.modules[{missing!r}] = None\n"  # as if it were not installed
         f"os.environ['KERAS_BACKEND'] = {backend!r}\n"
         "from digitrec import DigitrecError\nfrom digitrec._tf import keras\n"
         "try:\n    keras()\nexcept DigitrecError as exc:\n    print(exc)\n"
@@ -53,3 +53,5 @@ def test_a_keras_backend_that_is_missing_or_unknown_is_one_clear_error():
     unknown = _keras_error("bogus").stdout
     assert unknown.startswith("KERAS_BACKEND=bogus is not a Keras backend"), unknown
     assert "tensorflow (the default) or jax" in unknown
+    no_keras = _keras_error("jax", missing="keras").stdout
+    assert no_keras.startswith("Keras 3 is not installed"), no_keras

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 from digitrec.errors import DigitrecError
 
-BACKENDS_HINT = "digitrec trains and reads on tensorflow (the default) or jax (docs/training.md)"
+_BACKENDS_HINT = "digitrec trains and reads on tensorflow (the default) or jax (docs/training.md)"
 _INSTALL_HINT = "install it with `make setup` or `pip install -e '.[cpu]'` (or '.[gpu]' for NVIDIA GPUs)"
 
 
@@ -88,12 +87,10 @@ def keras() -> Any:
     name = backend()
     if name == "tensorflow":
         tensorflow()
-    elif "keras" not in sys.modules and importlib.util.find_spec("keras") is None:
-        raise DigitrecError(f"Keras 3 is not installed; {_INSTALL_HINT}")
     try:
         import keras as k
     except ImportError as exc:
-        if name == "tensorflow":
+        if name == "tensorflow" or (exc.name or "").split(".")[0] == "keras":
             raise DigitrecError(f"Keras 3 is not installed ({exc}); {_INSTALL_HINT}") from None
         # Keras imports its backend's module as it starts: the backend is what is missing.
         raise DigitrecError(
@@ -101,7 +98,7 @@ def keras() -> Any:
             f"(for jax: pip install -e '.[jax]'), or unset KERAS_BACKEND to use TensorFlow"
         ) from None
     except ValueError as exc:  # Keras's word for a backend it does not know
-        raise DigitrecError(f"KERAS_BACKEND={name} is not a Keras backend ({exc}); {BACKENDS_HINT}") from None
+        raise DigitrecError(f"KERAS_BACKEND={name} is not a Keras backend ({exc}); {_BACKENDS_HINT}") from None
     return k
 
 
