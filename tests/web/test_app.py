@@ -299,7 +299,27 @@ def test_the_drawing_page_in_a_real_browser(good_run, tmp_path):
         assert page.locator(".bar.best").get_attribute("data-digit") == "1"
         page.screenshot(path=str(tmp_path / "page.png"))
         page.click("#clear")
+        page.wait_for_function("document.getElementById('answer').getAttribute('aria-busy') === 'false'")
         assert page.locator("#answer").text_content() == "…"
+        # A reading under way when the pad is cleared is not shown on the blank pad when it comes.
+        held: list = []
+        page.route("**/predict?*", lambda route: held.append(route))
+        page.mouse.move(box["x"] + 140, box["y"] + 40)
+        page.mouse.down()
+        for k in range(1, 21):
+            page.mouse.move(box["x"] + 138, box["y"] + 40 + 10 * k)
+        page.mouse.up()
+        for _ in range(100):  # until the browser has sent it
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held and page.locator("#answer").get_attribute("aria-busy") == "true"
+        page.click("#clear")
+        with page.expect_response("**/predict?*"):
+            held.pop().continue_()
+        page.wait_for_function("document.getElementById('answer').getAttribute('aria-busy') === 'false'")
+        assert page.locator("#answer").text_content() == "…" and not held
+        page.unroute("**/predict?*")
         # Upload a file through the page's button: the same API, the original image.
         (tmp_path / "seven.png").write_bytes(png(draw_digit("7")))
         page.set_input_files("#file", str(tmp_path / "seven.png"))

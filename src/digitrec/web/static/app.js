@@ -13,10 +13,14 @@ const seen = document.getElementById("seen").getContext("2d");
 const insideBox = document.getElementById("inside");
 const insideView = document.getElementById("insideView");
 const DEBOUNCE_MS = 150;
-let drawing = false, dirty = false, last = null, timer = null, inFlight = false, again = false;
+let drawing = false, dirty = false, last = null, timer = null, again = false, pending = 0;
 let lastBlob = null, lastName = null, askDigit = null;
+// Bumped by a clear (an opened file clears the pad too): an answer to what was on it before is not shown.
+let generation = 0;
 
 function reset() {
+  generation++;
+  clearTimeout(timer); timer = null; again = false;
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, pad.width, pad.height);
   dirty = false;
@@ -57,14 +61,9 @@ document.addEventListener("keydown", e => { if (e.key === "Escape") reset(); });
 document.getElementById("file").addEventListener("change", e => {
   const file = e.target.files[0];
   if (!file) return;
+  reset();  // the pad shows the file, not what was drawn before (whose answer, if late, is not shown)
   const img = new Image();
   img.onload = () => {
-    // The model that answers, named as every front end names it.
-fetch("/model").then(r => r.json()).then(m => {
-  document.getElementById("modelName").textContent = `model: ${m.label}`;
-}).catch(() => {});
-
-reset();
     const s = Math.min(pad.width / img.width, pad.height / img.height);
     ctx.drawImage(img, (pad.width - img.width * s) / 2, (pad.height - img.height * s) / 2, img.width * s, img.height * s);
     dirty = true;
@@ -76,28 +75,36 @@ reset();
 
 function send() {
   if (!dirty) return;
-  if (inFlight) { again = true; return; }  // one request at a time; the latest drawing wins
+  if (pending) { again = true; return; }  // one request at a time; the latest drawing wins
   pad.toBlob(blob => post(blob, "drawing.png"), "image/png");
 }
 
 async function post(blob, name) {
-  inFlight = true;
+  const mine = generation;
+  busy(1);
   const form = new FormData();
   form.append("file", blob, name);
   try {
     const res = await fetch("/predict?preprocessed=true", { method: "POST", body: form });
     const body = await res.json();
+    if (mine !== generation) return;  // cleared, or a file opened, meanwhile
     if (!res.ok) throw new Error(body.detail || res.statusText);
     show(body);
     lastBlob = blob; lastName = name; askDigit = null;
     if (insideBox.checked) await explain();
   } catch (err) {  // nothing of the last answer stays beside the error
+    if (mine !== generation) return;
     answerEl.textContent = "!"; statusEl.textContent = String(err.message || err);
     drawBars(null); drawSeen(null); clearInside(); lastBlob = null;
   } finally {
-    inFlight = false;
+    busy(-1);
     if (again) { again = false; send(); }
   }
+}
+
+function busy(change) {  // readings under way (a drawing's one at a time), shown on the answer
+  pending += change;
+  answerEl.setAttribute("aria-busy", String(pending > 0));
 }
 
 function show(r) {
@@ -144,15 +151,18 @@ insideBox.addEventListener("change", () => {
 });
 
 async function explain() {
+  const mine = generation;
   const form = new FormData();
   form.append("file", lastBlob, lastName);
   const query = "maps=true" + (askDigit === null ? "" : `&digit=${askDigit}`);
   try {
     const res = await fetch(`/explain?${query}`, { method: "POST", body: form });
     const body = await res.json();
+    if (mine !== generation) return;
     if (!res.ok) throw new Error(body.detail || res.statusText);
     showInside(body);
   } catch (err) {
+    if (mine !== generation) return;
     document.getElementById("why").textContent = String(err.message || err);
   }
 }
