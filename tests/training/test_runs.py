@@ -3,12 +3,16 @@ run folder that refuses another run's settings."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from digitrec.errors import DigitrecError
 from digitrec.training.config import resolve_config
 from digitrec.training.runs import (
     checkpoint_epoch,
+    ctrl_c_between_batches,
     history_csv,
     history_from,
     prepare_run_dir,
@@ -59,3 +63,25 @@ def test_a_run_folder_takes_only_its_own_run(tmp_path):
     (tmp_path / "run" / "metadata.json").write_text("{}")
     with pytest.raises(DigitrecError, match="already holds a finished run"):
         prepare_run_dir(tmp_path / "run", config, resuming=False)
+
+
+def test_ctrl_c_while_training_stops_at_the_batchs_end_and_a_second_at_once():
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    with ctrl_c_between_batches() as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # the first: noted, training goes on to the batch's end
+        stop.on_train_batch_begin(0)
+        with pytest.raises(KeyboardInterrupt):
+            stop.on_train_batch_end(0)
+        with pytest.raises(KeyboardInterrupt):
+            stop.on_test_batch_end(0)  # in the epoch's validation too
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the second: at once
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with ctrl_c_between_batches() as stop:  # without a Ctrl+C, batches end as usual
+        stop.on_train_batch_end(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored (a job in the background): left so
+    try:
+        with ctrl_c_between_batches():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, original)

@@ -3,6 +3,7 @@ metadata), how an unfinished run is checked and continued, and the result of a f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import importlib
@@ -10,6 +11,8 @@ import io
 import json
 import platform
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +101,39 @@ def epoch_line_callback(total_epochs: int, log: Callable[[str], None]):
             log(f"epoch {epoch + 1}/{total_epochs}  {fields}  {time.perf_counter() - self._start:.1f}s")
 
     return EpochLine()
+
+
+@contextlib.contextmanager
+def ctrl_c_between_batches():
+    """Within it, Ctrl+C stops `Model.fit` at the end of the batch under way, with a
+    KeyboardInterrupt raised there by the callback it yields. TensorFlow's runtime, interrupted
+    inside a step, could corrupt its heap and kill the process instead of stopping it (`free():
+    invalid next size`: SIGABRT or SIGSEGV, about one Ctrl+C in five in tests/training/test_resume.py).
+    A second Ctrl+C interrupts at once. Where Ctrl+C is not Python's default (ignored, handled by
+    someone else) or off the main thread, nothing changes."""
+    pressed = threading.Event()
+    callback: Any = _keras().callbacks.Callback
+
+    class StopBetweenBatches(callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if pressed.is_set():
+                raise KeyboardInterrupt
+
+        on_test_batch_end = on_train_batch_end  # the epoch's validation
+
+    def first_press(signum, frame):
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+
+    ours = threading.current_thread() is threading.main_thread()
+    ours = ours and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, first_press) if ours else None
+    try:
+        yield StopBetweenBatches()
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
 
 
 def progress_callback(path: Path, state: dict, write: bool = True):
