@@ -198,3 +198,15 @@ def test_without_runs_the_shipped_model_answers(tmp_path):
     assert json.loads(proc.stdout)["correct"] >= 19
     assert (tmp_path / "random_test.png").is_file()  # the grid goes to the working folder,
     assert not list(PRETRAINED.parent.glob("*.png"))  # never into the installed package
+
+
+def test_an_unknown_flag_is_told_by_its_subcommand(capsys):
+    """argparse names the top level for a flag it does not know, whose --help lists no flag of
+    `evaluate`; the line names the subcommand and its --help, and nothing loads."""
+    from digitrec.cli.main import main
+
+    assert main(["evaluate", "--offline", "--limit-test", "5"]) == 2
+    said = "digitrec evaluate: error: unrecognized arguments: --offline (see `digitrec evaluate --help`)\n"
+    assert capsys.readouterr().err == said
+    assert main(["predict", "photo.png", "--bogus", "x"]) == 2
+    assert "digitrec predict: error: unrecognized arguments: --bogus x (see" in capsys.readouterr().err

@@ -362,8 +362,9 @@ def error_line(exc: DigitrecError) -> tuple[str, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    problem = conflicts(args)
+    args, unknown = parser.parse_known_args(argv)
+    # Told by the subcommand, whose --help lists what it takes (argparse names the top level).
+    problem = f"unrecognized arguments: {' '.join(unknown)}" if unknown else conflicts(args)
     if problem:
         print(usage_line(f"digitrec {args.command}", problem), file=sys.stderr)
         return EXIT_USAGE
