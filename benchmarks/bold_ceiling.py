@@ -65,7 +65,8 @@ def training_set(n: int, jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     chunks = [(lo, min(n, lo + CHUNK)) for lo in range(0, n, CHUNK)]
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
         parts = pool.map(_training_chunk, chunks)
-    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
+    x, y, closed = (np.concatenate(column) for column in zip(*parts))
+    return x, y, closed
 
 
 def report_sets(scale: float) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -105,8 +106,12 @@ def specialist(x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
 
 
 def scores(read, x: np.ndarray, y: np.ndarray, closed: np.ndarray) -> dict:
+    """Per cent read right by the best guess: all, those whose loops the marker closed, the rest."""
     right = read(x).argmax(axis=1) == y
-    share = lambda mask: round(100 * float(right[mask].mean()), 1) if mask.any() else None  # noqa: E731
+
+    def share(mask: np.ndarray) -> float | None:
+        return round(100 * float(right[mask].mean()), 1) if mask.any() else None
+
     return {"best_guess_right": share(np.ones_like(right)), "loops_closed": share(closed), "loops_open": share(~closed)}
 
 
