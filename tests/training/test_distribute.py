@@ -144,3 +144,49 @@ def test_the_chief_is_the_chief_job_or_else_worker_zero(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 5}}))
     with pytest.raises(DigitrecError, match="not a valid cluster"):
         read_tf_config()
+
+
+def test_the_multiworker_loop_drives_batch_callbacks_and_ctrl_c_stops_it_between_batches():
+    """`fit_distributed`, the loop `--strategy multiworker` trains with, under the default
+    strategy in this process: every batch's callbacks, as `Model.fit` calls them, so that Ctrl+C
+    stops it at a batch's end (TensorFlow's runtime interrupted inside a step could corrupt its
+    heap) instead of wherever it lands."""
+    import signal
+
+    import tensorflow as tf
+
+    from digitrec import _tf
+    from digitrec.training.distribute import fit_distributed
+    from digitrec.training.runs import ctrl_c_between_batches
+
+    keras = _tf.keras()
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 28, 28, 1), np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 128)]
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    one_device = Distribution("default", tf.distribute.get_strategy(), 1)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    ended: list[tuple[int, float]] = []
+
+    class Batches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ended.append((batch, logs["loss"]))
+
+    fit_distributed(model, batches, one_device, 2, 32, None, [Batches()])
+    assert [batch for batch, _ in ended] == [0, 1, 2, 3] * 2
+    assert all(np.isfinite(loss) and loss > 0 for _, loss in ended)
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # during the second batch
+
+    ended.clear()
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with ctrl_c_between_batches() as stop, pytest.raises(KeyboardInterrupt):
+            fit_distributed(model, batches, one_device, 2, 32, None, [CtrlC(), Batches(), stop])
+    finally:
+        signal.signal(signal.SIGINT, original)
+    assert [batch for batch, _ in ended] == [0, 1]  # the second batch finished, no third began

@@ -79,6 +79,12 @@ def test_ctrl_c_while_training_stops_at_the_batchs_end_and_a_second_at_once():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with ctrl_c_between_batches() as stop:  # without a Ctrl+C, batches end as usual
         stop.on_train_batch_end(0)
+    with pytest.raises(RuntimeError, match="a step failed"), ctrl_c_between_batches():  # and failures are failures
+        raise RuntimeError("a step failed")
+    # After a Ctrl+C, a step that fails (a peer worker that stopped first) is the interruption.
+    with pytest.raises(KeyboardInterrupt), ctrl_c_between_batches():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise RuntimeError("UnavailableError: the peer is gone")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored (a job in the background): left so
     try:
         with ctrl_c_between_batches():

@@ -188,8 +188,9 @@ def fit_distributed(
 ) -> None:
     """Train `model` (built and compiled in the strategy's scope) on the batched tf.data `dataset`
     with a custom loop: each replica computes its share of the global batch, the optimizer
-    all-reduces the gradients. Drives `callbacks` as `Model.fit` does (train and epoch begin/end,
-    with loss, accuracy, val_loss and val_accuracy), BackupAndRestore included."""
+    all-reduces the gradients. Drives `callbacks` as `Model.fit` does (train, epoch and batch
+    begin/end, with loss, accuracy, val_loss and val_accuracy), BackupAndRestore and
+    `runs.ctrl_c_between_batches` included."""
     tf = _tensorflow()
     strategy = distribution.strategy
     options = tf.data.Options()
@@ -208,9 +209,11 @@ def fit_distributed(
     for epoch in range(model._initial_epoch or 0, epochs):
         callback_list.on_epoch_begin(epoch)
         loss_sum = correct = seen = 0.0
-        for images, labels in batches:
+        for step, (images, labels) in enumerate(batches):
+            callback_list.on_train_batch_begin(step)
             step_loss, step_correct, step_seen = (float(t) for t in train_step(images, labels))
             loss_sum, correct, seen = loss_sum + step_loss, correct + step_correct, seen + step_seen
+            callback_list.on_train_batch_end(step, {"loss": step_loss / max(step_seen, 1.0)})
         sync_statistics()
         logs = {"accuracy": correct / max(seen, 1.0), "loss": loss_sum / max(seen, 1.0)}
         if validation is not None:

@@ -109,8 +109,10 @@ def ctrl_c_between_batches():
     KeyboardInterrupt raised there by the callback it yields. TensorFlow's runtime, interrupted
     inside a step, could corrupt its heap and kill the process instead of stopping it (`free():
     invalid next size`: SIGABRT or SIGSEGV, about one Ctrl+C in five in tests/training/test_resume.py).
-    A second Ctrl+C interrupts at once. Where Ctrl+C is not Python's default (ignored, handled by
-    someone else) or off the main thread, nothing changes."""
+    A second Ctrl+C interrupts at once. A failure after a Ctrl+C is the interruption too: in a
+    multi-worker run, a worker still inside a step when its peer stopped loses it (TensorFlow's
+    `UnavailableError`). Where Ctrl+C is not Python's default (ignored, handled by someone else)
+    or off the main thread, nothing changes."""
     pressed = threading.Event()
     callback: Any = _keras().callbacks.Callback
 
@@ -131,6 +133,10 @@ def ctrl_c_between_batches():
     previous = signal.signal(signal.SIGINT, first_press) if ours else None
     try:
         yield StopBetweenBatches()
+    except Exception as exc:
+        if pressed.is_set():
+            raise KeyboardInterrupt from exc
+        raise
     finally:
         if ours:
             signal.signal(signal.SIGINT, previous)

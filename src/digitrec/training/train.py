@@ -273,12 +273,13 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
     x, y = fit
     global_batch = config.batch_size * distribution.replicas
     try:
-        if distribution.name == "multiworker":
-            pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
-            fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
-        else:
-            with ctrl_c_between_batches() as stop:
-                common = {"epochs": config.epochs, "validation_data": validation, "callbacks": [*callbacks, stop]}
+        with ctrl_c_between_batches() as stop:
+            callbacks = [*callbacks, stop]
+            if distribution.name == "multiworker":
+                pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
+                fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
+            else:
+                common = {"epochs": config.epochs, "validation_data": validation, "callbacks": callbacks}
                 if config.augment:  # the pipeline shuffles every epoch
                     pipeline = _augmented(x, y, global_batch, config.seed, epoch=len(run.done["epochs"]))
                     model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
