@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import multiprocessing
 import os
 import platform
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.preprocess_speed import cpu_name
+from digitrec.files import write_json
 
 HERE = Path(__file__).resolve().parent
 CHUNK = 500
@@ -166,10 +166,7 @@ def main() -> int:
         print(f"{seed:<4} {row['digits']:>6} {row['loops_closed']:>6}  {cells}")
     own = record["specialist_on_its_training_digits"]
     print(f"the specialist on {seen.stop} of its own training digits: {own['best_guess_right']} % right")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_suffix(".tmp")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(args.out)
+    write_json(args.out, record)  # whole or not at all
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from digitrec.files import write_json
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("photo", "drawing", "scan", "small_in_big_frame", "tiny")
@@ -123,10 +124,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "cpu": cpu_name()},
         "kinds": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_suffix(".tmp")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(args.out)
+    write_json(args.out, record)  # whole or not at all
     return 0
 
 
