@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import multiprocessing
 import os
 import platform
@@ -49,16 +50,24 @@ def _arrays(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, np.array([int(s.label) for s in samples]), np.array([s.glyph == LOOPS_CLOSED for s in samples])
 
 
+@functools.cache
+def _mnist(part: str) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's "train" or "test" digits (N, 28, 28) and labels, loaded once in each process."""
+    from digitrec.data import datasets
+
+    ds = datasets.load_dataset("mnist")
+    x, y = (ds.x_train, ds.y_train) if part == "train" else (ds.x_test, ds.y_test)
+    return (x[..., 0] if x.ndim == 4 else x), y
+
+
 def _training_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bold digits made from MNIST training digits lo..hi-1, with a seed of their own."""
-    from digitrec.data import datasets
     from tests.support.realistic import bold_sample
 
     lo, hi = bounds
-    ds = datasets.load_dataset("mnist")
-    x = ds.x_train[..., 0] if ds.x_train.ndim == 4 else ds.x_train
+    x, y = _mnist("train")
     rng = np.random.default_rng(TRAIN_STREAM + lo)
-    return _arrays([bold_sample(x[i], int(ds.y_train[i]), rng) for i in range(lo, hi)])
+    return _arrays([bold_sample(x[i], int(y[i]), rng) for i in range(lo, hi)])
 
 
 def training_set(n: int, jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,13 +80,11 @@ def training_set(n: int, jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def report_sets(scale: float) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each set's bold digits, as the realistic benchmark draws them."""
-    from digitrec.data import datasets
     from tests.support.realistic import hard_samples
 
-    ds = datasets.load_dataset("mnist")
-    x = ds.x_test[..., 0] if ds.x_test.ndim == 4 else ds.x_test
+    x, y = _mnist("test")
     return {
-        seed: _arrays([s for s in hard_samples(x, ds.y_test, max(1, round(per * scale)), seed) if s.kind == "bold"])
+        seed: _arrays([s for s in hard_samples(x, y, max(1, round(per * scale)), seed) if s.kind == "bold"])
         for seed, per in SETS
     }
 

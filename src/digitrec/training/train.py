@@ -275,16 +275,15 @@ def _fit(model, config: TrainConfig, distribution: Any, fit, validation, callbac
     try:
         with ctrl_c_between_batches() as stop:
             callbacks = [*callbacks, stop]
+            common = {"epochs": config.epochs, "validation_data": validation, "callbacks": callbacks}
             if distribution.name == "multiworker":
                 pipeline = training_dataset(x, y, global_batch, config.seed, config.augment)
                 fit_distributed(model, pipeline, distribution, config.epochs, global_batch, validation, callbacks)
+            elif config.augment:  # the pipeline shuffles every epoch
+                pipeline = _augmented(x, y, global_batch, config.seed, epoch=len(run.done["epochs"]))
+                model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
             else:
-                common = {"epochs": config.epochs, "validation_data": validation, "callbacks": callbacks}
-                if config.augment:  # the pipeline shuffles every epoch
-                    pipeline = _augmented(x, y, global_batch, config.seed, epoch=len(run.done["epochs"]))
-                    model.fit(pipeline, shuffle=False, verbose=1 if progress else 0, **common)
-                else:
-                    model.fit(x, y, batch_size=global_batch, shuffle=True, verbose=1 if progress else 0, **common)
+                model.fit(x, y, batch_size=global_batch, shuffle=True, verbose=1 if progress else 0, **common)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run.folder, len(run.done["epochs"]), config.epochs) from None
     except OSError as exc:  # a checkpoint or log could not be written: disk full, read-only, …
