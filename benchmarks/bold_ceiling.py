@@ -24,14 +24,13 @@ import datetime as dt
 import functools
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.preprocess_speed import cpu_name
+from benchmarks.machine import machine
 from digitrec.files import write_json
 
 HERE = Path(__file__).resolve().parent
@@ -148,7 +147,7 @@ def main() -> int:
         "benchmark": "bold_ceiling",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.bold_ceiling", *sys.argv[1:]]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "cpu": cpu_name()},
+        "machine": machine(),
         "training_digits": len(x),
         "training_loops_closed": round(100 * float(closed.mean()), 1),
         "epochs": args.epochs,

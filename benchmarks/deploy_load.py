@@ -21,6 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from benchmarks.machine import machine
 from benchmarks.web_load import run_level, sample_uploads
 from tests.support.containers import Container, haproxy_config, podman, wait_ok
 from tests.support.serverproc import free_port
@@ -89,6 +90,7 @@ def main() -> int:
         "benchmark": "deploy_load",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.deploy_load", *sys.argv[1:]]),
+        "machine": machine(),
         "image": args.image,
         "runs": runs,
         "median_requests_per_s": medians,

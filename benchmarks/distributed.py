@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +89,7 @@ def main() -> None:
         "benchmark": "distributed",
         "command": " ".join(["python", "-m", "benchmarks.distributed", *sys.argv[1:]]),
         "job": job,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "strategies": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import machine
 from tests.support.helpers import draw_digit
 
 HERE = Path(__file__).resolve().parent
@@ -87,6 +88,7 @@ def main() -> int:
     result = {
         "benchmark": "explain_methods",
         "command": " ".join(["python", "-m", "benchmarks.explain_methods", *sys.argv[1:]]),
+        "machine": machine(),
         "model": name,
         "methods": rows,
         "explain_whole_process_s_median_of_5": round(statistics.median(whole), 2),

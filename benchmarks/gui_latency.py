@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import machine
 from tests.support.xdriver import XSession, line, polyline
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +97,7 @@ def main() -> int:
     result = {
         "benchmark": "gui_latency",
         "command": " ".join(["python", "-m", "benchmarks.gui_latency", *sys.argv[1:]]),
+        "machine": machine(),
         "launch_to_window_s_median": statistics.median(window),
         "launch_to_usable_s_median": statistics.median(usable),
         "stroke_end_to_answer_ms_median": 1000 * statistics.median(answer) if answer else None,

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from benchmarks.machine import machine
 from tests.support.hostile_inputs import attack
 from tests.support.serverproc import Server
 
@@ -40,6 +41,7 @@ def main() -> int:
         result = attack(server.port, args.count, args.seed)
         result["workers"] = args.workers
         result["server_alive_after"] = server.alive()
+    result["machine"] = machine()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hostile.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

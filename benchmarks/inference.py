@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,7 +162,7 @@ def main() -> None:
     result = {
         "benchmark": "inference",
         "command": " ".join(["python", "-m", "benchmarks.inference", *sys.argv[1:]]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "digitrec": digitrec.__version__,
         "rows": rows,
     }

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,7 @@ def main() -> None:
     result = {
         "benchmark": "input_pipeline",
         "command": " ".join(["python", "-m", "benchmarks.input_pipeline", *sys.argv[1:]]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "batch_size": args.batch_size,
         "rows": rows,
     }

@@ -40,6 +40,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from benchmarks.machine import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 
@@ -412,6 +414,7 @@ def write_result(records: list[dict], names: list[str], seconds: float, out: Pat
         "benchmark": "mutation",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.mutation", *sys.argv[1:]]),
+        "machine": machine(),
         "modules": {n: TARGETS[n] for n in names},
         "seconds": round(seconds, 1),
         "score": round(score, 4),

@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "newcomer",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "-m", "benchmarks.newcomer", *(argv if argv is not None else sys.argv[1:])]),
-        "cpus": os.cpu_count(),
+        "machine": machine(),
         "model": {"name": choice.name, "backend": choice.backend, "path": str(choice.path), "shipped": choice.shipped},
         "figures": figures,
         "targets": checks,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import machine
 from tests.support.realistic import DIGIT_KINDS, NON_DIGIT_GROUPS, make_set
 
 HERE = Path(__file__).resolve().parent
@@ -127,6 +128,7 @@ def main() -> int:
     result = {
         "benchmark": "open_set_compare",
         "command": " ".join(["python", "-m", "benchmarks.open_set_compare", *sys.argv[1:]]),
+        "machine": machine(),
         "uniform_run": run,
         "digit_budget": DIGIT_BUDGET,
         "results": results,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.preprocess_speed import cpu_name
+from benchmarks.machine import machine
 
 HERE = Path(__file__).resolve().parent
 
@@ -126,8 +126,7 @@ def main() -> int:
         "benchmark": "predict_folder",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "-m", "benchmarks.predict_folder", *sys.argv[1:]]),
-        "cpu": cpu_name(),
-        "cpus": len(os.sched_getaffinity(0)),
+        "machine": machine(),
         "images": args.images,
         "seconds": seconds,
         "median_seconds": median,

@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import machine
 from digitrec.files import write_json
 
 HERE = Path(__file__).resolve().parent
@@ -66,14 +65,6 @@ def uploads(per_kind: int, seed: int = 0) -> dict[str, list[bytes]]:
         tiny = low_resolution_sample(digit, 0, rng, heights=(5, 9.999), kind="tiny", blow_up=True)
         made["tiny"].append(tiny.encoded)
     return made
-
-
-def cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or platform.machine()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
 def best_ms(call, data: bytes, repeats: int) -> float:
@@ -121,7 +112,7 @@ def main() -> int:
         "benchmark": "preprocess_speed",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.preprocess_speed", *sys.argv[1:]]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "cpu": cpu_name()},
+        "machine": machine(),
         "kinds": results,
     }
     write_json(args.out, record)  # whole or not at all

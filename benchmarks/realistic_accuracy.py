@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.machine import machine
 from tests.support.realistic import (
     DIGIT_KINDS,
     HARD_KINDS,
@@ -240,6 +241,7 @@ def main() -> int:
         "model": predictor.source,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "-m", "benchmarks.realistic_accuracy", *sys.argv[1:]]),
+        "machine": machine(),
         "digitrec": digitrec.__version__,
         "images": len(samples),
         "build_seconds": round(build_s, 1),

@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 HERE = Path(__file__).resolve().parent
 
@@ -131,11 +131,7 @@ def main() -> int:
         "dataset": args.dataset,
         "command": " ".join(["python", "-m", "benchmarks.seed_accuracy", *sys.argv[1:]]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "versions": runs[0]["versions"],
         "summary": {
             "test_accuracy_mean": statistics.mean(acc),

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import machine
 from tests.support.serverproc import Server
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +54,7 @@ def main() -> int:
     result = {
         "benchmark": "serve_stop",
         "command": " ".join(["python -m benchmarks.serve_stop", *sys.argv[1:]]),
+        "machine": machine(),
         "workers": args.workers,
         "seconds": [round(s, 3) for s in seconds],
         "median_seconds": round(statistics.median(seconds), 3),

@@ -30,7 +30,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import machine
 from benchmarks.web_load import run_level, sample_uploads
 from tests.support.serverproc import Server, child_pids, multipart, process_state
 
@@ -351,8 +351,7 @@ def main() -> int:
         "benchmark": "service_ops",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "-m", "benchmarks.service_ops", *sys.argv[1:]]),
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
+        "machine": machine(),
     }
     if args.out.is_file():  # keep the scenarios not run this time
         result = {**json.loads(args.out.read_text()), **result}

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 HERE = Path(__file__).resolve().parent
 
@@ -149,7 +149,7 @@ def main() -> int:
                 ]
             ),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "machine": machine(),
             "runs": runs,
         }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,13 +19,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 HERE = Path(__file__).resolve().parent
 # The tutorial's settings, the baseline every speed-up is measured against.
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(
             ["python", "-m", "benchmarks.training_throughput", *(argv if argv is not None else sys.argv[1:])]
         ),
-        "machine": {"processor": platform.processor() or platform.machine(), "native_bfloat16": native, "peak": peak},
+        "machine": machine(native_bfloat16=native, peak=peak),
         "limit_train": args.limit_train,
         "epochs": args.epochs,
         "rows": rows,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import machine
 from tests.support.serverproc import Server, child_pids, cpu_seconds, launch_chromium, multipart
 
 HERE = Path(__file__).resolve().parent
@@ -188,6 +189,7 @@ def main() -> int:
         "benchmark": "web_load",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "-m", "benchmarks.web_load", *sys.argv[1:]]),
+        "machine": machine(),
         "cpus": os.cpu_count(),
         "workers": int(workers),
         "uploads": "raw bodies" if args.raw else "multipart forms",

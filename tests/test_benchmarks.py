@@ -1,11 +1,14 @@
-"""The benchmarks' own command lines: a missing tool is a one-line error, not a traceback."""
+"""The benchmarks' own command lines: a missing tool is a one-line error, not a traceback; every
+result names the machine that measured it."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from benchmarks import mutation
+from benchmarks.machine import machine
 
 
 def test_the_mutation_benchmark_without_cosmic_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):
@@ -41,6 +44,7 @@ def test_a_kept_run_is_scored_again_with_todays_equivalent_mutants(tmp_path, mon
     assert capsys.readouterr().out.splitlines()[-1] == "mutation score: 50 % (1 of 2 mutants killed)"
     result = json.loads((tmp_path / "mutation-ink.json").read_text())  # one module's run: the whole run's file stays
     assert [r["line"] for r in result["survivors"]] == [3] and [r["line"] for r in result["equivalent"]] == [2]
+    assert result["machine"]["cpu"] and result["machine"]["cpus"] >= 1
     assert not (tmp_path / "mutation.json").exists()
     monkeypatch.setattr(sys, "argv", ["mutation", "--only", "rules", "--rescore", str(tmp_path)])
     assert mutation.main() == 2
@@ -63,3 +67,17 @@ def test_the_realistic_sets_bold_digits_say_when_the_marker_closed_their_loops()
     assert not realistic.bold_mask(eight, 150, 0.02)[1]
     mask, closed = realistic.bold_mask(eight, 150, 0.11)
     assert closed and count_holes(mask > 0.5) == 0
+
+
+def test_a_result_names_the_cpu_the_cores_and_the_benchmarks_own_figures():
+    record = machine(native_bfloat16=False)
+    assert record["cpu"] and record["cpu"] != "?" and 1 <= record["cpus"]
+    assert record["python"].count(".") == 2 and record["platform"]
+    assert record["native_bfloat16"] is False
+
+
+def test_every_benchmark_that_writes_a_result_records_its_machine():
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    writers = [p for p in folder.glob("*.py") if "results" in p.read_text() and p.stem not in ("__init__", "summary")]
+    assert len(writers) >= 20
+    assert [p.name for p in writers if "machine(" not in p.read_text()] == []
