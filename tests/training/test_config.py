@@ -43,7 +43,9 @@ def test_overrides_win_and_none_is_ignored():
     [
         ("epochs", 0, "must be at least 1"),
         ("batch_size", -1, "must be at least 1"),
-        ("learning_rate", 0.0, "must be positive"),
+        ("learning_rate", 0.0, "must be a positive number"),
+        ("learning_rate", float("inf"), "must be a positive number"),  # the weights would be NaN at once
+        ("learning_rate", float("nan"), "must be a positive number"),
         ("validation_split", 1.0, "must be in [0, 1)"),
         ("optimizer", "lion", "must be one of adam, sgd, rmsprop, adadelta"),
         ("limit_train", 0, "must be at least 1"),

@@ -8,6 +8,7 @@ from it (`digitrec train --config runs/…/config.json`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ class TrainConfig:
             (self.model in MODELS, "model", f"{self.model!r} is unknown; choose one of {', '.join(MODELS)}"),
             (self.epochs >= 1, "epochs", "must be at least 1"),
             (self.batch_size >= 1, "batch_size", "must be at least 1"),
-            (self.learning_rate > 0, "learning_rate", "must be positive"),
+            (0 < self.learning_rate < math.inf, "learning_rate", "must be a positive number"),
             (0.0 <= self.validation_split < 1.0, "validation_split", "must be in [0, 1)"),
             (self.limit_train is None or self.limit_train >= 1, "limit_train", "must be at least 1"),
             (0.0 <= self.open_set <= 1.0, "open_set", "must be between 0 and 1"),
