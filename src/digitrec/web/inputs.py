@@ -36,13 +36,13 @@ async def read_images(request: Request, field: str, many: bool, limits: Limits) 
             raise
         except Exception as exc:  # noqa: BLE001 - any malformed multipart body
             if "too many" in str(exc).lower():
-                raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request") from None
+                raise HTTPException(413, too_many(many, limits)) from None
             raise HTTPException(400, "malformed multipart body") from None
         uploads = [v for k, v in form.multi_items() if k in (field, "file", "files") and not isinstance(v, str)]
         if not uploads:
             raise HTTPException(422, f"no image in the form: send the file in the field '{field}'")
         if len(uploads) > (limits.max_batch if many else 1):
-            raise HTTPException(413, f"at most {limits.max_batch if many else 1} image(s) per request")
+            raise HTTPException(413, too_many(many, limits))
         return [(u.filename or None, await u.read()) for u in uploads]
     if ctype == "application/json":
         raw = await request.body()
@@ -54,11 +54,18 @@ async def read_images(request: Request, field: str, many: bool, limits: Limits) 
     )
 
 
+def too_many(many: bool, limits: Limits, what: str = "") -> str:
+    """Why a request holds too many images: how many its route reads, and where to send more."""
+    if many:
+        return f"at most {limits.max_batch} images {what + ' ' if what else ''}per request"
+    return f"one image {what + ' ' if what else ''}per request (send several to /predict/batch)"
+
+
 def json_images(raw: bytes, many: bool, limits: Limits) -> list[tuple[str | None, Any]]:
     """The 28x28 arrays in a JSON body: {"pixels": …}, or {"images": [{"pixels": …}, …]}."""
     images = limits.max_batch if many else 1
     if raw.count(b",") > COMMAS_PER_IMAGE * (images + 1):  # a scan, 3 ms for 10 MiB: no parse
-        raise HTTPException(413, f"too many values: at most {images} image(s) of 28x28 numbers per request")
+        raise HTTPException(413, "too many values: " + too_many(many, limits, "of 28x28 numbers"))
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):
@@ -69,7 +76,7 @@ def json_images(raw: bytes, many: bool, limits: Limits) -> list[tuple[str | None
             422, 'send {"pixels": [[…28 rows of 28 numbers…]]}' + (' in "images": [...]' if many else "")
         )
     if len(items) > limits.max_batch:
-        raise HTTPException(413, f"at most {limits.max_batch} images per request")
+        raise HTTPException(413, too_many(many, limits))
     return [(None, pixels(item)) for item in items]
 
 
