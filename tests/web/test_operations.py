@@ -81,6 +81,9 @@ def test_readyz_says_draining_once_a_stop_has_begun(predictor):
         answer = client.get("/readyz")
         assert (answer.status_code, answer.json()) == (503, {"status": "draining"})
         assert client.get("/livez").status_code == 200  # alive, only not taking new work
+        head = client.head("/readyz")  # an uptime monitor's HEAD: the status, no body
+        assert (head.status_code, head.content) == (503, b"")
+        assert [client.head(path).status_code for path in ("/livez", "/health")] == [200, 200]
 
 
 def test_the_access_log_is_one_json_object_a_line(predictor, capsys):

@@ -4,8 +4,8 @@
     POST /predict/number   an image of several digits in a row
     POST /predict/batch    several images (multipart, field "files")
     POST /explain          which pixels decided the answer, and what each layer saw
-    GET  /health           liveness, and whether the model is loaded
-    GET  /livez, /readyz   probes: the process answers; a worker can take a job and it is not draining
+    GET  /health           liveness, and whether the model is loaded (HEAD too, as the probes)
+    GET  /livez, /readyz   probes (HEAD too): the process answers; a worker can take a job and it is not draining
     GET  /metrics          Prometheus metrics: requests, latency, queue, workers, restarts, timeouts
     GET  /model            name, format, dataset, test accuracy, versions
     GET  /                 the drawing page (no build step, no CDN)
@@ -288,6 +288,8 @@ def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
 def _add_other_routes(app, backend: _Backend, metrics) -> None:
     started = time.time()
 
+    # The probes answer HEAD too (the status alone), as uptime monitors and `curl -I` ask.
+    @app.head("/health", include_in_schema=False)
     @app.get("/health", summary="Whether the model is loaded (liveness and readiness in one)")
     async def health():
         loaded = backend.alive()
@@ -295,10 +297,12 @@ def _add_other_routes(app, backend: _Backend, metrics) -> None:
                    "uptime_s": round(time.time() - started, 1)}  # fmt: skip
         return JSONResponse(status_code=200 if loaded else 503, content=content)
 
+    @app.head("/livez", include_in_schema=False)
     @app.get("/livez", summary="Liveness probe: the process answers")
     async def livez():
         return {"status": "ok"}
 
+    @app.head("/readyz", include_in_schema=False)
     @app.get("/readyz", summary="Readiness probe: a worker can take a job and the service is not draining")
     async def readyz():
         if app.state.draining:
