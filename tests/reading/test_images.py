@@ -34,6 +34,20 @@ def test_every_image_mode_reads_the_same(mode):
     assert corr(to_mnist_array(image), to_mnist_array(base)) > 0.9, mode
 
 
+def test_a_float_image_in_0_to_1_reads_as_one_in_0_to_255():
+    """A 32-bit float TIFF as numpy and scikit-image write it (0-1) read as all dark before."""
+    base = draw_digit("1", size=(200, 260))
+    unit = Image.fromarray(np.asarray(base, np.float32) / 255.0)  # mode F, 0-1
+    assert unit.mode == "F" and corr(to_mnist_array(unit), to_mnist_array(base)) > 0.99
+    tiff = io.BytesIO()
+    unit.save(tiff, format="TIFF")
+    assert corr(to_mnist_array(tiff.getvalue()), to_mnist_array(base)) > 0.99
+    holed = np.asarray(base, np.float32).copy()
+    holed[5, 5] = np.nan
+    with pytest.raises(images.ImageError, match="NaN or infinity"):
+        to_mnist_array(Image.fromarray(holed))
+
+
 def test_a_large_jpeg_is_decoded_at_a_reduced_size():
     photo = Image.new("L", (2400, 1800), 230)
     photo.paste(draw_digit("4", size=(1200, 900), width=60, paper=230, ink=30), (600, 450))

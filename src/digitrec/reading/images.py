@@ -126,7 +126,11 @@ def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F" and not np.isfinite(values).all():
+            raise ImageError("the image holds NaN or infinity")
         peak = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        if image.mode == "F" and values.max(initial=0) <= 1.0:  # floats in 0-1, as numpy writes them
+            peak = 1.0
         gray: np.ndarray = np.clip(values / peak, 0, 1).astype(np.float32)
     elif image.mode == "1":
         gray = np.asarray(image, dtype=np.float32)
