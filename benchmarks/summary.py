@@ -173,7 +173,8 @@ def main() -> int:
     page = [
         "# digitrec benchmarks",
         "",
-        f"Machine: {machine.get('cpu') or 'a CPU'}, {machine.get('cpus', '?')} cores, {machine.get('platform', '?')}; TensorFlow "
+        f"Machine: {machine.get('cpu') or 'a CPU'}, {machine.get('cpus', '?')} cores, "
+        f"{machine.get('platform', '?')}; TensorFlow "
         f"{versions.get('tensorflow', '?')}, Keras {versions.get('keras', '?')}. MNIST test set (10,000 images).",
         "",
         *recipes(),

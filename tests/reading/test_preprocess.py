@@ -74,6 +74,7 @@ def test_the_colour_under_transparent_pixels_does_not_decide_the_background(ink,
         np.asarray(draw_digit("7")),  # uint8 HxW
         np.asarray(draw_digit("7"), np.float32) / 255.0,  # float 0-1
         np.asarray(draw_digit("7"), np.uint16) * 257,  # 16-bit
+        np.asarray(draw_digit("7"), np.float64) * 257,  # 16-bit levels as floats (all white when clipped at 255)
         np.asarray(draw_digit("7")) < 128,  # bool (True = ink)
         np.asarray(draw_digit("7").convert("RGB")),  # HxWx3
         np.asarray(draw_digit("7").convert("RGBA")),  # HxWx4

@@ -103,15 +103,20 @@ def _array_to_image(array: np.ndarray, max_pixels: int = MAX_PIXELS) -> Image.Im
         raise ImageError(f"an array of {a.shape[0]}x{a.shape[1]} pixels is too large (limit {max_pixels:,})")
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise ImageError("the image array holds NaN or infinity")
-        peak = 1.0 if a.max(initial=0) <= 1.0 else 255.0
-        a = np.clip(a / peak * 255.0, 0, 255).astype(np.uint8)
     elif a.dtype != np.uint8:
-        peak = 255 if a.max(initial=0) <= 255 else 65535
+        peak = white(a, "the image array")
         a = (np.clip(a, 0, peak).astype(np.float64) / peak * 255).astype(np.uint8)
     return Image.fromarray(a)
+
+
+def white(values: np.ndarray, what: str) -> float:
+    """The value of full white in an image of other than 8-bit levels: 1 for floats up to 1 (as
+    numpy and scikit-image write them), 65535 for anything over 255 (16-bit), else 255."""
+    floats = np.issubdtype(values.dtype, np.floating)
+    if floats and not np.isfinite(values).all():
+        raise ImageError(f"{what} holds NaN or infinity")
+    top = values.max(initial=0)
+    return 1.0 if floats and top <= 1.0 else 65535.0 if top > 255 else 255.0
 
 
 _LEVELS = np.arange(256, dtype=np.float32) / 255.0
@@ -125,12 +130,8 @@ def to_grayscale(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        if image.mode == "F" and not np.isfinite(values).all():
-            raise ImageError("the image holds NaN or infinity")
-        peak = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
-        if image.mode == "F" and values.max(initial=0) <= 1.0:  # floats in 0-1, as numpy writes them
-            peak = 1.0
+        values = np.asarray(image)  # int32, uint16 or float32
+        peak = 65535.0 if image.mode.startswith("I;16") else white(values, "the image")
         gray: np.ndarray = np.clip(values / peak, 0, 1).astype(np.float32)
     elif image.mode == "1":
         gray = np.asarray(image, dtype=np.float32)
