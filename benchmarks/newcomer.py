@@ -6,7 +6,9 @@ app, the CLI, the service and on realistic images, against the targets a new use
 2. `digitrec predict one.png --json` as a whole process, median of 5; the run it names.
 3. Plain `digitrec serve` (its default workers), 16 clients posting drawings and photos, 2,000
    requests: requests/s, p99, errors, wrong answers (benchmarks.web_load).
-4. benchmarks.realistic_accuracy: photos, handwriting fonts, numbers, "no digit" on digits.
+4. benchmarks.realistic_accuracy: photos, handwriting fonts, numbers, "no digit" on digits, on
+   the realistic set's seed 1 (`--realistic-seed`): seed 0 is the one `make run`'s recipe and
+   thresholds were chosen on, so it reports on a seed no choice used.
 
 Writes `benchmarks/results/newcomer.json` (web and realistic details beside it, in
 `results/newcomer/`) and prints each figure against its target.
@@ -121,9 +123,12 @@ def the_service(model: list[str], out: Path) -> dict:
     }
 
 
-def realistic(model: list[str], out: Path) -> dict:
+REPORT_SEED = 1  # of the realistic set: seed 0 chose the recipes and thresholds
+
+
+def realistic(model: list[str], out: Path, seed: int = REPORT_SEED) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.realistic_accuracy", *model, "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.realistic_accuracy", *model, "--seed", str(seed), "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -132,6 +137,7 @@ def realistic(model: list[str], out: Path) -> dict:
         return {"realistic_error": proc.stderr.strip().splitlines()[-1:]}
     summary = json.loads((out / "realistic.json").read_text())["summary"]
     return {
+        "realistic_seed": seed,
         "photos_accuracy": summary["mnist_photos_accuracy"],
         "fonts_accuracy": summary["fonts_accuracy"],
         "numbers_exact": summary["numbers_exact"],
@@ -145,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a model or run folder (default: what a user gets, the newest run)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--name", default="newcomer", help="the result file's name, without .json")
+    parser.add_argument(
+        "--realistic-seed",
+        type=int,
+        default=REPORT_SEED,
+        help=f"the realistic set's seed (default: {REPORT_SEED}; 0 is the set the recipes were chosen on)",
+    )
     args = parser.parse_args(argv)
     model = ["--model", args.model] if args.model else []
     details = args.out / args.name
@@ -158,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: the_app(model),
         lambda: the_cli(model),
         lambda: the_service(model, details),
-        lambda: realistic(model, details),
+        lambda: realistic(model, details, args.realistic_seed),
     ):
         figures.update(step())
         print(json.dumps(figures), file=sys.stderr, flush=True)

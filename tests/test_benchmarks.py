@@ -4,10 +4,11 @@ result names the machine that measured it."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import mutation
+from benchmarks import mutation, newcomer
 from benchmarks.machine import machine
 
 
@@ -81,3 +82,19 @@ def test_every_benchmark_that_writes_a_result_records_its_machine():
     writers = [p for p in folder.glob("*.py") if "results" in p.read_text() and p.stem not in ("__init__", "summary")]
     assert len(writers) >= 20
     assert [p.name for p in writers if "machine(" not in p.read_text()] == []
+
+
+def test_the_newcomers_realistic_figures_come_from_a_seed_no_choice_used(tmp_path, monkeypatch):
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        summary = {"mnist_photos_accuracy": 0.99, "fonts_accuracy": 0.98, "numbers_exact": 0.97}
+        summary |= {"digits_answered_no_digit": 0.01, "non_digits_answered_no_digit": 0.93}
+        (tmp_path / "realistic.json").write_text(json.dumps({"summary": summary}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(newcomer.subprocess, "run", run)
+    figures = newcomer.realistic(["--model", "RUN"], tmp_path)
+    assert commands[0][commands[0].index("--seed") + 1] == "1" and figures["realistic_seed"] == 1
+    assert figures["photos_accuracy"] == 0.99
