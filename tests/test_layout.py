@@ -163,3 +163,19 @@ def test_the_public_names_are_pinned():
         assert getattr(digitrec, name) is not None
     with pytest.raises(AttributeError):
         digitrec.not_a_public_name  # noqa: B018
+
+
+def test_every_file_the_guides_name_exists():
+    """README and docs/ name source files by path (`src/digitrec/training/distribute.py`); a move
+    that leaves a guide pointing at the old place fails here. CHANGELOG keeps the old names."""
+    import re
+
+    folders = "src/digitrec|benchmarks|scripts|tests|deploy|docs"
+    pattern = re.compile(rf"\b(?:{folders})/[\w/.-]+\.(?:py|cfg|toml|yaml|md|json|keras|tflite|png|jpg|sh|txt)\b")
+    named = {
+        (guide.name, path)
+        for guide in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+        for path in pattern.findall(guide.read_text())
+    }
+    assert len(named) > 50
+    assert sorted((guide, path) for guide, path in named if not (REPO / path).exists()) == []
