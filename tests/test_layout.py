@@ -179,3 +179,13 @@ def test_every_file_the_guides_name_exists():
     }
     assert len(named) > 50
     assert sorted((guide, path) for guide, path in named if not (REPO / path).exists()) == []
+
+
+def test_every_module_has_its_line_in_the_design_map():
+    """docs/design.md is the map of the package: a module added without its line fails here."""
+    import re
+
+    design = (REPO / "docs" / "design.md").read_text()
+    modules = [p for p in PACKAGE.rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    assert len(modules) > 50
+    assert [str(p.relative_to(PACKAGE)) for p in modules if not re.search(rf"\b{p.stem}\b", design)] == []
