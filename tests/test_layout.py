@@ -189,3 +189,26 @@ def test_every_module_has_its_line_in_the_design_map():
     modules = [p for p in PACKAGE.rglob("*.py") if p.stem not in ("__init__", "__main__")]
     assert len(modules) > 50
     assert [str(p.relative_to(PACKAGE)) for p in modules if not re.search(rf"\b{p.stem}\b", design)] == []
+
+
+def test_every_link_in_the_guides_leads_somewhere():
+    """A relative link in README or docs/ names a file that exists, and its #anchor a heading there."""
+    import re
+
+    def anchors(page: Path) -> set[str]:
+        headings = re.findall(r"^#+\s+(.*)$", page.read_text(), flags=re.MULTILINE)
+        return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+    links = [
+        (guide, target, anchor)
+        for guide in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([\w-]+))?\)", guide.read_text())
+        if not target.startswith(("http://", "https://"))
+    ]
+    assert len(links) > 30
+    broken = [
+        (guide.name, target, anchor)
+        for guide, target, anchor in links
+        if not (page := guide.parent / target if target else guide).exists() or (anchor and anchor not in anchors(page))
+    ]
+    assert broken == []
