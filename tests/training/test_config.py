@@ -1,5 +1,7 @@
 """TrainConfig: defaults, presets, overrides, validation, round trip."""
 
+import json
+
 import pytest
 
 from digitrec.errors import DigitrecError, OptionError
@@ -56,6 +58,35 @@ def test_bad_values_are_named(field, value, problem):
     with pytest.raises(OptionError) as raised:
         resolve_config("seed", {field: value})
     assert (raised.value.option, raised.value.problem, str(raised.value)) == (field, problem, f"{field} {problem}")
+
+
+@pytest.mark.parametrize(
+    "field, value, problem",
+    [
+        ("epochs", "five", "must be a whole number, not 'five'"),
+        ("epochs", 2.5, "must be a whole number, not 2.5"),
+        ("epochs", True, "must be a whole number, not True"),
+        ("learning_rate", "fast", "must be a number, not 'fast'"),
+        ("augment", 1, "must be true or false, not 1"),
+        ("model", ["classic_cnn"], "must be text, not ['classic_cnn']"),
+        ("limit_train", "all", "must be a whole number, not 'all'"),
+        ("seed", None, "must be given"),
+    ],
+)
+def test_a_config_file_of_the_wrong_types_is_named_not_a_crash(tmp_path, field, value, problem):
+    """A config.json edited by hand may hold anything JSON holds: a wrong type is an OptionError."""
+    values = {**resolve_config("seed").to_dict(), field: value}
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    with pytest.raises(OptionError) as raised:
+        load_config(tmp_path / "config.json")
+    assert (raised.value.option, raised.value.problem) == (field, problem)
+
+
+def test_a_config_file_may_write_a_whole_number_where_a_number_goes(tmp_path):
+    values = {**resolve_config("seed").to_dict(), "learning_rate": 1, "limit_train": None}
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    config = load_config(tmp_path / "config.json")
+    assert (config.learning_rate, config.limit_train) == (1, None)
 
 
 def test_unknown_preset_and_field():

@@ -89,9 +89,13 @@ class TrainConfig:
         return dataclasses.replace(self, **changes).validated()
 
     def validated(self) -> TrainConfig:
-        """Check value ranges; raise an OptionError naming the bad field."""
+        """Check value types and ranges; raise an OptionError naming the bad field."""
         from digitrec.training.architectures import MODELS
 
+        for each in dataclasses.fields(self):  # a config file may hold anything JSON holds
+            wrong = _type_problem(str(each.type), getattr(self, each.name))
+            if wrong:
+                raise OptionError(each.name, wrong)
         checks = [
             (self.model in MODELS, "model", f"{self.model!r} is unknown; choose one of {', '.join(MODELS)}"),
             (self.epochs >= 1, "epochs", "must be at least 1"),
@@ -112,6 +116,24 @@ class TrainConfig:
             if not ok:
                 raise OptionError(option, problem)
         return self
+
+
+_KINDS = {"int": ((int,), "a whole number"), "float": ((int, float), "a number"), "str": ((str,), "text"),
+          "bool": ((bool,), "true or false")}  # fmt: skip
+
+
+def _type_problem(annotation: str, value: Any) -> str | None:
+    """Why `value` is not of the field's type ("int | None", …), or None when it is; a JSON true
+    is no number here."""
+    names = [name.strip() for name in annotation.split("|")]
+    if value is None:
+        return None if "None" in names else "must be given"
+    for name in names:
+        kinds, _ = _KINDS.get(name, ((), ""))
+        if isinstance(value, kinds) and (name == "bool" or not isinstance(value, bool)):
+            return None
+    words = " or ".join(_KINDS[name][1] for name in names if name in _KINDS)
+    return f"must be {words}, not {value!r}"
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
