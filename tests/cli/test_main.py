@@ -132,6 +132,14 @@ def test_failures_are_one_line_and_exit_1(tmp_path):
     assert as_json.returncode == 1 and as_json.stdout == ""
     assert (entry["level"], entry["message"]) == ("error", line)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.png", "junk.tflite", "seven.png"]
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "config.json").write_text("{}")
+    (finished / "metadata.json").write_text("{}")
+    assert _one_line_error(run_cli("train", "--resume", str(finished))) == (
+        f"digitrec: error: {finished} is a finished run: nothing to resume (repeat it in a new folder with "
+        f"`digitrec train --config {finished / 'config.json'}`)"
+    )
 
 
 def test_library_errors_are_worded_as_flags_and_hints(tmp_path):

@@ -76,6 +76,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if not Path(args.resume, "config.json").is_file():
             raise DigitrecError(f"{args.resume} is not a run folder (no config.json)")
+        if Path(args.resume, "metadata.json").is_file():
+            raise DigitrecError(
+                f"{args.resume} is a finished run: nothing to resume (repeat it in a new folder with "
+                f"`digitrec train --config {Path(args.resume, 'config.json')}`)"
+            )
         args.run_dir = args.resume
         args.config = str(Path(args.resume, "config.json"))
         plan = Path(args.resume, "ensemble.json")
