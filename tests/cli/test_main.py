@@ -61,7 +61,8 @@ BAD_USAGE = [
     (["predict", "--min-confidence", "1.5", "photo.png"], "argument --min-confidence: must be between 0 and 1"),
     (["predict", "--min-confidence", "high", "photo.png"], "argument --min-confidence: 'high' is not a number"),
     (["explain", "--digit", "12", "photo.png"], "argument --digit: must be between 0 and 9, not 12"),
-    (["serve", "--workers", "0"], "argument --workers: must be at least 1, not 0"),
+    (["serve", "--workers", "0"], "argument --workers: must be between 1 and "),
+    (["serve", "--workers", "1000"], "argument --workers: must be between 1 and "),  # a thousand processes
     (["serve", "--port", "70000"], "argument --port: must be between 1 and 65535, not 70000"),
     (["serve", "--port", "84386"], "argument --port: must be between 1 and 65535, not 84386"),
     (["serve", "--port", "-5"], "argument --port: must be between 1 and 65535, not -5"),

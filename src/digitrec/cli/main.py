@@ -225,7 +225,7 @@ def _gui_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
-    from digitrec.web.limits import DEFAULT_WORKERS, Limits
+    from digitrec.web.limits import DEFAULT_WORKERS, MAX_WORKERS, Limits
 
     p = sub.add_parser("serve", help="run the web service and its drawing page")
     _model_flags(p)
@@ -252,10 +252,10 @@ def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=count(1),
+        type=count(1, MAX_WORKERS),
         default=DEFAULT_WORKERS,
         help="processes that answer requests, each with the model; jobs go to the next free one "
-        f"(default: one per usable CPU, {DEFAULT_WORKERS} here)",
+        f"(default: one per usable CPU, {DEFAULT_WORKERS} here; at most 4 per usable CPU, {MAX_WORKERS})",
     )
     _operations_flags(p)
     p.set_defaults(func=cmd_serve)

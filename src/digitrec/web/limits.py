@@ -43,6 +43,9 @@ def _cgroup_quota(cgroup: Path) -> float | None:
 
 # Python answers one request at a time per process: one worker per usable CPU uses the machine.
 DEFAULT_WORKERS = usable_cpus()
+# Each worker is a process with its own model (about 80 MiB): more than a few per CPU only wait for
+# the CPUs, and a thousand would take the machine's memory.
+MAX_WORKERS = max(8, 4 * DEFAULT_WORKERS)
 QUEUE_PER_WORKER = 16  # requests that may wait for each worker before the service answers 503
 
 
