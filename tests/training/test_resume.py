@@ -163,7 +163,7 @@ def test_disk_full_mid_training_is_one_line_and_the_run_resumes(tmp_path, mnist)
 
     before = (run / "report.txt").read_bytes()
     proc = subprocess.run(
-        [sys.executable, "-m", "digitrec", "evaluate", "--model", str(run), "--limit-test", "50"],
+        [sys.executable, "-m", "digitrec", "evaluate", "--model", str(run), "--limit-test", "50", "--out", str(run)],
         cwd=REPO,
         capture_output=True,
         text=True,

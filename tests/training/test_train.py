@@ -102,6 +102,11 @@ def test_evaluate_a_saved_model_without_retraining(tiny_run, tmp_path):
     loose.write_bytes((tiny_run.run_dir / "model.keras").read_bytes())
     out2, metrics2 = evaluate_saved_model(loose, limit_test=50, runs_root=tmp_path / "runs")
     assert out2.parent == tmp_path / "runs" and metrics2["test_samples"] == 50
+    # A part of the test set never replaces a run's record of the whole: a folder of its own.
+    record = (tiny_run.run_dir / "metrics.json").read_bytes()
+    out3, metrics3 = evaluate_saved_model(tiny_run.run_dir, limit_test=40, runs_root=tmp_path / "runs")
+    assert out3.parent == tmp_path / "runs" and out3.name.endswith("-first40") and metrics3["test_samples"] == 40
+    assert (tiny_run.run_dir / "metrics.json").read_bytes() == record and (out3 / "metrics.json").is_file()
 
 
 def test_evaluate_on_two_processes_writes_the_same_files(tiny_run, tmp_path):

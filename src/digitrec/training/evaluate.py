@@ -278,7 +278,8 @@ def evaluate_saved_model(
 
     The dataset comes from the model's metadata.json when it has one. Results go to the model's
     run folder, or `out_dir`, or a new `runs/<time>-eval-<name>` folder for a loose model file
-    (or the shipped model: never into the installed package). With `jobs` of 2 or more, a model
+    (or the shipped model: never into the installed package) and for a part of the test set
+    (`limit_test`: a run's record of the whole is never replaced by a part of it). With `jobs` of 2 or more, a model
     answered from its LiteRT file gets its Keras views (filters, test map) drawn by a second
     process meanwhile (`ViewsProcess`): the same files, sooner.
     """
@@ -298,8 +299,11 @@ def evaluate_saved_model(
             "name the dataset it was trained on",
         )
     if out_dir is None:
-        in_run = choice.run_dir is not None and not choice.shipped
+        # A part of the test set never replaces a run's record of the whole: it gets a folder of its own.
+        part = limit_test is not None and limit_test < len(dataset.y_test)
+        in_run = choice.run_dir is not None and not choice.shipped and not part
         stamp = f"{dt.datetime.now():%Y%m%d-%H%M%S}-eval-{choice.name.replace('.', '-')}"
+        stamp += f"-first{limit_test}" if part else ""
         out_dir = choice.run_dir if in_run and choice.run_dir else store.new_run_dir(runs_root, stamp)
     history_file = choice.run_dir / "history.json" if choice.run_dir is not None else None
     history = read_json(history_file) if history_file is not None and history_file.is_file() else None
