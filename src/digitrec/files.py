@@ -1,6 +1,7 @@
 """Files written whole: every write goes to a temporary name beside its target and is renamed
 over it only once complete, so an interrupted write (Ctrl+C, a full disk, a crash) never leaves a
-half-written file where a good one was. And JSON read back with one clear error."""
+half-written file where a good one was. A device, a pipe or /dev/stdout is written into once the
+write is complete, never replaced. And JSON read back with one clear error."""
 
 from __future__ import annotations
 
@@ -36,6 +37,30 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def _open_file(path: Path) -> bool:
+    """Whether `path` stands for a file this process has open: /dev/stdout, /dev/fd/N,
+    /proc/self/fd/N, or a link to one."""
+    name = str(path.absolute())
+    for _ in range(40):  # the kernel's own bound on links followed
+        if name.startswith(("/proc/", "/dev/fd/")):
+            return True
+        if not os.path.islink(name):
+            return False
+        name = os.path.join(os.path.dirname(name), os.readlink(name))
+    return False
+
+
+def _write_through(source: Path, target: Path) -> None:
+    """`source`'s bytes written into `target` as it is (a device, a pipe, a terminal, stdout),
+    appended: stdout redirected to a file keeps what the command printed before, which comes first."""
+    import shutil
+    import sys
+
+    sys.stdout.flush()
+    with open(source, "rb") as src, open(target, "ab") as dst:
+        shutil.copyfileobj(src, dst)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -52,11 +77,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         to the final name's suffix.
     """
     path = Path(path)
+    # /dev/stdout, a device, a pipe: written through once the block succeeds, never replaced.
+    through = _open_file(path) or (path.exists() and not path.is_file() and not path.is_dir())
+    if not through and path.is_symlink() and path.is_file():
+        path = Path(os.path.realpath(path))  # a link to a file: the file is replaced, the link kept
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not through:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # The temporary name keeps the target's suffix: Keras picks the format by it.
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent
+            prefix=f".{path.name}.tmp-",
+            suffix=path.suffix if suffix is None else suffix,
+            dir=None if through else path.parent,
         )
         os.close(fd)
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; the final file follows the umask
@@ -65,8 +97,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, path)
+        if through:
+            _write_through(tmp, path)
+            tmp.unlink()
+        else:
+            _fsync_file(tmp)
+            os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
