@@ -59,6 +59,8 @@ BAD_USAGE = [
     (["predict", "--grid", "g.png", "photo.png"], "--grid goes with --random N"),
     (["predict", "--number", "--show-steps", "steps", "photo.png"], "--show-steps charts one digit's steps"),
     (["predict", "--min-confidence", "1.5", "photo.png"], "argument --min-confidence: must be between 0 and 1"),
+    (["predict", "--csv", ".", "photo.png"], "--csv . is a folder; give a file"),  # not after reading every image
+    (["predict", "--random", "3", "--grid", "."], "--grid . is a folder; give a file"),
     (["predict", "--min-confidence", "high", "photo.png"], "argument --min-confidence: 'high' is not a number"),
     (["explain", "--digit", "12", "photo.png"], "argument --digit: must be between 0 and 9, not 12"),
     (["serve", "--workers", "0"], "argument --workers: must be between 1 and "),

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from digitrec import __version__
@@ -327,7 +328,7 @@ def conflicts(args: argparse.Namespace) -> str | None:
         mine = sorted(given & {"number", "show_steps", "save_preprocessed"})
         if mine:
             return f"{flag(mine[0])} reads your images; --random N reads test images (their grid: --grid)"
-        return None
+        return misplaced_output(args)
     if not args.inputs:
         return "give image files or folders, or --random N"
     theirs = sorted(given & {"grid", "seed", "dataset"})
@@ -335,6 +336,17 @@ def conflicts(args: argparse.Namespace) -> str | None:
         return f"{flag(theirs[0])} goes with --random N"
     if args.number and args.show_steps:
         return "--show-steps charts one digit's steps; with --number, --save-preprocessed writes each digit"
+    return misplaced_output(args)
+
+
+def misplaced_output(args: argparse.Namespace) -> str | None:
+    """An output that would fail only after every image was read: a file named where a folder is,
+    or a folder where a file is."""
+    for name, folder in (("csv", False), ("grid", False), ("save_preprocessed", True), ("show_steps", True)):
+        where = getattr(args, name, None)
+        if where and Path(where).exists() and Path(where).is_dir() != folder:
+            wanted, found = ("folder", "file") if folder else ("file", "folder")
+            return f"{flag(name)} {where} is a {found}; give a {wanted}"
     return None
 
 
