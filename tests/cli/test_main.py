@@ -61,6 +61,9 @@ BAD_USAGE = [
     (["predict", "--min-confidence", "1.5", "photo.png"], "argument --min-confidence: must be between 0 and 1"),
     (["predict", "--csv", ".", "photo.png"], "--csv . is a folder; give a file"),  # not after reading every image
     (["predict", "--random", "3", "--grid", "."], "--grid . is a folder; give a file"),
+    (["explain", "--out", "/dev/null", "photo.png"], "--out /dev/null is a file; give a folder"),
+    (["evaluate", "--out", "/dev/null"], "--out /dev/null is a file; give a folder"),
+    (["export", "--out", "/dev/null"], "--out /dev/null is a file; give a folder"),
     (["predict", "--min-confidence", "high", "photo.png"], "argument --min-confidence: 'high' is not a number"),
     (["explain", "--digit", "12", "photo.png"], "argument --digit: must be between 0 and 9, not 12"),
     (["serve", "--workers", "0"], "argument --workers: must be between 1 and "),

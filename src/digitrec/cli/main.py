@@ -319,7 +319,7 @@ def conflicts(args: argparse.Namespace) -> str | None:
     """Flags given together that the command would ignore or cannot honour: what is wrong, in one
     line (exit 2), or None."""
     if args.command != "predict":
-        return None
+        return misplaced_output(args)
     given = {name for name in ("number", "show_steps", "save_preprocessed", "grid", "seed", "dataset")
              if getattr(args, name) not in (None, False)}  # fmt: skip
     if args.random and args.inputs:
@@ -339,10 +339,19 @@ def conflicts(args: argparse.Namespace) -> str | None:
     return misplaced_output(args)
 
 
+# Each command's outputs: (option, whether it names a folder).
+OUTPUTS = {
+    "predict": (("csv", False), ("grid", False), ("save_preprocessed", True), ("show_steps", True)),
+    "explain": (("out", True),),
+    "evaluate": (("out", True),),
+    "export": (("out", True),),
+}
+
+
 def misplaced_output(args: argparse.Namespace) -> str | None:
     """An output that would fail only after every image was read: a file named where a folder is,
     or a folder where a file is."""
-    for name, folder in (("csv", False), ("grid", False), ("save_preprocessed", True), ("show_steps", True)):
+    for name, folder in OUTPUTS.get(args.command, ()):
         where = getattr(args, name, None)
         if where and Path(where).exists() and Path(where).is_dir() != folder:
             wanted, found = ("folder", "file") if folder else ("file", "folder")
