@@ -127,6 +127,15 @@ def test_user_npz_with_any_name_and_shape(tmp_path):
         ),
         (
             dict(
+                x_train=np.full((3, 28, 28), np.nan),  # it became blank images, and a crash in training
+                y_train=np.zeros(3, int),
+                x_test=np.zeros((2, 28, 28)),
+                y_test=np.zeros(2, int),
+            ),
+            "x_train holds NaN or infinity",
+        ),
+        (
+            dict(
                 x_train=np.zeros((3, 28, 28)),
                 y_train=np.array([0, 1, 12]),
                 x_test=np.zeros((2, 28, 28)),

@@ -30,6 +30,14 @@ def test_the_same_seed_restyles_the_same_way_and_each_digit_keeps_its_ink(mnist)
     assert (scores.argmax(axis=1) == np.arange(24)).mean() >= 0.75, scores.argmax(axis=1)
 
 
+def test_a_blank_image_among_ones_own_digits_stays_blank(mnist):
+    """A dataset of one's own may hold an image with no ink: it is no crash, and the rest are restyled."""
+    digits = _digits(mnist, 8).copy()
+    digits[2] = 0
+    out = restyle.restyle(digits, 3)
+    assert not out[2].any() and all(out[i].max() > 200 for i in (0, 1, 3, 4, 5, 6, 7))
+
+
 def test_a_marker_widens_the_strokes_and_blocks_are_coarse(mnist):
     digits = _digits(mnist, 40)
     bold = restyle.restyle(digits, 0, mix=("bold",)) / 255.0

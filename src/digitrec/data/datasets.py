@@ -169,6 +169,8 @@ def normalise(arrays: dict[str, np.ndarray], info: DatasetInfo | None, origin: s
         if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
             raise DigitrecError(f"{origin}: x_{split} {x.shape} and y_{split} {y.shape} are not N images and N labels")
         if x.dtype != np.uint8:
+            if np.issubdtype(x.dtype, np.inexact) and not np.isfinite(x).all():
+                raise DigitrecError(f"{origin}: x_{split} holds NaN or infinity")
             if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
                 raise DigitrecError(f"{origin}: x_{split} must hold pixel values 0-255, found {x.dtype}")
             x = x.astype(np.uint8)

@@ -99,7 +99,8 @@ def restyle(digits: np.ndarray, seed: int, mix: tuple[str, ...] = MIX) -> np.nda
     rng = np.random.default_rng([seed, 29])
     out = np.zeros(digits.shape[:1] + (28, 28), np.uint8)
     for i, digit in enumerate(digits.reshape(-1, 28, 28)):
-        out[i] = np.round(to_mnist_array(DRAW[mix[i % len(mix)]](digit, rng)) * 255)
+        if digit.any():  # a blank image (one's own dataset may hold some) stays blank
+            out[i] = np.round(to_mnist_array(DRAW[mix[i % len(mix)]](digit, rng)) * 255)
     return out
 
 
