@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
 from digitrec import __version__
@@ -22,6 +21,7 @@ from digitrec.cli.output import GRID_MOST, say_failure
 from digitrec.cli.reading import cmd_explain, cmd_gui, cmd_predict, cmd_serve
 from digitrec.cli.training import add_config_flags, cmd_data, cmd_ensemble, cmd_evaluate, cmd_export, cmd_train
 from digitrec.cli.types import count, fraction, seconds
+from digitrec.cli.usage import conflicts, flag
 from digitrec.errors import DigitrecError, OptionError
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -309,59 +309,6 @@ def _export_parser(sub, common: argparse.ArgumentParser) -> None:
         "on training images)",
     )
     p.set_defaults(func=cmd_export)
-
-
-# Options whose flag is not their name with dashes.
-FLAGS = {"members": "--ensemble"}
-
-
-def conflicts(args: argparse.Namespace) -> str | None:
-    """Flags given together that the command would ignore or cannot honour: what is wrong, in one
-    line (exit 2), or None."""
-    if args.command != "predict":
-        return misplaced_output(args)
-    given = {name for name in ("number", "show_steps", "save_preprocessed", "grid", "seed", "dataset")
-             if getattr(args, name) not in (None, False)}  # fmt: skip
-    if args.random and args.inputs:
-        return "give image files or --random N, not both"
-    if args.random:
-        mine = sorted(given & {"number", "show_steps", "save_preprocessed"})
-        if mine:
-            return f"{flag(mine[0])} reads your images; --random N reads test images (their grid: --grid)"
-        return misplaced_output(args)
-    if not args.inputs:
-        return "give image files or folders, or --random N"
-    theirs = sorted(given & {"grid", "seed", "dataset"})
-    if theirs:
-        return f"{flag(theirs[0])} goes with --random N"
-    if args.number and args.show_steps:
-        return "--show-steps charts one digit's steps; with --number, --save-preprocessed writes each digit"
-    return misplaced_output(args)
-
-
-# Each command's outputs: (option, whether it names a folder).
-OUTPUTS = {
-    "predict": (("csv", False), ("grid", False), ("save_preprocessed", True), ("show_steps", True)),
-    "explain": (("out", True),),
-    "evaluate": (("out", True),),
-    "export": (("out", True),),
-}
-
-
-def misplaced_output(args: argparse.Namespace) -> str | None:
-    """An output that would fail only after every image was read: a file named where a folder is,
-    or a folder where a file is."""
-    for name, folder in OUTPUTS.get(args.command, ()):
-        where = getattr(args, name, None)
-        if where and Path(where).exists() and Path(where).is_dir() != folder:
-            wanted, found = ("folder", "file") if folder else ("file", "folder")
-            return f"{flag(name)} {where} is a {found}; give a {wanted}"
-    return None
-
-
-def flag(option: str) -> str:
-    """The command line's flag for a library option (a TrainConfig field, a keyword argument)."""
-    return FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
 def error_line(exc: DigitrecError) -> tuple[str, int]:
