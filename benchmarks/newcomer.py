@@ -75,7 +75,8 @@ def the_cli(model: list[str]) -> dict:
         image = canvas_seven([(70, 50), (210, 50), (120, 245)], 16)
         path = Path(tmp) / "one.png"
         image.save(path)
-        times, answer = [], {}
+        times: list[float] = []
+        answer: dict = {}
         for _ in range(5):
             start = time.perf_counter()
             proc = digitrec("predict", str(path), "--json", *model)
