@@ -36,6 +36,9 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
 
     proc = run_cli("evaluate", "--runs-root", str(runs), "--limit-test", "60")  # the newest run by default
     assert proc.returncode == 0 and "60 test images" in proc.stdout, proc.stderr
+    # 60 of the run's 100 go to a folder of their own: the run's record of 100 stays.
+    assert json.loads((run / "metrics.json").read_text())["test_samples"] == 100
+    assert [p.name.endswith("-first60") for p in runs.iterdir() if "-eval-" in p.name] == [True]
 
 
 def test_train_repeats_a_saved_config(tmp_path):

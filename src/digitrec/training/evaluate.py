@@ -263,6 +263,18 @@ def write_evaluation(
     return metrics
 
 
+def _recorded_samples(choice: store.ModelChoice, default: int) -> int:
+    """How many test images the run folder's metrics were measured on (by its training, or by
+    the last `evaluate` written there); `default` where it has none."""
+    metrics = choice.run_dir / "metrics.json" if choice.run_dir is not None else None
+    if metrics is not None and metrics.is_file():
+        try:
+            return int(read_json(metrics)["test_samples"])
+        except (DigitrecError, KeyError, TypeError, ValueError):
+            pass  # an unreadable record is no record to keep
+    return int(choice.metadata.get("dataset", {}).get("test_samples") or default)
+
+
 def evaluate_saved_model(
     target: str | Path | None,
     out_dir: str | Path | None = None,
@@ -278,8 +290,8 @@ def evaluate_saved_model(
 
     The dataset comes from the model's metadata.json when it has one. Results go to the model's
     run folder, or `out_dir`, or a new `runs/<time>-eval-<name>` folder for a loose model file
-    (or the shipped model: never into the installed package) and for a part of the test set
-    (`limit_test`: a run's record of the whole is never replaced by a part of it). With `jobs` of 2 or more, a model
+    (or the shipped model: never into the installed package) and for fewer test images than the
+    run's metrics were measured on (`limit_test`: a record of more is never replaced). With `jobs` of 2 or more, a model
     answered from its LiteRT file gets its Keras views (filters, test map) drawn by a second
     process meanwhile (`ViewsProcess`): the same files, sooner.
     """
@@ -299,8 +311,8 @@ def evaluate_saved_model(
             "name the dataset it was trained on",
         )
     if out_dir is None:
-        # A part of the test set never replaces a run's record of the whole: it gets a folder of its own.
-        part = limit_test is not None and limit_test < len(dataset.y_test)
+        # Fewer test images never replace a run's record of more: they get a folder of their own.
+        part = limit_test is not None and limit_test < _recorded_samples(choice, len(dataset.y_test))
         in_run = choice.run_dir is not None and not choice.shipped and not part
         stamp = f"{dt.datetime.now():%Y%m%d-%H%M%S}-eval-{choice.name.replace('.', '-')}"
         stamp += f"-first{limit_test}" if part else ""
