@@ -14,10 +14,12 @@ FLAGS = {"members": "--ensemble"}
 
 
 def conflicts(args: argparse.Namespace) -> str | None:
-    """Flags given together that the command would ignore or cannot honour: what is wrong, in one
-    line (exit 2), or None."""
-    if args.command != "predict":
-        return misplaced_output(args)
+    """Flags given together that the command would ignore or cannot honour, or an output named
+    wrong: what is wrong, in one line (exit 2), or None."""
+    return (_predict_conflicts(args) if args.command == "predict" else None) or misplaced_output(args)
+
+
+def _predict_conflicts(args: argparse.Namespace) -> str | None:
     given = {name for name in ("number", "show_steps", "save_preprocessed", "grid", "seed", "dataset")
              if getattr(args, name) not in (None, False)}  # fmt: skip
     if args.random and args.inputs:
@@ -26,7 +28,7 @@ def conflicts(args: argparse.Namespace) -> str | None:
         mine = sorted(given & {"number", "show_steps", "save_preprocessed"})
         if mine:
             return f"{flag(mine[0])} reads your images; --random N reads test images (their grid: --grid)"
-        return misplaced_output(args)
+        return None
     if not args.inputs:
         return "give image files or folders, or --random N"
     theirs = sorted(given & {"grid", "seed", "dataset"})
@@ -34,7 +36,7 @@ def conflicts(args: argparse.Namespace) -> str | None:
         return f"{flag(theirs[0])} goes with --random N"
     if args.number and args.show_steps:
         return "--show-steps charts one digit's steps; with --number, --save-preprocessed writes each digit"
-    return misplaced_output(args)
+    return None
 
 
 # Each command's outputs: (option, whether it names a folder).
