@@ -98,3 +98,12 @@ def test_the_newcomers_realistic_figures_come_from_a_seed_no_choice_used(tmp_pat
     figures = newcomer.realistic(["--model", "RUN"], tmp_path)
     assert commands[0][commands[0].index("--seed") + 1] == "1" and figures["realistic_seed"] == 1
     assert figures["photos_accuracy"] == 0.99
+
+
+def test_the_realistic_set_names_the_held_out_fonts_a_machine_lacks(monkeypatch, tmp_path):
+    from tests.support import realistic
+
+    present = tmp_path / "Present.ttf"
+    present.write_bytes(b"")
+    monkeypatch.setattr(realistic, "HELD_OUT_FONTS", (str(present), str(tmp_path / "Absent.ttf")))
+    assert realistic.missing_fonts() == ["Absent.ttf"]

@@ -13,6 +13,15 @@ from digitrec.reading.preprocess import to_mnist_array
 from tests.support.helpers import corr, draw_digit
 
 
+def test_an_empty_file_is_called_empty_not_unreadable(tmp_path):
+    empty = tmp_path / "download.png"
+    empty.write_bytes(b"")
+    for source, name in ((empty, str(empty)), (b"", "the image data")):
+        with pytest.raises(images.ImageError) as caught:
+            images.load_image(source)
+        assert str(caught.value) == f"{name}: empty (0 bytes), not an image"
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"])
 def test_every_file_format_reads_the_same(fmt):
     buf = io.BytesIO()

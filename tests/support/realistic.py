@@ -160,6 +160,12 @@ def _font_glyph(char: str, font_path: str, height: int) -> np.ndarray:
     ).clip(0, 1)
 
 
+def missing_fonts() -> list[str]:
+    """The held-out fonts this machine lacks (`make bench-realistic` installs them), by file name:
+    without them the set has fewer held-out hands, letters, kana and symbols, or none."""
+    return [Path(f).name for f in HELD_OUT_FONTS if not Path(f).is_file()]
+
+
 def held_out_fonts() -> dict[str, dict[str, list[str]]]:
     """For each non-digit kind, each of its glyphs and the held-out fonts present that have it."""
     present = [f for f in HELD_OUT_FONTS if Path(f).is_file()]

@@ -184,6 +184,7 @@ def test_the_page_and_its_files_are_served_and_nothing_else(client):
     "kwargs, status, detail",
     [
         ({"files": {"file": ("x.png", b"hello, not an image", "image/png")}}, 422, "not an image"),
+        ({"files": {"file": ("x.png", b"", "image/png")}}, 422, "empty (0 bytes)"),
         ({"files": {"file": ("x.png", png(draw_digit("7"))[:300], "image/png")}}, 422, "truncated"),
         ({"files": {"other": ("x.png", png(draw_digit("7")), "image/png")}}, 422, "no image in the form"),
         ({"content": b"plain words", "headers": {"content-type": "text/plain"}}, 415, "multipart"),

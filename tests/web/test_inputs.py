@@ -30,6 +30,8 @@ def test_pixels_in_either_scale_give_the_same_input():
         {"pixels": [[-1] * 28] * 28},
         {"pixels": [[300] * 28] * 28},
         {"pixels": [[float("nan")] * 28] * 28},
+        {"pixels": [[True] * 28] * 28},
+        {"pixels": [[0] * 27 + [False]] * 28},
         {"image": []},
         [1, 2, 3],
     ],

@@ -58,14 +58,16 @@ def load_image_sized(
         return image, max(image.size)
     stream: io.BytesIO | Path
     if isinstance(source, (bytes, bytearray)):
-        stream, name = io.BytesIO(bytes(source)), "the image data"
+        stream, name, empty = io.BytesIO(bytes(source)), "the image data", not source
     else:
         path = Path(source)
         if not path.exists():
             raise ImageError(f"{path}: no such file")
         if path.is_dir():
             raise ImageError(f"{path}: is a folder, not an image")
-        stream, name = path, str(path)
+        stream, name, empty = path, str(path), path.is_file() and path.stat().st_size == 0
+    if empty:  # a download or a copy that failed: say so, not "not an image"
+        raise ImageError(f"{name}: empty (0 bytes), not an image")
     try:
         with Image.open(stream) as image:
             if image.width * image.height > max_pixels:

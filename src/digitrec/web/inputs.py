@@ -85,6 +85,8 @@ def pixels(item: Any) -> np.ndarray:
     rows = item.get("pixels") if isinstance(item, dict) else None
     if not isinstance(rows, list) or len(rows) != MNIST_SIZE:
         raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers (0-1 or 0-255, light digit on dark)')
+    if any(isinstance(value, bool) for row in rows if isinstance(row, list) for value in row):
+        raise HTTPException(422, '"pixels" must be 28 rows of 28 numbers, not true or false')
     try:
         array = np.array(rows, dtype=np.float64)
     except (ValueError, TypeError, OverflowError, RecursionError):
