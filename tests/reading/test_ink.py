@@ -54,6 +54,25 @@ def test_the_quick_median_is_numpys():
     assert ink._median(grid) == float(np.median(grid))
 
 
+@pytest.mark.parametrize("size", [ink.BUCKETED_MEDIAN, ink.BUCKETED_MEDIAN + 1, 13440, 76801])
+def test_the_median_of_many_values_picked_by_level_is_numpys(size):
+    """From BUCKETED_MEDIAN values on, the middle values are picked within their 8-bit level: the
+    same value as numpy's for paper-like values, 8-bit levels, middle values that straddle two
+    levels or share one, values over 1, and 0s just short of half."""
+    rng = np.random.default_rng(size)
+    cases = {
+        "paper": np.clip(rng.normal(0.8, 0.05, size), 0, 1),
+        "levels": rng.integers(0, 256, size) / 255,
+        "two values": np.where(np.arange(size) < size // 2, 0.3, 0.7),
+        "one level": 0.5 + rng.uniform(0, 1e-3, size),
+        "over 1": rng.uniform(0, 3, size),
+        "zeros short of half": np.where(np.arange(size) < size // 2 - 1, 0.0, rng.uniform(0.001, 1, size)),
+    }
+    for name, values in cases.items():
+        a = rng.permutation(values).astype(np.float32)
+        assert ink._median(a) == float(np.median(a)), name
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 4096, 4097])
 @pytest.mark.parametrize("zeros", ["one short of half", "half", "one over half", "all"])
 def test_the_median_of_clean_paper_is_numpys(size, zeros):

@@ -91,10 +91,40 @@ def _median(a: np.ndarray) -> float:
     # np.partition sorts out slowly: with more than half of them 0, the lowest, the median is 0.
     if values.size - cv2.countNonZero(values) > k:
         return 0.0
-    part = np.partition(values, k)
-    if values.size % 2:
-        return float(part[k])
-    return float((part[:k].max() + part[k]) / np.float32(2))  # in float32, as numpy's mean of the two
+    even = values.size % 2 == 0
+    if values.size < BUCKETED_MEDIAN:
+        part = np.partition(values, k)
+        upper, lower = part[k], part[:k].max() if even else None
+    else:
+        upper, lower = _bucketed(values, k, even)
+    if lower is None:
+        return float(upper)
+    return float((lower + upper) / np.float32(2))  # in float32, as numpy's mean of the two
+
+
+# From this many values on, the median's two middle values are picked out of the few values in
+# their 8-bit level (a photo's border, 13,000-31,000 values: 3x faster than partitioning them all).
+BUCKETED_MEDIAN = 4096
+
+
+def _bucketed(values: np.ndarray, k: int, lower: bool) -> tuple[np.float32, np.float32 | None]:
+    """The k-th and, with `lower`, the (k-1)-th smallest of `values` (float32, >= 0; ranks from
+    0), exactly: each value's 8-bit level (rounded and capped, so that a larger value never has a
+    lower level) is counted, and only the values of the level that holds each rank are partitioned."""
+    levels = cv2.convertScaleAbs(values.reshape(1, -1), alpha=255.0)
+    counts = cv2.calcHist([levels], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    below = np.cumsum(counts) - counts  # values in lower levels
+    levels = levels.ravel()
+
+    def kth(rank: int) -> np.float32:
+        level = int(np.searchsorted(below, rank, side="right")) - 1
+        inside = values[levels == level]
+        low, high = cv2.minMaxLoc(inside)[:2]
+        if low == high:  # one value throughout (clean paper): nothing to partition
+            return np.float32(low)
+        return np.partition(inside, rank - int(below[level]))[rank - int(below[level])]
+
+    return kth(k), kth(k - 1) if lower else None
 
 
 def _ink_up(gray: np.ndarray) -> tuple[np.ndarray, bool]:
