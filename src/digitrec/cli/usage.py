@@ -48,14 +48,23 @@ OUTPUTS = {
 }
 
 
+# Names no one gives a folder: a folder option named so is a file's name (`export --out
+# model.tflite` made a folder of that name, with model.tflite inside).
+FILE_SUFFIXES = frozenset(".tflite .keras .h5 .onnx .pb .png .jpg .jpeg .svg .pdf .csv .json .txt".split())
+
+
 def misplaced_output(args: argparse.Namespace) -> str | None:
     """An output that would fail only after every image was read: a file named where a folder is,
-    or a folder where a file is."""
+    or a folder where a file is; or a file's name given where the command wants a folder."""
     for name, folder in OUTPUTS.get(args.command, ()):
         where = getattr(args, name, None)
-        if where and Path(where).exists() and Path(where).is_dir() != folder:
+        if not where:
+            continue
+        if Path(where).exists() and Path(where).is_dir() != folder:
             wanted, found = ("folder", "file") if folder else ("file", "folder")
             return f"{flag(name)} {where} is a {found}; give a {wanted}"
+        if folder and not Path(where).exists() and Path(where).suffix.lower() in FILE_SUFFIXES:
+            return f"{flag(name)} {where} names a file; give the folder to write into (the command names its files)"
     return None
 
 
