@@ -24,6 +24,7 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "epoch 1/1" in proc.stdout  # one line per epoch when stdout is not a terminal
     assert "test accuracy" in proc.stdout and "run folder:" in proc.stdout
+    assert "trained 1 epoch in " in proc.stdout, proc.stdout  # not "1 epochs"
     run = (runs / "latest").resolve()
     assert (run / "model.keras").is_file() and (run / "model.h5").is_file()
     meta = json.loads((run / "metadata.json").read_text())

@@ -151,17 +151,22 @@ def report_run(result, as_json: bool) -> int:
     else:
         print(_accuracy_line(m))
         print(
-            f"trained {summary['epochs']} epochs in {result.train_seconds:.1f} s "
+            f"trained {counted(summary['epochs'], 'epoch')} in {result.train_seconds:.1f} s "
             f"({result.metadata['training']['seconds_per_epoch']:.1f} s/epoch)"
         )
         print(f"run folder: {result.run_dir}  (charts, models, metrics, report.txt)")
     return 0
 
 
+def counted(n: int, thing: str) -> str:
+    """`1 epoch`, `5 epochs`, `0 errors`."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def _accuracy_line(m: dict) -> str:
     return (
         f"test accuracy {m['test_accuracy']:.2%}  loss {m['test_loss']:.4f}  "
-        f"({m['errors']} errors in {m['test_samples']} test images)"
+        f"({counted(m['errors'], 'error')} in {m['test_samples']} test images)"
     )
 
 
