@@ -464,3 +464,14 @@ def test_plain_serve_runs_one_worker_per_usable_cpu_and_names_its_model(good_run
         [sys.executable, "-m", "digitrec", "serve", "--help"], capture_output=True, text=True
     ).stdout
     assert f"one per usable CPU, {cores} here" in " ".join(help_text.split())
+
+
+def test_every_get_route_answers_head_with_its_status_and_no_body(client):
+    """HTTP asks a server to answer HEAD wherever it answers GET (`curl -I`, uptime monitors): the
+    page, /model, /metrics and the docs answered 405."""
+    for path in ("/", "/model", "/metrics", "/docs", "/static/app.js", "/livez", "/readyz", "/openapi.json"):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+    assert client.head("/static/nosuch.js").status_code == 404
+    assert client.head("/predict").status_code == 405  # a POST route stays one

@@ -202,6 +202,7 @@ def create_app(
     _add_error_handlers(app)
     _add_prediction_routes(app, backend, limits)
     _add_other_routes(app, backend, metrics)
+    _answer_head(app)
     inner = BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
     return Observe(
         Admission(inner, backend), metrics, access_logger(access_log) if access_log else None,
@@ -288,8 +289,6 @@ def _add_prediction_routes(app, backend: _Backend, limits: Limits) -> None:
 def _add_other_routes(app, backend: _Backend, metrics) -> None:
     started = time.time()
 
-    # The probes answer HEAD too (the status alone), as uptime monitors and `curl -I` ask.
-    @app.head("/health", include_in_schema=False)
     @app.get("/health", summary="Whether the model is loaded (liveness and readiness in one)")
     async def health():
         loaded = backend.alive()
@@ -297,12 +296,10 @@ def _add_other_routes(app, backend: _Backend, metrics) -> None:
                    "uptime_s": round(time.time() - started, 1)}  # fmt: skip
         return JSONResponse(status_code=200 if loaded else 503, content=content)
 
-    @app.head("/livez", include_in_schema=False)
     @app.get("/livez", summary="Liveness probe: the process answers")
     async def livez():
         return {"status": "ok"}
 
-    @app.head("/readyz", include_in_schema=False)
     @app.get("/readyz", summary="Readiness probe: a worker can take a job and the service is not draining")
     async def readyz():
         if app.state.draining:
@@ -334,6 +331,18 @@ def _add_other_routes(app, backend: _Backend, metrics) -> None:
             raise HTTPException(404, "not found")
         media = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
         return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
+
+
+def _answer_head(app) -> None:
+    """Every GET route answers HEAD too, as HTTP asks of a server (uptime monitors and `curl -I`
+    send it): the same status and headers, and the server sends no body."""
+    from fastapi.routing import APIRoute
+
+    routes = [r for r in app.router.routes if isinstance(r, APIRoute)]
+    heads = {r.path for r in routes if "HEAD" in r.methods}
+    for route in [r for r in routes if "GET" in r.methods and r.path not in heads]:
+        app.add_api_route(route.path, route.endpoint, methods=["HEAD"], include_in_schema=False,
+                          response_class=route.response_class)  # fmt: skip
 
 
 def _add_docs_routes(app) -> None:
