@@ -78,6 +78,8 @@ BAD_USAGE = [
     (["evaluate", "--limit-test", "0"], "argument --limit-test: must be at least 1, not 0"),
     (["export", "--format", "onnx"], "argument --format: invalid choice: 'onnx'"),
     (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+    (["ensemble", "runs/a"], "an ensemble needs at least 2 runs"),  # before any run is opened
+    (["ensemble", "runs/a", "runs/b/", "runs/a"], "a run is named twice; name each member once"),
 ]
 
 

@@ -87,9 +87,9 @@ def test_cli_ensemble_averages_runs_of_different_models(tmp_path):
     changed = json.loads((other / "metadata.json").read_text())
     changed["dataset"].update(name="fashion_mnist", checksum="f" * 64)
     (other / "metadata.json").write_text(json.dumps(changed))
-    for args, message, code in [  # 2: an option's value cannot work (bad usage); 1: the runs cannot
-        ([runs[0]], "at least 2 runs", 1),
-        ([runs[0], runs[0]], "named twice", 1),
+    for args, message, code in [  # 2: the command line cannot work (bad usage); 1: the runs cannot
+        ([runs[0]], "at least 2 runs", 2),
+        ([runs[0], runs[0]], "named twice", 2),
         ([runs[0], tmp_path], "not a finished run folder", 1),
         ([runs[0], runs[1], "--run-dir", out], "--run-dir " + str(out) + " is not empty", 2),
         ([runs[0], runs[1], "--run-dir", runs[0]], "one of the members", 2),

@@ -16,7 +16,16 @@ FLAGS = {"members": "--ensemble"}
 def conflicts(args: argparse.Namespace) -> str | None:
     """Flags given together that the command would ignore or cannot honour, or an output named
     wrong: what is wrong, in one line (exit 2), or None."""
-    return (_predict_conflicts(args) if args.command == "predict" else None) or misplaced_output(args)
+    own = {"predict": _predict_conflicts, "ensemble": _ensemble_conflicts}.get(args.command)
+    return (own(args) if own else None) or misplaced_output(args)
+
+
+def _ensemble_conflicts(args: argparse.Namespace) -> str | None:
+    if len(args.runs) < 2:
+        return "an ensemble needs at least 2 runs"
+    if len({Path(run).resolve() for run in args.runs}) < len(args.runs):
+        return "a run is named twice; name each member once"
+    return None
 
 
 def _predict_conflicts(args: argparse.Namespace) -> str | None:
