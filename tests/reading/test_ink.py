@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -210,6 +211,33 @@ def test_an_opening_keeps_a_shape_the_square_fits_where_it_is(size):
     expected = np.zeros_like(a)
     expected[5 : 5 + size, 7 : 7 + size] = 1.0
     assert np.array_equal(ink._opening(a, size), expected)
+
+
+def test_a_wider_opening_is_never_above_a_narrower_one():
+    """What lets clean paper skip the second, wider opening of a bold digit: where a square finds
+    no paper, a larger one finds none either (it fits in fewer places)."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        a = (rng.random((48, 64)) * (rng.random((48, 64)) > 0.3)).astype(np.float32)
+        a = cv2.dilate(a, np.ones((int(rng.integers(1, 9)),) * 2, np.uint8))  # blobs of many sizes
+        openings = [ink._opening(a, size) for size in range(3, 40)]
+        assert all((wider <= narrower).all() for narrower, wider in zip(openings, openings[1:]))
+
+
+def test_clean_paper_takes_nothing_away_without_measuring_the_widest_stroke(monkeypatch):
+    """A marker stroke on clean paper, narrower than the first opening (a third of the thumbnail)
+    but within two pixels of it: the ink as it is, and the stroke's width is not measured (it
+    would only open wider, and find clean paper again)."""
+    drawn = np.zeros((256, 256), np.float32)
+    drawn[40:220, 60:140] = 0.9  # a stroke 80 px wide: 20 px on the 64-pixel thumbnail
+    flat, peak = ink._remove_background(drawn)
+    small, size = ink._shrink(drawn, 64), max(3, 64 // 3)
+    assert ink._flattened(drawn, small, size)[2]  # the first opening finds clean paper
+    assert ink._widest_stroke(small) + 2 > size  # the case that opened again, wider
+    assert ink._flattened(drawn, small, ink._widest_stroke(small) + 2)[2]  # and found clean paper too
+    monkeypatch.setattr(ink, "_widest_stroke", lambda small: pytest.fail("measured on clean paper"))
+    again, peak_again = ink._remove_background(drawn)
+    assert np.array_equal(again, flat) and peak_again == peak == pytest.approx(0.9) and flat.max() == 1.0
 
 
 def test_the_ink_strength_is_the_brightest_two_by_two_block():

@@ -151,30 +151,32 @@ def _remove_background(ink: np.ndarray) -> tuple[np.ndarray, float]:
     # out. (Not on a blank page: its shading would pass for a stroke as wide as the page.)
     small = _shrink(ink, 64)
     size = max(3, max(small.shape) // 3)
-    flat, peak = _flattened(ink, small, size)
-    if peak >= MIN_CONTRAST and (widest := _widest_stroke(small)) + 2 > size:
-        flat, peak = _flattened(ink, small, min(widest + 2, max(small.shape)))
+    flat, peak, clean = _flattened(ink, small, size)
+    # On clean paper a wider opening finds no paper either (it is never above a narrower one).
+    if peak >= MIN_CONTRAST and not clean and (widest := _widest_stroke(small)) + 2 > size:
+        flat, peak, _ = _flattened(ink, small, min(widest + 2, max(small.shape)))
     if peak < MIN_CONTRAST:
         return np.zeros_like(flat), peak
     np.divide(flat, np.float32(peak), out=flat)  # >= 0 already: only the top needs a cap
     return np.minimum(flat, 1.0, out=flat), peak
 
 
-def _flattened(ink: np.ndarray, small: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """The ink less the background a grey opening of `size` on the thumbnail estimates, and the
-    ink's strength: the brightest 2x2 block, so one hot pixel does not count (a percentile would
-    miss a small digit in a big frame, whose ink is under 0.1 % of the pixels)."""
+def _flattened(ink: np.ndarray, small: np.ndarray, size: int) -> tuple[np.ndarray, float, bool]:
+    """The ink less the background a grey opening of `size` on the thumbnail estimates, the
+    ink's strength (the brightest 2x2 block, so one hot pixel does not count: a percentile would
+    miss a small digit in a big frame, whose ink is under 0.1 % of the pixels), and whether the
+    opening found clean paper (nothing taken away)."""
     h, w = ink.shape
     opened = _opening(small, size)
     if not cv2.countNonZero(opened):  # clean paper (a drawing, a scan on white): no background to take away
-        return ink.copy(), _block_peak(ink)
+        return ink.copy(), _block_peak(ink), True
     blur = max(3, size // 2)
     background = cv2.blur(opened, (blur, blur), borderType=cv2.BORDER_REFLECT)
     if background.shape != ink.shape:
         background = resize(background, w, h)
     flat = ink - background  # float32, both
     np.maximum(flat, 0.0, out=flat)
-    return flat, _block_peak(flat)
+    return flat, _block_peak(flat), False
 
 
 def _widest_stroke(small: np.ndarray) -> int:
