@@ -107,3 +107,22 @@ def test_the_realistic_set_names_the_held_out_fonts_a_machine_lacks(monkeypatch,
     present.write_bytes(b"")
     monkeypatch.setattr(realistic, "HELD_OUT_FONTS", (str(present), str(tmp_path / "Absent.ttf")))
     assert realistic.missing_fonts() == ["Absent.ttf"]
+
+
+def test_the_newcomers_service_figures_are_medians_of_three_rounds(tmp_path, monkeypatch):
+    """One round on a shared machine ranged from 390 to 640 requests/s: the newcomer's figure is
+    the median of three, each round's errors counted and the worst round's wrong answers kept."""
+    rounds = iter([(600.0, 30.0, 0, 0.0), (390.0, 58.0, 1, 0.01), (640.0, 33.0, 0, 0.0)])
+
+    def run(command, **kwargs):
+        rate, p99, errors, wrong = next(rounds)
+        level = {"requests_per_s": rate, "p99_ms": p99, "errors": errors, "wrong_share": wrong}
+        name = command[command.index("--name") + 1]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"workers": 2, "levels": [level]}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(newcomer.subprocess, "run", run)
+    figures = newcomer.the_service(["--model", "RUN"], tmp_path)
+    assert (figures["serve_requests_per_s"], figures["serve_p99_ms"]) == (600.0, 33.0)
+    assert (figures["serve_errors"], figures["serve_wrong_share"]) == (1, 0.01)
+    assert [r["requests_per_s"] for r in figures["serve_rounds"]] == [600.0, 390.0, 640.0]

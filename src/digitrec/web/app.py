@@ -339,8 +339,8 @@ def _answer_head(app) -> None:
     from fastapi.routing import APIRoute
 
     routes = [r for r in app.router.routes if isinstance(r, APIRoute)]
-    heads = {r.path for r in routes if "HEAD" in r.methods}
-    for route in [r for r in routes if "GET" in r.methods and r.path not in heads]:
+    heads = {r.path for r in routes if "HEAD" in (r.methods or ())}
+    for route in [r for r in routes if "GET" in (r.methods or ()) and r.path not in heads]:
         app.add_api_route(route.path, route.endpoint, methods=["HEAD"], include_in_schema=False,
                           response_class=route.response_class)  # fmt: skip
 
