@@ -198,10 +198,9 @@ def create_app(
     )
     app.state.predictor, app.state.pool, app.state.limits = backend.predictor, backend.pool, limits
     app.state.backend, app.state.draining = backend, False
-    metrics = Metrics(backend.load)
     _add_error_handlers(app)
     _add_prediction_routes(app, backend, limits)
-    _add_other_routes(app, backend, metrics)
+    _add_other_routes(app, backend, metrics := Metrics(backend.load))
     _answer_head(app)
     inner = BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
     return Observe(
