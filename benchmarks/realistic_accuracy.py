@@ -5,7 +5,8 @@ Predictor on the encoded files exactly as `digitrec predict` reads them, and rep
 accuracy per kind of digit image (a "no digit" answer counts as wrong), handwriting fonts (the
 outline font on its own: see realistic.OUTLINE_FONTS), low-resolution digits, whole numbers read
 exactly, non-digits answered "no digit" per kind (letters, kana and kanji, symbols from fonts
-training never reads; blank pages, noise, doodles), real digits wrongly answered "no digit", a
+training never reads; blank pages, noise, doodles; and, on their own, the same glyphs written
+with a marker as the bold digits are), real digits wrongly answered "no digit", a
 sweep of the confidence threshold (also as a chart: the share turned away, digits and
 non-digits, against the threshold), and the plain-resize baseline. Writes
 benchmarks/results/realistic.json/.md/-threshold.png.
@@ -29,6 +30,7 @@ from PIL import Image
 
 from benchmarks.machine import machine
 from tests.support.realistic import (
+    BOLD_NON_DIGIT,
     DIGIT_KINDS,
     HARD_KINDS,
     LOOPS_CLOSED,
@@ -187,7 +189,7 @@ def main() -> int:
     # Every real digit of the set, one at a time: the kinds above, low-resolution and the hard kinds.
     all_digit_rows = digit_rows + hard_rows + [r for r in rows if r["kind"] == "low_resolution"]
     mnist_rows = [r for r in rows if r["kind"] in DIGIT_KINDS]
-    non_rows = [r for r in rows if r["kind"].startswith("not_digit")]
+    non_rows = [r for r in rows if r["kind"].startswith("not_digit") and r["kind"] != BOLD_NON_DIGIT]
     bold_closed = [r for r in by_kind.get("bold", []) if r["glyph"] == LOOPS_CLOSED]
     bold_open = [r for r in by_kind.get("bold", []) if r["glyph"] != LOOPS_CLOSED]
     # The model's doubt as it answers by it: its best guess, or its two likeliest digits together.
@@ -221,6 +223,7 @@ def main() -> int:
             )
             for group, kinds in NON_DIGIT_GROUPS.items()
         },
+        "bold_non_digits_answered_no_digit": table.get(BOLD_NON_DIGIT, {}).get("answered_no_digit"),
         "digits_answered_no_digit": sum(r["answer"] is None for r in digit_rows) / len(digit_rows),
         **{f"{kind}_accuracy": table.get(kind, {}).get("accuracy") for kind in (*HARD_KINDS, "uci_digits")},
         # Bold digits whose loops the marker filled (an 8 as a blob), and the rest.
