@@ -118,11 +118,11 @@ def _bucketed(values: np.ndarray, k: int, lower: bool) -> tuple[np.float32, np.f
 
     def kth(rank: int) -> np.float32:
         level = int(np.searchsorted(below, rank, side="right")) - 1
-        inside = values[levels == level]
+        inside, within = values[levels == level], rank - int(below[level])
         low, high = cv2.minMaxLoc(inside)[:2]
         if low == high:  # one value throughout (clean paper): nothing to partition
             return np.float32(low)
-        return np.partition(inside, rank - int(below[level]))[rank - int(below[level])]
+        return np.partition(inside, within)[within]
 
     return kth(k), kth(k - 1) if lower else None
 
