@@ -21,11 +21,9 @@ def conflicts(args: argparse.Namespace) -> str | None:
 
 
 def _ensemble_conflicts(args: argparse.Namespace) -> str | None:
-    if len(args.runs) < 2:
-        return "an ensemble needs at least 2 runs"
-    if len({Path(run).resolve() for run in args.runs}) < len(args.runs):
-        return "a run is named twice; name each member once"
-    return None
+    from digitrec.training.ensemble import members_problem  # the library's own rule, said as usage
+
+    return members_problem(args.runs)
 
 
 def _predict_conflicts(args: argparse.Namespace) -> str | None:

@@ -5,7 +5,7 @@ runs of any recipes (`digitrec ensemble`)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from digitrec import store
@@ -107,6 +107,16 @@ def _shared_threshold(metadata: list[dict]) -> dict:
     return shared
 
 
+def members_problem(runs: Sequence[str | Path]) -> str | None:
+    """What makes these runs no ensemble before any is opened (too few, one named twice), or None;
+    the command line says it as bad usage."""
+    if len(runs) < 2:
+        return "an ensemble needs at least 2 runs"
+    if len({Path(run).resolve() for run in runs}) < len(runs):
+        return "a run is named twice; name each member once"
+    return None
+
+
 def combine_runs(
     runs: list[str | Path],
     run_dir: str | Path | None = None,
@@ -127,10 +137,8 @@ def combine_runs(
       data_file: the members' own data (`--data-file`), when they were not trained on a named dataset.
     """
     folders = [Path(r) for r in runs]
-    if len(folders) < 2:
-        raise DigitrecError("an ensemble needs at least 2 runs")
-    if len({f.resolve() for f in folders}) < len(folders):
-        raise DigitrecError("a run is named twice; name each member once")
+    if problem := members_problem(folders):
+        raise DigitrecError(problem)
     metadata = []
     for folder in folders:
         if not (folder / "metadata.json").is_file() or not (folder / "model.keras").is_file():
