@@ -413,13 +413,20 @@ def bold_mask(digit28: np.ndarray, height: int, widen: float) -> tuple[np.ndarra
     return mask, count_holes(mask > 0.5) < loops
 
 
+# MNIST's strokes are about a ninth of the digit's height: a marker widens each side by 0.5-1 of that.
+BOLD_WIDEN = (0.055, 0.11)
+
+
+def _marker_photo(mask: np.ndarray, rng) -> tuple[Image.Image, bytes, str]:
+    """Marker ink photographed on white or tinted paper."""
+    return photograph(mask, "pen_on_white" if rng.random() < 0.5 else "marker_tinted_paper", rng)
+
+
 def bold_sample(digit28: np.ndarray, label: int, rng) -> Sample:
     """A digit written with strokes two to three times MNIST's width (a marker, a felt pen)."""
     height = int(rng.integers(90, 220))
-    # MNIST's strokes are about a ninth of the digit's height: widen each side by 0.5-1 of that.
-    mask, closed = bold_mask(digit28, height, rng.uniform(0.055, 0.11))
-    image, encoded, suffix = photograph(mask, "pen_on_white" if rng.random() < 0.5 else "marker_tinted_paper", rng)
-    return Sample("bold", str(label), image, encoded, suffix, glyph=LOOPS_CLOSED if closed else "")
+    mask, closed = bold_mask(digit28, height, rng.uniform(*BOLD_WIDEN))
+    return Sample("bold", str(label), *_marker_photo(mask, rng), glyph=LOOPS_CLOSED if closed else "")
 
 
 # Like OUTLINE_FONTS among the training fonts: CabinSketch draws each stroke as hatched double
@@ -615,9 +622,8 @@ def bold_non_digit_samples(count: int, seed: int, held_out: dict[str, dict[str, 
         char = list(glyphs)[rng.integers(len(glyphs))]
         font = glyphs[char][rng.integers(len(glyphs[char]))]
         height = int(rng.integers(90, 220))
-        mask = _restroke(_font_glyph(char, font, height), max(2, round(height * rng.uniform(0.055, 0.11))))
-        image, encoded, suffix = photograph(mask, "pen_on_white" if rng.random() < 0.5 else "marker_tinted_paper", rng)
-        samples.append(Sample(BOLD_NON_DIGIT, "", image, encoded, suffix, glyph=f"{char} ({Path(font).stem})"))
+        mask = _restroke(_font_glyph(char, font, height), max(2, round(height * rng.uniform(*BOLD_WIDEN))))
+        samples.append(Sample(BOLD_NON_DIGIT, "", *_marker_photo(mask, rng), glyph=f"{char} ({Path(font).stem})"))
     return samples
 
 
