@@ -31,3 +31,8 @@ def test_evaluation_metrics_and_most_confident_errors_first():
     assert metrics["errors"] == 2 and metrics["confusion_matrix"] == [[1, 0], [2, 1]]
     text = report_text(metrics, "title")
     assert text.startswith("title") and "macro avg" in text and "accuracy 0.5000 (2 errors in 4)" in text
+
+
+def test_the_report_says_one_error_in_the_singular():
+    ev = Evaluation(("0", "1"), np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
+    assert "accuracy 0.6667 (1 error in 3), loss" in report_text(ev.metrics())

@@ -112,7 +112,8 @@ def report_text(metrics: dict[str, Any], title: str = "") -> str:
         )
     lines.append("")
     lines.append(
-        f"accuracy {metrics['test_accuracy']:.4f} ({metrics['errors']} errors in {metrics['test_samples']}), "
+        f"accuracy {metrics['test_accuracy']:.4f} ({metrics['errors']} error{'' if metrics['errors'] == 1 else 's'} "
+        f"in {metrics['test_samples']}), "
         f"loss {metrics['test_loss']:.4f}"
     )
     return "\n".join(lines) + "\n"
