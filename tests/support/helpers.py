@@ -21,6 +21,7 @@ TUTORIAL = {  # the tutorial's own recipe: its model, no augmentation, no non-di
     "restyle": 0.0,
     "batch_size": 64,
     "learning_rate": 1e-3,
+    "validation_split": 0.1,
     "augment": False,
     "precision": "float32",
 }

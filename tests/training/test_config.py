@@ -15,7 +15,7 @@ def test_seed_preset_is_the_classic_tutorial_cnn_trained_for_real_digits():
     assert config.open_set == 0.1  # non-digits beside the digits, a tenth as many
     assert config.restyle == 0.15  # and 15 % of the digits again, bold, block-counted or small
     assert config.lr_schedule == "cosine"
-    assert config.dataset == "mnist" and config.validation_split == 0.1
+    assert config.dataset == "mnist" and config.validation_split == 0.0  # all 60,000 training digits
     # The tutorial's own recipe is the defaults, one set of flags away from the preset.
     tutorial = resolve_config(
         "seed",
@@ -26,6 +26,7 @@ def test_seed_preset_is_the_classic_tutorial_cnn_trained_for_real_digits():
             "restyle": 0.0,
             "batch_size": 64,
             "learning_rate": 1e-3,
+            "validation_split": 0.1,
             "precision": "float32",
         },
     )
