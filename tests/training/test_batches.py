@@ -93,7 +93,8 @@ def test_a_run_trains_on_jax_with_tensorflow_unimportable(tmp_path):
     assert answered["correct"] >= 2
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["versions"]["keras_backend"] == "jax" and "tensorflow" not in meta["versions"]
-    assert meta["test_metrics"]["accuracy"] > 0.6 and meta["dataset"]["restyled_samples"] == 162
+    # 15 % of all 1,200 training digits restyled: the recipe holds none out for validation
+    assert meta["test_metrics"]["accuracy"] > 0.6 and meta["dataset"]["restyled_samples"] == 180
     assert (run / "model.keras").is_file() and not (run / "model.tflite").exists()
 
     from digitrec.training.export import add_litert_to_run
