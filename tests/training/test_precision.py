@@ -88,6 +88,7 @@ def test_a_bfloat16_run_saves_a_float32_model_that_answers_as_the_trained_one(tm
             "model": "seed_cnn",  # the tutorial's model and data: this test is about the precision
             "open_set": 0.0,
             "restyle": 0.0,
+            "validation_split": 0.1,
             "epochs": 1,
             "limit_train": 300,
             "limit_test": 200,
