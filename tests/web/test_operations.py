@@ -167,14 +167,21 @@ def test_a_full_line_is_503_with_retry_after_and_counted(predictor):
 def test_a_bug_in_the_server_is_a_500_not_the_clients_400(predictor, monkeypatch):
     from digitrec.web import app as web_app
 
-    async def broken(*args):
+    async def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(web_app, "read_images", broken)
-    with TestClient(create_app(predictor=predictor), raise_server_exceptions=False) as client:
-        answer = client.post("/predict", files={"file": ("7.png", SEVEN, "image/png")})
-    assert answer.status_code == 500 and answer.json()["detail"] == "the server failed on this request (RuntimeError)"
-    assert len(answer.headers["x-request-id"]) == 32
+    monkeypatch.setattr(web_app, "read_images", broken)  # in the framework's routes
+    app = create_app(predictor=predictor)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        # A query takes /predict through the framework; a plain upload is answered before it
+        # (`web.lean`), here with the job itself broken.
+        framework = client.post("/predict?preprocessed=false", files={"file": ("7.png", SEVEN, "image/png")})
+        monkeypatch.setattr(app.state.backend, "run", broken)
+        lean = client.post("/predict", files={"file": ("7.png", SEVEN, "image/png")})
+    for answer in (framework, lean):
+        assert answer.status_code == 500
+        assert answer.json()["detail"] == "the server failed on this request (RuntimeError)"
+        assert len(answer.headers["x-request-id"]) == 32
 
 
 # ---------------------------------------------------------------- the real service, under faults

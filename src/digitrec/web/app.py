@@ -17,6 +17,7 @@ is not an image is refused. The server's own faults are 5xx: a worker that died 
 a job (503, 504), a full line (503 with Retry-After), a bug (500, its traceback in the log).
 The event loop only parses HTTP: predictions run in worker processes, each job going to the next
 free one in arrival order (`web.pool`), or in a thread pool when a Predictor is passed in (tests).
+Plain image uploads to /predict and /predict/batch are answered before the framework (`web.lean`).
 Nothing in a request names a path on the server.
 """
 
@@ -47,6 +48,7 @@ try:  # the [web] extra; create_app says how to install it when it is missing
     from fastapi.responses import FileResponse, JSONResponse, Response
 
     from digitrec.web.inputs import read_images
+    from digitrec.web.lean import LeanRoutes
     from digitrec.web.observe import Metrics, Observe
 except ImportError:  # pragma: no cover - exercised only without the extra
     FastAPI = None  # type: ignore[misc,assignment]
@@ -202,9 +204,17 @@ def create_app(
     _add_prediction_routes(app, backend, limits)
     _add_other_routes(app, backend, metrics := Metrics(backend.load))
     _answer_head(app)
-    inner = BodyLimit(app, limits.max_body_bytes) if limits.max_body_bytes else app
+    return _layers(app, backend, limits, metrics, access_log)
+
+
+def _layers(app, backend: _Backend, limits: Limits, metrics, access_log: str | None):
+    """What a request passes through before the app, outermost first: metrics, the access log and
+    its id (`Observe`), its place in line (`Admission`), the body limit, then plain uploads to the
+    hot routes are answered (`LeanRoutes`) and everything else goes on to the framework."""
+    lean = LeanRoutes(app, backend, limits.max_batch)
     return Observe(
-        Admission(inner, backend), metrics, access_logger(access_log) if access_log else None,
+        Admission(BodyLimit(lean, limits.max_body_bytes) if limits.max_body_bytes else lean, backend), metrics,
+        access_logger(access_log) if access_log else None,
         model=str(backend.info.get("name", "")), state=app.state, routes=JOB_ROUTES,
     )  # fmt: skip
 
