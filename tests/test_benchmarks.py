@@ -142,3 +142,55 @@ def test_the_realistic_set_writes_letters_kana_and_symbols_with_a_marker_too():
     assert [s.encoded for s in again] == [s.encoded for s in samples]
     assert realistic.bold_non_digit_samples(5, 4, held_out)[0].encoded != samples[0].encoded
     assert realistic.bold_non_digit_samples(5, 3, {"letter": {}}) == []
+
+
+def test_the_load_generator_sends_exactly_its_requests_and_counts_what_came_back():
+    """`web_load.run_level` against a stand-in server on loopback that answers a 7 every time,
+    a 503 to every fifth request, closes the connection without answering every seventh and
+    asks to close it after every eleventh: each request counted once, each failure by its kind."""
+    import socketserver
+    import threading
+
+    from benchmarks.web_load import run_level
+
+    seen, connections, lock = [0], [0], threading.Lock()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            with lock:
+                connections[0] += 1
+            while self.rfile.readline():  # a request line
+                length = 0
+                while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                self.rfile.read(length)
+                with lock:
+                    seen[0] += 1
+                    n = seen[0]
+                if n % 7 == 0:
+                    return  # closed, unanswered
+                status, body = (503, b'{"detail":"busy"}') if n % 5 == 0 else (200, b'{"digit":7,"probabilities":[]}')
+                close = b"Connection: close\r\n" if n % 11 == 0 else b""
+                self.wfile.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s" % (status, len(body), close, body))
+                if close:
+                    return
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uploads = [(b"x" * 100, "image/png", 7), (b"y" * 50, "image/jpeg", 1)]  # the second's answer is wrong
+        level = run_level(server.server_address[1], uploads, 4, 154, 60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    unanswered, busy = 154 // 7, len([n for n in range(1, 155) if n % 5 == 0 and n % 7])
+    assert level["requests"] == seen[0] == 154 and level["clients"] == 4
+    assert level["errors"] == unanswered + busy
+    assert level["error_kinds"] == ["HTTP 503", "IncompleteReadError"]
+    answered_7 = [n for n in range(1, 155) if n % 5 and n % 7]
+    assert 0 < level["wrong_answers"] < len(answered_7)  # the 1s were answered 7: wrong; the 7s right
+    closed = unanswered + len([n for n in range(1, 155) if n % 11 == 0 and n % 7])
+    assert closed <= connections[0] <= 4 + closed  # 4 to start, a fresh one after each close but a client's last
