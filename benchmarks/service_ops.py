@@ -17,7 +17,8 @@ during a large upload, and the throughput all of it costs.
 - upload: /livez latency while 10 MiB bodies are posted back to back: JSON of small numbers,
   JSON of one long string, a multipart upload.
 - throughput: `benchmarks.web_load`'s 16-client level, alternating runs of this tree and of
-  `--before` (a commit, checked out in a temporary worktree), medians of 5 each.
+  `--before` (a commit, checked out in a temporary worktree), medians of 5 each: requests/s, and
+  the CPU per request of the front, the workers and the load generator.
 
 Only 127.0.0.1 is contacted; every loop is bounded and every process started is ended.
 Writes benchmarks/results/service_ops.json.
@@ -43,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from benchmarks.web_load import run_level, sample_uploads
+from benchmarks.web_load import _cpu, run_level, sample_uploads
 from tests.support.serverproc import Server, child_pids, multipart, process_state
 
 HERE = Path(__file__).resolve().parent
@@ -312,14 +313,21 @@ def throughput(model: list[str], before: str, repeat: int = 3) -> dict:
     subprocess.run(["git", "worktree", "add", "--detach", str(folder), before], cwd=REPO, check=True,
                    capture_output=True)  # fmt: skip
     runs: dict[str, list[float]] = {"before": [], "now": []}
+    cpu: dict[str, list[dict[str, float]]] = {"before": [], "now": []}  # ms per request
     try:
         for _ in range(repeat):
             for name, env in (("before", {"PYTHONPATH": str(folder / "src")}), ("now", None)):
                 with Server(*model, env=env) as server:
                     run_level(server.port, uploads, 4, 100, 30)  # warm-up
+                    before_cpu = (*_cpu(server.process.pid), time.process_time())
                     level = run_level(server.port, uploads, 16, 2000, 60)
+                    after_cpu = (*_cpu(server.process.pid), time.process_time())
+                served = max(1, level["requests"])
+                spent = (round(1000 * (a - b) / served, 3) for a, b in zip(after_cpu, before_cpu))
+                cpu[name].append(dict(zip(("front", "workers", "load_generator"), spent)))
                 runs[name].append(level["requests_per_s"])
-                print(f"throughput {name}: {level['requests_per_s']} req/s", file=sys.stderr, flush=True)
+                print(f"throughput {name}: {level['requests_per_s']} req/s, CPU ms a request {cpu[name][-1]}",
+                      file=sys.stderr, flush=True)  # fmt: skip
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=REPO, capture_output=True)
     medians = {name: statistics.median(values) for name, values in runs.items()}
@@ -328,6 +336,10 @@ def throughput(model: list[str], before: str, repeat: int = 3) -> dict:
         "before": before,
         "clients": 16,
         "requests_per_s": runs,
+        "cpu_ms_per_request": cpu,
+        "median_cpu_ms_per_request": {
+            name: {part: statistics.median(row[part] for row in rows) for part in rows[0]} for name, rows in cpu.items()
+        },
         "median_before": medians["before"],
         "median_now": medians["now"],
         "change_of_medians": round(medians["now"] / medians["before"] - 1, 3),
