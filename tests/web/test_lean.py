@@ -160,3 +160,27 @@ def test_a_client_gone_before_its_body_ends_gets_no_answer_and_runs_no_job():
              "headers": [(b"content-type", b"image/png")]}  # fmt: skip
     asyncio.run(LeanRoutes(framework, backend, max_batch=3)(scope, receive, send))
     assert sent == [] and backend.jobs == []
+
+
+def test_the_service_reads_a_plain_upload_on_the_lean_path_and_the_rest_through_the_framework(good_run, monkeypatch):
+    import io
+
+    from digitrec.reading.predictor import Predictor
+    from digitrec.web import app as web_app
+    from digitrec.web import create_app
+    from tests.support.helpers import draw_digit
+
+    async def framework_reading(*args, **kwargs):  # the framework's routes read the request with it
+        raise RuntimeError("read by the framework")
+
+    monkeypatch.setattr(web_app, "read_images", framework_reading)
+    buf = io.BytesIO()
+    draw_digit("7").save(buf, format="PNG")
+    upload = {"file": ("seven.png", buf.getvalue(), "image/png")}
+    with TestClient(create_app(predictor=Predictor(good_run.run_dir)), raise_server_exceptions=False) as client:
+        plain = client.post("/predict", files=upload)
+        raw = client.post("/predict", content=buf.getvalue(), headers={"content-type": "image/png"})
+        with_query = client.post("/predict?preprocessed=false", files=upload)
+    assert plain.status_code == 200 and plain.json()["file"] == "seven.png" and plain.json()["digit"] == 7
+    assert raw.status_code == 200 and raw.json()["file"] is None and raw.json()["digit"] == 7
+    assert with_query.status_code == 500  # the framework's path, its reading broken here
