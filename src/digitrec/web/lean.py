@@ -5,9 +5,9 @@ any such request that is not plain (a query, a form field, a malformed form, a c
 to the FastAPI app with its body, which answers it as it always did; the OpenAPI schema still
 describes both routes there.
 
-FastAPI's stack (its middleware, routing, dependency solving, Starlette's form parser and a
-`SpooledTemporaryFile` per upload) cost the front process a fifth of its time per upload
-(docs/benchmarks.md); here an upload costs the reading of its body and one parse.
+Under load, FastAPI's stack (its middleware, routing, dependency solving, Starlette's form parser
+and a `SpooledTemporaryFile` per upload) was about a quarter of the front process's time per
+upload; here an upload costs the reading of its body and one parse (docs/service.md, Load).
 """
 
 from __future__ import annotations
