@@ -31,7 +31,7 @@ help:
 	@echo "make pretrained  train the model shipped in src/digitrec/pretrained/"
 	@echo "make bench  recipes over seeds, ensemble, time to 99 %, pipelines, inference, strategies, load (~1 h)"
 	@echo "make bench-long  the best deep_cnn and strided_cnn, once, and their ensemble (~2.5 h)"
-	@echo "make bench-mutation   mutation score of the reading rules, preprocessing, ink finding, number segmentation and worker pool (cosmic-ray)"
+	@echo "make bench-mutation   mutation score of the reading rules, preprocessing, ink finding, number segmentation, worker pool and lean routes (cosmic-ray)"
 	@echo "make bench-realistic  prediction on realistic photos, fonts, numbers, non-digits"
 	@echo "make bench-newcomer   make run, then its model in the app, the CLI, the service and on realistic images"
 	@echo "make bench-throughput training images/s per preset and precision"

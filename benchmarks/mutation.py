@@ -1,8 +1,8 @@
 """Mutation score of the reading path's decision rules, preprocessing, ink finding and numbers'
-segmentation and of the service's worker pool: does the test suite fail when the code is wrong?
-(`make bench-mutation`)
+segmentation, and of the service's worker pool and its hot routes: does the test suite fail when
+the code is wrong? (`make bench-mutation`)
 
-    python -m benchmarks.mutation [--only rules preprocess ink segment pool] [--jobs N] [--keep DIR]
+    python -m benchmarks.mutation [--only rules preprocess ink segment pool lean] [--jobs N] [--keep DIR]
     python -m benchmarks.mutation --rescore DIR [--only …]   # a kept run, scored again
 
 cosmic-ray (the `[mutation]` extra) changes one thing at a time in a module (a comparison turned
@@ -58,6 +58,8 @@ TARGETS = {
     "segment": ("src/digitrec/reading/segment.py", "tests/reading/test_segment.py"),
     # The service's worker pool, with in-process stand-ins for its processes (each run: 2 s).
     "pool": ("src/digitrec/web/pool.py", "tests/web/test_pool_logic.py"),
+    # The service's hot routes before the framework, with a stand-in job and app (each run: 2 s).
+    "lean": ("src/digitrec/web/lean.py", "tests/web/test_lean.py"),
 }
 COUNTERPARTS = ("Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "FloorDiv_Div", "Mod_FloorDiv", "Pow_Mul",
                 "BitOr_BitAnd", "BitAnd_BitOr", "BitXor_BitOr", "LShift_RShift", "RShift_LShift")  # fmt: skip
@@ -66,6 +68,16 @@ EXCLUDED_OPERATORS = [rf"core/ReplaceBinaryOperator_(?!(?:{'|'.join(COUNTERPARTS
 # (module, operator prefix, regular expression on the line the mutant removes [" => " and one on the
 # line it adds]): why it cannot change what the module does.
 EQUIVALENT = [
+    ("lean", "core/ReplaceBinaryOperator_BitOr", r"^(async )?def .*\) -> ",
+     "a return annotation, never evaluated (`from __future__ import annotations`)"),
+    ("lean", "core/ReplaceComparisonOperator_Eq_LtE", r'^if message\["type"\] == "http\.disconnect":',
+     "a request's messages are `http.request` and `http.disconnect`: only the second sorts at or below it"),
+    ("lean", "core/ReplaceComparisonOperator_Eq_",
+     r'if scope\["type"\] == "http" and .* => if scope\["type"\] (<=|is) "http"',
+     "scopes are `http`, `websocket` and `lifespan`: only `http` sorts at or below `http`, and the ASGI "
+     "servers write it as a literal, the same interned string"),
+    ("lean", "core/NumberReplacer", r'else \("one", \*files\[0\], False\)',
+     "/predict's form holds exactly one file (form_files's limit there is 1): [0] and [-1] are the same"),
     ("rules", "core/ReplaceComparisonOperator_Eq_LtE", r"and pre\.pieces == 1$",
      "ink over 40 % of the picture is in one piece at least: `pieces` is never 0 there"),
     ("rules", "core/ReplaceBinaryOperator_BitOr", r"^def .*-> NoDigit \| None:",

@@ -35,6 +35,11 @@ def test_a_form_of_files_gives_their_names_and_bytes():
     assert form_files(CTYPE.encode(), body, 1) == [("seven.png", b"\x89PNG seven\r\n--not-a-boundary")]
     two = form((b'name="files"; filename="a.png"', b"A"), (b'name="file"; filename=""', b"B"))
     assert form_files(CTYPE.encode(), two, 4) == [("a.png", b"A"), (None, b"B")]  # no name: None, as the app has it
+    typed_first = (
+        f"--{BOUNDARY}\r\nContent-Type: image/png\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="t.png"\r\n\r\nT\r\n--{BOUNDARY}--\r\n'
+    ).encode()
+    assert form_files(CTYPE.encode(), typed_first, 1) == [("t.png", b"T")]  # each header read on its own
     utf8 = form((b'name="file"; filename="z\xc3\xa9.png"', b""))
     latin1 = form((b'name="file"; filename="z\xe9.png"', b"x"))
     assert form_files(CTYPE.encode(), utf8, 1) == [("z\u00e9.png", b"")]
@@ -50,6 +55,7 @@ def test_a_form_of_files_gives_their_names_and_bytes():
         (CTYPE, form((b'name="file"', b"A"))),  # a field, not a file
         (CTYPE, form((b'name="file"; filename="a.png"', b"A"), end=False)),  # no closing boundary
         (CTYPE, b""),
+        (CTYPE, f"--{BOUNDARY}--\r\n".encode()),  # a form with nothing in it
         (CTYPE, b"no multipart at all"),
         ("multipart/form-data", form((b'name="file"; filename="a.png"', b"A"))),  # no boundary
         (CTYPE + "; charset=latin-1", form((b'name="file"; filename="a.png"', b"A"))),
@@ -112,6 +118,10 @@ def test_plain_uploads_are_answered_by_the_job_without_the_framework(lean):
         ("/predict/batch", {"content": b"RAW", "headers": {"content-type": "image/png"}}),
         ("/predict", {"json": {"pixels": [[0] * 28] * 28}}),
         ("/predict", {"content": b"words", "headers": {"content-type": "text/plain"}}),
+        *(  # a form's body under another type, one sorted after "multipart/…" and one before
+            ("/predict", {"content": form((b'name="file"; filename="a.png"', b"A")), "headers": {"content-type": t}})
+            for t in (f"text/plain; boundary={BOUNDARY}", f"application/json; boundary={BOUNDARY}")
+        ),
         ("/predict/number", {"files": {"file": ("a.png", b"A", "image/png")}}),
         ("/explain", {"files": {"file": ("a.png", b"A", "image/png")}}),
     ],
@@ -127,8 +137,45 @@ def test_every_other_request_reaches_the_framework_with_its_body(lean, path, kwa
 def test_other_methods_and_routes_pass_untouched(lean):
     client, backend = lean
     assert client.get("/predict").json() == {"framework": ""}
+    for method in ("PUT", "PATCH"):
+        answer = client.request(method, "/predict", content=b"RAW", headers={"content-type": "image/png"})
+        assert answer.json() == {"framework": "RAW"}
     assert client.post("/health", content=b"x").json() == {"framework": "x"}
     assert backend.jobs == []
+
+
+def test_a_lifespan_or_websocket_scope_goes_to_the_app_as_it_came():
+    import asyncio
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+
+    async def nothing():
+        return {}
+
+    lean = LeanRoutes(app, Backend(), max_batch=3)
+    for scope in ({"type": "lifespan"}, {"type": "websocket", "path": "/predict", "query_string": b"", "headers": []}):
+        asyncio.run(lean(scope, nothing, nothing))
+    assert [scope["type"] for scope in seen] == ["lifespan", "websocket"]
+
+
+def test_the_body_is_replayed_once_then_the_client_is_heard_again():
+    import asyncio
+
+    from digitrec.web.lean import _replay
+
+    async def client():
+        return {"type": "http.disconnect"}
+
+    async def twice():
+        receive = _replay(b"BODY", client)
+        return [await receive(), await receive()]
+
+    first, second = asyncio.run(twice())
+    assert first == {"type": "http.request", "body": b"BODY", "more_body": False}
+    assert second == {"type": "http.disconnect"}
 
 
 def test_a_bug_in_the_job_is_a_json_500_naming_only_its_kind():
@@ -160,27 +207,3 @@ def test_a_client_gone_before_its_body_ends_gets_no_answer_and_runs_no_job():
              "headers": [(b"content-type", b"image/png")]}  # fmt: skip
     asyncio.run(LeanRoutes(framework, backend, max_batch=3)(scope, receive, send))
     assert sent == [] and backend.jobs == []
-
-
-def test_the_service_reads_a_plain_upload_on_the_lean_path_and_the_rest_through_the_framework(good_run, monkeypatch):
-    import io
-
-    from digitrec.reading.predictor import Predictor
-    from digitrec.web import app as web_app
-    from digitrec.web import create_app
-    from tests.support.helpers import draw_digit
-
-    async def framework_reading(*args, **kwargs):  # the framework's routes read the request with it
-        raise RuntimeError("read by the framework")
-
-    monkeypatch.setattr(web_app, "read_images", framework_reading)
-    buf = io.BytesIO()
-    draw_digit("7").save(buf, format="PNG")
-    upload = {"file": ("seven.png", buf.getvalue(), "image/png")}
-    with TestClient(create_app(predictor=Predictor(good_run.run_dir)), raise_server_exceptions=False) as client:
-        plain = client.post("/predict", files=upload)
-        raw = client.post("/predict", content=buf.getvalue(), headers={"content-type": "image/png"})
-        with_query = client.post("/predict?preprocessed=false", files=upload)
-    assert plain.status_code == 200 and plain.json()["file"] == "seven.png" and plain.json()["digit"] == 7
-    assert raw.status_code == 200 and raw.json()["file"] is None and raw.json()["digit"] == 7
-    assert with_query.status_code == 500  # the framework's path, its reading broken here

@@ -184,6 +184,23 @@ def test_a_bug_in_the_server_is_a_500_not_the_clients_400(predictor, monkeypatch
         assert len(answer.headers["x-request-id"]) == 32
 
 
+def test_the_service_reads_a_plain_upload_on_the_lean_path_and_the_rest_through_the_framework(predictor, monkeypatch):
+    from digitrec.web import app as web_app
+
+    async def framework_reading(*args, **kwargs):  # the framework's routes read the request with it
+        raise RuntimeError("read by the framework")
+
+    monkeypatch.setattr(web_app, "read_images", framework_reading)
+    upload = {"file": ("seven.png", SEVEN, "image/png")}
+    with TestClient(create_app(predictor=predictor), raise_server_exceptions=False) as client:
+        plain = client.post("/predict", files=upload)
+        raw = client.post("/predict", content=SEVEN, headers={"content-type": "image/png"})
+        with_query = client.post("/predict?preprocessed=false", files=upload)
+    assert plain.status_code == 200 and plain.json()["file"] == "seven.png" and plain.json()["digit"] == 7
+    assert raw.status_code == 200 and raw.json()["file"] is None and raw.json()["digit"] == 7
+    assert with_query.status_code == 500  # the framework's path, its reading broken here
+
+
 # ---------------------------------------------------------------- the real service, under faults
 
 

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from digitrec.web.worker import server_fault
 
-LEAN_ROUTES = {"/predict": "one", "/predict/batch": "batch"}  # the job each runs
+LEAN_ROUTES = {"/predict": False, "/predict/batch": True}  # whether the route reads several images
 RAW_TYPES = ("image/", "application/octet-stream")
 
 
@@ -42,27 +42,31 @@ def form_files(ctype: bytes, body: bytes, limit: int) -> list[tuple[str | None, 
     if not boundary or b"charset" in params:
         return None
     parts: list[dict[str, Any]] = []
-    header = [b"", b""]
-    ended = [False]
+    name = value = b""  # the header being read
+    ended = False
 
     def on_part_begin() -> None:
         parts.append({"headers": {}, "data": bytearray()})
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        header[0] += data[start:end]
+        nonlocal name
+        name += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        header[1] += data[start:end]
+        nonlocal value
+        value += data[start:end]
 
     def on_header_end() -> None:
-        parts[-1]["headers"][header[0].lower()] = header[1]
-        header[0] = header[1] = b""
+        nonlocal name, value
+        parts[-1]["headers"][name.lower()] = value
+        name = value = b""
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         parts[-1]["data"] += data[start:end]
 
     def on_end() -> None:
-        ended[0] = True
+        nonlocal ended
+        ended = True
 
     callbacks = {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
                  "on_header_value": on_header_value, "on_header_end": on_header_end,
@@ -73,7 +77,7 @@ def form_files(ctype: bytes, body: bytes, limit: int) -> list[tuple[str | None, 
         parser.finalize()
     except Exception:  # noqa: BLE001 - any malformed form: the framework says what is wrong
         return None
-    if not ended[0] or not 1 <= len(parts) <= limit:
+    if not ended or not 1 <= len(parts) <= limit:
         return None
     files = []
     for part in parts:
@@ -104,8 +108,8 @@ class LeanRoutes:
         self.app, self.backend, self.max_batch = app, backend, max_batch
 
     async def __call__(self, scope, receive, send):
-        kind = LEAN_ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if kind is None or scope["query_string"]:
+        many = LEAN_ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if many is None or scope["query_string"]:
             return await self.app(scope, receive, send)
         ctype = next((value for key, value in scope["headers"] if key == b"content-type"), b"")
         media = ctype.split(b";")[0].strip().lower().decode("latin-1")
@@ -116,14 +120,14 @@ class LeanRoutes:
         if body is None:
             return None  # nobody to answer
         if raw:
-            files = [(None, body)] if body and kind == "one" else None
+            files = None if many or not body else [(None, body)]
         else:
-            files = form_files(ctype, body, 1 if kind == "one" else self.max_batch)
+            files = form_files(ctype, body, self.max_batch if many else 1)
         if files is None:
             return await self.app(scope, _replay(body, receive), send)
-        args: tuple = (*files[0], False) if kind == "one" else (files,)
+        job = ("batch", files) if many else ("one", *files[0], False)  # /predict: (name, bytes, preprocessed)
         try:
-            response = await self.backend.run(kind, *args, gone=Request(scope, receive).is_disconnected)
+            response = await self.backend.run(*job, gone=Request(scope, receive).is_disconnected)
         except Exception as exc:  # a bug: a JSON 500, as the framework's handler answers, and the traceback logged
             await JSONResponse(server_fault(exc), status_code=500)(scope, receive, send)
             raise
