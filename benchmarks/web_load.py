@@ -231,15 +231,16 @@ def main() -> int:
         name = f"{args.name}.json"
     (args.out / name).write_text(json.dumps(result, indent=2) + "\n")
     print(
-        "| clients | requests | req/s | p50 ms | p99 ms | errors | wrong | CPU ms per request, front + workers |"
-        "\n|---|---|---|---|---|---|---|---|"
+        "| clients | requests | req/s | p50 ms | p99 ms | errors | wrong | CPU ms per request, front + workers "
+        "| the load generator's |\n|---|---|---|---|---|---|---|---|---|"
     )
     for level in levels:
         front, workers = level["front_cpu_ms_per_request"], level["workers_cpu_ms_per_request"]
+        own = level["load_generator_cpu_ms_per_request"]
         print(
             f"| {level['clients']} | {level['requests']} | {level['requests_per_s']} | {level['p50_ms']} "
             f"| {level['p99_ms']} | {level['errors']} | {level['wrong_share']:.1%} "
-            f"| {front:.2f} + {workers:.2f} = {front + workers:.2f} |"
+            f"| {front:.2f} + {workers:.2f} = {front + workers:.2f} | {own:.2f} |"
         )
     return 0
 
