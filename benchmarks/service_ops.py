@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from benchmarks.web_load import _cpu, run_level, sample_uploads
+from benchmarks.web_load import CPU_PARTS, measured_level, run_level, sample_uploads
 from tests.support.serverproc import Server, child_pids, multipart, process_state
 
 HERE = Path(__file__).resolve().parent
@@ -319,12 +319,8 @@ def throughput(model: list[str], before: str, repeat: int = 3) -> dict:
             for name, env in (("before", {"PYTHONPATH": str(folder / "src")}), ("now", None)):
                 with Server(*model, env=env) as server:
                     run_level(server.port, uploads, 4, 100, 30)  # warm-up
-                    before_cpu = (*_cpu(server.process.pid), time.process_time())
-                    level = run_level(server.port, uploads, 16, 2000, 60)
-                    after_cpu = (*_cpu(server.process.pid), time.process_time())
-                served = max(1, level["requests"])
-                spent = (round(1000 * (a - b) / served, 3) for a, b in zip(after_cpu, before_cpu))
-                cpu[name].append(dict(zip(("front", "workers", "load_generator"), spent)))
+                    level = measured_level(server, uploads, 16, 2000, 60)
+                cpu[name].append({part: level[f"{part}_cpu_ms_per_request"] for part in CPU_PARTS})
                 runs[name].append(level["requests_per_s"])
                 print(f"throughput {name}: {level['requests_per_s']} req/s, CPU ms a request {cpu[name][-1]}",
                       file=sys.stderr, flush=True)  # fmt: skip

@@ -156,6 +156,21 @@ def _cpu(pid: int) -> tuple[float, float]:
     return cpu_seconds(pid), sum(cpu_seconds(child) for child in child_pids(pid))
 
 
+CPU_PARTS = ("front", "workers", "load_generator")
+
+
+def measured_level(server: Server, uploads, clients: int, requests: int, time_limit: float) -> dict:
+    """`run_level` against a running `Server`, with the CPU time per request of its front
+    process, of its workers together and of this load generator (`PART_cpu_ms_per_request`)."""
+    before = (*_cpu(server.process.pid), time.process_time())
+    level = run_level(server.port, uploads, clients, requests, time_limit)
+    after = (*_cpu(server.process.pid), time.process_time())
+    served = max(1, level["requests"])
+    for part, start, end in zip(CPU_PARTS, before, after):
+        level[f"{part}_cpu_ms_per_request"] = round(1000 * (end - start) / served, 3)
+    return level
+
+
 def screenshot(url: str, path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -197,16 +212,7 @@ def main() -> int:
         run_level(server.port, uploads, 4, 100, 30)  # warm-up
         levels = []
         for clients in args.clients:
-            front_cpu, workers_cpu = _cpu(server.process.pid)
-            client_cpu = time.process_time()
-            level = run_level(server.port, uploads, clients, args.requests, args.time_limit)
-            client_after = time.process_time()
-            front_after, workers_after = _cpu(server.process.pid)
-            served = max(1, level["requests"])
-            level["front_cpu_ms_per_request"] = round(1000 * (front_after - front_cpu) / served, 3)
-            level["workers_cpu_ms_per_request"] = round(1000 * (workers_after - workers_cpu) / served, 3)
-            level["load_generator_cpu_ms_per_request"] = round(1000 * (client_after - client_cpu) / served, 3)
-            levels.append(level)
+            levels.append(measured_level(server, uploads, clients, args.requests, args.time_limit))
             print(json.dumps(levels[-1]), file=sys.stderr, flush=True)
         alive = server.alive()
     workers = (
