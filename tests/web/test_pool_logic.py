@@ -12,6 +12,7 @@ import os
 import pickle
 import socket
 import subprocess
+import sys
 import threading
 import types
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from digitrec.errors import DigitrecError
 from digitrec.web import pool as pool_module
 from digitrec.web import worker as worker_module
+from digitrec.web.logs import ServerLog
 from digitrec.web.pool import GONE, WorkerPool, _Worker
 from digitrec.web.worker import ANSWER, JOB, recv_exactly, send_all
 from tests.support.helpers import until
@@ -552,6 +554,54 @@ def threaded(monkeypatch):
     monkeypatch.setattr(worker_module.signal, "signal", lambda *a: None)  # only the main thread may
     monkeypatch.setattr(ThreadedWorker, "silent", False)
     return ThreadedWorker
+
+
+def _message(data: bytes) -> bytes:
+    return JOB.pack(len(data)) + data
+
+
+def test_a_worker_reads_messages_however_they_arrive_and_stops_quietly_at_a_cut_one(monkeypatch):
+    """The worker's own loop on a socket pair: a message split over several writes is one job,
+    two messages in one write are two, each answer is one whole message, and a job cut off by
+    the front's close ends the worker without a traceback."""
+    monkeypatch.setattr(worker_module.signal, "signal", lambda *a: None)  # only the main thread may
+    front, back = socket.socketpair()
+    front.settimeout(5)
+    done = threading.Event()
+
+    def run() -> None:
+        worker_module.main(back)
+        done.set()
+        back.close()  # as the worker process's exit does
+
+    threading.Thread(target=run, daemon=True).start()
+    spec = _message(pickle.dumps((sys.path, pickle.dumps((load_pid, echo, describe, ServerLog())))))
+    front.sendall(spec[:3])  # the spec's length, in pieces
+    front.sendall(spec[3:])
+    code, length = ANSWER.unpack(recv_exactly(front, ANSWER.size) or b"")
+    assert (code, json.loads(recv_exactly(front, length) or b"")) == (0, {"name": "echo", "pid": os.getpid()})
+    first, second = (_message(pickle.dumps(("one", (i,)))) for i in (1, 2))
+    front.sendall(first[:5])
+    front.sendall(first[5:] + second)
+    for i in (1, 2):
+        code, length = ANSWER.unpack(recv_exactly(front, ANSWER.size) or b"")
+        assert (code, json.loads(recv_exactly(front, length) or b"")) == (200, {"kind": "one", "args": [i]})
+    front.sendall(_message(b"x" * 100)[:50])  # a job cut off half way
+    front.shutdown(socket.SHUT_WR)
+    assert front.recv(1) == b"" and done.is_set()  # it answered nothing and ended
+    front.close()
+
+
+def test_a_worker_whose_front_goes_before_the_spec_ends_at_once_and_answers_nothing():
+    for sent in (b"", JOB.pack(10)[:4], JOB.pack(10) + b"abc"):
+        front, back = socket.socketpair()
+        front.settimeout(5)
+        front.sendall(sent)
+        front.shutdown(socket.SHUT_WR)
+        worker_module.main(back)  # returns: no spec, nothing to load
+        back.close()
+        assert front.recv(64) == b"", sent
+        front.close()
 
 
 def test_a_started_worker_says_it_is_ready_and_answers(threaded):

@@ -89,6 +89,9 @@ def _fault(status: int, detail: str) -> tuple[int, bytes]:
     return status, json.dumps({"detail": detail}).encode()
 
 
+NO_WORKER = _fault(503, "no worker is ready to answer; try again shortly")
+
+
 class WorkerPool:
     """`size` worker processes, each with its own copy of the model.
 
@@ -206,12 +209,12 @@ class WorkerPool:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())  # one for the pool
         job = None
         died = hung = 0  # this job's failures so far: a second of either kind ends it
-        failure = _fault(503, "no worker is ready to answer; try again shortly")
+        failure: tuple[int, bytes] | None = None  # the last failure's answer, made when it happens
         while died < 2 and hung < 2:
             since = time.monotonic()
             worker = await self._acquire(first=died + hung > 0)
             if worker is None:
-                return failure
+                return failure or NO_WORKER
             if gone is not None and time.monotonic() - since > GONE_CHECK_AFTER and await gone():
                 self._release(worker)
                 return GONE, b""
@@ -241,7 +244,7 @@ class WorkerPool:
                 return answer
             if died < 2 and hung < 2:
                 self.retries += 1
-        return failure
+        return failure or NO_WORKER
 
     async def _watch(self) -> None:
         """Kill the workers whose job has run past the timeout (checked a few times a timeout:
