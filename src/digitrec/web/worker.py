@@ -9,7 +9,6 @@ pickles it; nothing from a client is ever unpickled as such); an answer is a 4-b
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -45,21 +44,13 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def read_message(stream: io.BufferedReader) -> bytes | None:
-    """The next message from the front (its 8-byte length, then its bytes); None at end of stream."""
-    header = stream.read(JOB.size)
-    size = JOB.unpack(header)[0] if len(header) == JOB.size else 0
-    body = stream.read(size)
-    return body if size and len(body) == size else None  # a message is never empty
-
-
 def main(sock: socket.socket) -> None:
     """A worker process: read what to run, load the model, say so, then answer jobs until the
     front goes away (end of stream on its socket)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the front decides
     os.environ.setdefault("DIGITREC_LITERT_THREADS", "1")  # one core per worker
-    messages = sock.makefile("rb")  # buffered: a message's length and its bytes in one read from the socket
-    spec = read_message(messages)
+    header = recv_exactly(sock, JOB.size)
+    spec = recv_exactly(sock, JOB.unpack(header)[0]) if header else None
     if spec is None:
         return
     try:
@@ -74,7 +65,8 @@ def main(sock: socket.socket) -> None:
     try:
         send_all(sock, ANSWER.pack(status, len(ready)), ready)
         while status == READY:
-            payload = read_message(messages)
+            header = recv_exactly(sock, JOB.size)
+            payload = recv_exactly(sock, JOB.unpack(header)[0]) if header else None
             if payload is None:
                 return
             kind, args = pickle.loads(payload)
