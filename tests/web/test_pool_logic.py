@@ -6,6 +6,7 @@ same pool with real processes."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import os
@@ -613,6 +614,25 @@ def test_a_started_worker_says_it_is_ready_and_answers(threaded):
     answers = _run(pool, main)
     assert pool.info == {"name": "echo", "pid": os.getpid()}  # what describe() said, from the worker
     assert [json.loads(body) for _, body in answers] == [{"kind": "one", "args": [i]} for i in range(4)]
+
+
+def buggy(holder, kind, args):
+    raise ZeroDivisionError("a bug in a job function")
+
+
+def test_a_workers_bug_is_logged_in_the_pools_log_format(threaded, capsys):
+    """The worker logs with the pool's own ServerLog (JSON here); any other `log` (a plain
+    function, which may not travel to a process) leaves the workers a text one."""
+    for log, json_lines in ((ServerLog("json"), True), (lambda line: None, False)):
+        pool = WorkerPool(1, load_pid, buggy, describe, log=log)
+        status, body = _run(pool, functools.partial(pool.run, "one", ()))
+        assert status == 500 and json.loads(body)["detail"] == "the server failed on this request (ZeroDivisionError)"
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        if json_lines:
+            assert len(lines) == 1 and json.loads(lines[0])["message"] == "digitrec serve: a worker's one job failed"
+        else:
+            assert lines[0] == "digitrec serve: a worker's one job failed:"
+            assert lines[-1].startswith("ZeroDivisionError")
 
 
 def test_a_worker_that_cannot_load_the_model_is_one_clear_error(threaded):
