@@ -376,11 +376,15 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 5x an unmutated run, 10 s or more)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants at once (default: one per core)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results", help="the folder the result goes into (mutation[-MODULE…].json)"
+    )
     parser.add_argument(
         "--rescore", type=Path, metavar="KEPT", help="score the sessions a run kept (--keep) again, running none"
     )
     args = parser.parse_args()
+    if args.out.suffix == ".json":
+        parser.error(f"--out {args.out} names a file; give the folder (the result's name is mutation[-MODULE…].json)")
     if args.rescore:
         return rescore(args.rescore, args.only or list(TARGETS), args.out)
     if not (Path(sys.executable).parent / "cosmic-ray").is_file():
