@@ -384,7 +384,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.out.suffix == ".json":
-        parser.error(f"--out {args.out} names a file; give the folder (the result's name is mutation[-MODULE…].json)")
+        print(f"benchmarks.mutation: --out {args.out} names a file; give the folder (the result's name is "
+              "mutation[-MODULE…].json)", file=sys.stderr)  # fmt: skip
+        return 2
     if args.rescore:
         return rescore(args.rescore, args.only or list(TARGETS), args.out)
     if not (Path(sys.executable).parent / "cosmic-ray").is_file():
