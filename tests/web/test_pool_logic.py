@@ -13,7 +13,6 @@ import os
 import pickle
 import socket
 import subprocess
-import sys
 import threading
 import types
 from pathlib import Path
@@ -24,7 +23,7 @@ from digitrec.errors import DigitrecError
 from digitrec.web import pool as pool_module
 from digitrec.web import worker as worker_module
 from digitrec.web.logs import ServerLog
-from digitrec.web.pool import GONE, WorkerPool, _Worker
+from digitrec.web.pool import GONE, WorkerPool, _Worker, worker_spec
 from digitrec.web.worker import ANSWER, JOB, recv_exactly, send_all
 from tests.support.helpers import until
 
@@ -576,7 +575,7 @@ def test_a_worker_reads_messages_however_they_arrive_and_stops_quietly_at_a_cut_
         back.close()  # as the worker process's exit does
 
     threading.Thread(target=run, daemon=True).start()
-    spec = _message(pickle.dumps((sys.path, pickle.dumps((load_pid, echo, describe, ServerLog())))))
+    spec = _message(worker_spec(load_pid, echo, describe, ServerLog()))
     front.sendall(spec[:3])  # the spec's length, in pieces
     front.sendall(spec[3:])
     code, length = ANSWER.unpack(recv_exactly(front, ANSWER.size) or b"")

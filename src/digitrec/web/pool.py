@@ -92,6 +92,12 @@ def _fault(status: int, detail: str) -> tuple[int, bytes]:
 NO_WORKER = _fault(503, "no worker is ready to answer; try again shortly")
 
 
+def worker_spec(loader: Callable[[], Any], run_job: Callable, describe: Callable, log: ServerLog) -> bytes:
+    """A worker's first message: this process's import path, then its functions, pickled apart
+    (the worker sets the path before it unpickles them)."""
+    return pickle.dumps((sys.path, pickle.dumps((loader, run_job, describe, log))))
+
+
 class WorkerPool:
     """`size` worker processes, each with its own copy of the model.
 
@@ -125,7 +131,7 @@ class WorkerPool:
         if size < 1:
             raise DigitrecError("a worker pool needs at least one process")
         worker_log = log if isinstance(log, ServerLog) else ServerLog()
-        self._spec = pickle.dumps((sys.path, pickle.dumps((loader, run_job, describe, worker_log))))
+        self._spec = worker_spec(loader, run_job, describe, worker_log)
         self.job_timeout = job_timeout
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._idle: collections.deque[_Worker] = collections.deque()
@@ -209,12 +215,12 @@ class WorkerPool:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())  # one for the pool
         job = None
         died = hung = 0  # this job's failures so far: a second of either kind ends it
-        failure: tuple[int, bytes] | None = None  # the last failure's answer, made when it happens
+        failure = NO_WORKER  # the answer if no worker takes the job; then the last failure's
         while died < 2 and hung < 2:
             since = time.monotonic()
             worker = await self._acquire(first=died + hung > 0)
             if worker is None:
-                return failure or NO_WORKER
+                return failure
             if gone is not None and time.monotonic() - since > GONE_CHECK_AFTER and await gone():
                 self._release(worker)
                 return GONE, b""
@@ -244,7 +250,7 @@ class WorkerPool:
                 return answer
             if died < 2 and hung < 2:
                 self.retries += 1
-        return failure or NO_WORKER
+        return failure
 
     async def _watch(self) -> None:
         """Kill the workers whose job has run past the timeout (checked a few times a timeout:
